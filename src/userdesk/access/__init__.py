@@ -1,0 +1,1 @@
+"""Access: roles and their permissions, teams, groups, and who may do what."""

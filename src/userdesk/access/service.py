@@ -1,0 +1,175 @@
+"""Who may do what: actors built from the database, and the checks every service calls."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, false, func, select, true
+from sqlalchemy.orm import Session
+
+from userdesk.access.models import Group, Role, RolePermission, Team
+from userdesk.access.rules import Actor, Grant, Permission, grants_for
+from userdesk.errors import NotFound, PermissionDenied
+from userdesk.users.models import User, UserGroup, UserRole
+
+
+def _role_grants(db: Session, role_ids: list[int], team_ids: list[int]) -> tuple[Grant, ...]:
+    if not role_ids:
+        return ()
+    rows = db.execute(
+        select(Role.id, Role.scope, RolePermission.permission)
+        .join(RolePermission, RolePermission.role_id == Role.id, isouter=True)
+        .where(Role.id.in_(role_ids))
+    ).all()
+    by_role: dict[int, tuple[str, set[str]]] = {}
+    for role_id, scope, permission in rows:
+        entry = by_role.setdefault(role_id, (scope, set()))
+        if permission is not None:
+            entry[1].add(permission)
+    return grants_for(by_role.values(), team_ids)
+
+
+def actor_for_user(
+    db: Session, user: User, *, ip: str | None = None, user_agent: str | None = None
+) -> Actor:
+    """The actor for a signed-in USER, with the roles they hold at this moment."""
+    role_ids = list(db.scalars(select(UserRole.role_id).where(UserRole.user_id == user.id)))
+    team_ids = [user.team_id] if user.team_id is not None else []
+    return Actor(
+        organization_id=user.organization_id,
+        user_id=user.id,
+        api_key_id=None,
+        name=user.name,
+        grants=_role_grants(db, role_ids, team_ids),
+        ip=ip,
+        user_agent=user_agent,
+    )
+
+
+def actor_for_role(
+    db: Session,
+    *,
+    organization_id: int,
+    role_id: int,
+    team_id: int | None,
+    name: str,
+    api_key_id: int | None = None,
+    ip: str | None = None,
+    user_agent: str | None = None,
+) -> Actor:
+    """An actor holding one role, scoped to TEAM_ID when the role is team-scoped (API keys)."""
+    return Actor(
+        organization_id=organization_id,
+        user_id=None,
+        api_key_id=api_key_id,
+        name=name,
+        grants=_role_grants(db, [role_id], [team_id] if team_id is not None else []),
+        ip=ip,
+        user_agent=user_agent,
+    )
+
+
+def require(actor: Actor, permission: str) -> None:
+    """Raises PermissionDenied unless ACTOR holds PERMISSION over at least some users."""
+    if not actor.has(permission):
+        raise PermissionDenied(
+            f"You need the '{permission}' permission for this.", code="permission_denied"
+        )
+
+
+def users_in_scope(actor: Actor, permission: str) -> ColumnElement[bool]:
+    """A WHERE clause selecting the users of ACTOR's organization that PERMISSION covers."""
+    scope = actor.team_scope(permission)
+    in_org = User.organization_id == actor.organization_id
+    if scope is None:
+        return in_org & true()
+    if not scope:
+        return false()
+    return in_org & User.team_id.in_(sorted(scope))
+
+
+def get_role_by_name(db: Session, organization_id: int, name: str) -> Role:
+    """Raises NotFound when the organization has no role called NAME (case-insensitive)."""
+    role = db.scalar(
+        select(Role).where(
+            Role.organization_id == organization_id, func.lower(Role.name) == name.lower()
+        )
+    )
+    if role is None:
+        raise NotFound(
+            f"No role '{name}'.", code="role.not_found", fields={"role": f"'{name}' is not a role"}
+        )
+    return role
+
+
+def get_team_by_name(db: Session, organization_id: int, name: str) -> Team:
+    """Raises NotFound when the organization has no team called NAME (case-insensitive)."""
+    team = db.scalar(
+        select(Team).where(
+            Team.organization_id == organization_id, func.lower(Team.name) == name.lower()
+        )
+    )
+    if team is None:
+        raise NotFound(
+            f"No team '{name}'.", code="team.not_found", fields={"team": f"'{name}' is not a team"}
+        )
+    return team
+
+
+@dataclass(frozen=True)
+class RoleSummary:
+    role: Role
+    holders: int
+
+
+@dataclass(frozen=True)
+class NamedCount:
+    id: int
+    name: str
+    members: int
+
+
+@dataclass(frozen=True)
+class OrganizationAccess:
+    """The organization's roles with their permissions, and its teams and groups."""
+
+    roles: list[RoleSummary]
+    teams: list[NamedCount]
+    groups: list[NamedCount]
+
+
+def organization_overview(db: Session, *, actor: Actor) -> OrganizationAccess:
+    """Roles, teams and groups with how many users each has.
+
+    Raises:
+        PermissionDenied: the actor may not manage settings.
+    """
+    require(actor, Permission.SETTINGS_MANAGE)
+    org = actor.organization_id
+    role_counts = dict(
+        db.execute(
+            select(UserRole.role_id, func.count())
+            .where(UserRole.organization_id == org)
+            .group_by(UserRole.role_id)
+        ).all()
+    )
+    roles = db.scalars(select(Role).where(Role.organization_id == org).order_by(Role.id)).all()
+    team_rows = db.execute(
+        select(Team.id, Team.name, func.count(User.id))
+        .join(User, User.team_id == Team.id, isouter=True)
+        .where(Team.organization_id == org)
+        .group_by(Team.id, Team.name)
+        .order_by(Team.name)
+    ).all()
+    group_rows = db.execute(
+        select(Group.id, Group.name, func.count(UserGroup.user_id))
+        .join(UserGroup, UserGroup.group_id == Group.id, isouter=True)
+        .where(Group.organization_id == org)
+        .group_by(Group.id, Group.name)
+        .order_by(Group.name)
+    ).all()
+    return OrganizationAccess(
+        roles=[RoleSummary(role, role_counts.get(role.id, 0)) for role in roles],
+        teams=[NamedCount(*row) for row in team_rows],
+        groups=[NamedCount(*row) for row in group_rows],
+    )

@@ -1,0 +1,22 @@
+"""The activity_event table."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from userdesk.db.base import Base, Id, OrgScoped, UTCDateTime
+
+
+class ActivityEvent(OrgScoped, Base):
+    __tablename__ = "activity_events"
+    __table_args__ = (Index("ix_activity_events_user_time", "user_id", "occurred_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[int] = mapped_column(Id, ForeignKey("users.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(64))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

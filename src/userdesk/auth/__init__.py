@@ -1,0 +1,1 @@
+"""Authentication: passwords, sign-in sessions, CSRF tokens and API keys."""

@@ -1,0 +1,229 @@
+"""Signing in and out, the sessions behind the cookie, and API keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from userdesk.access import service as access
+from userdesk.access.models import Role, Team
+from userdesk.access.rules import Actor, Permission, RoleScope
+from userdesk.activity.models import ActivityEvent
+from userdesk.audit import service as audit
+from userdesk.auth.models import ApiKey, LoginSession
+from userdesk.auth.secrets import (
+    hash_password,
+    hash_token,
+    new_token,
+    password_needs_rehash,
+    verify_password,
+)
+from userdesk.config import Settings
+from userdesk.db.base import utcnow
+from userdesk.errors import InvalidInput, NotAuthenticated
+from userdesk.users.models import User
+from userdesk.users.rules import SIGN_IN_STATUSES, normalize_email
+
+API_KEY_PREFIX = "ud_"
+# How often a session's last_seen_at (and the user's) is written while it is used.
+TOUCH_EVERY = timedelta(minutes=1)
+INVALID_CREDENTIALS = "The email or password is not right."
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """A new session: the token goes in the cookie and is never stored."""
+
+    session: LoginSession
+    token: str
+    user: User
+
+
+def sign_in(
+    db: Session,
+    *,
+    settings: Settings,
+    email: str,
+    password: str,
+    ip: str | None = None,
+    user_agent: str | None = None,
+    replaces_token: str | None = None,
+) -> SignedIn:
+    """Check EMAIL and PASSWORD and open a new session (the old one, if any, is revoked).
+
+    Raises:
+        NotAuthenticated: unknown email, wrong password, or an account that may not sign
+            in; the message is the same in every case.
+    """
+    candidates = db.scalars(
+        select(User).where(User.email_normalized == normalize_email(email)).order_by(User.id)
+    ).all()
+    user = next((u for u in candidates if verify_password(u.password_hash, password)), None)
+    if not candidates:
+        verify_password(None, password)  # spend the same time as for a known email
+    if user is None or user.status not in SIGN_IN_STATUSES:
+        raise NotAuthenticated(INVALID_CREDENTIALS, code="auth.invalid_credentials")
+    if user.password_hash and password_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    if replaces_token:
+        sign_out(db, token=replaces_token)
+    now = utcnow()
+    token = new_token()
+    session = LoginSession(
+        organization_id=user.organization_id,
+        token_hash=hash_token(token),
+        user_id=user.id,
+        csrf_token=new_token(),
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + timedelta(seconds=settings.session_max_age_seconds),
+        ip=ip,
+        user_agent=(user_agent or "")[:500] or None,
+    )
+    db.add(session)
+    user.last_login_at = now
+    user.last_seen_at = now
+    db.add(
+        ActivityEvent(
+            organization_id=user.organization_id,
+            user_id=user.id,
+            type="login",
+            occurred_at=now,
+            properties={"ip": ip} if ip else {},
+        )
+    )
+    db.flush()
+    return SignedIn(session=session, token=token, user=user)
+
+
+def authenticate_session(
+    db: Session, *, settings: Settings, token: str
+) -> tuple[LoginSession, User] | None:
+    """The live session behind TOKEN and its user, or None.
+
+    A session is live while it is neither revoked nor expired, has been used within the
+    idle limit, and its user may still sign in: a change of status takes effect at once.
+    """
+    now = utcnow()
+    row = db.execute(
+        select(LoginSession, User)
+        .join(User, User.id == LoginSession.user_id)
+        .where(LoginSession.token_hash == hash_token(token))
+    ).first()
+    if row is None:
+        return None
+    session, user = row
+    if (
+        session.revoked_at is not None
+        or session.expires_at <= now
+        or session.last_seen_at + timedelta(seconds=settings.session_idle_seconds) <= now
+        or user.status not in SIGN_IN_STATUSES
+    ):
+        return None
+    if now - session.last_seen_at >= TOUCH_EVERY:
+        session.last_seen_at = now
+        user.last_seen_at = now
+    return session, user
+
+
+def sign_out(db: Session, *, token: str) -> None:
+    """Revoke the session behind TOKEN, if there is one."""
+    db.execute(
+        update(LoginSession)
+        .where(LoginSession.token_hash == hash_token(token), LoginSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+def revoke_user_sessions(db: Session, *, user_id: int) -> int:
+    """Revoke every live session of a user; returns how many there were."""
+    result = db.execute(
+        update(LoginSession)
+        .where(LoginSession.user_id == user_id, LoginSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class NewApiKey:
+    """A created key: the secret is shown once and only its hash is kept."""
+
+    api_key: ApiKey
+    secret: str
+
+
+def create_api_key(
+    db: Session, *, actor: Actor, name: str, role: Role, team: Team | None
+) -> NewApiKey:
+    """A key acting with ROLE (limited to TEAM when the role is team-scoped).
+
+    Raises:
+        PermissionDenied: the actor may not manage settings.
+        InvalidInput: no name, a team-scoped role without a team, or a team for an
+            organization-wide role.
+    """
+    access.require(actor, Permission.SETTINGS_MANAGE)
+    name = name.strip()
+    if not name:
+        raise InvalidInput("The key needs a name.", fields={"name": "is required"})
+    if role.scope == RoleScope.TEAM and team is None:
+        raise InvalidInput(
+            f"Role '{role.name}' is team-scoped: name the team with --team.",
+            fields={"team": f"is required for the team-scoped role '{role.name}'"},
+        )
+    if role.scope != RoleScope.TEAM and team is not None:
+        raise InvalidInput(
+            f"Role '{role.name}' covers the whole organization: it takes no team.",
+            fields={"team": f"'{team.name}' does not apply to role '{role.name}'"},
+        )
+    secret = API_KEY_PREFIX + new_token()
+    api_key = ApiKey(
+        organization_id=actor.organization_id,
+        name=name,
+        prefix=secret[:10],
+        key_hash=hash_token(secret),
+        role_id=role.id,
+        team_id=team.id if team else None,
+        created_by_id=actor.user_id,
+    )
+    db.add(api_key)
+    db.flush()
+    audit.record(
+        db,
+        actor=actor,
+        action="api_key.created",
+        target_type="api_key",
+        target_id=api_key.id,
+        changes={"name": name, "role": role.name, "team": team.name if team else None},
+    )
+    return NewApiKey(api_key=api_key, secret=secret)
+
+
+def authenticate_api_key(
+    db: Session, *, secret: str, ip: str | None = None, user_agent: str | None = None
+) -> Actor:
+    """The actor for an API key secret.
+
+    Raises:
+        NotAuthenticated: the key is unknown or revoked.
+    """
+    api_key = db.scalar(select(ApiKey).where(ApiKey.key_hash == hash_token(secret)))
+    if api_key is None or api_key.revoked_at is not None:
+        raise NotAuthenticated("The API key is not valid.", code="auth.invalid_api_key")
+    now = utcnow()
+    if api_key.last_used_at is None or now - api_key.last_used_at >= TOUCH_EVERY:
+        api_key.last_used_at = now
+    return access.actor_for_role(
+        db,
+        organization_id=api_key.organization_id,
+        role_id=api_key.role_id,
+        team_id=api_key.team_id,
+        name=f"API key {api_key.name}",
+        api_key_id=api_key.id,
+        ip=ip,
+        user_agent=user_agent,
+    )

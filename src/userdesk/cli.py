@@ -1,0 +1,195 @@
+"""The `userdesk` command. Each command is one service call in one transaction."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from userdesk import demo
+from userdesk.access import service as access
+from userdesk.access.rules import system_actor
+from userdesk.auth import service as auth
+from userdesk.config import get_settings
+from userdesk.db.migrate import upgrade
+from userdesk.db.session import Database
+from userdesk.errors import DomainError
+from userdesk.organizations import service as organizations
+from userdesk.organizations.models import Organization
+from userdesk.users import service as users
+
+app = typer.Typer(help="Userdesk: manage the users of your product.", no_args_is_help=True)
+api_key_app = typer.Typer(help="API keys for the host product and scripts.", no_args_is_help=True)
+app.add_typer(api_key_app, name="api-key")
+console = Console()
+errors = Console(stderr=True)
+
+OrgOption = Annotated[
+    str | None, typer.Option("--org", help="Organization slug (default: the only one).")
+]
+
+
+def _database() -> Database:
+    return Database.from_url(get_settings().database_url)
+
+
+@contextmanager
+def _transaction() -> Iterator[Session]:
+    """One unit of work; a DomainError is printed with its fields and exits with 1."""
+    database = _database()
+    try:
+        with database.unit_of_work() as db:
+            yield db
+    except DomainError as exc:
+        errors.print(f"[red]Error:[/red] {exc.message}")
+        for field, problem in exc.fields.items():
+            errors.print(f"  {field}: {problem}")
+        raise typer.Exit(1) from None
+    finally:
+        database.dispose()
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the database migrations."""
+    database = _database()
+    upgrade(database.engine)
+    database.dispose()
+    console.print("Database is up to date.")
+
+
+@app.command("create-admin")
+def create_admin(
+    email: Annotated[str, typer.Option(help="The administrator's email.")],
+    password: Annotated[str, typer.Option(help="At least 8 characters.")],
+    org: OrgOption = None,
+    first_name: Annotated[str, typer.Option()] = "",
+    last_name: Annotated[str, typer.Option()] = "",
+) -> None:
+    """Create an Administrator, or reset the password of an existing one."""
+    with _transaction() as db:
+        organization = organizations.resolve_organization(db, org, create=True)
+        user, created = users.create_admin(
+            db,
+            actor=system_actor(organization.id, "userdesk create-admin"),
+            email=email,
+            password=password,
+            first_name=first_name,
+            last_name=last_name,
+        )
+        verb = "Created" if created else "Reset the password of"
+        console.print(f"{verb} Administrator {user.email} in '{organization.slug}'.")
+
+
+@api_key_app.command("create")
+def api_key_create(
+    name: Annotated[str, typer.Option(help="What the key is for.")],
+    role: Annotated[str, typer.Option(help="The role the key acts with, by name.")],
+    team: Annotated[
+        str | None, typer.Option(help="For a team-scoped role: the team, by name.")
+    ] = None,
+    org: OrgOption = None,
+) -> None:
+    """Create an API key and print it once: only its hash is kept."""
+    with _transaction() as db:
+        organization = organizations.resolve_organization(db, org)
+        role_row = access.get_role_by_name(db, organization.id, role)
+        team_row = access.get_team_by_name(db, organization.id, team) if team else None
+        created = auth.create_api_key(
+            db,
+            actor=system_actor(organization.id, "userdesk api-key create"),
+            name=name,
+            role=role_row,
+            team=team_row,
+        )
+    print(created.secret)
+
+
+def _progress() -> Progress:
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+@app.command("demo")
+def demo_command(
+    users_count: Annotated[int, typer.Option("--users", min=1, help="How many users to add.")],
+    seed: Annotated[int, typer.Option(help="Seed, for the same people every time.")] = 1,
+    org: OrgOption = None,
+) -> None:
+    """Add realistic demo users with teams, groups, roles and months of activity."""
+    started = time.perf_counter()
+    with _transaction() as db, _progress() as progress:
+        organization = organizations.resolve_organization(db, org, create=True)
+        task = progress.add_task("Adding demo users", total=users_count)
+        result = demo.populate(
+            db,
+            organization=organization,
+            count=users_count,
+            seed=seed,
+            progress=lambda n: progress.advance(task, n),
+        )
+    elapsed = time.perf_counter() - started
+    console.print(
+        f"Added {result.users:,} users and {result.events:,} activity events "
+        f"to '{organization.slug}' in {elapsed:.1f} s."
+    )
+
+
+def _database_is_empty(database: Database) -> bool:
+    with database.sessions() as db:
+        return (db.scalar(select(func.count()).select_from(Organization)) or 0) == 0
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    demo_users: Annotated[
+        int,
+        typer.Option(help="On an empty database, first create a demo organization this big."),
+    ] = 0,
+) -> None:
+    """Migrate, then serve the console, the portal and the API."""
+    import uvicorn
+
+    from userdesk.web.app import create_app
+
+    settings = get_settings()
+    database = _database()
+    upgrade(database.engine)
+    if demo_users and _database_is_empty(database):
+        with database.unit_of_work() as db, _progress() as progress:
+            task = progress.add_task("Creating the demo organization", total=demo_users)
+            made = demo.create_demo_organization(
+                db, count=demo_users, progress=lambda n: progress.advance(task, n)
+            )
+        console.rule("Userdesk demo")
+        console.print(f"Console:  http://{host}:{port}/login")
+        console.print(f"Email:    [bold]{made.admin_email}[/bold]")
+        console.print(f"Password: [bold]{made.admin_password}[/bold]")
+        console.rule()
+    else:
+        console.print(f"Serving http://{host}:{port}/login")
+        if demo_users:
+            console.print(
+                "The database has data already; to set an admin password, run "
+                "`userdesk create-admin --email E --password P`."
+            )
+    uvicorn.run(create_app(settings, database), host=host, port=port, log_level="info")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,63 @@
+"""Settings, read from the environment. The only module that reads it."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+DEFAULT_VAR_DIR = Path("var")
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    secret_key: str
+    base_url: str
+    smtp_url: str | None
+    mail_from: str
+    var_dir: Path
+    session_max_age_seconds: int = 14 * 24 * 3600
+    session_idle_seconds: int = 24 * 3600
+    cookie_secure: bool = False
+
+
+def _secret_key(var_dir: Path) -> str:
+    """The key from USERDESK_SECRET_KEY, else the one generated once into var/secret_key."""
+    given = os.environ.get("USERDESK_SECRET_KEY")
+    if given:
+        return given
+    path = var_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+def load_settings() -> Settings:
+    """Read the settings from the environment (USERDESK_*)."""
+    var_dir = Path(os.environ.get("USERDESK_VAR_DIR", str(DEFAULT_VAR_DIR)))
+    base_url = os.environ.get("USERDESK_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+    return Settings(
+        database_url=os.environ.get(
+            "USERDESK_DATABASE_URL", f"sqlite:///{var_dir.as_posix()}/userdesk.db"
+        ),
+        secret_key=_secret_key(var_dir),
+        base_url=base_url,
+        smtp_url=os.environ.get("USERDESK_SMTP_URL") or None,
+        mail_from=os.environ.get("USERDESK_MAIL_FROM", "Userdesk <no-reply@localhost>"),
+        var_dir=var_dir,
+        cookie_secure=base_url.startswith("https://"),
+    )
+
+
+@cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()

@@ -1,0 +1,1 @@
+"""Mail: the outbox of emails and webhooks, drained by the worker."""

@@ -1,0 +1,88 @@
+"""Creating and finding organizations."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from userdesk.access.models import Role, RolePermission
+from userdesk.access.rules import BUILTIN_ROLES
+from userdesk.errors import Conflict, InvalidInput, NotFound
+from userdesk.organizations.models import Organization
+
+DEFAULT_SLUG = "default"
+_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def create_organization(db: Session, *, slug: str, name: str) -> Organization:
+    """A new organization with the built-in roles.
+
+    Raises:
+        InvalidInput: the slug is not lower-case letters, digits and dashes.
+        Conflict: the slug is taken.
+    """
+    if not _SLUG.match(slug):
+        raise InvalidInput(
+            f"Slug '{slug}' must be lower-case letters, digits and dashes.",
+            fields={"slug": f"'{slug}' is not a valid slug"},
+        )
+    if find_organization(db, slug) is not None:
+        raise Conflict(f"An organization '{slug}' exists already.", code="organization.slug_taken")
+    organization = Organization(slug=slug, name=name, settings={})
+    db.add(organization)
+    db.flush()
+    for builtin in BUILTIN_ROLES:
+        role = Role(
+            organization_id=organization.id,
+            name=builtin.name,
+            description=builtin.description,
+            scope=builtin.scope.value,
+            builtin=True,
+        )
+        role.permission_rows = [
+            RolePermission(organization_id=organization.id, permission=p.value)
+            for p in sorted(builtin.permissions)
+        ]
+        db.add(role)
+    db.flush()
+    return organization
+
+
+def find_organization(db: Session, slug: str) -> Organization | None:
+    return db.scalar(select(Organization).where(Organization.slug == slug))
+
+
+def get_organization(db: Session, slug: str) -> Organization:
+    """Raises NotFound when no organization has SLUG."""
+    organization = find_organization(db, slug)
+    if organization is None:
+        raise NotFound(f"No organization '{slug}'.", code="organization.not_found")
+    return organization
+
+
+def resolve_organization(db: Session, slug: str | None, *, create: bool = False) -> Organization:
+    """The organization an operator command means.
+
+    SLUG when given; otherwise the only one there is. With CREATE, an empty database gets
+    the default organization.
+
+    Raises:
+        NotFound: SLUG names none, or there is none and CREATE is off.
+        InvalidInput: no SLUG and several organizations exist.
+    """
+    if slug is not None:
+        if create and find_organization(db, slug) is None:
+            return create_organization(db, slug=slug, name=slug.replace("-", " ").title())
+        return get_organization(db, slug)
+    count = db.scalar(select(func.count()).select_from(Organization)) or 0
+    if count == 0:
+        if create:
+            return create_organization(db, slug=DEFAULT_SLUG, name="Default organization")
+        raise NotFound("There is no organization yet.", code="organization.not_found")
+    if count > 1:
+        raise InvalidInput(
+            "Several organizations exist: name one with --org.", fields={"org": "is required"}
+        )
+    return db.scalars(select(Organization)).one()

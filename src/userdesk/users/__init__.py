@@ -1,0 +1,1 @@
+"""Users: the people an organization manages."""

@@ -1,0 +1,98 @@
+"""The user table and its links to groups and roles."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from userdesk.db.base import Base, Id, OrgScoped, Timestamped, UTCDateTime, utcnow
+from userdesk.users.rules import UserStatus, display_name
+
+if TYPE_CHECKING:
+    from userdesk.access.models import Group, Role, Team
+
+
+class User(OrgScoped, Timestamped, Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "email_normalized"),
+        Index("ix_users_org_name", "organization_id", "first_name", "last_name", "id"),
+        Index(
+            "ix_users_org_status_name",
+            "organization_id",
+            "status",
+            "first_name",
+            "last_name",
+            "id",
+        ),
+        Index("ix_users_org_created", "organization_id", "created_at", "id"),
+        Index("ix_users_org_last_seen", "organization_id", "last_seen_at", "id"),
+        Index("ix_users_team", "team_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    email_normalized: Mapped[str] = mapped_column(String(254))
+    first_name: Mapped[str] = mapped_column(String(100), default="")
+    last_name: Mapped[str] = mapped_column(String(100), default="")
+    status: Mapped[str] = mapped_column(String(16), default=UserStatus.PENDING.value)
+    status_reason: Mapped[str | None] = mapped_column(String(500))
+    status_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status_changed_by_id: Mapped[int | None] = mapped_column(
+        Id, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    previous_status: Mapped[str | None] = mapped_column(String(16))
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    validated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    team_id: Mapped[int | None] = mapped_column(Id, ForeignKey("teams.id", ondelete="SET NULL"))
+    created_via: Mapped[str] = mapped_column(String(32), default="admin")
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    # Bumped by every change an admin makes (not by sign-ins): the ETag for If-Match.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    # Links are written as UserGroup / UserRole rows (they carry organization_id); these
+    # relationships only read them.
+    team: Mapped[Team | None] = relationship(lazy="raise")
+    groups: Mapped[list[Group]] = relationship(
+        secondary="user_groups", lazy="raise", order_by="Group.name", viewonly=True
+    )
+    roles: Mapped[list[Role]] = relationship(
+        secondary="user_roles", lazy="raise", order_by="Role.name", viewonly=True
+    )
+
+    @property
+    def name(self) -> str:
+        return display_name(self.first_name, self.last_name, self.email)
+
+    @property
+    def status_enum(self) -> UserStatus:
+        return UserStatus(self.status)
+
+
+class UserGroup(OrgScoped, Base):
+    __tablename__ = "user_groups"
+
+    user_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    group_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class UserRole(OrgScoped, Base):
+    __tablename__ = "user_roles"
+
+    user_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    role_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True, index=True
+    )

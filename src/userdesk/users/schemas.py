@@ -1,0 +1,66 @@
+"""What the API and the console show of a user."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from userdesk.users.models import User
+
+
+class NamedRef(BaseModel):
+    id: str
+    name: str
+
+
+class UserRead(BaseModel):
+    id: str
+    email: str
+    first_name: str
+    last_name: str
+    name: str
+    status: str
+    status_label: str
+    email_verified: bool
+    validated: bool
+    team: NamedRef | None
+    groups: list[NamedRef]
+    roles: list[NamedRef]
+    created_via: str
+    created_at: datetime
+    last_login_at: datetime | None
+    last_seen_at: datetime | None
+    status_reason: str | None
+    banned_until: datetime | None
+    churn: str | None = None
+
+    @classmethod
+    def of(cls, user: User) -> UserRead:
+        """Needs the user's team, groups and roles loaded."""
+        status = user.status_enum
+        return cls(
+            id=str(user.id),
+            email=user.email,
+            first_name=user.first_name,
+            last_name=user.last_name,
+            name=user.name,
+            status=status.value,
+            status_label=status.label,
+            email_verified=user.email_verified_at is not None,
+            validated=user.validated_at is not None,
+            team=NamedRef(id=str(user.team.id), name=user.team.name) if user.team else None,
+            groups=[NamedRef(id=str(g.id), name=g.name) for g in user.groups],
+            roles=[NamedRef(id=str(r.id), name=r.name) for r in user.roles],
+            created_via=user.created_via,
+            created_at=user.created_at,
+            last_login_at=user.last_login_at,
+            last_seen_at=user.last_seen_at,
+            status_reason=user.status_reason,
+            banned_until=user.status_until if user.status == "banned" else None,
+        )
+
+
+class UserPage(BaseModel):
+    items: list[UserRead]
+    next_cursor: str | None

@@ -1,0 +1,88 @@
+"""create_app(): one app, three faces — the console, the portal and the API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import cast
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+from starlette.exceptions import HTTPException
+
+from userdesk.config import Settings, get_settings
+from userdesk.db.session import Database
+from userdesk.errors import DomainError, NotAuthenticated
+from userdesk.web.api import create_api
+from userdesk.web.console.routes import router as console_router
+from userdesk.web.portal.routes import router as portal_router
+from userdesk.web.problems import status_of
+from userdesk.web.templating import templates
+from userdesk.web.timing import ServerTimingMiddleware
+
+STATIC = Path(__file__).parent / "static"
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    """The ASGI app. Tests pass their own DATABASE; by default it comes from SETTINGS."""
+    settings = settings or get_settings()
+    database = database or Database.from_url(settings.database_url)
+    app = FastAPI(title="Userdesk", openapi_url=None, docs_url=None, redoc_url=None)
+    api = create_api()
+    for face in (app, api):
+        face.state.settings = settings
+        face.state.database = database
+
+    app.add_exception_handler(DomainError, _domain_error_page)
+    app.add_exception_handler(HTTPException, _http_error_page)
+    app.include_router(portal_router)
+    app.include_router(console_router)
+    app.mount("/api/v1", api)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(ServerTimingMiddleware)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz() -> JSONResponse:
+        try:
+            with database.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except Exception as exc:
+            return JSONResponse(
+                {"status": "unavailable", "detail": type(exc).__name__}, status_code=503
+            )
+        return JSONResponse({"status": "ok"})
+
+    return app
+
+
+def _error_page(request: Request, status: int, title: str, message: str) -> Response:
+    return templates.TemplateResponse(
+        request,
+        "error.html",
+        {"status": status, "title": title, "message": message},
+        status_code=status,
+    )
+
+
+async def _domain_error_page(request: Request, exc: Exception) -> Response:
+    exc = cast(DomainError, exc)
+    if isinstance(exc, NotAuthenticated):
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        if request.headers.get("HX-Request"):
+            return Response(status_code=401, headers={"HX-Redirect": "/login"})
+        return RedirectResponse(f"/login?next={quote(target, safe='/')}", status_code=303)
+    status = status_of(exc)
+    return _error_page(request, status, "That did not work", exc.message)
+
+
+async def _http_error_page(request: Request, exc: Exception) -> Response:
+    exc = cast(HTTPException, exc)
+    if exc.status_code == 404:
+        return _error_page(request, 404, "Not found", "There is nothing at this address.")
+    return _error_page(request, exc.status_code, "That did not work", str(exc.detail))

@@ -1,0 +1,1 @@
+"""The console: the back office admins work in."""

@@ -1,0 +1,143 @@
+"""Request dependencies: the unit of work, who is asking, and the CSRF check."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from userdesk.access import service as access
+from userdesk.access.rules import Actor
+from userdesk.auth import service as auth
+from userdesk.auth.models import LoginSession
+from userdesk.auth.secrets import tokens_equal
+from userdesk.config import Settings
+from userdesk.db.session import Database
+from userdesk.errors import NotAuthenticated, PermissionDenied
+from userdesk.users.models import User
+
+SESSION_COOKIE = "userdesk_session"
+LOGIN_CSRF_COOKIE = "userdesk_login_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def unit_of_work(request: Request) -> Iterator[Session]:
+    """One transaction per request, committed before the response is sent."""
+    with get_database(request).unit_of_work() as db:
+        yield db
+
+
+DbSession = Annotated[Session, Depends(unit_of_work, scope="function")]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+@dataclass(frozen=True)
+class Auth:
+    """Who sent the request and how: a browser session, or an API key."""
+
+    actor: Actor
+    user: User | None = None
+    session: LoginSession | None = None
+
+    @property
+    def csrf_token(self) -> str | None:
+        return self.session.csrf_token if self.session else None
+
+
+def optional_auth(request: Request, db: DbSession, settings: SettingsDep) -> Auth | None:
+    """The caller, from the bearer API key or the session cookie, or None when anonymous.
+
+    Raises:
+        NotAuthenticated: a bearer key was sent and is not valid.
+    """
+    ip, agent = client_ip(request), request.headers.get("user-agent")
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        actor = auth.authenticate_api_key(db, secret=header[7:].strip(), ip=ip, user_agent=agent)
+        return Auth(actor=actor)
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    found = auth.authenticate_session(db, settings=settings, token=token)
+    if found is None:
+        return None
+    session, user = found
+    actor = access.actor_for_user(db, user, ip=ip, user_agent=agent)
+    request.state.csrf_token = session.csrf_token
+    return Auth(actor=actor, user=user, session=session)
+
+
+OptionalAuth = Annotated[Auth | None, Depends(optional_auth)]
+
+
+async def required_auth(request: Request, found: OptionalAuth) -> Auth:
+    """The caller; a write made with the session cookie must carry the session's CSRF token.
+
+    Raises:
+        NotAuthenticated: nobody is signed in.
+        PermissionDenied: the CSRF token is missing or wrong.
+    """
+    if found is None:
+        raise NotAuthenticated("Sign in first.", code="not_authenticated")
+    if found.session is not None and request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER)
+        if sent is None and request.headers.get("content-type", "").startswith(
+            ("application/x-www-form-urlencoded", "multipart/form-data")
+        ):
+            form = await request.form()
+            value = form.get(CSRF_FIELD)
+            sent = value if isinstance(value, str) else None
+        if not sent or not tokens_equal(sent, found.session.csrf_token):
+            raise PermissionDenied(
+                "The form is stale or did not come from this site: reload and try again.",
+                code="csrf_failed",
+            )
+    return found
+
+
+CurrentAuth = Annotated[Auth, Depends(required_auth)]
+
+
+def current_actor(found: CurrentAuth) -> Actor:
+    return found.actor
+
+
+CurrentActor = Annotated[Actor, Depends(current_actor)]
+
+
+def console_auth(found: CurrentAuth) -> Auth:
+    """A signed-in person with back-office access (API keys do not open the console).
+
+    Raises:
+        NotAuthenticated: nobody is signed in with a browser session.
+        PermissionDenied: the person has no back-office role.
+    """
+    if found.session is None:
+        raise NotAuthenticated("Sign in first.", code="not_authenticated")
+    if not found.actor.has_console_access:
+        raise PermissionDenied(
+            "Your account has no access to the console.", code="console_forbidden"
+        )
+    return found
+
+
+ConsoleAuth = Annotated[Auth, Depends(console_auth)]

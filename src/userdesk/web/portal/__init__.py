@@ -1,0 +1,1 @@
+"""The portal: the pages end users (and admins) sign in and out with."""

@@ -1,0 +1,115 @@
+"""Fixtures: a migrated database per backend, each test in a transaction rolled back."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from tests import factories
+from userdesk.config import Settings
+from userdesk.db.engine import make_engine
+from userdesk.db.migrate import upgrade
+from userdesk.db.session import Database
+from userdesk.organizations.models import Organization
+from userdesk.web.app import create_app
+
+POSTGRES_URL = os.environ.get("USERDESK_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+
+
+def make_settings(tmp: Path, database_url: str) -> Settings:
+    return Settings(
+        database_url=database_url,
+        secret_key="test-secret",
+        base_url="http://testserver",
+        smtp_url=None,
+        mail_from="Userdesk <no-reply@test.example>",
+        var_dir=tmp,
+    )
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def engine(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
+    """A freshly migrated database on each backend."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("db") / "test.db"
+        eng = make_engine(f"sqlite:///{path}")
+        upgrade(eng)
+        yield eng
+        eng.dispose()
+        return
+    assert POSTGRES_URL
+    schema = f"ud_test_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    eng = make_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
+    upgrade(eng)
+    yield eng
+    eng.dispose()
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def connection(engine: Engine) -> Iterator[Connection]:
+    """A connection inside a transaction that is rolled back when the test ends."""
+    with engine.connect() as conn:
+        outer = conn.begin()
+        yield conn
+        if outer.is_active:
+            outer.rollback()
+
+
+class BoundDatabase(Database):
+    """A Database whose sessions join the test's transaction: their commits are savepoints."""
+
+    def __init__(self, engine: Engine, connection: Connection) -> None:
+        super().__init__(engine)
+        self.sessions = sessionmaker(
+            bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+        )
+
+
+@pytest.fixture
+def database(engine: Engine, connection: Connection) -> BoundDatabase:
+    return BoundDatabase(engine, connection)
+
+
+@pytest.fixture
+def db(database: BoundDatabase) -> Iterator[Session]:
+    """A session for arranging and checking data, inside the test's transaction."""
+    with database.sessions() as session:
+        yield session
+
+
+@pytest.fixture
+def settings(tmp_path: Path, engine: Engine) -> Settings:
+    return make_settings(tmp_path, engine.url.render_as_string(hide_password=False))
+
+
+@pytest.fixture
+def app(settings: Settings, database: BoundDatabase) -> FastAPI:
+    return create_app(settings, database)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, base_url="http://testserver", follow_redirects=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def org(db: Session) -> Organization:
+    return factories.make_organization(db)
