@@ -53,7 +53,7 @@ def engine(
     admin = make_engine(POSTGRES_URL)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    eng = make_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
+    eng = make_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema},public"})
     upgrade(eng)
     yield eng
     eng.dispose()

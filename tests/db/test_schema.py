@@ -2,13 +2,16 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, inspect
 
+from userdesk.db.migrate import include_name
 from userdesk.db.registry import metadata
 
 
 def test_the_migrations_build_exactly_the_tables_the_models_describe(
     connection: Connection,
 ) -> None:
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    context = MigrationContext.configure(
+        connection, opts={"compare_type": True, "include_name": include_name}
+    )
     assert compare_metadata(context, metadata) == []
 
 

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine
 
+from userdesk.db.registry import NOT_MODELED
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def include_name(name: str | None, _type: Any, _parents: MutableMapping[Any, Any]) -> bool:
+    """For autogenerate: leave out what the migrations make by hand (full-text search)."""
+    return not (name and name.startswith(NOT_MODELED))
 
 
 def alembic_config(url: str | None = None) -> Config:

@@ -1,4 +1,11 @@
-"""Key-set (seek) paging: opaque cursors that hold the sort key of the last row shown."""
+"""Key-set (seek) paging: opaque cursors that hold the sort key of the last row shown.
+
+A page never uses OFFSET: it asks for the rows after the last one shown, in the order of
+an index, so page 10,000 costs what page 1 costs and rows inserted meanwhile neither
+repeat nor vanish. A sort key whose first column may be NULL pages through two segments,
+NULLs counting as the smallest value: first the NULL rows then the others when ascending,
+the reverse when descending.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +14,15 @@ import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import ColumnElement, tuple_
+from sqlalchemy import ColumnElement, Select, literal, tuple_
+from sqlalchemy.orm import Session
 
 from userdesk.errors import InvalidInput
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -20,17 +30,57 @@ class SortKey:
     """An ordering of rows that ends in a unique column, so that every row has one place."""
 
     name: str
-    columns: Sequence[Any]  # ORM attributes, the last one unique
+    columns: Sequence[Any]  # ORM attributes; together unique
     descending: bool = False
+    nullable: bool = False  # the first column may be NULL
 
-    def order_by(self) -> list[Any]:
-        return [c.desc() if self.descending else c.asc() for c in self.columns]
+    def _order(self, columns: Sequence[Any]) -> list[Any]:
+        return [c.desc() if self.descending else c.asc() for c in columns]
 
-    def after(self, values: Sequence[Any]) -> ColumnElement[bool]:
-        """Rows that come after the row whose key is VALUES."""
-        key = tuple_(*self.columns)
-        bound = tuple_(*values)
+    def _after(self, columns: Sequence[Any], values: Sequence[Any]) -> ColumnElement[bool]:
+        key = tuple_(*columns)
+        bound = tuple_(*(literal(v, c.type) for c, v in zip(columns, values, strict=True)))
         return key < bound if self.descending else key > bound
+
+    def segments(self, values: Sequence[Any] | None) -> list[tuple[list[Any], list[Any]]]:
+        """The (where, order by) of each query that continues the list after VALUES."""
+        if not self.nullable:
+            where = [self._after(self.columns, values)] if values is not None else []
+            return [(where, self._order(self.columns))]
+        first, rest = self.columns[0], self.columns[1:]
+        null_part = ([first.is_(None)], self._order(rest))
+        value_part = ([first.is_not(None)], self._order(self.columns))
+        parts = [value_part, null_part] if self.descending else [null_part, value_part]
+        if values is None:
+            return parts
+        if values[0] is None:  # inside the NULL segment
+            where = [first.is_(None), self._after(rest, values[1:])]
+            return [(where, null_part[1])] + ([value_part] if not self.descending else [])
+        where = [self._after(self.columns, values)]
+        return [(where, value_part[1])] + ([null_part] if self.descending else [])
+
+
+def fetch_page(
+    db: Session,
+    query: Select[T],
+    key: SortKey,
+    *,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[T], str | None]:
+    """Up to LIMIT rows of QUERY after CURSOR in KEY's order, and the cursor for the next."""
+    values = decode_cursor(key, cursor) if cursor else None
+    rows: list[T] = []
+    for where, order_by in key.segments(values):
+        wanted = limit + 1 - len(rows)
+        rows.extend(db.scalars(query.where(*where).order_by(*order_by).limit(wanted)))
+        if len(rows) > limit:
+            break
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    last = rows[-1]
+    return rows, encode_cursor(key, [getattr(last, c.key) for c in key.columns])
 
 
 def encode_cursor(sort: SortKey, values: Sequence[Any]) -> str:
@@ -56,8 +106,11 @@ def decode_cursor(sort: SortKey, cursor: str) -> list[Any]:
         raise problem from exc
     if name != sort.name or not isinstance(values, list) or len(values) != len(sort.columns):
         raise problem
-    decoded = []
-    for column, value in zip(sort.columns, values, strict=True):
+    decoded: list[Any] = []
+    for index, (column, value) in enumerate(zip(sort.columns, values, strict=True)):
+        if value is None and index == 0 and sort.nullable:
+            decoded.append(None)
+            continue
         python_type = column.type.python_type
         try:
             if python_type is datetime and isinstance(value, str):

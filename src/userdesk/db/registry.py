@@ -7,11 +7,17 @@ from userdesk.auth import models as auth_models
 from userdesk.db.base import Base
 from userdesk.mail import models as mail_models
 from userdesk.organizations import models as organization_models
+from userdesk.segments import models as segment_models
 from userdesk.users import models as user_models
 
 metadata = Base.metadata
 
+# Made by the migrations with raw SQL, not by the models: SQLite's FTS5 tables (and their
+# shadow tables) and PostgreSQL's full-text indexes.
+NOT_MODELED = ("users_fts", "users_words", "ix_users_search_")
+
 __all__ = [
+    "NOT_MODELED",
     "access_models",
     "activity_models",
     "audit_models",
@@ -19,5 +25,6 @@ __all__ = [
     "mail_models",
     "metadata",
     "organization_models",
+    "segment_models",
     "user_models",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Computed, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from userdesk.db.base import Base, Id, OrgScoped, Timestamped, UTCDateTime, utcnow
@@ -15,22 +15,27 @@ if TYPE_CHECKING:
     from userdesk.access.models import Group, Role, Team
 
 
+SEARCH_TEXT_SQL = "first_name || ' ' || last_name || ' ' || email"
+
+
 class User(OrgScoped, Timestamped, Base):
     __tablename__ = "users"
     __table_args__ = (
         UniqueConstraint("organization_id", "email_normalized"),
+        # One index per sort, with and without the status the list is usually filtered by.
         Index("ix_users_org_name", "organization_id", "first_name", "last_name", "id"),
         Index(
-            "ix_users_org_status_name",
-            "organization_id",
-            "status",
-            "first_name",
-            "last_name",
-            "id",
+            "ix_users_org_status_name", "organization_id", "status", "first_name", "last_name", "id"
         ),
+        Index("ix_users_org_status_email", "organization_id", "status", "email_normalized"),
         Index("ix_users_org_created", "organization_id", "created_at", "id"),
+        Index("ix_users_org_status_created", "organization_id", "status", "created_at", "id"),
         Index("ix_users_org_last_seen", "organization_id", "last_seen_at", "id"),
+        Index("ix_users_org_status_last_seen", "organization_id", "status", "last_seen_at", "id"),
         Index("ix_users_team", "team_id"),
+        # Free-text search over search_text is indexed by the migrations, per database:
+        # SQLite's FTS5 tables users_fts and users_words, PostgreSQL's GIN indexes
+        # ix_users_search_trgm and ix_users_search_words.
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -52,6 +57,11 @@ class User(OrgScoped, Timestamped, Base):
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     team_id: Mapped[int | None] = mapped_column(Id, ForeignKey("teams.id", ondelete="SET NULL"))
     created_via: Mapped[str] = mapped_column(String(32), default="admin")
+    churn_level: Mapped[str | None] = mapped_column(String(8))  # low | medium | high
+    # What free text is matched against: "first last email", kept by the database.
+    search_text: Mapped[str] = mapped_column(
+        Text, Computed(SEARCH_TEXT_SQL, persisted=True), deferred=True
+    )
     password_hash: Mapped[str | None] = mapped_column(String(255))
     # Bumped by every change an admin makes (not by sign-ins): the ETag for If-Match.
     version: Mapped[int] = mapped_column(Integer, default=1)

@@ -64,3 +64,43 @@ class UserRead(BaseModel):
 class UserPage(BaseModel):
     items: list[UserRead]
     next_cursor: str | None
+
+
+class Count(BaseModel):
+    """A count; `capped` when counting stopped at `count` and there are more."""
+
+    count: int
+    capped: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"{self.count:,}+" if self.capped else f"{self.count:,}"
+
+
+class UserCounts(BaseModel):
+    all: Count
+    statuses: dict[str, Count]
+    without_login: Count
+
+    @classmethod
+    def exact(cls, total: int, statuses: dict[str, int], without_login: int) -> UserCounts:
+        return cls(
+            all=Count(count=total),
+            statuses={s: Count(count=n) for s, n in statuses.items()},
+            without_login=Count(count=without_login),
+        )
+
+    @classmethod
+    def capped_at(
+        cls, cap: int, total: int, statuses: dict[str, int], without_login: int
+    ) -> UserCounts:
+        """Counts that went up to CAP + 1 rows: those past CAP are shown as "CAP+"."""
+
+        def count(n: int) -> Count:
+            return Count(count=min(n, cap), capped=n > cap)
+
+        return cls(
+            all=count(total),
+            statuses={s: count(n) for s, n in statuses.items()},
+            without_login=count(without_login),
+        )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import ColumnElement, ScalarSelect, Select, delete, func, literal, select
 from sqlalchemy.orm import Session, selectinload
 
 from userdesk.access import service as access
@@ -11,11 +11,13 @@ from userdesk.access.rules import ADMINISTRATOR, Actor, Permission
 from userdesk.audit import service as audit
 from userdesk.auth.secrets import hash_password
 from userdesk.db.base import utcnow
-from userdesk.db.paging import SortKey, decode_cursor, encode_cursor
+from userdesk.db.paging import SortKey, fetch_page
 from userdesk.errors import InvalidInput, NotFound
+from userdesk.query import builder
+from userdesk.query.rules import Key, Query
 from userdesk.users.models import User, UserRole
 from userdesk.users.rules import CreatedVia, UserStatus, email_problem, normalize_email
-from userdesk.users.schemas import UserPage, UserRead
+from userdesk.users.schemas import UserCounts, UserPage, UserRead
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -23,15 +25,29 @@ PASSWORD_MIN_LENGTH = 8
 
 SORTS = {
     key.name: key
+    for field, columns, nullable in (
+        ("name", (User.first_name, User.last_name, User.id), False),
+        ("email", (User.email_normalized,), False),  # unique within an organization
+        ("created", (User.created_at, User.id), False),
+        ("seen", (User.last_seen_at, User.id), True),
+    )
     for key in (
-        SortKey("name", (User.first_name, User.last_name, User.id)),
-        SortKey("-name", (User.first_name, User.last_name, User.id), descending=True),
-        SortKey("email", (User.email_normalized, User.id)),
-        SortKey("-email", (User.email_normalized, User.id), descending=True),
-        SortKey("created", (User.created_at, User.id)),
-        SortKey("-created", (User.created_at, User.id), descending=True),
+        SortKey(field, columns, nullable=nullable),
+        SortKey(f"-{field}", columns, descending=True, nullable=nullable),
     )
 }
+COUNT_CAP = 10_000
+
+
+def _sort_key(sort: str) -> SortKey:
+    key = SORTS.get(sort)
+    if key is None:
+        allowed = ", ".join(SORTS)
+        raise InvalidInput(
+            f"Sort '{sort}' is not one of: {allowed}.",
+            fields={"sort": f"'{sort}' is not one of: {allowed}"},
+        )
+    return key
 
 
 def _with_links(query: Select[User]) -> Select[User]:
@@ -40,44 +56,90 @@ def _with_links(query: Select[User]) -> Select[User]:
     )
 
 
+def matching(
+    db: Session, *, actor: Actor, query: Query, permission: str
+) -> list[ColumnElement[bool]]:
+    """The conditions selecting the users QUERY describes among those PERMISSION covers."""
+    return [
+        access.users_in_scope(actor, permission),
+        *builder.conditions(db, organization_id=actor.organization_id, query=query, now=utcnow()),
+    ]
+
+
 def list_users(
     db: Session,
     *,
     actor: Actor,
+    q: str = "",
     sort: str = "name",
     limit: int = DEFAULT_PAGE_SIZE,
     cursor: str | None = None,
 ) -> UserPage:
-    """One page of the users ACTOR may see, in SORT order, after CURSOR.
+    """One page of the users matching Q that ACTOR may see, in SORT order, after CURSOR.
 
     Raises:
         PermissionDenied: the actor may not read users.
-        InvalidInput: an unknown sort, a limit out of range, or a cursor not from this list.
+        InvalidInput: a bad query term, an unknown sort, a limit out of range, or a cursor
+            not from this list.
     """
     access.require(actor, Permission.USERS_READ)
-    key = SORTS.get(sort)
-    if key is None:
-        allowed = ", ".join(SORTS)
-        raise InvalidInput(
-            f"Sort '{sort}' is not one of: {allowed}.",
-            fields={"sort": f"'{sort}' is not one of: {allowed}"},
-        )
+    key = _sort_key(sort)
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise InvalidInput(
             f"Limit {limit} is out of range.",
             fields={"limit": f"{limit} is not between 1 and {MAX_PAGE_SIZE}"},
         )
-    query = select(User).where(access.users_in_scope(actor, Permission.USERS_READ))
-    if cursor:
-        query = query.where(key.after(decode_cursor(key, cursor)))
-    query = _with_links(query.order_by(*key.order_by()).limit(limit + 1))
-    users = list(db.scalars(query))
-    next_cursor = None
-    if len(users) > limit:
-        users = users[:limit]
-        last = users[-1]
-        next_cursor = encode_cursor(key, [getattr(last, c.key) for c in key.columns])
+    where = matching(
+        db, actor=actor, query=builder.parse_query(q), permission=Permission.USERS_READ
+    )
+    users, next_cursor = fetch_page(
+        db, _with_links(select(User).where(*where)), key, cursor=cursor, limit=limit
+    )
     return UserPage(items=[UserRead.of(u) for u in users], next_cursor=next_cursor)
+
+
+def count_users(db: Session, *, actor: Actor, q: str = "") -> UserCounts:
+    """How many users match Q in each status, in all, and without a sign-in.
+
+    The status term of Q is left out, so that every status can be counted. A count stops
+    at COUNT_CAP: one that reaches it says "at least", it is never an estimate.
+
+    Raises:
+        PermissionDenied: the actor may not read users.
+        InvalidInput: a bad query term.
+    """
+    access.require(actor, Permission.USERS_READ)
+    query = builder.parse_query(q).without_key(Key.STATUS)
+    where = matching(db, actor=actor, query=query, permission=Permission.USERS_READ)
+    # One pass over at most COUNT_CAP + 1 rows answers exactly when the query is small.
+    sample = select(User.status, User.last_login_at).where(*where).limit(COUNT_CAP + 1).subquery()
+    rows = db.execute(
+        select(sample.c.status, sample.c.last_login_at.is_(None), func.count()).group_by(
+            sample.c.status, sample.c.last_login_at.is_(None)
+        )
+    ).all()
+    total = sum(n for _, _, n in rows)
+    if total <= COUNT_CAP:
+        statuses = {s.value: 0 for s in UserStatus}
+        for status, _, n in rows:
+            statuses[status] = statuses.get(status, 0) + n
+        return UserCounts.exact(total, statuses, sum(n for _, never, n in rows if never))
+
+    # Otherwise count each status (and "without login") up to the cap, in one statement.
+    def capped(*extra: ColumnElement[bool]) -> ScalarSelect[int]:
+        rows_ = select(literal(1)).where(*where, *extra).limit(COUNT_CAP + 1).subquery()
+        return select(func.count()).select_from(rows_).scalar_subquery()
+
+    names = [s.value for s in UserStatus]
+    counts = db.execute(
+        select(
+            *(capped(User.status == name) for name in names),
+            capped(User.last_login_at.is_(None)),
+        )
+    ).one()
+    return UserCounts.capped_at(
+        COUNT_CAP, COUNT_CAP + 1, dict(zip(names, counts[:-1], strict=True)), counts[-1]
+    )
 
 
 def get_user(db: Session, *, actor: Actor, user_id: int) -> User:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from userdesk.db.engine import make_engine
+from userdesk.db.migrate import include_name
 from userdesk.db.registry import metadata
 
 config = context.config
@@ -27,6 +28,7 @@ def _run(connection: object) -> None:
         target_metadata=metadata,
         render_as_batch=True,
         compare_type=True,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -1,4 +1,4 @@
-"""/api/v1/users: list and read users."""
+"""/api/v1/users: list, count and read users."""
 
 from __future__ import annotations
 
@@ -7,22 +7,44 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from userdesk.users import service as users
-from userdesk.users.schemas import UserPage, UserRead
+from userdesk.users.schemas import UserCounts, UserPage, UserRead
 from userdesk.web.deps import CurrentActor, DbSession
 
 router = APIRouter(prefix="/users", tags=["users"])
+
+QueryParam = Annotated[
+    str,
+    Query(
+        description=(
+            'The query language: free text and filters, e.g. `anna status:active team:"Support '
+            'EU" verified:no login:never seen:>30d`.'
+        )
+    ),
+]
 
 
 @router.get("", response_model=UserPage)
 def list_users(
     db: DbSession,
     actor: CurrentActor,
-    sort: str = "name",
+    q: QueryParam = "",
+    sort: Annotated[
+        str, Query(description="name, email, created or seen; a leading - reverses it.")
+    ] = "name",
     limit: Annotated[int, Query()] = users.DEFAULT_PAGE_SIZE,
     cursor: str | None = None,
 ) -> UserPage:
     """One page of users; pass `next_cursor` back as `cursor` for the next one."""
-    return users.list_users(db, actor=actor, sort=sort, limit=limit, cursor=cursor)
+    return users.list_users(db, actor=actor, q=q, sort=sort, limit=limit, cursor=cursor)
+
+
+@router.get("/counts", response_model=UserCounts)
+def count_users(db: DbSession, actor: CurrentActor, q: QueryParam = "") -> UserCounts:
+    """Users per status for the query (its status term left out), in all, and without login.
+
+    A count that reaches 10,000 stops there and says `"capped": true`.
+    """
+    return users.count_users(db, actor=actor, q=q)
 
 
 @router.get("/{user_id}", response_model=UserRead)

@@ -16,6 +16,58 @@ branch_labels = None
 depends_on = None
 
 
+SQLITE_SEARCH = [
+    # Substrings of three characters or more: a trigram index over users.search_text,
+    # reading its content from the users table (external content).
+    "CREATE VIRTUAL TABLE users_fts USING fts5("
+    "search_text, content='users', content_rowid='id', tokenize='trigram')",
+    # Words by their first one or two characters, for shorter search terms.
+    "CREATE VIRTUAL TABLE users_words USING fts5("
+    "search_text, content='users', content_rowid='id', "
+    "tokenize='unicode61 remove_diacritics 0', prefix='1 2')",
+    *(
+        statement
+        for table in ("users_fts", "users_words")
+        for statement in (
+            f"CREATE TRIGGER {table}_insert AFTER INSERT ON users BEGIN "
+            f"INSERT INTO {table}(rowid, search_text) VALUES (new.id, new.search_text); END",
+            f"CREATE TRIGGER {table}_delete AFTER DELETE ON users BEGIN "
+            f"INSERT INTO {table}({table}, rowid, search_text) "
+            f"VALUES ('delete', old.id, old.search_text); END",
+            f"CREATE TRIGGER {table}_update AFTER UPDATE OF first_name, last_name, email "
+            f"ON users BEGIN "
+            f"INSERT INTO {table}({table}, rowid, search_text) "
+            f"VALUES ('delete', old.id, old.search_text); "
+            f"INSERT INTO {table}(rowid, search_text) VALUES (new.id, new.search_text); END",
+        )
+    ),
+]
+POSTGRESQL_SEARCH = [
+    "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+    "CREATE INDEX ix_users_search_trgm ON users USING gin (search_text gin_trgm_ops)",
+    # Must match userdesk.query.builder's word expression exactly for the index to be used.
+    "CREATE INDEX ix_users_search_words ON users USING gin "
+    "(to_tsvector('simple'::regconfig, regexp_replace(search_text, '[^[:alnum:]]+', ' ', 'g')))",
+]
+
+
+def _create_search() -> None:
+    dialect = op.get_bind().dialect.name
+    for statement in SQLITE_SEARCH if dialect == "sqlite" else POSTGRESQL_SEARCH:
+        op.execute(statement)
+
+
+def _drop_search() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        for table in ("users_fts", "users_words"):
+            for event in ("insert", "delete", "update"):
+                op.execute(f"DROP TRIGGER IF EXISTS {table}_{event}")
+            op.execute(f"DROP TABLE IF EXISTS {table}")
+    else:
+        op.execute("DROP INDEX IF EXISTS ix_users_search_words")
+        op.execute("DROP INDEX IF EXISTS ix_users_search_trgm")
+
+
 def upgrade() -> None:
 
     op.create_table(
@@ -177,6 +229,13 @@ def upgrade() -> None:
         sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("team_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("created_via", sa.String(length=32), nullable=False),
+        sa.Column("churn_level", sa.String(length=8), nullable=True),
+        sa.Column(
+            "search_text",
+            sa.Text(),
+            sa.Computed("first_name || ' ' || last_name || ' ' || email", persisted=True),
+            nullable=False,
+        ),
         sa.Column("password_hash", sa.String(length=255), nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
@@ -215,6 +274,21 @@ def upgrade() -> None:
         )
         batch_op.create_index(
             "ix_users_org_name", ["organization_id", "first_name", "last_name", "id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_users_org_status_created",
+            ["organization_id", "status", "created_at", "id"],
+            unique=False,
+        )
+        batch_op.create_index(
+            "ix_users_org_status_email",
+            ["organization_id", "status", "email_normalized"],
+            unique=False,
+        )
+        batch_op.create_index(
+            "ix_users_org_status_last_seen",
+            ["organization_id", "status", "last_seen_at", "id"],
+            unique=False,
         )
         batch_op.create_index(
             "ix_users_org_status_name",
@@ -300,6 +374,36 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_api_keys_organization_id"), ["organization_id"], unique=False
         )
+
+    op.create_table(
+        "segments",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("query", sa.String(length=2000), nullable=False),
+        sa.Column("sort", sa.String(length=32), nullable=False),
+        sa.Column("shared", sa.Boolean(), nullable=False),
+        sa.Column("owner_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column(
+            "organization_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["organization_id"],
+            ["organizations.id"],
+            name=op.f("fk_segments_organization_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["owner_id"], ["users.id"], name=op.f("fk_segments_owner_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_segments")),
+    )
+    with op.batch_alter_table("segments", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_segments_organization_id"), ["organization_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_segments_owner_id"), ["owner_id"], unique=False)
 
     op.create_table(
         "sessions",
@@ -454,8 +558,11 @@ def upgrade() -> None:
             "ix_audit_events_target", ["organization_id", "target_type", "target_id"], unique=False
         )
 
+    _create_search()
+
 
 def downgrade() -> None:
+    _drop_search()
 
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.drop_index("ix_audit_events_target")
@@ -478,6 +585,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_sessions_organization_id"))
 
     op.drop_table("sessions")
+    with op.batch_alter_table("segments", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_segments_owner_id"))
+        batch_op.drop_index(batch_op.f("ix_segments_organization_id"))
+
+    op.drop_table("segments")
     with op.batch_alter_table("api_keys", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_api_keys_organization_id"))
 
@@ -491,6 +603,9 @@ def downgrade() -> None:
         batch_op.drop_index("ix_users_team")
         batch_op.drop_index(batch_op.f("ix_users_organization_id"))
         batch_op.drop_index("ix_users_org_status_name")
+        batch_op.drop_index("ix_users_org_status_last_seen")
+        batch_op.drop_index("ix_users_org_status_email")
+        batch_op.drop_index("ix_users_org_status_created")
         batch_op.drop_index("ix_users_org_name")
         batch_op.drop_index("ix_users_org_last_seen")
         batch_op.drop_index("ix_users_org_created")

@@ -1,0 +1,1 @@
+"""The one query language of the Users list, segments, exports, bulk actions and `q=`."""

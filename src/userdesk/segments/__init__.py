@@ -1,0 +1,1 @@
+"""Segments: saved views of the Users list (a query and a sort), private or shared."""
