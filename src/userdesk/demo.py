@@ -223,6 +223,8 @@ def populate(
         conn.exec_driver_sql(
             "SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT max(id) FROM users))"
         )
+    # Fresh statistics, so that the query planner knows the new distribution of the data.
+    conn.exec_driver_sql("ANALYZE")
     return DemoResult(users=made, events=events)
 
 

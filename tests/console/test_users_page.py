@@ -50,8 +50,9 @@ def test_load_more_returns_the_next_rows_as_a_partial(
     factories.login(client, admin.email)
     first = client.get("/console/users").text
     assert first.count("<tr data-user-id") == 50
-    link = first.split('hx-get="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
-    more = client.get(link, headers={"HX-Request": "true"}).text
+    row = first.split('id="load-more"', 1)[1]
+    link = row.split('hx-get="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+    more = client.get(link, headers={"HX-Request": "true", "HX-Target": "load-more"}).text
     assert "<html" not in more
     assert more.count("<tr data-user-id") == 11
     assert "Load more" not in more

@@ -173,3 +173,29 @@ def organization_overview(db: Session, *, actor: Actor) -> OrganizationAccess:
         teams=[NamedCount(*row) for row in team_rows],
         groups=[NamedCount(*row) for row in group_rows],
     )
+
+
+@dataclass(frozen=True)
+class FilterChoices:
+    """The names a Users list can be filtered by."""
+
+    teams: list[str]
+    groups: list[str]
+    roles: list[str]
+
+
+def filter_choices(db: Session, *, actor: Actor) -> FilterChoices:
+    """Team, group and role names of the actor's organization.
+
+    Raises:
+        PermissionDenied: the actor may not read users.
+    """
+    require(actor, Permission.USERS_READ)
+    org = actor.organization_id
+
+    def names(model: type[Team | Group | Role]) -> list[str]:
+        return list(
+            db.scalars(select(model.name).where(model.organization_id == org).order_by(model.name))
+        )
+
+    return FilterChoices(teams=names(Team), groups=names(Group), roles=names(Role))

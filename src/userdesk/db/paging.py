@@ -14,15 +14,13 @@ import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Select, literal, tuple_
+from sqlalchemy import ColumnElement, Row, Select, literal, tuple_
 from sqlalchemy.orm import Session
 
 from userdesk.errors import InvalidInput
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -62,18 +60,21 @@ class SortKey:
 
 def fetch_page(
     db: Session,
-    query: Select[T],
+    query: Select[Any],
     key: SortKey,
     *,
     cursor: str | None,
     limit: int,
-) -> tuple[list[T], str | None]:
-    """Up to LIMIT rows of QUERY after CURSOR in KEY's order, and the cursor for the next."""
+) -> tuple[list[Row[Any]], str | None]:
+    """Up to LIMIT rows of QUERY after CURSOR in KEY's order, and the cursor for the next.
+
+    QUERY selects columns (not ORM entities) that include KEY's columns.
+    """
     values = decode_cursor(key, cursor) if cursor else None
-    rows: list[T] = []
+    rows: list[Row[Any]] = []
     for where, order_by in key.segments(values):
         wanted = limit + 1 - len(rows)
-        rows.extend(db.scalars(query.where(*where).order_by(*order_by).limit(wanted)))
+        rows.extend(db.execute(query.where(*where).order_by(*order_by).limit(wanted)).all())
         if len(rows) > limit:
             break
     if len(rows) <= limit:

@@ -32,6 +32,7 @@ class User(OrgScoped, Timestamped, Base):
         Index("ix_users_org_status_created", "organization_id", "status", "created_at", "id"),
         Index("ix_users_org_last_seen", "organization_id", "last_seen_at", "id"),
         Index("ix_users_org_status_last_seen", "organization_id", "status", "last_seen_at", "id"),
+        Index("ix_users_org_last_login", "organization_id", "last_login_at"),
         Index("ix_users_team", "team_id"),
         # Free-text search over search_text is indexed by the migrations, per database:
         # SQLite's FTS5 tables users_fts and users_words, PostgreSQL's GIN indexes

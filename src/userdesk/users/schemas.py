@@ -3,10 +3,32 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
 
 from userdesk.users.models import User
+from userdesk.users.rules import UserStatus, display_name
+
+# What a list reads of each user: enough for UserRead.build, nothing more.
+LIST_COLUMNS: tuple[Any, ...] = (
+    User.id,
+    User.email,
+    User.first_name,
+    User.last_name,
+    User.status,
+    User.status_reason,
+    User.status_until,
+    User.email_verified_at,
+    User.validated_at,
+    User.team_id,
+    User.created_via,
+    User.created_at,
+    User.last_login_at,
+    User.last_seen_at,
+    User.churn_level,
+    User.email_normalized,
+)
 
 
 class NamedRef(BaseModel):
@@ -38,26 +60,39 @@ class UserRead(BaseModel):
     @classmethod
     def of(cls, user: User) -> UserRead:
         """Needs the user's team, groups and roles loaded."""
-        status = user.status_enum
+        return cls.build(
+            user,
+            team=NamedRef(id=str(user.team.id), name=user.team.name) if user.team else None,
+            groups=[NamedRef(id=str(g.id), name=g.name) for g in user.groups],
+            roles=[NamedRef(id=str(r.id), name=r.name) for r in user.roles],
+        )
+
+    @classmethod
+    def build(
+        cls, user: Any, *, team: NamedRef | None, groups: list[NamedRef], roles: list[NamedRef]
+    ) -> UserRead:
+        """From a User or a row with LIST_COLUMNS, and its links."""
+        status = UserStatus(user.status)
         return cls(
             id=str(user.id),
             email=user.email,
             first_name=user.first_name,
             last_name=user.last_name,
-            name=user.name,
+            name=display_name(user.first_name, user.last_name, user.email),
             status=status.value,
             status_label=status.label,
             email_verified=user.email_verified_at is not None,
             validated=user.validated_at is not None,
-            team=NamedRef(id=str(user.team.id), name=user.team.name) if user.team else None,
-            groups=[NamedRef(id=str(g.id), name=g.name) for g in user.groups],
-            roles=[NamedRef(id=str(r.id), name=r.name) for r in user.roles],
+            team=team,
+            groups=groups,
+            roles=roles,
             created_via=user.created_via,
             created_at=user.created_at,
             last_login_at=user.last_login_at,
             last_seen_at=user.last_seen_at,
             status_reason=user.status_reason,
-            banned_until=user.status_until if user.status == "banned" else None,
+            banned_until=user.status_until if status == UserStatus.BANNED else None,
+            churn=user.churn_level,
         )
 
 

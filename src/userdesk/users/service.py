@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, ScalarSelect, Select, delete, func, literal, select
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Row, ScalarSelect, Select, delete, func, literal, select
 from sqlalchemy.orm import Session, selectinload
 
 from userdesk.access import service as access
-from userdesk.access.models import Role
+from userdesk.access.models import Group, Role, Team
 from userdesk.access.rules import ADMINISTRATOR, Actor, Permission
 from userdesk.audit import service as audit
 from userdesk.auth.secrets import hash_password
@@ -15,9 +18,9 @@ from userdesk.db.paging import SortKey, fetch_page
 from userdesk.errors import InvalidInput, NotFound
 from userdesk.query import builder
 from userdesk.query.rules import Key, Query
-from userdesk.users.models import User, UserRole
+from userdesk.users.models import User, UserGroup, UserRole
 from userdesk.users.rules import CreatedVia, UserStatus, email_problem, normalize_email
-from userdesk.users.schemas import UserCounts, UserPage, UserRead
+from userdesk.users.schemas import LIST_COLUMNS, NamedRef, UserCounts, UserPage, UserRead
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -92,10 +95,45 @@ def list_users(
     where = matching(
         db, actor=actor, query=builder.parse_query(q), permission=Permission.USERS_READ
     )
-    users, next_cursor = fetch_page(
-        db, _with_links(select(User).where(*where)), key, cursor=cursor, limit=limit
-    )
-    return UserPage(items=[UserRead.of(u) for u in users], next_cursor=next_cursor)
+    page_query: Select[Any] = select(*LIST_COLUMNS).where(*where)
+    rows, next_cursor = fetch_page(db, page_query, key, cursor=cursor, limit=limit)
+    return UserPage(items=_with_link_names(db, rows), next_cursor=next_cursor)
+
+
+def _with_link_names(db: Session, rows: Sequence[Row[Any]]) -> list[UserRead]:
+    """Users of ROWS with their team, groups and roles, in three small queries."""
+    ids = [row.id for row in rows]
+    team_ids = {row.team_id for row in rows if row.team_id is not None}
+    teams: dict[int, NamedRef] = {}
+    groups: dict[int, list[NamedRef]] = {}
+    roles: dict[int, list[NamedRef]] = {}
+    if team_ids:
+        for team_id, name in db.execute(select(Team.id, Team.name).where(Team.id.in_(team_ids))):
+            teams[team_id] = NamedRef(id=str(team_id), name=name)
+    if ids:
+        for user_id, group_id, name in db.execute(
+            select(UserGroup.user_id, Group.id, Group.name)
+            .join(Group, Group.id == UserGroup.group_id)
+            .where(UserGroup.user_id.in_(ids))
+            .order_by(Group.name)
+        ):
+            groups.setdefault(user_id, []).append(NamedRef(id=str(group_id), name=name))
+        for user_id, role_id, name in db.execute(
+            select(UserRole.user_id, Role.id, Role.name)
+            .join(Role, Role.id == UserRole.role_id)
+            .where(UserRole.user_id.in_(ids))
+            .order_by(Role.name)
+        ):
+            roles.setdefault(user_id, []).append(NamedRef(id=str(role_id), name=name))
+    return [
+        UserRead.build(
+            row,
+            team=teams.get(row.team_id) if row.team_id is not None else None,
+            groups=groups.get(row.id, []),
+            roles=roles.get(row.id, []),
+        )
+        for row in rows
+    ]
 
 
 def count_users(db: Session, *, actor: Actor, q: str = "") -> UserCounts:
@@ -111,34 +149,32 @@ def count_users(db: Session, *, actor: Actor, q: str = "") -> UserCounts:
     access.require(actor, Permission.USERS_READ)
     query = builder.parse_query(q).without_key(Key.STATUS)
     where = matching(db, actor=actor, query=query, permission=Permission.USERS_READ)
-    # One pass over at most COUNT_CAP + 1 rows answers exactly when the query is small.
-    sample = select(User.status, User.last_login_at).where(*where).limit(COUNT_CAP + 1).subquery()
-    rows = db.execute(
-        select(sample.c.status, sample.c.last_login_at.is_(None), func.count()).group_by(
-            sample.c.status, sample.c.last_login_at.is_(None)
-        )
-    ).all()
-    total = sum(n for _, _, n in rows)
+
+    def up_to_cap(*extra: ColumnElement[bool]) -> ScalarSelect[int]:
+        rows = select(literal(1)).where(*where, *extra).limit(COUNT_CAP + 1).subquery()
+        return select(func.count()).select_from(rows).scalar_subquery()
+
+    total = db.scalar(select(up_to_cap())) or 0
     if total <= COUNT_CAP:
+        # Few enough to count exactly in one pass over them.
+        never = User.last_login_at.is_(None)
+        rows = db.execute(
+            select(User.status, never, func.count()).where(*where).group_by(User.status, never)
+        ).all()
         statuses = {s.value: 0 for s in UserStatus}
         for status, _, n in rows:
-            statuses[status] = statuses.get(status, 0) + n
-        return UserCounts.exact(total, statuses, sum(n for _, never, n in rows if never))
-
-    # Otherwise count each status (and "without login") up to the cap, in one statement.
-    def capped(*extra: ColumnElement[bool]) -> ScalarSelect[int]:
-        rows_ = select(literal(1)).where(*where, *extra).limit(COUNT_CAP + 1).subquery()
-        return select(func.count()).select_from(rows_).scalar_subquery()
-
+            statuses[status] += n
+        return UserCounts.exact(total, statuses, sum(n for _, is_never, n in rows if is_never))
+    # Otherwise each status (and "without login") up to the cap, in one statement.
     names = [s.value for s in UserStatus]
     counts = db.execute(
         select(
-            *(capped(User.status == name) for name in names),
-            capped(User.last_login_at.is_(None)),
+            *(up_to_cap(User.status == name) for name in names),
+            up_to_cap(User.last_login_at.is_(None)),
         )
     ).one()
     return UserCounts.capped_at(
-        COUNT_CAP, COUNT_CAP + 1, dict(zip(names, counts[:-1], strict=True)), counts[-1]
+        COUNT_CAP, total, dict(zip(names, counts[:-1], strict=True)), counts[-1]
     )
 
 

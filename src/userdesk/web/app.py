@@ -61,11 +61,13 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     return app
 
 
-def _error_page(request: Request, status: int, title: str, message: str) -> Response:
+def _error_page(
+    request: Request, status: int, title: str, message: str, fields: dict[str, str] | None = None
+) -> Response:
     return templates.TemplateResponse(
         request,
         "error.html",
-        {"status": status, "title": title, "message": message},
+        {"status": status, "title": title, "message": message, "fields": fields or {}},
         status_code=status,
     )
 
@@ -78,7 +80,7 @@ async def _domain_error_page(request: Request, exc: Exception) -> Response:
             return Response(status_code=401, headers={"HX-Redirect": "/login"})
         return RedirectResponse(f"/login?next={quote(target, safe='/')}", status_code=303)
     status = status_of(exc)
-    return _error_page(request, status, "That did not work", exc.message)
+    return _error_page(request, status, "That did not work", exc.message, exc.fields)
 
 
 async def _http_error_page(request: Request, exc: Exception) -> Response:

@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException
 from userdesk import __version__
 from userdesk.errors import DomainError
 from userdesk.web import problems
-from userdesk.web.api import users
+from userdesk.web.api import segments, users
 
 
 def create_api() -> FastAPI:
@@ -29,4 +29,5 @@ def create_api() -> FastAPI:
     api.add_exception_handler(RequestValidationError, problems.validation_error_problem)
     api.add_exception_handler(HTTPException, problems.http_error_problem)
     api.include_router(users.router)
+    api.include_router(segments.router)
     return api

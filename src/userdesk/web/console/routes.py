@@ -1,23 +1,58 @@
-"""/console/...: the Users list, a user's page, the audit log and settings."""
+"""/console/...: the Users list, segments, a user's page, the audit log and settings."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from userdesk.access import service as access
 from userdesk.audit import service as audit
+from userdesk.errors import InvalidInput
+from userdesk.query.rules import Query, parse
+from userdesk.segments import service as segments
+from userdesk.segments.schemas import SegmentCreate, SegmentUpdate
 from userdesk.users import service as users
 from userdesk.users.schemas import UserRead
+from userdesk.web.console import views
 from userdesk.web.deps import ConsoleAuth, DbSession
 from userdesk.web.templating import templates
 
 router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
 
 
-def render(request: Request, template: str, auth: ConsoleAuth, **context: object) -> Response:
+def render(
+    request: Request,
+    template: str,
+    auth: ConsoleAuth,
+    db: DbSession,
+    *,
+    status_code: int = 200,
+    **context: object,
+) -> Response:
+    """A console page, with the sidebar's segments."""
+    sidebar = segments.list_segments(db, actor=auth.actor)
     return templates.TemplateResponse(
-        request, template, {"auth": auth, "actor": auth.actor, "user": auth.user, **context}
+        request,
+        template,
+        {
+            "auth": auth,
+            "actor": auth.actor,
+            "user": auth.user,
+            "sidebar_segments": sidebar,
+            **context,
+        },
+        status_code=status_code,
+    )
+
+
+def partial(
+    request: Request, template: str, auth: ConsoleAuth, context: dict[str, object]
+) -> Response:
+    """An htmx fragment of a console page."""
+    return templates.TemplateResponse(
+        request, template, {"auth": auth, "actor": auth.actor, **context}
     )
 
 
@@ -31,29 +66,157 @@ def users_list(
     request: Request,
     db: DbSession,
     auth: ConsoleAuth,
+    q: str = "",
     sort: str = "name",
     cursor: str | None = None,
+    segment: int | None = None,
 ) -> Response:
-    page = users.list_users(db, actor=auth.actor, sort=sort, cursor=cursor)
-    template = (
-        "console/_users_rows.html" if request.headers.get("HX-Request") else ("console/users.html")
+    """The Users list for the query in the URL: the whole page, the results, or more rows."""
+    target = request.headers.get("HX-Target") if request.headers.get("HX-Request") else None
+    error = None
+    page = counts = None
+    try:
+        page = users.list_users(db, actor=auth.actor, q=q, sort=sort, cursor=cursor)
+        if target != "load-more":
+            counts = users.count_users(db, actor=auth.actor, q=q)
+    except InvalidInput as exc:
+        error = exc
+    query = _parsed_or_empty(q)
+    context = {
+        "page": page,
+        "counts": counts,
+        "error": error,
+        "q": q,
+        "query": query,
+        "sort": sort,
+        "segment": _current_segment(db, auth, segment),
+        "tabs": views.tabs(query, sort, counts),
+        "chips": views.chips(query, sort),
+        "sorts": {f: views.sort_link(query, sort, f) for f in ("name", "email", "created", "seen")},
+        "nav": "users",
+    }
+    if target == "load-more":
+        return partial(request, "console/_users_rows.html", auth, context)
+    choices = access.filter_choices(db, actor=auth.actor)
+    context["menus"] = views.filter_menus(
+        query, sort, teams=choices.teams, groups=choices.groups, roles=choices.roles
     )
-    return render(request, template, auth, page=page, sort=sort, nav="users")
+    if target == "users-results":
+        # htmx swaps only 2xx answers: a bad query is shown in the results, with a 200.
+        return partial(request, "console/_users_results.html", auth, context)
+    return render(
+        request,
+        "console/users.html",
+        auth,
+        db,
+        status_code=400 if error else 200,
+        **{k: v for k, v in context.items() if k not in ("auth", "actor")},
+    )
+
+
+def _parsed_or_empty(q: str) -> Query:
+    try:
+        return parse(q)
+    except ValueError:
+        return Query()
+
+
+def _current_segment(db: DbSession, auth: ConsoleAuth, segment_id: int | None) -> object:
+    if segment_id is None:
+        return None
+    return segments.get_segment(db, actor=auth.actor, segment_id=segment_id)
+
+
+@router.post("/segments")
+def create_segment(
+    request: Request,
+    db: DbSession,
+    auth: ConsoleAuth,
+    name: Annotated[str, Form()] = "",
+    q: Annotated[str, Form()] = "",
+    sort: Annotated[str, Form()] = "name",
+    shared: Annotated[bool, Form()] = False,
+) -> Response:
+    """Save the current view as a segment, then show it."""
+    segment = segments.create_segment(
+        db, actor=auth.actor, data=SegmentCreate(name=name, query=q, sort=sort, shared=shared)
+    )
+    return RedirectResponse(
+        views.users_url(segment.query, segment.sort, segment=str(segment.id)), status_code=303
+    )
+
+
+@router.get("/segments/{segment_id}", response_class=HTMLResponse)
+def edit_segment_form(
+    request: Request, segment_id: int, db: DbSession, auth: ConsoleAuth
+) -> Response:
+    segment = segments.get_segment(db, actor=auth.actor, segment_id=segment_id)
+    return render(
+        request,
+        "console/segment.html",
+        auth,
+        db,
+        segment=segment,
+        form=None,
+        errors={},
+        sorts=list(users.SORTS),
+        nav="users",
+    )
+
+
+@router.post("/segments/{segment_id}", response_class=HTMLResponse)
+def edit_segment(
+    request: Request,
+    segment_id: int,
+    db: DbSession,
+    auth: ConsoleAuth,
+    name: Annotated[str, Form()] = "",
+    q: Annotated[str, Form()] = "",
+    sort: Annotated[str, Form()] = "name",
+    shared: Annotated[bool, Form()] = False,
+) -> Response:
+    """Save the edited segment, or show the form again with each field's problem."""
+    data = SegmentUpdate(name=name, query=q, sort=sort, shared=shared)
+    try:
+        segment = segments.update_segment(db, actor=auth.actor, segment_id=segment_id, data=data)
+    except InvalidInput as exc:
+        segment = segments.get_segment(db, actor=auth.actor, segment_id=segment_id)
+        return render(
+            request,
+            "console/segment.html",
+            auth,
+            db,
+            status_code=400,
+            segment=segment,
+            form=data,
+            errors=exc.fields,
+            sorts=list(users.SORTS),
+            nav="users",
+        )
+    return RedirectResponse(
+        views.users_url(segment.query, segment.sort, segment=str(segment.id)), status_code=303
+    )
+
+
+@router.post("/segments/{segment_id}/delete")
+def delete_segment(segment_id: int, db: DbSession, auth: ConsoleAuth) -> Response:
+    segments.delete_segment(db, actor=auth.actor, segment_id=segment_id)
+    return RedirectResponse("/console/users", status_code=303)
 
 
 @router.get("/users/{user_id}", response_class=HTMLResponse)
 def user_detail(request: Request, user_id: int, db: DbSession, auth: ConsoleAuth) -> Response:
     subject = UserRead.of(users.get_user(db, actor=auth.actor, user_id=user_id))
-    return render(request, "console/user.html", auth, subject=subject, nav="users")
+    return render(request, "console/user.html", auth, db, subject=subject, nav="users")
 
 
 @router.get("/audit", response_class=HTMLResponse)
 def audit_log(request: Request, db: DbSession, auth: ConsoleAuth) -> Response:
     events = audit.recent_events(db, actor=auth.actor)
-    return render(request, "console/audit.html", auth, events=events, nav="audit")
+    return render(request, "console/audit.html", auth, db, events=events, nav="audit")
 
 
 @router.get("/settings", response_class=HTMLResponse)
 def settings_page(request: Request, db: DbSession, auth: ConsoleAuth) -> Response:
     overview = access.organization_overview(db, actor=auth.actor)
-    return render(request, "console/settings.html", auth, overview=overview, nav="settings")
+    return render(request, "console/settings.html", auth, db, overview=overview, nav="settings")

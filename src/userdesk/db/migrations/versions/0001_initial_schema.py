@@ -298,6 +298,9 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_users_organization_id"), ["organization_id"], unique=False
         )
+        batch_op.create_index(
+            "ix_users_org_last_login", ["organization_id", "last_login_at"], unique=False
+        )
         batch_op.create_index("ix_users_team", ["team_id"], unique=False)
 
     op.create_table(
@@ -601,6 +604,7 @@ def downgrade() -> None:
     op.drop_table("activity_events")
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_index("ix_users_team")
+        batch_op.drop_index("ix_users_org_last_login")
         batch_op.drop_index(batch_op.f("ix_users_organization_id"))
         batch_op.drop_index("ix_users_org_status_name")
         batch_op.drop_index("ix_users_org_status_last_seen")

@@ -1,0 +1,196 @@
+"""Saving, listing, editing and deleting segments.
+
+A private segment belongs to the person who saved it and only they see it. A shared one
+is seen by everyone in the organization who may read users; sharing, and editing what is
+shared, takes `settings.manage`. API keys save shared segments only (they have no
+private space).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy.orm import Session
+
+from userdesk.access import service as access
+from userdesk.access.rules import Actor, Permission
+from userdesk.audit import service as audit
+from userdesk.db.base import utcnow
+from userdesk.errors import InvalidInput, NotFound, PermissionDenied
+from userdesk.query import builder
+from userdesk.segments.models import Segment
+from userdesk.segments.schemas import SegmentCreate, SegmentUpdate
+from userdesk.users.service import SORTS
+
+NAME_MAX = 100
+
+
+def list_segments(db: Session, *, actor: Actor) -> list[Segment]:
+    """The shared segments and the actor's own, by name.
+
+    Raises:
+        PermissionDenied: the actor may not read users.
+    """
+    access.require(actor, Permission.USERS_READ)
+    visible: ColumnElement[bool] = Segment.shared.is_(True)
+    if actor.user_id is not None:
+        visible = or_(visible, Segment.owner_id == actor.user_id)
+    return list(
+        db.scalars(
+            select(Segment)
+            .where(Segment.organization_id == actor.organization_id, visible)
+            .order_by(Segment.name, Segment.id)
+        )
+    )
+
+
+def get_segment(db: Session, *, actor: Actor, segment_id: int) -> Segment:
+    """A segment the actor sees.
+
+    Raises:
+        PermissionDenied: the actor may not read users.
+        NotFound: no such segment, or someone else's private one.
+    """
+    access.require(actor, Permission.USERS_READ)
+    segment = db.get(Segment, segment_id)
+    mine = actor.user_id is not None and segment is not None and segment.owner_id == actor.user_id
+    if segment is None or segment.organization_id != actor.organization_id:
+        raise NotFound(f"No segment {segment_id}.", code="segment.not_found")
+    if not (segment.shared or mine):
+        raise NotFound(f"No segment {segment_id}.", code="segment.not_found")
+    return segment
+
+
+def _check(db: Session, actor: Actor, *, name: str, query: str, sort: str, shared: bool) -> str:
+    """The cleaned name; raises InvalidInput naming each field at fault."""
+    problems: dict[str, str] = {}
+    name = name.strip()
+    if not name:
+        problems["name"] = "is required"
+    elif len(name) > NAME_MAX:
+        problems["name"] = f"is longer than {NAME_MAX} characters"
+    if sort not in SORTS:
+        problems["sort"] = f"'{sort}' is not one of: {', '.join(SORTS)}"
+    try:
+        parsed = builder.parse_query(query)
+        builder.conditions(db, organization_id=actor.organization_id, query=parsed, now=utcnow())
+    except InvalidInput as error:
+        problems["query"] = error.message
+    if not shared and actor.user_id is None:
+        problems["shared"] = "an API key saves shared segments only"
+    if problems:
+        raise InvalidInput("The segment is not valid.", fields=problems)
+    return name
+
+
+def _require_share_rights(actor: Actor) -> None:
+    if not actor.has(Permission.SETTINGS_MANAGE):
+        raise PermissionDenied(
+            "Sharing segments with the organization takes the 'settings.manage' permission.",
+            code="permission_denied",
+        )
+
+
+def create_segment(db: Session, *, actor: Actor, data: SegmentCreate) -> Segment:
+    """Save a query and a sort under a name.
+
+    Raises:
+        PermissionDenied: the actor may not read users, or may not share.
+        InvalidInput: a bad name, query or sort.
+    """
+    access.require(actor, Permission.USERS_READ)
+    if data.shared:
+        _require_share_rights(actor)
+    name = _check(db, actor, name=data.name, query=data.query, sort=data.sort, shared=data.shared)
+    segment = Segment(
+        organization_id=actor.organization_id,
+        name=name,
+        query=data.query.strip(),
+        sort=data.sort,
+        shared=data.shared,
+        owner_id=actor.user_id,
+    )
+    db.add(segment)
+    db.flush()
+    audit.record(
+        db,
+        actor=actor,
+        action="segment.created",
+        target_type="segment",
+        target_id=segment.id,
+        changes={"name": name, "query": segment.query, "sort": segment.sort, "shared": data.shared},
+    )
+    return segment
+
+
+def _require_edit_rights(actor: Actor, segment: Segment) -> None:
+    if segment.shared:
+        _require_share_rights(actor)
+    elif segment.owner_id != actor.user_id:
+        raise NotFound(f"No segment {segment.id}.", code="segment.not_found")
+
+
+def update_segment(db: Session, *, actor: Actor, segment_id: int, data: SegmentUpdate) -> Segment:
+    """Change what was given of a segment.
+
+    Raises:
+        PermissionDenied: a shared segment, or sharing, without 'settings.manage'.
+        NotFound: the segment is not the actor's to see.
+        InvalidInput: a bad name, query or sort.
+    """
+    segment = get_segment(db, actor=actor, segment_id=segment_id)
+    _require_edit_rights(actor, segment)
+    if data.shared:
+        _require_share_rights(actor)
+    after = {
+        "name": segment.name if data.name is None else data.name,
+        "query": segment.query if data.query is None else data.query.strip(),
+        "sort": segment.sort if data.sort is None else data.sort,
+        "shared": segment.shared if data.shared is None else data.shared,
+    }
+    after["name"] = _check(
+        db,
+        actor,
+        name=str(after["name"]),
+        query=str(after["query"]),
+        sort=str(after["sort"]),
+        shared=bool(after["shared"]),
+    )
+    changes = {
+        field: {"from": getattr(segment, field), "to": value}
+        for field, value in after.items()
+        if getattr(segment, field) != value
+    }
+    for field, value in after.items():
+        setattr(segment, field, value)
+    db.flush()
+    if changes:
+        audit.record(
+            db,
+            actor=actor,
+            action="segment.updated",
+            target_type="segment",
+            target_id=segment.id,
+            changes=changes,
+        )
+    return segment
+
+
+def delete_segment(db: Session, *, actor: Actor, segment_id: int) -> None:
+    """Delete a segment.
+
+    Raises:
+        PermissionDenied: a shared segment without 'settings.manage'.
+        NotFound: the segment is not the actor's to see.
+    """
+    segment = get_segment(db, actor=actor, segment_id=segment_id)
+    _require_edit_rights(actor, segment)
+    audit.record(
+        db,
+        actor=actor,
+        action="segment.deleted",
+        target_type="segment",
+        target_id=segment.id,
+        changes={"name": segment.name, "query": segment.query, "shared": segment.shared},
+    )
+    db.delete(segment)
+    db.flush()
