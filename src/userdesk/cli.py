@@ -161,6 +161,7 @@ def serve(
         int,
         typer.Option(help="On an empty database, first create a demo organization this big."),
     ] = 0,
+    access_log: Annotated[bool, typer.Option(help="Log every request.")] = True,
 ) -> None:
     """Migrate, then serve the console, the portal and the API."""
     import uvicorn
@@ -188,7 +189,13 @@ def serve(
                 "The database has data already; to set an admin password, run "
                 "`userdesk create-admin --email E --password P`."
             )
-    uvicorn.run(create_app(settings, database), host=host, port=port, log_level="info")
+    uvicorn.run(
+        create_app(settings, database),
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=access_log,
+    )
 
 
 if __name__ == "__main__":

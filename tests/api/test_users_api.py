@@ -137,8 +137,36 @@ def test_a_key_without_users_read_is_forbidden(
 
 def test_the_openapi_document_lists_the_users_operations(client: TestClient) -> None:
     spec = client.get("/api/v1/openapi.json").json()
-    assert "/users" in spec["paths"]
-    assert "/users/{user_id}" in spec["paths"]
+    assert "/api/v1/users" in spec["paths"]
+    assert "/api/v1/users/{user_id}" in spec["paths"]
+    assert "/api/v1/segments" in spec["paths"]
+    assert all(path.startswith("/api/v1/") for path in spec["paths"])
+    listed = spec["paths"]["/api/v1/users"]["get"]["responses"]["200"]
+    assert listed["content"]["application/json"]["schema"]["$ref"].endswith("UserPageRead")
+
+
+def test_the_api_answers_match_the_documented_schemas(
+    client: TestClient, db: Session, org: Organization
+) -> None:
+    from userdesk.users.schemas import UserPageRead, UserRead
+
+    team = factories.make_team(db, org)
+    user = factories.make_user(db, org, team=team, groups=[factories.make_group(db, org)])
+    key = factories.make_api_key(db, org)
+    page = client.get("/api/v1/users", headers=bearer(key)).json()
+    assert UserPageRead.model_validate(page).items[0].id == str(user.id)
+    single = client.get(f"/api/v1/users/{user.id}", headers=bearer(key)).json()
+    assert UserRead.model_validate(single).team is not None
+    assert set(single) == set(UserRead.model_fields)
+
+
+def test_unknown_api_paths_are_problems_and_unknown_pages_are_pages(client: TestClient) -> None:
+    api = client.get("/api/v1/nothing-here")
+    assert api.status_code == 404
+    assert api.headers["content-type"] == "application/problem+json"
+    page = client.get("/nothing-here")
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
 
 
 def test_health_and_readiness(client: TestClient) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, false, func, select, true
+from sqlalchemy import ColumnElement, bindparam, false, func, select, true
 from sqlalchemy.orm import Session
 
 from userdesk.access.models import Group, Role, RolePermission, Team
@@ -12,15 +13,22 @@ from userdesk.access.rules import Actor, Grant, Permission, grants_for
 from userdesk.errors import NotFound, PermissionDenied
 from userdesk.users.models import User, UserGroup, UserRole
 
+# Statements on the path of every request, built once.
+_GRANT_COLUMNS = (Role.id, Role.scope, RolePermission.permission)
+_USER_GRANTS = (
+    select(*_GRANT_COLUMNS)
+    .join(UserRole, UserRole.role_id == Role.id)
+    .join(RolePermission, RolePermission.role_id == Role.id, isouter=True)
+    .where(UserRole.user_id == bindparam("user_id"))
+)
+_ROLE_GRANTS = (
+    select(*_GRANT_COLUMNS)
+    .join(RolePermission, RolePermission.role_id == Role.id, isouter=True)
+    .where(Role.id == bindparam("role_id"))
+)
 
-def _role_grants(db: Session, role_ids: list[int], team_ids: list[int]) -> tuple[Grant, ...]:
-    if not role_ids:
-        return ()
-    rows = db.execute(
-        select(Role.id, Role.scope, RolePermission.permission)
-        .join(RolePermission, RolePermission.role_id == Role.id, isouter=True)
-        .where(Role.id.in_(role_ids))
-    ).all()
+
+def _grants(rows: Iterable[tuple[int, str, str | None]], team_ids: list[int]) -> tuple[Grant, ...]:
     by_role: dict[int, tuple[str, set[str]]] = {}
     for role_id, scope, permission in rows:
         entry = by_role.setdefault(role_id, (scope, set()))
@@ -33,14 +41,13 @@ def actor_for_user(
     db: Session, user: User, *, ip: str | None = None, user_agent: str | None = None
 ) -> Actor:
     """The actor for a signed-in USER, with the roles they hold at this moment."""
-    role_ids = list(db.scalars(select(UserRole.role_id).where(UserRole.user_id == user.id)))
-    team_ids = [user.team_id] if user.team_id is not None else []
+    rows = db.connection().execute(_USER_GRANTS, {"user_id": user.id})
     return Actor(
         organization_id=user.organization_id,
         user_id=user.id,
         api_key_id=None,
         name=user.name,
-        grants=_role_grants(db, role_ids, team_ids),
+        grants=_grants(rows, [user.team_id] if user.team_id is not None else []),
         ip=ip,
         user_agent=user_agent,
     )
@@ -58,12 +65,13 @@ def actor_for_role(
     user_agent: str | None = None,
 ) -> Actor:
     """An actor holding one role, scoped to TEAM_ID when the role is team-scoped (API keys)."""
+    rows = db.connection().execute(_ROLE_GRANTS, {"role_id": role_id})
     return Actor(
         organization_id=organization_id,
         user_id=None,
         api_key_id=api_key_id,
         name=name,
-        grants=_role_grants(db, [role_id], [team_id] if team_id is not None else []),
+        grants=_grants(rows, [team_id] if team_id is not None else []),
         ip=ip,
         user_agent=user_agent,
     )

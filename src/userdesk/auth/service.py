@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from userdesk.access import service as access
@@ -203,6 +203,17 @@ def create_api_key(
     return NewApiKey(api_key=api_key, secret=secret)
 
 
+_API_KEY = select(
+    ApiKey.id,
+    ApiKey.organization_id,
+    ApiKey.name,
+    ApiKey.role_id,
+    ApiKey.team_id,
+    ApiKey.revoked_at,
+    ApiKey.last_used_at,
+).where(ApiKey.key_hash == bindparam("key_hash"))
+
+
 def authenticate_api_key(
     db: Session, *, secret: str, ip: str | None = None, user_agent: str | None = None
 ) -> Actor:
@@ -211,19 +222,19 @@ def authenticate_api_key(
     Raises:
         NotAuthenticated: the key is unknown or revoked.
     """
-    api_key = db.scalar(select(ApiKey).where(ApiKey.key_hash == hash_token(secret)))
-    if api_key is None or api_key.revoked_at is not None:
+    key = db.connection().execute(_API_KEY, {"key_hash": hash_token(secret)}).first()
+    if key is None or key.revoked_at is not None:
         raise NotAuthenticated("The API key is not valid.", code="auth.invalid_api_key")
     now = utcnow()
-    if api_key.last_used_at is None or now - api_key.last_used_at >= TOUCH_EVERY:
-        api_key.last_used_at = now
+    if key.last_used_at is None or now - key.last_used_at >= TOUCH_EVERY:
+        db.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
     return access.actor_for_role(
         db,
-        organization_id=api_key.organization_id,
-        role_id=api_key.role_id,
-        team_id=api_key.team_id,
-        name=f"API key {api_key.name}",
-        api_key_id=api_key.id,
+        organization_id=key.organization_id,
+        role_id=key.role_id,
+        team_id=key.team_id,
+        name=f"API key {key.name}",
+        api_key_id=key.id,
         ip=ip,
         user_agent=user_agent,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -14,6 +15,21 @@ def normalize_url(url: str) -> str:
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed.render_as_string(hide_password=False)
+
+
+_WORD = re.compile(r"[^\W_]+")
+
+
+def contains(haystack: str | None, needle: str) -> bool:
+    """NEEDLE (lower-case) is in HAYSTACK, ignoring case: what the trigram index finds."""
+    return haystack is not None and needle in haystack.lower()
+
+
+def word_prefix(haystack: str | None, prefix: str) -> bool:
+    """A word of HAYSTACK starts with PREFIX (lower-case): what the prefix index finds."""
+    return haystack is not None and any(
+        word.startswith(prefix) for word in _WORD.findall(haystack.lower())
+    )
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -46,6 +62,8 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
         cursor.execute("PRAGMA cache_size=-65536")
         cursor.execute("PRAGMA temp_store=MEMORY")
         cursor.close()
+        dbapi_connection.create_function("ud_contains", 2, contains, deterministic=True)
+        dbapi_connection.create_function("ud_word_prefix", 2, word_prefix, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:

@@ -74,7 +74,8 @@ def fetch_page(
     rows: list[Row[Any]] = []
     for where, order_by in key.segments(values):
         wanted = limit + 1 - len(rows)
-        rows.extend(db.execute(query.where(*where).order_by(*order_by).limit(wanted)).all())
+        statement = query.where(*where).order_by(*order_by).limit(wanted)
+        rows.extend(db.connection().execute(statement).all())
         if len(rows) > limit:
             break
     if len(rows) <= limit:

@@ -5,6 +5,9 @@ match any substring of "first last email" (SQLite: the FTS5 trigram table users_
 PostgreSQL: a pg_trgm GIN index). Shorter terms match the start of a word (SQLite: the
 FTS5 table users_words with prefix indexes; PostgreSQL: a GIN index on the words), since
 a substring of one or two characters can only be found by reading every row.
+
+On SQLite a term that matches many rows is instead checked row by row (ud_contains,
+ud_word_prefix: see userdesk.db.engine), with the same meaning as the index.
 """
 
 from __future__ import annotations
@@ -14,7 +17,18 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, column, exists, func, literal_column, select, table
+from sqlalchemy import (
+    ColumnClause,
+    ColumnElement,
+    TableClause,
+    and_,
+    column,
+    exists,
+    func,
+    literal_column,
+    select,
+    table,
+)
 from sqlalchemy.orm import Session
 
 from userdesk.access.models import Group, Role, Team
@@ -37,6 +51,10 @@ NAMED_MODELS: dict[Key, type[Role | Team | Group]] = {
     Key.GROUP: Group,
 }
 SHORT_TERM = 3  # terms shorter than this match word prefixes
+# A term found in more rows than this is checked row by row as the list is read in its
+# sort order (matches are frequent, so a page fills fast) instead of collecting every
+# match from the index first (which costs as much as there are matches).
+FTS_FEW = 5_000
 WORD = re.compile(r"[^\W_]+")
 _FTS = table("users_fts", column("rowid"), column("users_fts"))
 _WORDS = table("users_words", column("rowid"), column("users_words"))
@@ -80,7 +98,7 @@ def conditions(
             found.append(User.last_login_at.is_(None))
         elif isinstance(term, TimeTerm):
             found.append(_time(term, now))
-    found.extend(_text(query.texts, dialect))
+    found.extend(_text(db, query.texts, dialect))
     return found
 
 
@@ -135,7 +153,7 @@ def words(text: str) -> list[str]:
     return WORD.findall(text.lower())
 
 
-def _text(texts: Sequence[str], dialect: str) -> list[ColumnElement[bool]]:
+def _text(db: Session, texts: Sequence[str], dialect: str) -> list[ColumnElement[bool]]:
     long_terms = [t for t in texts if len(t) >= SHORT_TERM]
     short_terms = [t for t in texts if len(t) < SHORT_TERM]
     found: list[ColumnElement[bool]] = []
@@ -150,12 +168,17 @@ def _text(texts: Sequence[str], dialect: str) -> list[ColumnElement[bool]]:
         if long_terms:
             match = " AND ".join(_fts_string(t) for t in long_terms)
             found.append(
-                User.id.in_(select(_FTS.c.rowid).where(_FTS.c.users_fts.op("MATCH")(match)))
+                _sqlite_match(db, _FTS, _FTS.c.users_fts, match)
+                if _few(db, _FTS, _FTS.c.users_fts, match)
+                else and_(*(func.ud_contains(User.search_text, t.lower()) for t in long_terms))
             )
         if prefixes:
-            match = " AND ".join(f"{_fts_string(p)}*" for p in dict.fromkeys(prefixes))
+            unique = list(dict.fromkeys(prefixes))
+            match = " AND ".join(f"{_fts_string(p)}*" for p in unique)
             found.append(
-                User.id.in_(select(_WORDS.c.rowid).where(_WORDS.c.users_words.op("MATCH")(match)))
+                _sqlite_match(db, _WORDS, _WORDS.c.users_words, match)
+                if _few(db, _WORDS, _WORDS.c.users_words, match)
+                else and_(*(func.ud_word_prefix(User.search_text, p) for p in unique))
             )
         return found
     found.extend(_like(t) for t in long_terms)
@@ -165,6 +188,18 @@ def _text(texts: Sequence[str], dialect: str) -> list[ColumnElement[bool]]:
             _PG_WORDS.op("@@")(func.to_tsquery(literal_column("'simple'::regconfig"), tsquery))
         )
     return found
+
+
+def _few(db: Session, fts: TableClause, column: ColumnClause[Any], match: str) -> bool:
+    """Whether MATCH finds at most FTS_FEW rows (it stops counting there)."""
+    found = select(fts.c.rowid).where(column.op("MATCH")(match)).limit(FTS_FEW + 1).subquery()
+    return (db.scalar(select(func.count()).select_from(found)) or 0) <= FTS_FEW
+
+
+def _sqlite_match(
+    db: Session, fts: TableClause, column: ColumnClause[Any], match: str
+) -> ColumnElement[bool]:
+    return User.id.in_(select(fts.c.rowid).where(column.op("MATCH")(match)))
 
 
 def _fts_string(text: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +11,7 @@ from pydantic import BaseModel
 from userdesk.users.models import User
 from userdesk.users.rules import UserStatus, display_name
 
-# What a list reads of each user: enough for UserRead.build, nothing more.
+# What a list reads of each user: enough for user_view, nothing more.
 LIST_COLUMNS: tuple[Any, ...] = (
     User.id,
     User.email,
@@ -37,6 +38,8 @@ class NamedRef(BaseModel):
 
 
 class UserRead(BaseModel):
+    """A user as the API shows it (what user_view builds)."""
+
     id: str
     email: str
     first_name: str
@@ -55,49 +58,72 @@ class UserRead(BaseModel):
     last_seen_at: datetime | None
     status_reason: str | None
     banned_until: datetime | None
-    churn: str | None = None
-
-    @classmethod
-    def of(cls, user: User) -> UserRead:
-        """Needs the user's team, groups and roles loaded."""
-        return cls.build(
-            user,
-            team=NamedRef(id=str(user.team.id), name=user.team.name) if user.team else None,
-            groups=[NamedRef(id=str(g.id), name=g.name) for g in user.groups],
-            roles=[NamedRef(id=str(r.id), name=r.name) for r in user.roles],
-        )
-
-    @classmethod
-    def build(
-        cls, user: Any, *, team: NamedRef | None, groups: list[NamedRef], roles: list[NamedRef]
-    ) -> UserRead:
-        """From a User or a row with LIST_COLUMNS, and its links."""
-        status = UserStatus(user.status)
-        return cls(
-            id=str(user.id),
-            email=user.email,
-            first_name=user.first_name,
-            last_name=user.last_name,
-            name=display_name(user.first_name, user.last_name, user.email),
-            status=status.value,
-            status_label=status.label,
-            email_verified=user.email_verified_at is not None,
-            validated=user.validated_at is not None,
-            team=team,
-            groups=groups,
-            roles=roles,
-            created_via=user.created_via,
-            created_at=user.created_at,
-            last_login_at=user.last_login_at,
-            last_seen_at=user.last_seen_at,
-            status_reason=user.status_reason,
-            banned_until=user.status_until if status == UserStatus.BANNED else None,
-            churn=user.churn_level,
-        )
+    churn: str | None
 
 
-class UserPage(BaseModel):
+class UserPageRead(BaseModel):
+    """One page of users as the API shows it."""
+
     items: list[UserRead]
+    next_cursor: str | None
+
+
+UserView = dict[str, Any]
+
+
+def named(id_: int, name: str) -> dict[str, str]:
+    return {"id": str(id_), "name": name}
+
+
+def user_view(
+    user: Any,
+    *,
+    team: dict[str, str] | None,
+    groups: list[dict[str, str]],
+    roles: list[dict[str, str]],
+) -> UserView:
+    """A user as the API and the console show it, from a User or a row with LIST_COLUMNS.
+
+    Plain data, not a model: lists build thousands of these per second, and the API
+    serializes them straight to JSON. UserRead documents (and tests check) the shape.
+    """
+    status = UserStatus(user.status)
+    return {
+        "id": str(user.id),
+        "email": user.email,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "name": display_name(user.first_name, user.last_name, user.email),
+        "status": status.value,
+        "status_label": status.label,
+        "email_verified": user.email_verified_at is not None,
+        "validated": user.validated_at is not None,
+        "team": team,
+        "groups": groups,
+        "roles": roles,
+        "created_via": user.created_via,
+        "created_at": user.created_at,
+        "last_login_at": user.last_login_at,
+        "last_seen_at": user.last_seen_at,
+        "status_reason": user.status_reason,
+        "banned_until": user.status_until if status == UserStatus.BANNED else None,
+        "churn": user.churn_level,
+    }
+
+
+def loaded_user_view(user: User) -> UserView:
+    """user_view of a User whose team, groups and roles are loaded."""
+    return user_view(
+        user,
+        team=named(user.team.id, user.team.name) if user.team else None,
+        groups=[named(g.id, g.name) for g in user.groups],
+        roles=[named(r.id, r.name) for r in user.roles],
+    )
+
+
+@dataclass(frozen=True)
+class UserPage:
+    items: list[UserView]
     next_cursor: str | None
 
 

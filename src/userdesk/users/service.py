@@ -5,7 +5,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, ScalarSelect, Select, delete, func, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Row,
+    ScalarSelect,
+    Select,
+    bindparam,
+    delete,
+    func,
+    literal,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session, selectinload
 
 from userdesk.access import service as access
@@ -20,7 +32,14 @@ from userdesk.query import builder
 from userdesk.query.rules import Key, Query
 from userdesk.users.models import User, UserGroup, UserRole
 from userdesk.users.rules import CreatedVia, UserStatus, email_problem, normalize_email
-from userdesk.users.schemas import LIST_COLUMNS, NamedRef, UserCounts, UserPage, UserRead
+from userdesk.users.schemas import (
+    LIST_COLUMNS,
+    UserCounts,
+    UserPage,
+    UserView,
+    named,
+    user_view,
+)
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -100,33 +119,38 @@ def list_users(
     return UserPage(items=_with_link_names(db, rows), next_cursor=next_cursor)
 
 
-def _with_link_names(db: Session, rows: Sequence[Row[Any]]) -> list[UserRead]:
-    """Users of ROWS with their team, groups and roles, in three small queries."""
-    ids = [row.id for row in rows]
-    team_ids = {row.team_id for row in rows if row.team_id is not None}
-    teams: dict[int, NamedRef] = {}
-    groups: dict[int, list[NamedRef]] = {}
-    roles: dict[int, list[NamedRef]] = {}
-    if team_ids:
-        for team_id, name in db.execute(select(Team.id, Team.name).where(Team.id.in_(team_ids))):
-            teams[team_id] = NamedRef(id=str(team_id), name=name)
-    if ids:
-        for user_id, group_id, name in db.execute(
-            select(UserGroup.user_id, Group.id, Group.name)
-            .join(Group, Group.id == UserGroup.group_id)
-            .where(UserGroup.user_id.in_(ids))
-            .order_by(Group.name)
-        ):
-            groups.setdefault(user_id, []).append(NamedRef(id=str(group_id), name=name))
-        for user_id, role_id, name in db.execute(
-            select(UserRole.user_id, Role.id, Role.name)
-            .join(Role, Role.id == UserRole.role_id)
-            .where(UserRole.user_id.in_(ids))
-            .order_by(Role.name)
-        ):
-            roles.setdefault(user_id, []).append(NamedRef(id=str(role_id), name=name))
+# The team, groups and roles of a page of users, in one statement built once.
+_LINKS: CompoundSelect[Any] = union_all(
+    select(literal("team"), literal(None), Team.id, Team.name).where(
+        Team.id.in_(bindparam("team_ids", expanding=True))
+    ),
+    select(literal("group"), UserGroup.user_id, Group.id, Group.name)
+    .join(Group, Group.id == UserGroup.group_id)
+    .where(UserGroup.user_id.in_(bindparam("ids", expanding=True))),
+    select(literal("role"), UserRole.user_id, Role.id, Role.name)
+    .join(Role, Role.id == UserRole.role_id)
+    .where(UserRole.user_id.in_(bindparam("ids", expanding=True))),
+)
+
+
+def _with_link_names(db: Session, rows: Sequence[Row[Any]]) -> list[UserView]:
+    """The users of ROWS as shown, with the names of their team, groups and roles."""
+    if not rows:
+        return []
+    team_ids = list({row.team_id for row in rows if row.team_id is not None})
+    links = db.connection().execute(_LINKS, {"ids": [row.id for row in rows], "team_ids": team_ids})
+    teams: dict[int, dict[str, str]] = {}
+    groups: dict[int, list[dict[str, str]]] = {}
+    roles: dict[int, list[dict[str, str]]] = {}
+    for kind, user_id, link_id, name in sorted(links, key=lambda link: link[3]):
+        if kind == "team":
+            teams[link_id] = named(link_id, name)
+        else:
+            (groups if kind == "group" else roles).setdefault(user_id, []).append(
+                named(link_id, name)
+            )
     return [
-        UserRead.build(
+        user_view(
             row,
             team=teams.get(row.team_id) if row.team_id is not None else None,
             groups=groups.get(row.id, []),

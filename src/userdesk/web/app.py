@@ -1,4 +1,9 @@
-"""create_app(): one app, three faces — the console, the portal and the API."""
+"""create_app(): one app, three faces — the console, the portal and the API.
+
+The faces differ in how they fail: the API answers with problem details, the console
+and the portal with pages (or a redirect to sign in). One handler per kind of error
+decides by the path.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +12,19 @@ from typing import cast
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from starlette.exceptions import HTTPException
 
+from userdesk import __version__
 from userdesk.config import Settings, get_settings
 from userdesk.db.session import Database
 from userdesk.errors import DomainError, NotAuthenticated
-from userdesk.web.api import create_api
+from userdesk.web import problems
+from userdesk.web.api import DESCRIPTION, PREFIX
+from userdesk.web.api import router as api_router
 from userdesk.web.console.routes import router as console_router
 from userdesk.web.portal.routes import router as portal_router
 from userdesk.web.problems import status_of
@@ -29,17 +38,22 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     """The ASGI app. Tests pass their own DATABASE; by default it comes from SETTINGS."""
     settings = settings or get_settings()
     database = database or Database.from_url(settings.database_url)
-    app = FastAPI(title="Userdesk", openapi_url=None, docs_url=None, redoc_url=None)
-    api = create_api()
-    for face in (app, api):
-        face.state.settings = settings
-        face.state.database = database
-
-    app.add_exception_handler(DomainError, _domain_error_page)
-    app.add_exception_handler(HTTPException, _http_error_page)
+    app = FastAPI(
+        title="Userdesk API",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_url=f"{PREFIX}/openapi.json",
+        docs_url=f"{PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.database = database
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
     app.include_router(portal_router)
     app.include_router(console_router)
-    app.mount("/api/v1", api)
+    app.include_router(api_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(ServerTimingMiddleware)
 
@@ -72,7 +86,13 @@ def _error_page(
     )
 
 
-async def _domain_error_page(request: Request, exc: Exception) -> Response:
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith(f"{PREFIX}/")
+
+
+async def _domain_error(request: Request, exc: Exception) -> Response:
+    if _is_api(request):
+        return await problems.domain_error_problem(request, exc)
     exc = cast(DomainError, exc)
     if isinstance(exc, NotAuthenticated):
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -83,7 +103,18 @@ async def _domain_error_page(request: Request, exc: Exception) -> Response:
     return _error_page(request, status, "That did not work", exc.message, exc.fields)
 
 
-async def _http_error_page(request: Request, exc: Exception) -> Response:
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    problem = await problems.validation_error_problem(request, exc)
+    if _is_api(request):
+        return problem
+    detail = cast(RequestValidationError, exc).errors()
+    message = "; ".join(str(e.get("msg", "is not valid")) for e in detail) or "Bad request"
+    return _error_page(request, 400, "That did not work", message)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    if _is_api(request):
+        return await problems.http_error_problem(request, exc)
     exc = cast(HTTPException, exc)
     if exc.status_code == 404:
         return _error_page(request, 404, "Not found", "There is nothing at this address.")

@@ -1,33 +1,18 @@
-"""The JSON API under /api/v1: its own FastAPI app, so that it has its own OpenAPI and errors."""
+"""The JSON API under /api/v1, described by its own OpenAPI document."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException
+from fastapi import APIRouter
 
-from userdesk import __version__
-from userdesk.errors import DomainError
-from userdesk.web import problems
 from userdesk.web.api import segments, users
 
+PREFIX = "/api/v1"
+DESCRIPTION = (
+    "Manage an organization's users. Authenticate with `Authorization: Bearer <key>` "
+    "(see `userdesk api-key create`) or the console session plus `X-CSRF-Token` on "
+    "writes. Errors are RFC 9457 problem details with a stable `code`."
+)
 
-def create_api() -> FastAPI:
-    api = FastAPI(
-        title="Userdesk API",
-        version=__version__,
-        openapi_url="/openapi.json",
-        docs_url="/docs",
-        redoc_url=None,
-        description=(
-            "Manage an organization's users. Authenticate with `Authorization: Bearer <key>` "
-            "(see `userdesk api-key create`) or the console session plus `X-CSRF-Token` on "
-            "writes. Errors are RFC 9457 problem details with a stable `code`."
-        ),
-    )
-    api.add_exception_handler(DomainError, problems.domain_error_problem)
-    api.add_exception_handler(RequestValidationError, problems.validation_error_problem)
-    api.add_exception_handler(HTTPException, problems.http_error_problem)
-    api.include_router(users.router)
-    api.include_router(segments.router)
-    return api
+router = APIRouter(prefix=PREFIX)
+router.include_router(users.router)
+router.include_router(segments.router)

@@ -12,24 +12,24 @@ router = APIRouter(prefix="/segments", tags=["segments"])
 
 
 @router.get("", response_model=list[SegmentRead])
-def list_segments(db: DbSession, actor: CurrentActor) -> list[SegmentRead]:
+async def list_segments(db: DbSession, actor: CurrentActor) -> list[SegmentRead]:
     """The organization's shared segments and your own."""
     return [SegmentRead.of(s) for s in segments.list_segments(db, actor=actor)]
 
 
 @router.post("", response_model=SegmentRead, status_code=201)
-def create_segment(data: SegmentCreate, db: DbSession, actor: CurrentActor) -> SegmentRead:
+async def create_segment(data: SegmentCreate, db: DbSession, actor: CurrentActor) -> SegmentRead:
     """Save a query and a sort; `shared` ones are seen by the whole organization."""
     return SegmentRead.of(segments.create_segment(db, actor=actor, data=data))
 
 
 @router.get("/{segment_id}", response_model=SegmentRead)
-def get_segment(segment_id: int, db: DbSession, actor: CurrentActor) -> SegmentRead:
+async def get_segment(segment_id: int, db: DbSession, actor: CurrentActor) -> SegmentRead:
     return SegmentRead.of(segments.get_segment(db, actor=actor, segment_id=segment_id))
 
 
 @router.patch("/{segment_id}", response_model=SegmentRead)
-def update_segment(
+async def update_segment(
     segment_id: int, data: SegmentUpdate, db: DbSession, actor: CurrentActor
 ) -> SegmentRead:
     """Change the fields given."""
@@ -38,6 +38,6 @@ def update_segment(
 
 
 @router.delete("/{segment_id}", status_code=204)
-def delete_segment(segment_id: int, db: DbSession, actor: CurrentActor) -> Response:
+async def delete_segment(segment_id: int, db: DbSession, actor: CurrentActor) -> Response:
     segments.delete_segment(db, actor=actor, segment_id=segment_id)
     return Response(status_code=204)

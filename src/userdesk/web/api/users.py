@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query
 
 from userdesk.users import service as users
-from userdesk.users.schemas import UserCounts, UserPage, UserRead
+from userdesk.users.schemas import UserCounts, UserPageRead, UserRead, loaded_user_view
 from userdesk.web.deps import CurrentActor, DbSession
+from userdesk.web.json import JSON
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -23,8 +24,8 @@ QueryParam = Annotated[
 ]
 
 
-@router.get("", response_model=UserPage)
-def list_users(
+@router.get("", response_model=None, responses={200: {"model": UserPageRead}})
+async def list_users(
     db: DbSession,
     actor: CurrentActor,
     q: QueryParam = "",
@@ -33,13 +34,13 @@ def list_users(
     ] = "name",
     limit: Annotated[int, Query()] = users.DEFAULT_PAGE_SIZE,
     cursor: str | None = None,
-) -> UserPage:
+) -> JSON:
     """One page of users; pass `next_cursor` back as `cursor` for the next one."""
-    return users.list_users(db, actor=actor, q=q, sort=sort, limit=limit, cursor=cursor)
+    return JSON(users.list_users(db, actor=actor, q=q, sort=sort, limit=limit, cursor=cursor))
 
 
 @router.get("/counts", response_model=UserCounts)
-def count_users(db: DbSession, actor: CurrentActor, q: QueryParam = "") -> UserCounts:
+async def count_users(db: DbSession, actor: CurrentActor, q: QueryParam = "") -> UserCounts:
     """Users per status for the query (its status term left out), in all, and without login.
 
     A count that reaches 10,000 stops there and says `"capped": true`.
@@ -47,9 +48,8 @@ def count_users(db: DbSession, actor: CurrentActor, q: QueryParam = "") -> UserC
     return users.count_users(db, actor=actor, q=q)
 
 
-@router.get("/{user_id}", response_model=UserRead)
-def get_user(user_id: int, db: DbSession, actor: CurrentActor, response: Response) -> UserRead:
+@router.get("/{user_id}", response_model=None, responses={200: {"model": UserRead}})
+async def get_user(user_id: int, db: DbSession, actor: CurrentActor) -> JSON:
     """One user, with an `ETag` to send back as `If-Match` when editing."""
     user = users.get_user(db, actor=actor, user_id=user_id)
-    response.headers["ETag"] = f'W/"{user.version}"'
-    return UserRead.of(user)
+    return JSON(loaded_user_view(user), headers={"ETag": f'W/"{user.version}"'})

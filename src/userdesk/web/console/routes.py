@@ -14,7 +14,7 @@ from userdesk.query.rules import Query, parse
 from userdesk.segments import service as segments
 from userdesk.segments.schemas import SegmentCreate, SegmentUpdate
 from userdesk.users import service as users
-from userdesk.users.schemas import UserRead
+from userdesk.users.schemas import loaded_user_view
 from userdesk.web.console import views
 from userdesk.web.deps import ConsoleAuth, DbSession
 from userdesk.web.templating import templates
@@ -57,12 +57,12 @@ def partial(
 
 
 @router.get("")
-def console_home(_auth: ConsoleAuth) -> RedirectResponse:
+async def console_home(_auth: ConsoleAuth) -> RedirectResponse:
     return RedirectResponse("/console/users", status_code=303)
 
 
 @router.get("/users", response_class=HTMLResponse)
-def users_list(
+async def users_list(
     request: Request,
     db: DbSession,
     auth: ConsoleAuth,
@@ -128,7 +128,7 @@ def _current_segment(db: DbSession, auth: ConsoleAuth, segment_id: int | None) -
 
 
 @router.post("/segments")
-def create_segment(
+async def create_segment(
     request: Request,
     db: DbSession,
     auth: ConsoleAuth,
@@ -147,7 +147,7 @@ def create_segment(
 
 
 @router.get("/segments/{segment_id}", response_class=HTMLResponse)
-def edit_segment_form(
+async def edit_segment_form(
     request: Request, segment_id: int, db: DbSession, auth: ConsoleAuth
 ) -> Response:
     segment = segments.get_segment(db, actor=auth.actor, segment_id=segment_id)
@@ -165,7 +165,7 @@ def edit_segment_form(
 
 
 @router.post("/segments/{segment_id}", response_class=HTMLResponse)
-def edit_segment(
+async def edit_segment(
     request: Request,
     segment_id: int,
     db: DbSession,
@@ -199,24 +199,24 @@ def edit_segment(
 
 
 @router.post("/segments/{segment_id}/delete")
-def delete_segment(segment_id: int, db: DbSession, auth: ConsoleAuth) -> Response:
+async def delete_segment(segment_id: int, db: DbSession, auth: ConsoleAuth) -> Response:
     segments.delete_segment(db, actor=auth.actor, segment_id=segment_id)
     return RedirectResponse("/console/users", status_code=303)
 
 
 @router.get("/users/{user_id}", response_class=HTMLResponse)
-def user_detail(request: Request, user_id: int, db: DbSession, auth: ConsoleAuth) -> Response:
-    subject = UserRead.of(users.get_user(db, actor=auth.actor, user_id=user_id))
+async def user_detail(request: Request, user_id: int, db: DbSession, auth: ConsoleAuth) -> Response:
+    subject = loaded_user_view(users.get_user(db, actor=auth.actor, user_id=user_id))
     return render(request, "console/user.html", auth, db, subject=subject, nav="users")
 
 
 @router.get("/audit", response_class=HTMLResponse)
-def audit_log(request: Request, db: DbSession, auth: ConsoleAuth) -> Response:
+async def audit_log(request: Request, db: DbSession, auth: ConsoleAuth) -> Response:
     events = audit.recent_events(db, actor=auth.actor)
     return render(request, "console/audit.html", auth, db, events=events, nav="audit")
 
 
 @router.get("/settings", response_class=HTMLResponse)
-def settings_page(request: Request, db: DbSession, auth: ConsoleAuth) -> Response:
+async def settings_page(request: Request, db: DbSession, auth: ConsoleAuth) -> Response:
     overview = access.organization_overview(db, actor=auth.actor)
     return render(request, "console/settings.html", auth, db, overview=overview, nav="settings")
