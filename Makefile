@@ -34,6 +34,8 @@ test: setup
 	$(BIN)/pytest
 
 bench: setup
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null 2>&1; } \
+		|| echo "wrk is not installed: throughput is measured with an httpx client instead"
 	$(BIN)/python -m bench
 
 lint: setup

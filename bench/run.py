@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from sqlalchemy import text
 
+from userdesk.db.engine import make_engine
 from userdesk.db.paging import encode_cursor
 from userdesk.users.service import SORTS
 
@@ -175,16 +177,46 @@ def sign_in(client: httpx.Client) -> None:
         raise RuntimeError("the bench admin could not sign in")
 
 
-def cursor_at(path: Path, page: int, size: int = 50) -> str:
-    """The cursor that opens page PAGE of the name-sorted list (computed once, with OFFSET)."""
-    with sqlite3.connect(path) as conn:
+def users_in(database_url: str) -> int:
+    engine = make_engine(database_url)
+    with engine.connect() as conn:
+        count = int(conn.execute(text("SELECT count(*) FROM users")).scalar_one())
+    engine.dispose()
+    return count
+
+
+def cursor_at(database_url: str, page: int, size: int = 50) -> str:
+    """The cursor that opens page PAGE of the name-sorted list (found once, with OFFSET)."""
+    engine = make_engine(database_url)
+    with engine.connect() as conn:
         row = conn.execute(
-            "SELECT first_name, last_name, id FROM users WHERE organization_id = "
-            "(SELECT min(id) FROM organizations) ORDER BY first_name, last_name, id "
-            "LIMIT 1 OFFSET ?",
-            ((page - 1) * size - 1,),
-        ).fetchone()
+            text(
+                "SELECT first_name, last_name, id FROM users WHERE organization_id = "
+                "(SELECT min(id) FROM organizations) ORDER BY first_name, last_name, id "
+                "LIMIT 1 OFFSET :skip"
+            ),
+            {"skip": (page - 1) * size - 1},
+        ).one()
+    engine.dispose()
     return encode_cursor(SORTS["name"], list(row))
+
+
+def ensure_postgres_database(url: str, users: int) -> float | None:
+    """Migrate the database at URL and fill it with USERS demo people unless it has them."""
+    subprocess.run([USERDESK, "migrate"], env=_env(url), check=True)
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        present = conn.execute(text("SELECT count(*) FROM users")).scalar_one()
+    engine.dispose()
+    if present >= users:
+        return None
+    started = time.perf_counter()
+    subprocess.run(
+        [USERDESK, "demo", "--users", str(users - present), "--seed", "1"],
+        env=_env(url),
+        check=True,
+    )
+    return time.perf_counter() - started
 
 
 @dataclass
@@ -206,19 +238,39 @@ def main() -> None:
         if built is None
         else f"database: `userdesk demo --users {users}` built it in {built:.0f} s"
     )
-    results = run_cases(url, path, key)
+    print_table(run_cases(url, key, baseline=path))
+    postgres = os.environ.get("USERDESK_BENCH_POSTGRES_URL")
+    if postgres:
+        built = ensure_postgres_database(postgres, users)
+        _run(
+            [USERDESK, "create-admin", "--email", ADMIN_EMAIL, "--password", ADMIN_PASSWORD],
+            postgres,
+        )
+        key = _run(
+            [USERDESK, "api-key", "create", "--name", "bench", "--role", "Administrator"], postgres
+        )
+        print()
+        print(
+            f"# The same on PostgreSQL ({'reused' if built is None else f'built in {built:.0f} s'})"
+        )
+        print_table(run_cases(postgres, key, baseline=None))
+
+
+def print_table(rows: list[Row]) -> None:
     print()
     print("| case | measured | target |")
     print("|---|---|---|")
-    for row in results:
+    for row in rows:
         print(f"| {row.case} | {row.figure} | {row.target} |")
 
 
-def run_cases(url: str, path: Path, key: str) -> list[Row]:
+def run_cases(url: str, key: str, *, baseline: Path | None) -> list[Row]:
+    """The cases of issue 3 against a server on URL; BASELINE is the SQLite file for the
+    bare baseline (None: no baseline, throughput alone)."""
     auth = {"Authorization": f"Bearer {key}"}
     ours = [USERDESK, "serve", "--no-access-log"]
     bare = [str(BIN / "uvicorn"), "bench.baseline:app", "--no-access-log", "--log-level", "warning"]
-    bare_env = {**os.environ, "BENCH_DATABASE": str(path), "PYTHONPATH": str(ROOT)}
+    bare_env = {**os.environ, "BENCH_DATABASE": str(baseline), "PYTHONPATH": str(ROOT)}
     rows: list[Row] = []
     with serving(ours, _env(url), "/readyz") as base:
         with httpx.Client(base_url=base, follow_redirects=False) as console:
@@ -247,15 +299,18 @@ def run_cases(url: str, path: Path, key: str) -> list[Row]:
                     "p99 ≤ 20 ms",
                 )
             )
+            deepest = max(2, min(10_000, users_in(url) // 50))
             depth = {
-                n: timings(api, [f"/api/v1/users?cursor={cursor_at(path, n)}"])
-                for n in (2, 100, 10_000)
+                n: timings(api, [f"/api/v1/users?cursor={cursor_at(url, n)}"])
+                for n in sorted({2, min(100, deepest), deepest})
             }
             rows.append(
                 Row(
-                    "page 10,000 through the cursor (page 2 / 100 / 10,000, p50)",
+                    "deep pages through the cursor (page "
+                    + " / ".join(f"{n:,}" for n in depth)
+                    + ", p50)",
                     " / ".join(f"{pct(s, 50):.2f}" for s in depth.values()) + " ms",
-                    "≤ 5 ms, flat with depth",
+                    "page 10,000 ≤ 5 ms, flat with depth",
                 )
             )
             long_paths = [
@@ -283,6 +338,16 @@ def run_cases(url: str, path: Path, key: str) -> list[Row]:
                 )
             )
             list_url = f"{base}/api/v1/users?limit=50"
+            if baseline is None:
+                ours_rps = statistics.median(throughput(list_url, auth) for _ in range(ROUNDS))
+                rows.append(
+                    Row(
+                        f"GET /api/v1/users throughput ({CONCURRENCY} connections)",
+                        f"{ours_rps:.0f} req/s",
+                        "(the bare baseline runs on SQLite only)",
+                    )
+                )
+                return rows
             with serving(bare, bare_env, "/users?limit=1") as bare_base:
                 pairs = [
                     (throughput(list_url, auth), throughput(f"{bare_base}/users?limit=50", {}))
