@@ -216,7 +216,13 @@ def ensure_postgres_database(url: str, users: int) -> float | None:
         env=_env(url),
         check=True,
     )
-    return time.perf_counter() - started
+    elapsed = time.perf_counter() - started
+    # What autovacuum would do in time: the visibility map makes index-only counts cheap.
+    engine = make_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text("VACUUM ANALYZE"))
+    engine.dispose()
+    return elapsed
 
 
 @dataclass
