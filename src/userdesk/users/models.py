@@ -33,7 +33,9 @@ class User(OrgScoped, Timestamped, Base):
         Index("ix_users_org_last_seen", "organization_id", "last_seen_at", "id"),
         Index("ix_users_org_status_last_seen", "organization_id", "status", "last_seen_at", "id"),
         Index("ix_users_org_last_login", "organization_id", "last_login_at"),
-        Index("ix_users_team", "team_id"),
+        # A team is one organization's: the team leads, for team filters in the usual sorts.
+        Index("ix_users_team_name", "team_id", "first_name", "last_name", "id"),
+        Index("ix_users_team_last_seen", "team_id", "last_seen_at", "id"),
         # Free-text search over search_text is indexed by the migrations, per database:
         # SQLite's FTS5 tables users_fts and users_words, PostgreSQL's GIN indexes
         # ix_users_search_trgm and ix_users_search_words.

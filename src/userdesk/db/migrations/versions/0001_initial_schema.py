@@ -301,7 +301,12 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_users_org_last_login", ["organization_id", "last_login_at"], unique=False
         )
-        batch_op.create_index("ix_users_team", ["team_id"], unique=False)
+        batch_op.create_index(
+            "ix_users_team_name", ["team_id", "first_name", "last_name", "id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_users_team_last_seen", ["team_id", "last_seen_at", "id"], unique=False
+        )
 
     op.create_table(
         "activity_events",
@@ -603,7 +608,8 @@ def downgrade() -> None:
 
     op.drop_table("activity_events")
     with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.drop_index("ix_users_team")
+        batch_op.drop_index("ix_users_team_last_seen")
+        batch_op.drop_index("ix_users_team_name")
         batch_op.drop_index("ix_users_org_last_login")
         batch_op.drop_index(batch_op.f("ix_users_organization_id"))
         batch_op.drop_index("ix_users_org_status_name")
