@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ from userdesk.errors import DomainError
 from userdesk.organizations import service as organizations
 from userdesk.organizations.models import Organization
 from userdesk.users import service as users
+from userdesk.worker import Worker
 
 app = typer.Typer(help="Userdesk: manage the users of your product.", no_args_is_help=True)
 api_key_app = typer.Typer(help="API keys for the host product and scripts.", no_args_is_help=True)
@@ -162,8 +164,9 @@ def serve(
         typer.Option(help="On an empty database, first create a demo organization this big."),
     ] = 0,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = True,
+    worker: Annotated[bool, typer.Option(help="Run the outbox worker in this process too.")] = True,
 ) -> None:
-    """Migrate, then serve the console, the portal and the API."""
+    """Migrate, then serve the console, the portal and the API (and send queued mail)."""
     import uvicorn
 
     from userdesk.web.app import create_app
@@ -189,13 +192,40 @@ def serve(
                 "The database has data already; to set an admin password, run "
                 "`userdesk create-admin --email E --password P`."
             )
-    uvicorn.run(
-        create_app(settings, database),
-        host=host,
-        port=port,
-        log_level="info",
-        access_log=access_log,
-    )
+    outbox = Worker(database, settings) if worker else None
+    thread = threading.Thread(target=outbox.run, name="outbox", daemon=True) if outbox else None
+    if thread:
+        thread.start()
+    if not settings.smtp_url:
+        console.print("No USERDESK_SMTP_URL: emails stay in the outbox (console: Mailbox).")
+    try:
+        uvicorn.run(
+            create_app(settings, database),
+            host=host,
+            port=port,
+            log_level="info",
+            access_log=access_log,
+        )
+    finally:
+        if outbox and thread:
+            outbox.stop()
+            thread.join(timeout=10)
+
+
+@app.command("worker")
+def worker_command() -> None:
+    """Send queued emails until stopped (several may run against PostgreSQL)."""
+    settings = get_settings()
+    if not settings.smtp_url:
+        errors.print("USERDESK_SMTP_URL is not set: there is nothing to send mail with.")
+        raise typer.Exit(1)
+    database = _database()
+    outbox = Worker(database, settings)
+    console.print(f"Outbox worker {outbox.name} sending through {settings.smtp_url}")
+    try:
+        outbox.run()
+    except KeyboardInterrupt:
+        outbox.stop()
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from sqlalchemy.orm import Session
 from tests import factories
 from userdesk.auth.models import LoginSession
 from userdesk.organizations.models import Organization
-from userdesk.web.deps import LOGIN_CSRF_COOKIE, SESSION_COOKIE
+from userdesk.web.deps import FORM_CSRF_COOKIE, SESSION_COOKIE
 
 
 def login_form_token(client: TestClient) -> str:
@@ -93,7 +93,7 @@ def test_signing_in_again_rotates_the_session(
     form = {"email": admin.email, "password": factories.PASSWORD, "csrf_token": token}
     client.post("/login", data=form)
     first = client.cookies[SESSION_COOKIE]
-    client.cookies.set(LOGIN_CSRF_COOKIE, token, path="/login")
+    client.cookies.set(FORM_CSRF_COOKIE, token, path="/")
     client.post("/login", data=form)
     second = client.cookies[SESSION_COOKIE]
     assert second != first

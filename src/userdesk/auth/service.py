@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Executable, bindparam, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from userdesk.access import service as access
@@ -13,7 +14,7 @@ from userdesk.access.models import Role, Team
 from userdesk.access.rules import Actor, Permission, RoleScope
 from userdesk.activity.models import ActivityEvent
 from userdesk.audit import service as audit
-from userdesk.auth.models import ApiKey, LoginSession
+from userdesk.auth.models import ApiKey, LoginSession, UserToken
 from userdesk.auth.secrets import (
     hash_password,
     hash_token,
@@ -23,9 +24,9 @@ from userdesk.auth.secrets import (
 )
 from userdesk.config import Settings
 from userdesk.db.base import utcnow
-from userdesk.errors import InvalidInput, NotAuthenticated
+from userdesk.errors import DomainError, InvalidInput, NotAuthenticated
 from userdesk.users.models import User
-from userdesk.users.rules import SIGN_IN_STATUSES, normalize_email
+from userdesk.users.rules import SIGN_IN_STATUSES, normalize_email, password_problem
 
 API_KEY_PREFIX = "ud_"
 # How often a session's last_seen_at (and the user's) is written while it is used.
@@ -68,6 +69,26 @@ def sign_in(
         raise NotAuthenticated(INVALID_CREDENTIALS, code="auth.invalid_credentials")
     if user.password_hash and password_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
+    return start_session(
+        db,
+        settings=settings,
+        user=user,
+        ip=ip,
+        user_agent=user_agent,
+        replaces_token=replaces_token,
+    )
+
+
+def start_session(
+    db: Session,
+    *,
+    settings: Settings,
+    user: User,
+    ip: str | None = None,
+    user_agent: str | None = None,
+    replaces_token: str | None = None,
+) -> SignedIn:
+    """Open a session for USER, who has just proven who they are (the old one is revoked)."""
     if replaces_token:
         sign_out(db, token=replaces_token)
     now = utcnow()
@@ -124,9 +145,26 @@ def authenticate_session(
     ):
         return None
     if now - session.last_seen_at >= TOUCH_EVERY:
-        session.last_seen_at = now
-        user.last_seen_at = now
+        _touch(
+            db,
+            update(LoginSession).where(LoginSession.id == session.id).values(last_seen_at=now),
+            update(User).where(User.id == user.id).values(last_seen_at=now),
+        )
     return session, user
+
+
+def _touch(db: Session, *statements: Executable) -> None:
+    """Record that a session or key was used, if the write lock is free: it is a hint.
+
+    A read-only request must not fail because another writer got there first; the next
+    request will record it.
+    """
+    try:
+        with db.begin_nested():
+            for statement in statements:
+                db.execute(statement)
+    except OperationalError:
+        return
 
 
 def sign_out(db: Session, *, token: str) -> None:
@@ -227,7 +265,7 @@ def authenticate_api_key(
         raise NotAuthenticated("The API key is not valid.", code="auth.invalid_api_key")
     now = utcnow()
     if key.last_used_at is None or now - key.last_used_at >= TOUCH_EVERY:
-        db.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
+        _touch(db, update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
     return access.actor_for_role(
         db,
         organization_id=key.organization_id,
@@ -238,3 +276,69 @@ def authenticate_api_key(
         ip=ip,
         user_agent=user_agent,
     )
+
+
+class LinkProblem(DomainError):
+    """An emailed link that no longer works: unknown, used, expired or revoked."""
+
+    code = "link.invalid"
+
+
+def issue_user_token(
+    db: Session, *, user: User, purpose: str, ttl: timedelta
+) -> tuple[str, datetime]:
+    """A new single-use link token for USER (earlier unused ones of PURPOSE die)."""
+    now = utcnow()
+    db.execute(
+        update(UserToken)
+        .where(
+            UserToken.user_id == user.id, UserToken.purpose == purpose, UserToken.used_at.is_(None)
+        )
+        .values(used_at=now)
+    )
+    token = new_token()
+    expires = now + ttl
+    db.add(
+        UserToken(
+            organization_id=user.organization_id,
+            user_id=user.id,
+            purpose=purpose,
+            token_hash=hash_token(token),
+            expires_at=expires,
+        )
+    )
+    db.flush()
+    return token, expires
+
+
+def find_user_token(db: Session, *, token: str, purpose: str) -> tuple[UserToken, User]:
+    """The live token and its user.
+
+    Raises:
+        LinkProblem: unknown, already used, or expired (the code says which).
+    """
+    row = db.execute(
+        select(UserToken, User)
+        .join(User, User.id == UserToken.user_id)
+        .where(UserToken.token_hash == hash_token(token), UserToken.purpose == purpose)
+    ).first()
+    if row is None:
+        raise LinkProblem("This link is not valid.", code="link.invalid")
+    found, user = row
+    if found.used_at is not None:
+        raise LinkProblem("This link was already used.", code="link.used")
+    if found.expires_at <= utcnow():
+        raise LinkProblem("This link has expired.", code="link.expired")
+    return found, user
+
+
+def set_password(db: Session, *, user: User, password: str) -> None:
+    """Give USER a new password and end their other sessions.
+
+    Raises:
+        InvalidInput: the password is too short, too long or too common.
+    """
+    if problem := password_problem(password):
+        raise InvalidInput(f"The password {problem}.", fields={"password": problem})
+    user.password_hash = hash_password(password)
+    revoke_user_sessions(db, user_id=user.id)

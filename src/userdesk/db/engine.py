@@ -32,6 +32,9 @@ def word_prefix(haystack: str | None, prefix: str) -> bool:
     )
 
 
+BEGIN_OPTION = "userdesk_sqlite_begin"
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for URL, with the per-connection settings Userdesk relies on."""
     url = normalize_url(url)
@@ -67,6 +70,10 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        # A transaction that will write takes the write lock at once (BEGIN IMMEDIATE): one
+        # that read first and wrote later would fail, not wait, if another writer committed
+        # in between (SQLITE_BUSY_SNAPSHOT).
+        mode = connection.get_execution_options().get(BEGIN_OPTION, "")
+        connection.exec_driver_sql(f"BEGIN {mode}".strip())
 
     return engine

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from userdesk.db.engine import make_engine
+from userdesk.db.engine import BEGIN_OPTION, make_engine
 
 
 class Database:
@@ -27,9 +27,15 @@ class Database:
         return self.engine.dialect.name
 
     @contextmanager
-    def unit_of_work(self) -> Iterator[Session]:
-        """One transaction: committed when the block ends, rolled back if it raises."""
+    def unit_of_work(self, *, write: bool = True) -> Iterator[Session]:
+        """One transaction: committed when the block ends, rolled back if it raises.
+
+        WRITE says the transaction will change data; on SQLite it then takes the write
+        lock at its start, waiting its turn instead of failing later.
+        """
         with self.sessions() as session:
+            if write and self.dialect == "sqlite":
+                session.connection(execution_options={BEGIN_OPTION: "IMMEDIATE"})
             try:
                 yield session
                 session.commit()

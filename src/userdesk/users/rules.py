@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from pathlib import Path
 
 
 class UserStatus(StrEnum):
@@ -61,6 +62,31 @@ def email_problem(email: str) -> str | None:
         return f"is longer than {EMAIL_MAX_LENGTH} characters"
     if not _EMAIL.match(email):
         return f"'{email}' is not an email address"
+    return None
+
+
+PASSWORD_MIN_LENGTH = 8
+PASSWORD_MAX_LENGTH = 128
+COMMON_PASSWORDS = frozenset((Path(__file__).parent / "common_passwords.txt").read_text().split())
+
+
+def password_problem(password: str) -> str | None:
+    """What is wrong with PASSWORD, or None. Length and commonness; no composition rules."""
+    if len(password) < PASSWORD_MIN_LENGTH:
+        return f"must be at least {PASSWORD_MIN_LENGTH} characters"
+    if len(password) > PASSWORD_MAX_LENGTH:
+        return f"must be at most {PASSWORD_MAX_LENGTH} characters"
+    if password.lower() in COMMON_PASSWORDS:
+        return "is one of the most common passwords: choose another"
+    return None
+
+
+NAME_MAX_LENGTH = 100
+
+
+def name_problem(name: str) -> str | None:
+    if len(name.strip()) > NAME_MAX_LENGTH:
+        return f"is longer than {NAME_MAX_LENGTH} characters"
     return None
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from userdesk.users.models import User
 from userdesk.users.rules import UserStatus, display_name
@@ -30,6 +30,18 @@ LIST_COLUMNS: tuple[Any, ...] = (
     User.churn_level,
     User.email_normalized,
 )
+
+
+class UserCreate(BaseModel):
+    email: str
+    first_name: str = ""
+    last_name: str = ""
+    team_id: str | None = None
+    group_ids: list[str] = []
+    role_ids: list[str] = []
+    send_welcome_email: bool = Field(
+        default=False, description="Email a link to choose a password (never a password)."
+    )
 
 
 class NamedRef(BaseModel):

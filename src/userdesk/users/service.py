@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -25,16 +26,29 @@ from userdesk.access.models import Group, Role, Team
 from userdesk.access.rules import ADMINISTRATOR, Actor, Permission
 from userdesk.audit import service as audit
 from userdesk.auth.secrets import hash_password
+from userdesk.auth.service import find_user_token, issue_user_token, set_password
 from userdesk.db.base import utcnow
 from userdesk.db.paging import SortKey, fetch_page
-from userdesk.errors import InvalidInput, NotFound
+from userdesk.errors import Conflict, InvalidInput, NotFound
+from userdesk.mail import service as mail
+from userdesk.mail.rules import EmailKind
+from userdesk.organizations.models import Organization
 from userdesk.query import builder
 from userdesk.query.rules import Key, Query
+from userdesk.users.membership import attach, resolve
 from userdesk.users.models import User, UserGroup, UserRole
-from userdesk.users.rules import CreatedVia, UserStatus, email_problem, normalize_email
+from userdesk.users.rules import (
+    CreatedVia,
+    UserStatus,
+    email_problem,
+    name_problem,
+    normalize_email,
+    password_problem,
+)
 from userdesk.users.schemas import (
     LIST_COLUMNS,
     UserCounts,
+    UserCreate,
     UserPage,
     UserView,
     named,
@@ -43,7 +57,6 @@ from userdesk.users.schemas import (
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
-PASSWORD_MIN_LENGTH = 8
 
 SORTS = {
     key.name: key
@@ -222,13 +235,6 @@ def get_user(db: Session, *, actor: Actor, user_id: int) -> User:
     return user
 
 
-def password_problem(password: str) -> str | None:
-    """What is wrong with PASSWORD, or None."""
-    if len(password) < PASSWORD_MIN_LENGTH:
-        return f"must be at least {PASSWORD_MIN_LENGTH} characters"
-    return None
-
-
 def create_admin(
     db: Session,
     *,
@@ -294,3 +300,185 @@ def _ensure_role(db: Session, user: User, role: Role) -> None:
     db.execute(delete(UserRole).where(UserRole.user_id == user.id, UserRole.role_id == role.id))
     db.add(UserRole(organization_id=user.organization_id, user_id=user.id, role_id=role.id))
     db.flush()
+
+
+WELCOME_LINK_TTL = timedelta(days=7)
+VERIFICATION_LINK_TTL = timedelta(days=3)
+RESET_LINK_TTL = timedelta(hours=1)
+SET_PASSWORD = "set_password"  # noqa: S105 - a token purpose, not a password
+VERIFY_EMAIL = "verify_email"
+
+
+def check_new_person(
+    db: Session,
+    *,
+    organization_id: int,
+    email: str,
+    first_name: str,
+    last_name: str,
+    field: str = "",
+) -> dict[str, str]:
+    """The problems of a person about to be added, by field (FIELD prefixes the names)."""
+    problems = {}
+    if problem := email_problem(email):
+        problems[f"{field}email"] = problem
+    for name, value in (("first_name", first_name), ("last_name", last_name)):
+        if problem := name_problem(value):
+            problems[f"{field}{name}"] = problem
+    return problems
+
+
+def find_by_email(db: Session, organization_id: int, email: str) -> User | None:
+    return db.scalar(
+        select(User).where(
+            User.organization_id == organization_id,
+            User.email_normalized == normalize_email(email),
+        )
+    )
+
+
+def create_user(db: Session, *, actor: Actor, data: UserCreate, base_url: str) -> User:
+    """Add an active user; with send_welcome_email, email them a link to choose a password.
+
+    Raises:
+        PermissionDenied: the actor may not create users, or not with that team or those roles.
+        InvalidInput: a bad email, name, team, group or role (each field named).
+        Conflict: the email is in the organization already.
+    """
+    access.require(actor, Permission.USERS_CREATE)
+    problems = check_new_person(
+        db,
+        organization_id=actor.organization_id,
+        email=data.email,
+        first_name=data.first_name,
+        last_name=data.last_name,
+    )
+    if problems:
+        raise InvalidInput("The user's details are not valid.", fields=problems)
+    membership = resolve(
+        db, actor=actor, team_id=data.team_id, group_ids=data.group_ids, role_ids=data.role_ids
+    )
+    if find_by_email(db, actor.organization_id, data.email) is not None:
+        raise Conflict(
+            f"{data.email.strip()} is in the organization already.",
+            code="user.email_taken",
+            fields={"email": f"'{data.email.strip()}' is taken"},
+        )
+    now = utcnow()
+    user = User(
+        organization_id=actor.organization_id,
+        email=data.email.strip(),
+        email_normalized=normalize_email(data.email),
+        first_name=data.first_name.strip(),
+        last_name=data.last_name.strip(),
+        status=UserStatus.ACTIVE.value,
+        created_via=CreatedVia.API.value if actor.api_key_id else CreatedVia.ADMIN.value,
+        validated_at=now,
+    )
+    db.add(user)
+    db.flush()
+    attach(db, user, membership)
+    audit.record(
+        db,
+        actor=actor,
+        action="user.created",
+        target_type="user",
+        target_id=user.id,
+        changes={
+            "email": user.email,
+            "team": membership.team.name if membership.team else None,
+            "groups": [g.name for g in membership.groups],
+            "roles": [r.name for r in membership.roles],
+            "welcome_email": data.send_welcome_email,
+        },
+    )
+    if data.send_welcome_email:
+        token, expires = issue_user_token(db, user=user, purpose=SET_PASSWORD, ttl=WELCOME_LINK_TTL)
+        _email(db, user, EmailKind.WELCOME, f"{base_url}/password/reset/{token}", expires)
+    return user
+
+
+def _email(db: Session, user: User, kind: EmailKind, link: str, expires: datetime) -> None:
+    organization = db.get_one(Organization, user.organization_id)
+    mail.enqueue(
+        db,
+        organization_id=user.organization_id,
+        to=user.email,
+        kind=kind,
+        context=mail.email_context(organization, user, link=link, expires=expires),
+    )
+
+
+def send_verification_email(db: Session, *, actor: Actor, user_id: int, base_url: str) -> User:
+    """Email the user a new link to confirm their address (the previous link dies).
+
+    Raises:
+        PermissionDenied: the actor may not update this user.
+        NotFound: no such user in reach.
+        Conflict: the address is verified already.
+    """
+    access.require(actor, Permission.USERS_UPDATE)
+    user = get_user(db, actor=actor, user_id=user_id)
+    if not actor.covers(Permission.USERS_UPDATE, user.team_id):
+        raise NotFound(f"No user {user_id}.", code="user.not_found")
+    if user.email_verified_at is not None:
+        raise Conflict(f"{user.email} is verified already.", code="user.already_verified")
+    token, expires = issue_user_token(
+        db, user=user, purpose=VERIFY_EMAIL, ttl=VERIFICATION_LINK_TTL
+    )
+    _email(db, user, EmailKind.VERIFICATION, f"{base_url}/verify/{token}", expires)
+    audit.record(
+        db,
+        actor=actor,
+        action="user.verification_email_sent",
+        target_type="user",
+        target_id=user.id,
+    )
+    return user
+
+
+def verify_email(db: Session, *, token: str) -> User:
+    """Mark the address behind a verification link as verified.
+
+    Raises:
+        LinkProblem: the link is unknown, used or expired.
+    """
+    found, user = find_user_token(db, token=token, purpose=VERIFY_EMAIL)
+    now = utcnow()
+    found.used_at = now
+    user.email_verified_at = user.email_verified_at or now
+    db.flush()
+    return user
+
+
+def request_password_reset(db: Session, *, email: str, base_url: str) -> None:
+    """Email a reset link to EMAIL when it belongs to someone who may sign in.
+
+    Says nothing either way, so that it cannot tell who has an account.
+    """
+    for user in db.scalars(select(User).where(User.email_normalized == normalize_email(email))):
+        if user.status in (UserStatus.ACTIVE.value, UserStatus.PENDING.value):
+            token, expires = issue_user_token(
+                db, user=user, purpose=SET_PASSWORD, ttl=RESET_LINK_TTL
+            )
+            _email(
+                db, user, EmailKind.PASSWORD_RESET, f"{base_url}/password/reset/{token}", expires
+            )
+
+
+def reset_password(db: Session, *, token: str, password: str) -> User:
+    """Set a password through an emailed link; the link also proves the address.
+
+    Raises:
+        LinkProblem: the link is unknown, used or expired.
+        InvalidInput: the password is too short, too long or too common.
+    """
+    found, user = find_user_token(db, token=token, purpose=SET_PASSWORD)
+    set_password(db, user=user, password=password)
+    now = utcnow()
+    found.used_at = now
+    user.email_verified_at = user.email_verified_at or now
+    if user.status == UserStatus.PENDING.value:
+        user.status = UserStatus.ACTIVE.value
+    db.flush()
+    return user

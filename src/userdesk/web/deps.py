@@ -27,7 +27,7 @@ from userdesk.errors import NotAuthenticated, PermissionDenied
 from userdesk.users.models import User
 
 SESSION_COOKIE = "userdesk_session"
-LOGIN_CSRF_COOKIE = "userdesk_login_csrf"
+FORM_CSRF_COOKIE = "userdesk_form_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -46,7 +46,7 @@ async def get_settings(request: Request) -> Settings:
 async def unit_of_work(request: Request) -> AsyncIterator[Session]:
     """One transaction per request, committed before the response is sent."""
     database: Database = request.app.state.database
-    with database.unit_of_work() as db:
+    with database.unit_of_work(write=request.method not in SAFE_METHODS) as db:
         yield db
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from userdesk.web.api import segments, users
+from userdesk.web.api import invitations, segments, users
 
 PREFIX = "/api/v1"
 DESCRIPTION = (
@@ -16,3 +16,4 @@ DESCRIPTION = (
 router = APIRouter(prefix=PREFIX)
 router.include_router(users.router)
 router.include_router(segments.router)
+router.include_router(invitations.router)

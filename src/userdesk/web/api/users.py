@@ -7,8 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from userdesk.users import service as users
-from userdesk.users.schemas import UserCounts, UserPageRead, UserRead, loaded_user_view
-from userdesk.web.deps import CurrentActor, DbSession
+from userdesk.users.schemas import (
+    UserCounts,
+    UserCreate,
+    UserPageRead,
+    UserRead,
+    loaded_user_view,
+)
+from userdesk.web.deps import CurrentActor, DbSession, SettingsDep
 from userdesk.web.json import JSON
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -46,6 +52,26 @@ async def count_users(db: DbSession, actor: CurrentActor, q: QueryParam = "") ->
     A count that reaches 10,000 stops there and says `"capped": true`.
     """
     return users.count_users(db, actor=actor, q=q)
+
+
+@router.post("", status_code=201, response_model=None, responses={201: {"model": UserRead}})
+async def create_user(
+    data: UserCreate, db: DbSession, actor: CurrentActor, settings: SettingsDep
+) -> JSON:
+    """Add an active user; `send_welcome_email` emails a link to choose a password."""
+    user = users.create_user(db, actor=actor, data=data, base_url=settings.base_url)
+    return JSON(loaded_user_view(users.get_user(db, actor=actor, user_id=user.id)), status_code=201)
+
+
+@router.post("/{user_id}/verification-email", status_code=202, response_model=None)
+async def send_verification_email(
+    user_id: int, db: DbSession, actor: CurrentActor, settings: SettingsDep
+) -> JSON:
+    """Email the user a new link to confirm their address; the previous link dies."""
+    user = users.send_verification_email(
+        db, actor=actor, user_id=user_id, base_url=settings.base_url
+    )
+    return JSON({"status": "queued", "email": user.email}, status_code=202)
 
 
 @router.get("/{user_id}", response_model=None, responses={200: {"model": UserRead}})

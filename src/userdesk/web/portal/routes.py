@@ -10,9 +10,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from userdesk.access import service as access
 from userdesk.auth import service as auth
 from userdesk.auth.secrets import new_token, tokens_equal
-from userdesk.errors import NotAuthenticated
+from userdesk.auth.service import LinkProblem
+from userdesk.errors import InvalidInput, NotAuthenticated
+from userdesk.invitations import service as invitations
+from userdesk.organizations.models import Organization
+from userdesk.users import service as users
 from userdesk.web.deps import (
-    LOGIN_CSRF_COOKIE,
+    FORM_CSRF_COOKIE,
     SESSION_COOKIE,
     CurrentAuth,
     DbSession,
@@ -43,30 +47,48 @@ def root(found: OptionalAuth) -> RedirectResponse:
     return RedirectResponse("/login" if found is None else _home(found), status_code=303)
 
 
+def anonymous_form(
+    request: Request, template: str, context: dict[str, object], status: int = 200
+) -> Response:
+    """A page with a form for someone not signed in, protected by a double-submit token."""
+    token = request.cookies.get(FORM_CSRF_COOKIE) or new_token()
+    response = templates.TemplateResponse(
+        request, template, {**context, "form_csrf": token}, status_code=status
+    )
+    response.set_cookie(
+        FORM_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        path="/",
+        secure=request.app.state.settings.cookie_secure,
+    )
+    return response
+
+
+def form_token_ok(request: Request, sent: str) -> bool:
+    expected = request.cookies.get(FORM_CSRF_COOKIE)
+    return bool(expected) and tokens_equal(sent, expected or "")
+
+
+STALE_FORM = "The form had expired. Please try again."
+
+
 def _login_page(
     request: Request,
     *,
     next_path: str | None,
     email: str = "",
     error: str | None = None,
+    notice: str | None = None,
     status: int = 200,
 ) -> Response:
-    token = request.cookies.get(LOGIN_CSRF_COOKIE) or new_token()
-    response = templates.TemplateResponse(
+    return anonymous_form(
         request,
         "portal/login.html",
-        {"next": next_path or "", "email": email, "error": error, "login_csrf": token},
-        status_code=status,
+        {"next": next_path or "", "email": email, "error": error, "notice": notice},
+        status,
     )
-    response.set_cookie(
-        LOGIN_CSRF_COOKIE,
-        token,
-        httponly=True,
-        samesite="lax",
-        path="/login",
-        secure=request.app.state.settings.cookie_secure,
-    )
-    return response
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -86,14 +108,9 @@ def login(
     csrf_token: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "",
 ) -> Response:
-    expected = request.cookies.get(LOGIN_CSRF_COOKIE)
-    if not expected or not tokens_equal(csrf_token, expected):
+    if not form_token_ok(request, csrf_token):
         return _login_page(
-            request,
-            next_path=safe_next(next),
-            email=email,
-            error="The sign-in form had expired. Please try again.",
-            status=403,
+            request, next_path=safe_next(next), email=email, error=STALE_FORM, status=403
         )
     try:
         signed_in = auth.sign_in(
@@ -109,9 +126,16 @@ def login(
         return _login_page(
             request, next_path=safe_next(next), email=email, error=exc.message, status=401
         )
+    return _signed_in(db, settings, signed_in, safe_next(next))
+
+
+def _signed_in(
+    db: DbSession, settings: SettingsDep, signed_in: auth.SignedIn, target: str | None
+) -> Response:
+    """Send the newly signed-in person on, with their session cookie."""
     actor = access.actor_for_user(db, signed_in.user)
-    target = safe_next(next) or ("/console/users" if actor.has_console_access else "/me")
-    response = RedirectResponse(target, status_code=303)
+    home = "/console/users" if actor.has_console_access else "/me"
+    response = RedirectResponse(target or home, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
         signed_in.token,
@@ -121,7 +145,6 @@ def login(
         secure=settings.cookie_secure,
         path="/",
     )
-    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return response
 
 
@@ -146,4 +169,142 @@ def logout(request: Request, db: DbSession, found: CurrentAuth) -> Response:
 def me(request: Request, found: CurrentAuth) -> Response:
     return templates.TemplateResponse(
         request, "portal/me.html", {"auth": found, "user": found.user}
+    )
+
+
+def _link_problem(request: Request, problem: LinkProblem, kind: str) -> Response:
+    return templates.TemplateResponse(
+        request,
+        "portal/link_problem.html",
+        {"problem": problem, "kind": kind},
+        status_code=410 if problem.code != "link.invalid" else 404,
+    )
+
+
+@router.get("/invite/{token}", response_class=HTMLResponse)
+def invitation_form(request: Request, token: str, db: DbSession) -> Response:
+    """Who invited you to what, and a form to choose a password."""
+    try:
+        invitation = invitations.find_by_token(db, token=token)
+    except LinkProblem as problem:
+        return _link_problem(request, problem, "invitation")
+    organization = db.get_one(Organization, invitation.organization_id)
+    return anonymous_form(
+        request,
+        "portal/invitation.html",
+        {"invitation": invitation, "organization": organization, "errors": {}},
+    )
+
+
+@router.post("/invite/{token}")
+def accept_invitation(
+    request: Request,
+    token: str,
+    db: DbSession,
+    settings: SettingsDep,
+    password: Annotated[str, Form()] = "",
+    password_again: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    """Set the password, which also verifies the email and activates the account."""
+    try:
+        invitation = invitations.find_by_token(db, token=token)
+    except LinkProblem as problem:
+        return _link_problem(request, problem, "invitation")
+    errors = _password_errors(request, csrf_token, password, password_again)
+    if not errors:
+        try:
+            user = invitations.accept(db, token=token, password=password)
+        except InvalidInput as exc:
+            errors = exc.fields
+    if errors:
+        organization = db.get_one(Organization, invitation.organization_id)
+        return anonymous_form(
+            request,
+            "portal/invitation.html",
+            {"invitation": invitation, "organization": organization, "errors": errors},
+            400,
+        )
+    signed_in = auth.start_session(
+        db,
+        settings=settings,
+        user=user,
+        ip=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+        replaces_token=request.cookies.get(SESSION_COOKIE),
+    )
+    return _signed_in(db, settings, signed_in, None)
+
+
+def _password_errors(
+    request: Request, csrf_token: str, password: str, password_again: str
+) -> dict[str, str]:
+    if not form_token_ok(request, csrf_token):
+        return {"form": STALE_FORM}
+    if password != password_again:
+        return {"password_again": "does not match the password"}
+    return {}
+
+
+@router.get("/verify/{token}", response_class=HTMLResponse)
+def verify_email(request: Request, token: str, db: DbSession) -> Response:
+    try:
+        user = users.verify_email(db, token=token)
+    except LinkProblem as problem:
+        return _link_problem(request, problem, "verification")
+    return templates.TemplateResponse(request, "portal/verified.html", {"email": user.email})
+
+
+@router.get("/password/forgot", response_class=HTMLResponse)
+def forgot_password_form(request: Request) -> Response:
+    return anonymous_form(request, "portal/forgot.html", {"sent": False, "email": ""})
+
+
+@router.post("/password/forgot", response_class=HTMLResponse)
+def forgot_password(
+    request: Request,
+    db: DbSession,
+    settings: SettingsDep,
+    email: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    """The same answer whether or not the email has an account."""
+    if not form_token_ok(request, csrf_token):
+        return anonymous_form(
+            request, "portal/forgot.html", {"sent": False, "email": email, "error": STALE_FORM}, 403
+        )
+    users.request_password_reset(db, email=email, base_url=settings.base_url)
+    return anonymous_form(request, "portal/forgot.html", {"sent": True, "email": email})
+
+
+@router.get("/password/reset/{token}", response_class=HTMLResponse)
+def reset_password_form(request: Request, token: str, db: DbSession) -> Response:
+    try:
+        auth.find_user_token(db, token=token, purpose=users.SET_PASSWORD)
+    except LinkProblem as problem:
+        return _link_problem(request, problem, "password")
+    return anonymous_form(request, "portal/reset.html", {"errors": {}})
+
+
+@router.post("/password/reset/{token}", response_class=HTMLResponse)
+def reset_password(
+    request: Request,
+    token: str,
+    db: DbSession,
+    password: Annotated[str, Form()] = "",
+    password_again: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    errors = _password_errors(request, csrf_token, password, password_again)
+    if not errors:
+        try:
+            user = users.reset_password(db, token=token, password=password)
+        except LinkProblem as problem:
+            return _link_problem(request, problem, "password")
+        except InvalidInput as exc:
+            errors = exc.fields
+    if errors:
+        return anonymous_form(request, "portal/reset.html", {"errors": errors}, 400)
+    return _login_page(
+        request, next_path=None, email=user.email, notice="Your password is set: sign in."
     )

@@ -1,0 +1,350 @@
+"""Inviting people, tracking, resending and revoking invitations, and accepting them."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from userdesk.access import service as access
+from userdesk.access.rules import Actor, Permission
+from userdesk.audit import service as audit
+from userdesk.auth.secrets import hash_token, new_token
+from userdesk.auth.service import LinkProblem, set_password
+from userdesk.db.base import utcnow
+from userdesk.errors import Conflict, InvalidInput, NotFound
+from userdesk.invitations.models import Invitation
+from userdesk.invitations.schemas import (
+    AlreadyThere,
+    InvitationCreate,
+    InvitationRead,
+    InvitationResult,
+)
+from userdesk.mail import service as mail
+from userdesk.mail.rules import EmailKind, Template
+from userdesk.organizations.models import Organization
+from userdesk.users import service as users
+from userdesk.users.membership import attach, resolve
+from userdesk.users.models import User
+from userdesk.users.rules import CreatedVia, UserStatus, normalize_email
+
+DEFAULT_TTL_DAYS = 7
+MAX_PEOPLE = 1000
+STATUSES = ("pending", "accepted", "expired", "revoked")
+
+
+def shown_status(invitation: Invitation, now: datetime | None = None) -> str:
+    """The status as people see it: a pending invitation past its expiry is expired."""
+    if invitation.status == "pending" and invitation.expires_at <= (now or utcnow()):
+        return "expired"
+    return invitation.status
+
+
+def read(invitation: Invitation) -> InvitationRead:
+    return InvitationRead(
+        id=str(invitation.id),
+        user_id=str(invitation.user_id),
+        email=invitation.email,
+        status=shown_status(invitation),
+        invited_by=invitation.invited_by_name,
+        created_at=invitation.created_at,
+        sent_at=invitation.sent_at,
+        expires_at=invitation.expires_at,
+        resend_count=invitation.resend_count,
+        accepted_at=invitation.accepted_at,
+        revoked_at=invitation.revoked_at,
+    )
+
+
+def _ttl(organization: Organization) -> timedelta:
+    return timedelta(days=int(organization.settings.get("invitation_ttl_days", DEFAULT_TTL_DAYS)))
+
+
+def invite(db: Session, *, actor: Actor, data: InvitationCreate, base_url: str) -> InvitationResult:
+    """Add each person as Not Activated with an invitation, and email it when asked.
+
+    People whose email is in the organization already are reported, not invited again.
+    Either everyone valid is invited or, on any problem, nobody is.
+
+    Raises:
+        PermissionDenied: the actor may not create users, or not with that team or roles.
+        InvalidInput: no people, too many, a bad email or name (as people[i].field), a bad
+            team, group or role, or a welcome email that does not render.
+    """
+    access.require(actor, Permission.USERS_CREATE)
+    if not data.people:
+        raise InvalidInput("Name at least one person to invite.", fields={"people": "is empty"})
+    if len(data.people) > MAX_PEOPLE:
+        raise InvalidInput(
+            f"Invite at most {MAX_PEOPLE} people at a time.",
+            fields={"people": f"has {len(data.people)} people; the most is {MAX_PEOPLE}"},
+        )
+    problems: dict[str, str] = {}
+    seen: dict[str, int] = {}
+    for index, person in enumerate(data.people):
+        problems |= users.check_new_person(
+            db,
+            organization_id=actor.organization_id,
+            email=person.email,
+            first_name=person.first_name,
+            last_name=person.last_name,
+            field=f"people[{index}].",
+        )
+        key = normalize_email(person.email)
+        if key in seen and f"people[{index}].email" not in problems:
+            problems[f"people[{index}].email"] = f"'{person.email}' is listed twice"
+        seen.setdefault(key, index)
+    if problems:
+        raise InvalidInput("Some people cannot be invited.", fields=problems)
+    membership = resolve(
+        db, actor=actor, team_id=data.team_id, group_ids=data.group_ids, role_ids=data.role_ids
+    )
+    custom = None
+    if data.welcome_email.subject is not None or data.welcome_email.body is not None:
+        saved = mail.template_for(db, actor.organization_id, EmailKind.INVITATION)
+        custom = Template(
+            data.welcome_email.subject if data.welcome_email.subject is not None else saved.subject,
+            data.welcome_email.body if data.welcome_email.body is not None else saved.body,
+        )
+    organization = db.get_one(Organization, actor.organization_id)
+    inviter = db.get(User, actor.user_id) if actor.user_id else None
+    created, existing = [], []
+    for person in data.people:
+        found = users.find_by_email(db, actor.organization_id, person.email)
+        if found is not None:
+            existing.append(AlreadyThere(email=found.email, user_id=str(found.id)))
+            continue
+        user = User(
+            organization_id=actor.organization_id,
+            email=person.email.strip(),
+            email_normalized=normalize_email(person.email),
+            first_name=person.first_name.strip(),
+            last_name=person.last_name.strip(),
+            status=UserStatus.PENDING.value,
+            created_via=CreatedVia.INVITE.value,
+        )
+        db.add(user)
+        db.flush()
+        attach(db, user, membership)
+        invitation, token = _new_invitation(
+            db, organization, user, inviter_name=actor.name, inviter=inviter
+        )
+        if data.welcome_email.send:
+            _send(db, organization, invitation, user, token, base_url, template=custom)
+        audit.record(
+            db,
+            actor=actor,
+            action="user.invited",
+            target_type="user",
+            target_id=user.id,
+            changes={
+                "email": user.email,
+                "team": membership.team.name if membership.team else None,
+                "groups": [g.name for g in membership.groups],
+                "roles": [r.name for r in membership.roles],
+                "email_sent": data.welcome_email.send,
+            },
+        )
+        created.append(read(invitation))
+    return InvitationResult(created=created, existing=existing)
+
+
+def _new_invitation(
+    db: Session,
+    organization: Organization,
+    user: User,
+    *,
+    inviter_name: str,
+    inviter: User | None,
+) -> tuple[Invitation, str]:
+    token = new_token()
+    invitation = Invitation(
+        organization_id=organization.id,
+        user_id=user.id,
+        email=user.email,
+        token_hash=hash_token(token),
+        status="pending",
+        expires_at=utcnow() + _ttl(organization),
+        invited_by_id=inviter.id if inviter else None,
+        invited_by_name=inviter_name,
+    )
+    db.add(invitation)
+    db.flush()
+    return invitation, token
+
+
+def _send(
+    db: Session,
+    organization: Organization,
+    invitation: Invitation,
+    user: User,
+    token: str,
+    base_url: str,
+    *,
+    template: Template | None = None,
+) -> None:
+    context = mail.email_context(
+        organization,
+        user,
+        link=f"{base_url}/invite/{token}",
+        expires=invitation.expires_at,
+        inviter=invitation.invited_by_name or organization.name,
+    )
+    mail.enqueue(
+        db,
+        organization_id=organization.id,
+        to=user.email,
+        kind=EmailKind.INVITATION,
+        context=context,
+        template=template,
+    )
+    invitation.sent_at = utcnow()
+
+
+def list_invitations(
+    db: Session, *, actor: Actor, status: str | None = None, limit: int = 200
+) -> list[Invitation]:
+    """The organization's invitations, newest first, of one status when given.
+
+    Raises:
+        PermissionDenied: the actor may not read users.
+        InvalidInput: an unknown status.
+    """
+    access.require(actor, Permission.USERS_READ)
+    query = (
+        select(Invitation)
+        .join(User, User.id == Invitation.user_id)
+        .where(
+            Invitation.organization_id == actor.organization_id,
+            access.users_in_scope(actor, Permission.USERS_READ),
+        )
+    )
+    now = utcnow()
+    if status is not None:
+        if status not in STATUSES:
+            raise InvalidInput(
+                f"Status '{status}' is not one of {', '.join(STATUSES)}.",
+                fields={"status": f"'{status}' is not one of {', '.join(STATUSES)}"},
+            )
+        if status == "expired":
+            query = query.where(Invitation.status == "pending", Invitation.expires_at <= now)
+        elif status == "pending":
+            query = query.where(Invitation.status == "pending", Invitation.expires_at > now)
+        else:
+            query = query.where(Invitation.status == status)
+    return list(db.scalars(query.order_by(Invitation.id.desc()).limit(limit)))
+
+
+def _get(db: Session, actor: Actor, invitation_id: int, permission: str) -> Invitation:
+    access.require(actor, permission)
+    row = db.execute(
+        select(Invitation, User)
+        .join(User, User.id == Invitation.user_id)
+        .where(
+            Invitation.id == invitation_id,
+            Invitation.organization_id == actor.organization_id,
+            access.users_in_scope(actor, permission),
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"No invitation {invitation_id}.", code="invitation.not_found")
+    return row[0]
+
+
+def resend(db: Session, *, actor: Actor, invitation_id: int, base_url: str) -> Invitation:
+    """Email a new link (with a new expiry); the old link dies at once.
+
+    Raises:
+        PermissionDenied: the actor may not create users.
+        NotFound: no such invitation in reach.
+        Conflict: the invitation was accepted or revoked.
+    """
+    invitation = _get(db, actor, invitation_id, Permission.USERS_CREATE)
+    if invitation.status != "pending":
+        raise Conflict(
+            f"The invitation is {invitation.status}: it cannot be resent.",
+            code="invitation.not_pending",
+        )
+    organization = db.get_one(Organization, invitation.organization_id)
+    user = db.get_one(User, invitation.user_id)
+    token = new_token()
+    invitation.token_hash = hash_token(token)
+    invitation.expires_at = utcnow() + _ttl(organization)
+    invitation.resend_count += 1
+    _send(db, organization, invitation, user, token, base_url)
+    audit.record(
+        db,
+        actor=actor,
+        action="invitation.resent",
+        target_type="user",
+        target_id=invitation.user_id,
+        changes={"invitation": str(invitation.id), "resend_count": invitation.resend_count},
+    )
+    return invitation
+
+
+def revoke(db: Session, *, actor: Actor, invitation_id: int) -> Invitation:
+    """Kill the invitation's link at once.
+
+    Raises:
+        PermissionDenied: the actor may not create users.
+        NotFound: no such invitation in reach.
+        Conflict: the invitation was accepted or revoked already.
+    """
+    invitation = _get(db, actor, invitation_id, Permission.USERS_CREATE)
+    if invitation.status != "pending":
+        raise Conflict(
+            f"The invitation is {invitation.status} already.", code="invitation.not_pending"
+        )
+    invitation.status = "revoked"
+    invitation.revoked_at = utcnow()
+    audit.record(
+        db,
+        actor=actor,
+        action="invitation.revoked",
+        target_type="user",
+        target_id=invitation.user_id,
+        changes={"invitation": str(invitation.id)},
+    )
+    return invitation
+
+
+def find_by_token(db: Session, *, token: str) -> Invitation:
+    """The invitation a link points to, if it still works.
+
+    Raises:
+        LinkProblem: unknown (link.invalid), accepted (link.used), revoked
+            (link.revoked) or expired (link.expired).
+    """
+    invitation = db.scalar(select(Invitation).where(Invitation.token_hash == hash_token(token)))
+    if invitation is None:
+        raise LinkProblem("This invitation link is not valid.", code="link.invalid")
+    status = shown_status(invitation)
+    if status == "accepted":
+        raise LinkProblem("This invitation was already accepted.", code="link.used")
+    if status == "revoked":
+        raise LinkProblem("This invitation was withdrawn.", code="link.revoked")
+    if status == "expired":
+        raise LinkProblem("This invitation has expired.", code="link.expired")
+    return invitation
+
+
+def accept(db: Session, *, token: str, password: str) -> User:
+    """Accept an invitation: set the password, verify the email, activate the account.
+
+    Raises:
+        LinkProblem: the link does not work (see find_by_token).
+        InvalidInput: the password is too short, too long or too common.
+    """
+    invitation = find_by_token(db, token=token)
+    user = db.get_one(User, invitation.user_id)
+    set_password(db, user=user, password=password)
+    now = utcnow()
+    invitation.status = "accepted"
+    invitation.accepted_at = now
+    user.email_verified_at = user.email_verified_at or now
+    if user.status == UserStatus.PENDING.value:
+        user.status = UserStatus.ACTIVE.value
+    db.flush()
+    return user

@@ -1,0 +1,131 @@
+"""Email templates: the built-in wording, and rendering in a sandbox. Pure."""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+
+class EmailKind(StrEnum):
+    INVITATION = "invitation"
+    WELCOME = "welcome"
+    VERIFICATION = "verification"
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - a name, not a password
+    REACTIVATION = "reactivation"
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ").capitalize()
+
+
+@dataclass(frozen=True)
+class Template:
+    subject: str
+    body: str
+
+
+# Every template may use: user (first_name, last_name, name, email), organization (name),
+# link (the one action of the email), expires (when the link stops working), inviter.
+DEFAULT_TEMPLATES = {
+    EmailKind.INVITATION: Template(
+        "{{ inviter }} invited you to {{ organization.name }}",
+        "Hello {{ user.first_name or user.email }},\n\n"
+        "{{ inviter }} invited you to join {{ organization.name }}. Choose a password to "
+        "accept the invitation:\n\n{{ link }}\n\n"
+        "The link works once and until {{ expires }}.",
+    ),
+    EmailKind.WELCOME: Template(
+        "Welcome to {{ organization.name }}",
+        "Hello {{ user.first_name or user.email }},\n\n"
+        "An account was made for you at {{ organization.name }}. Choose your password here:"
+        "\n\n{{ link }}\n\nThe link works once and until {{ expires }}.",
+    ),
+    EmailKind.VERIFICATION: Template(
+        "Confirm your email address",
+        "Hello {{ user.first_name or user.email }},\n\n"
+        "Please confirm that {{ user.email }} is your address:\n\n{{ link }}\n\n"
+        "The link works once and until {{ expires }}.",
+    ),
+    EmailKind.PASSWORD_RESET: Template(
+        "Reset your password",
+        "Hello {{ user.first_name or user.email }},\n\n"
+        "Someone asked to reset the password of {{ user.email }} at {{ organization.name }}. "
+        "If it was you, choose a new one here:\n\n{{ link }}\n\n"
+        "The link works once and until {{ expires }}. If it was not you, ignore this email.",
+    ),
+    EmailKind.REACTIVATION: Template(
+        "Your {{ organization.name }} account is back",
+        "Hello {{ user.first_name or user.email }},\n\n"
+        "Your account at {{ organization.name }} was reactivated. Choose a password to "
+        "sign in again:\n\n{{ link }}\n\nThe link works once and until {{ expires }}.",
+    ),
+}
+
+SAMPLE_CONTEXT: dict[str, Any] = {
+    "user": {
+        "first_name": "Ann",
+        "last_name": "Lee",
+        "name": "Ann Lee",
+        "email": "ann@example.com",
+    },
+    "organization": {"name": "Acme"},
+    "inviter": "Bob Admin",
+    "link": "https://userdesk.example/invite/sample-token",
+    "expires": "2026-12-01 12:00 UTC",
+}
+
+_env = SandboxedEnvironment(autoescape=False, undefined=StrictUndefined)
+_URL = re.compile(r"https?://[^\s<>\"]+")
+
+
+class TemplateProblem(ValueError):
+    """A template that does not render: FIELD (subject or body) and what is wrong."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    text: str
+    html: str
+
+
+def render(template: Template, context: dict[str, Any]) -> RenderedEmail:
+    """The email TEMPLATE says for CONTEXT, as text and as HTML.
+
+    Raises:
+        TemplateProblem: the subject or body does not parse or uses an unknown name.
+    """
+    parts = {}
+    for field in ("subject", "body"):
+        source = getattr(template, field)
+        try:
+            parts[field] = _env.from_string(source).render(context)
+        except TemplateError as error:
+            raise TemplateProblem(field, f"{field}: {error}") from None
+    subject = " ".join(parts["subject"].split())
+    return RenderedEmail(subject=subject, text=parts["body"], html=text_to_html(parts["body"]))
+
+
+def text_to_html(text: str) -> str:
+    """Paragraphs and clickable links, everything else escaped."""
+    paragraphs = []
+    for block in re.split(r"\n\s*\n", text.strip()):
+        escaped = html.escape(block)
+        linked = _URL.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped)
+        paragraphs.append("<p>" + linked.replace("\n", "<br>") + "</p>")
+    return (
+        '<!doctype html><html><body style="font-family: sans-serif; line-height: 1.5">'
+        + "\n".join(paragraphs)
+        + "</body></html>"
+    )

@@ -1,0 +1,120 @@
+"""Which team, groups and roles a new or edited user gets, checked against the actor."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from userdesk.access.models import Group, Role, Team
+from userdesk.access.rules import Actor, Permission
+from userdesk.errors import InvalidInput, PermissionDenied
+from userdesk.users.models import User, UserGroup, UserRole
+
+Linked = TypeVar("Linked", Group, Role)
+
+
+@dataclass(frozen=True)
+class Membership:
+    team: Team | None
+    groups: list[Group]
+    roles: list[Role]
+
+
+def _ids(field: str, values: Sequence[str], problems: dict[str, str]) -> list[int]:
+    ids = []
+    for index, value in enumerate(values):
+        try:
+            ids.append(int(value))
+        except (TypeError, ValueError):
+            problems[f"{field}[{index}]"] = f"'{value}' is not an id"
+    return ids
+
+
+def resolve(
+    db: Session,
+    *,
+    actor: Actor,
+    team_id: str | None,
+    group_ids: Sequence[str],
+    role_ids: Sequence[str],
+) -> Membership:
+    """The team, groups and roles named by id, in the actor's organization.
+
+    A team-scoped actor's new users land in its team: with no team given, the actor's
+    only team; another team is refused.
+
+    Raises:
+        InvalidInput: an id that is malformed or names nothing in the organization.
+        PermissionDenied: a team outside the actor's reach, or a role the actor may not
+            grant (without roles.assign, or holding a permission the actor lacks).
+    """
+    org = actor.organization_id
+    problems: dict[str, str] = {}
+    team = None
+    scope = actor.team_scope(Permission.USERS_CREATE)
+    if team_id is None and scope is not None and len(scope) == 1:
+        team_id = str(next(iter(scope)))
+    if team_id is not None:
+        ids = _ids("team_id", [team_id], problems)
+        team = db.get(Team, ids[0]) if ids else None
+        if ids and (team is None or team.organization_id != org):
+            problems["team_id"] = f"'{team_id}' is not a team"
+            team = None
+    groups = _load(db, Group, org, "group_ids", group_ids, problems)
+    roles = _load(db, Role, org, "role_ids", role_ids, problems)
+    if problems:
+        raise InvalidInput("Some teams, groups or roles are not valid.", fields=problems)
+    if scope is not None and (team is None or team.id not in scope):
+        raise PermissionDenied(
+            "You may only add users to your own teams.", code="permission_denied"
+        )
+    if roles:
+        _require_grantable(actor, roles)
+    return Membership(team=team, groups=groups, roles=roles)
+
+
+def _load(
+    db: Session,
+    model: type[Linked],
+    org: int,
+    field: str,
+    values: Sequence[str],
+    problems: dict[str, str],
+) -> list[Linked]:
+    ids = _ids(field, values, problems)
+    found = {
+        row.id: row
+        for row in db.scalars(select(model).where(model.organization_id == org, model.id.in_(ids)))
+    }
+    for index, value in enumerate(values):
+        if value.isdigit() and int(value) not in found:
+            problems[f"{field}[{index}]"] = f"'{value}' is not a {field[:-4]}"
+    return [found[i] for i in dict.fromkeys(ids) if i in found]
+
+
+def _require_grantable(actor: Actor, roles: Sequence[Role]) -> None:
+    if not actor.has(Permission.ROLES_ASSIGN):
+        raise PermissionDenied("You need 'roles.assign' to give roles.", code="permission_denied")
+    held = actor.permissions
+    for role in roles:
+        missing = sorted(set(role.permissions) - held)
+        if missing:
+            raise PermissionDenied(
+                f"You cannot grant '{role.name}': it holds {', '.join(missing)}, which you lack.",
+                code="permission_denied",
+            )
+
+
+def attach(db: Session, user: User, membership: Membership) -> None:
+    """Give USER the membership's team, groups and roles."""
+    if membership.team is not None:
+        user.team_id = membership.team.id
+    for group in membership.groups:
+        db.add(UserGroup(organization_id=user.organization_id, user_id=user.id, group_id=group.id))
+    for role in membership.roles:
+        db.add(UserRole(organization_id=user.organization_id, user_id=user.id, role_id=role.id))
+    db.flush()

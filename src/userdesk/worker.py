@@ -1,0 +1,214 @@
+"""The outbox worker: claims due messages, sends them, retries with backoff.
+
+A message is claimed by a conditional UPDATE (free, or its lease run out), so that two
+workers never hold the same row; on PostgreSQL the candidates are read with
+FOR UPDATE SKIP LOCKED so that workers do not queue behind each other. Sending happens
+outside any transaction; the outcome is written in a new one. A worker that dies
+mid-send leaves a lease that runs out, and the message is tried again.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from urllib.parse import unquote, urlsplit
+
+from sqlalchemy import or_, select, update
+
+from userdesk.config import Settings
+from userdesk.db.base import utcnow
+from userdesk.db.session import Database
+from userdesk.mail.models import OutboxMessage
+
+log = logging.getLogger("userdesk.worker")
+
+BATCH = 20
+LEASE = timedelta(minutes=2)
+MAX_ATTEMPTS = 8
+POLL_SECONDS = 2.0
+
+
+def backoff(attempts: int) -> timedelta:
+    """How long to wait after the ATTEMPTS-th failure: 30 s, 1 min, 2 min ... up to 1 h."""
+    return min(timedelta(seconds=30 * 2 ** (attempts - 1)), timedelta(hours=1))
+
+
+@dataclass(frozen=True)
+class SmtpTarget:
+    host: str
+    port: int
+    tls: bool  # the whole connection (smtps://)
+    starttls: bool  # upgrade after connecting (smtp+starttls://)
+    username: str | None
+    password: str | None
+
+
+def smtp_target(url: str) -> SmtpTarget:
+    """Where USERDESK_SMTP_URL points: smtp://[user:pass@]host[:port], smtps://, smtp+starttls://.
+
+    Raises:
+        ValueError: another scheme, or no host.
+    """
+    parts = urlsplit(url)
+    schemes = {
+        "smtp": (False, False, 25),
+        "smtps": (True, False, 465),
+        "smtp+starttls": (False, True, 587),
+    }
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ValueError(
+            f"USERDESK_SMTP_URL '{url}' is not smtp://host:port, smtps://… or smtp+starttls://…"
+        )
+    tls, starttls, port = schemes[parts.scheme]
+    return SmtpTarget(
+        host=parts.hostname,
+        port=parts.port or port,
+        tls=tls,
+        starttls=starttls,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+    )
+
+
+def build_email(message: OutboxMessage, sender: str) -> EmailMessage:
+    email = EmailMessage()
+    email["From"] = sender
+    email["To"] = message.recipient
+    email["Subject"] = message.subject or ""
+    email["Date"] = formatdate(localtime=False, usegmt=True)
+    # One Message-ID per outbox row: a resend after a crash is recognisably the same mail.
+    email["Message-ID"] = make_msgid(idstring=f"outbox-{message.id}", domain="userdesk")
+    email.set_content(message.payload.get("text", ""))
+    if message.payload.get("html"):
+        email.add_alternative(message.payload["html"], subtype="html")
+    return email
+
+
+def smtp_sender(settings: Settings) -> Callable[[EmailMessage], None]:
+    target = smtp_target(settings.smtp_url or "")
+
+    def send(email: EmailMessage) -> None:
+        client: smtplib.SMTP
+        if target.tls:
+            client = smtplib.SMTP_SSL(target.host, target.port, timeout=30)
+        else:
+            client = smtplib.SMTP(target.host, target.port, timeout=30)
+        with client:
+            if target.starttls:
+                client.starttls()
+            if target.username:
+                client.login(target.username, target.password or "")
+            client.send_message(email)
+
+    return send
+
+
+class Worker:
+    """Drains the outbox of one database. `run_once` is one pass; `run` loops."""
+
+    def __init__(
+        self,
+        database: Database,
+        settings: Settings,
+        send: Callable[[EmailMessage], None] | None = None,
+    ) -> None:
+        self.database = database
+        self.settings = settings
+        self.name = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+        self.send = send or (smtp_sender(settings) if settings.smtp_url else None)
+        self.stopping = threading.Event()
+
+    def claim(self) -> list[int]:
+        """Lease up to BATCH due messages to this worker; their ids."""
+        now = utcnow()
+        due = (
+            select(OutboxMessage.id)
+            .where(
+                OutboxMessage.status == "pending",
+                OutboxMessage.kind == "email",
+                OutboxMessage.next_attempt_at <= now,
+                or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until < now),
+            )
+            .order_by(OutboxMessage.id)
+            .limit(BATCH)
+        )
+        claimed = []
+        with self.database.unit_of_work() as db:
+            if db.get_bind().dialect.name == "postgresql":
+                due = due.with_for_update(skip_locked=True)
+            for message_id in db.scalars(due).all():
+                result = db.execute(
+                    update(OutboxMessage)
+                    .where(
+                        OutboxMessage.id == message_id,
+                        OutboxMessage.status == "pending",
+                        or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until < now),
+                    )
+                    .values(locked_by=self.name, locked_until=now + LEASE)
+                )
+                if result.rowcount == 1:  # type: ignore[attr-defined]
+                    claimed.append(message_id)
+        return claimed
+
+    def deliver(self, message_id: int, send: Callable[[EmailMessage], None]) -> None:
+        """Send one claimed message and record what happened."""
+        with self.database.sessions() as db:
+            message = db.get(OutboxMessage, message_id)
+            if message is None or message.locked_by != self.name:
+                return
+            email = build_email(message, self.settings.mail_from)
+        error = None
+        try:
+            send(email)
+        except (OSError, smtplib.SMTPException) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        with self.database.unit_of_work() as db:
+            message = db.get(OutboxMessage, message_id)
+            if message is None:
+                return
+            message.attempts += 1
+            message.locked_by = None
+            message.locked_until = None
+            if error is None:
+                message.status = "sent"
+                message.sent_at = utcnow()
+                message.last_error = None
+            elif message.attempts >= MAX_ATTEMPTS:
+                message.status = "failed"
+                message.last_error = error
+                log.error("giving up on outbox message %s: %s", message_id, error)
+            else:
+                message.last_error = error
+                message.next_attempt_at = utcnow() + backoff(message.attempts)
+                log.warning("outbox message %s failed, will retry: %s", message_id, error)
+
+    def run_once(self) -> int:
+        """Claim and send what is due; how many were tried. Nothing without SMTP."""
+        if self.send is None:
+            return 0
+        claimed = self.claim()
+        for message_id in claimed:
+            self.deliver(message_id, self.send)
+        return len(claimed)
+
+    def run(self, poll_seconds: float = POLL_SECONDS) -> None:
+        """Loop until stop(): a pass, then a pause when there was nothing to do."""
+        while not self.stopping.is_set():
+            try:
+                tried = self.run_once()
+            except Exception:
+                log.exception("outbox pass failed")
+                tried = 0
+            if not tried:
+                self.stopping.wait(poll_seconds)
+
+    def stop(self) -> None:
+        self.stopping.set()
