@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import threading
@@ -55,8 +56,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     upgrade(database.engine)
     with database.unit_of_work() as db:
         made = demo.create_demo_organization(db, count=40, seed=11)
-    app = create_app(make_settings(tmp, url), database)
     port = _free_port()
+    settings = dataclasses.replace(make_settings(tmp, url), base_url=f"http://127.0.0.1:{port}")
+    app = create_app(settings, database)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

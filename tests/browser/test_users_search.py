@@ -18,7 +18,8 @@ def test_typing_in_the_search_box_filters_the_list_and_the_url_keeps_the_query(
 ) -> None:
     sign_in(page, live_server)
     rows = page.locator("[data-testid=users-table] tbody tr[data-user-id]")
-    expect(rows).to_have_count(41)
+    expect(rows.first).to_be_visible()
+    assert rows.count() > 1
     page.get_by_label("Search users").press_sequentially("admin@demo", delay=30)
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("admin@demo.example")
@@ -33,6 +34,8 @@ def test_a_status_tab_and_a_chip_narrow_and_widen_the_list(
     page: Page, live_server: LiveServer
 ) -> None:
     sign_in(page, live_server)
+    rows = page.locator("[data-testid=users-table] tbody tr[data-user-id]")
+    everyone = rows.count()
     tabs = page.get_by_test_id("status-tabs")
     tabs.get_by_role("link", name=re.compile("^Active")).click()
     expect(page).to_have_url(re.compile(r"q=status%3Aactive"))
@@ -42,7 +45,7 @@ def test_a_status_tab_and_a_chip_narrow_and_widen_the_list(
     expect(page.get_by_test_id("filter-chip")).to_have_text(re.compile("status:active"))
     page.get_by_test_id("filter-chip").get_by_role("link").click()
     expect(page.get_by_test_id("filter-chip")).to_have_count(0)
-    expect(page.locator("[data-testid=users-table] tbody tr[data-user-id]")).to_have_count(41)
+    expect(rows).to_have_count(everyone)
 
 
 def test_a_view_saved_as_a_segment_appears_in_the_sidebar(

@@ -164,3 +164,14 @@ def grants_for(
 def system_actor(organization_id: int, name: str = "system") -> Actor:
     """The actor of operator commands (the CLI) and the worker: every permission."""
     return Actor(organization_id, None, None, name, (Grant(frozenset(ALL_PERMISSIONS)),))
+
+
+def missing_to_grant(actor: Actor, role_permissions: Iterable[str]) -> list[str]:
+    """What ACTOR lacks to give a role holding ROLE_PERMISSIONS (empty: they may).
+
+    Nobody grants what they do not hold, and granting at all takes roles.assign.
+    """
+    missing = sorted(set(role_permissions) - actor.permissions)
+    if not actor.has(Permission.ROLES_ASSIGN):
+        missing.insert(0, Permission.ROLES_ASSIGN.value)
+    return missing

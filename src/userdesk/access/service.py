@@ -9,7 +9,7 @@ from sqlalchemy import ColumnElement, bindparam, false, func, select, true
 from sqlalchemy.orm import Session
 
 from userdesk.access.models import Group, Role, RolePermission, Team
-from userdesk.access.rules import Actor, Grant, Permission, grants_for
+from userdesk.access.rules import Actor, Grant, Permission, grants_for, missing_to_grant
 from userdesk.errors import NotFound, PermissionDenied
 from userdesk.users.models import User, UserGroup, UserRole
 
@@ -207,3 +207,35 @@ def filter_choices(db: Session, *, actor: Actor) -> FilterChoices:
         )
 
     return FilterChoices(teams=names(Team), groups=names(Group), roles=names(Role))
+
+
+@dataclass(frozen=True)
+class Assignable:
+    """What an actor may give a new user: teams, groups, and the roles they may grant."""
+
+    teams: list[Team]
+    groups: list[Group]
+    roles: list[Role]
+
+
+def assignable(db: Session, *, actor: Actor) -> Assignable:
+    """The teams (the actor's own, for a team-scoped actor), groups and grantable roles.
+
+    Raises:
+        PermissionDenied: the actor may not create users.
+    """
+    require(actor, Permission.USERS_CREATE)
+    org = actor.organization_id
+    scope = actor.team_scope(Permission.USERS_CREATE)
+    teams_query = select(Team).where(Team.organization_id == org).order_by(Team.name)
+    if scope is not None:
+        teams_query = teams_query.where(Team.id.in_(sorted(scope)))
+    every = db.scalars(select(Role).where(Role.organization_id == org).order_by(Role.id))
+    roles = [role for role in every if not missing_to_grant(actor, role.permissions)]
+    return Assignable(
+        teams=list(db.scalars(teams_query)),
+        groups=list(
+            db.scalars(select(Group).where(Group.organization_id == org).order_by(Group.name))
+        ),
+        roles=roles,
+    )

@@ -117,15 +117,20 @@ def render(template: Template, context: dict[str, Any]) -> RenderedEmail:
     return RenderedEmail(subject=subject, text=parts["body"], html=text_to_html(parts["body"]))
 
 
-def text_to_html(text: str) -> str:
-    """Paragraphs and clickable links, everything else escaped."""
+def html_paragraphs(text: str) -> str:
+    """TEXT as HTML paragraphs with clickable links, everything else escaped."""
     paragraphs = []
     for block in re.split(r"\n\s*\n", text.strip()):
         escaped = html.escape(block)
         linked = _URL.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped)
         paragraphs.append("<p>" + linked.replace("\n", "<br>") + "</p>")
+    return "\n".join(paragraphs)
+
+
+def text_to_html(text: str) -> str:
+    """The HTML part of an email whose text part is TEXT."""
     return (
         '<!doctype html><html><body style="font-family: sans-serif; line-height: 1.5">'
-        + "\n".join(paragraphs)
+        + html_paragraphs(text)
         + "</body></html>"
     )

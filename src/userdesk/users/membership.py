@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from userdesk.access.models import Group, Role, Team
-from userdesk.access.rules import Actor, Permission
+from userdesk.access.rules import Actor, Permission, missing_to_grant
 from userdesk.errors import InvalidInput, PermissionDenied
 from userdesk.users.models import User, UserGroup, UserRole
 
@@ -97,11 +97,8 @@ def _load(
 
 
 def _require_grantable(actor: Actor, roles: Sequence[Role]) -> None:
-    if not actor.has(Permission.ROLES_ASSIGN):
-        raise PermissionDenied("You need 'roles.assign' to give roles.", code="permission_denied")
-    held = actor.permissions
     for role in roles:
-        missing = sorted(set(role.permissions) - held)
+        missing = missing_to_grant(actor, role.permissions)
         if missing:
             raise PermissionDenied(
                 f"You cannot grant '{role.name}': it holds {', '.join(missing)}, which you lack.",

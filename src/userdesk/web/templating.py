@@ -6,6 +6,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
+
+from userdesk.mail.rules import html_paragraphs
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -34,3 +37,5 @@ def _timestamp(value: datetime | None) -> str:
 templates = Jinja2Templates(directory=TEMPLATES)
 templates.env.filters["ago"] = _ago
 templates.env.filters["timestamp"] = _timestamp
+# html_paragraphs escapes everything but the <p>, <br> and <a> it writes itself.
+templates.env.filters["email_body"] = lambda text: Markup(html_paragraphs(text or ""))  # noqa: S704

@@ -16,44 +16,10 @@ from userdesk.segments.schemas import SegmentCreate, SegmentUpdate
 from userdesk.users import service as users
 from userdesk.users.schemas import loaded_user_view
 from userdesk.web.console import views
+from userdesk.web.console.pages import partial, render
 from userdesk.web.deps import ConsoleAuth, DbSession
-from userdesk.web.templating import templates
 
 router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
-
-
-def render(
-    request: Request,
-    template: str,
-    auth: ConsoleAuth,
-    db: DbSession,
-    *,
-    status_code: int = 200,
-    **context: object,
-) -> Response:
-    """A console page, with the sidebar's segments."""
-    sidebar = segments.list_segments(db, actor=auth.actor)
-    return templates.TemplateResponse(
-        request,
-        template,
-        {
-            "auth": auth,
-            "actor": auth.actor,
-            "user": auth.user,
-            "sidebar_segments": sidebar,
-            **context,
-        },
-        status_code=status_code,
-    )
-
-
-def partial(
-    request: Request, template: str, auth: ConsoleAuth, context: dict[str, object]
-) -> Response:
-    """An htmx fragment of a console page."""
-    return templates.TemplateResponse(
-        request, template, {"auth": auth, "actor": auth.actor, **context}
-    )
 
 
 @router.get("")

@@ -1,0 +1,257 @@
+"""/console: add a user, the invite wizard, invitations, the mailbox, email templates."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from userdesk.access import service as access
+from userdesk.errors import DomainError, InvalidInput
+from userdesk.invitations import service as invitations
+from userdesk.invitations.rules import parse_people
+from userdesk.invitations.schemas import InvitationCreate, Person, WelcomeEmail
+from userdesk.mail import service as mail
+from userdesk.mail.rules import EmailKind, Template
+from userdesk.users import service as users
+from userdesk.users.schemas import UserCreate
+from userdesk.web.console.pages import partial, render
+from userdesk.web.deps import ConsoleAuth, DbSession, SettingsDep
+
+router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
+
+ListField = Annotated[list[str], Form()]
+
+
+@router.get("/users/new", response_class=HTMLResponse)
+async def add_user_form(request: Request, db: DbSession, auth: ConsoleAuth) -> Response:
+    choices = access.assignable(db, actor=auth.actor)
+    return render(
+        request,
+        "console/user_new.html",
+        auth,
+        db,
+        choices=choices,
+        form=None,
+        errors={},
+        nav="users",
+    )
+
+
+@router.post("/users/new", response_class=HTMLResponse)
+async def add_user(
+    request: Request,
+    db: DbSession,
+    auth: ConsoleAuth,
+    settings: SettingsDep,
+    email: Annotated[str, Form()] = "",
+    first_name: Annotated[str, Form()] = "",
+    last_name: Annotated[str, Form()] = "",
+    team_id: Annotated[str, Form()] = "",
+    group_ids: ListField = [],  # noqa: B006 - FastAPI copies defaults
+    role_ids: ListField = [],  # noqa: B006
+    send_welcome_email: Annotated[bool, Form()] = False,
+) -> Response:
+    data = UserCreate(
+        email=email,
+        first_name=first_name,
+        last_name=last_name,
+        team_id=team_id or None,
+        group_ids=group_ids,
+        role_ids=role_ids,
+        send_welcome_email=send_welcome_email,
+    )
+    try:
+        user = users.create_user(db, actor=auth.actor, data=data, base_url=settings.base_url)
+    except (InvalidInput, DomainError) as exc:
+        if not exc.fields:
+            raise
+        choices = access.assignable(db, actor=auth.actor)
+        return render(
+            request,
+            "console/user_new.html",
+            auth,
+            db,
+            status_code=400,
+            choices=choices,
+            form=data,
+            errors=exc.fields,
+            nav="users",
+        )
+    return RedirectResponse(f"/console/users/{user.id}", status_code=303)
+
+
+@router.get("/invite", response_class=HTMLResponse)
+async def invite_wizard(request: Request, db: DbSession, auth: ConsoleAuth) -> Response:
+    """The five steps: people, segmentation, roles, welcome email, summary."""
+    choices = access.assignable(db, actor=auth.actor)
+    template = mail.template_for(db, auth.actor.organization_id, EmailKind.INVITATION)
+    return render(
+        request,
+        "console/invite.html",
+        auth,
+        db,
+        choices=choices,
+        email_template=template,
+        nav="invitations",
+    )
+
+
+@router.post("/invite/people", response_class=HTMLResponse)
+async def pasted_people(
+    request: Request, auth: ConsoleAuth, paste: Annotated[str, Form()] = ""
+) -> Response:
+    """The rows a pasted list makes, each with its problem (htmx)."""
+    return partial(request, "console/_invite_rows.html", auth, {"people": parse_people(paste)})
+
+
+@router.post("/email-preview", response_class=HTMLResponse)
+async def email_preview(
+    request: Request,
+    auth: ConsoleAuth,
+    subject: Annotated[str, Form()] = "",
+    body: Annotated[str, Form()] = "",
+) -> Response:
+    """A template rendered with sample values, or what is wrong with it (htmx)."""
+    try:
+        shown, error = mail.preview(Template(subject, body)), None
+    except InvalidInput as exc:
+        shown, error = None, exc
+    return partial(request, "console/_email_preview.html", auth, {"shown": shown, "error": error})
+
+
+@router.post("/invite", response_class=HTMLResponse)
+async def invite(
+    request: Request,
+    db: DbSession,
+    auth: ConsoleAuth,
+    settings: SettingsDep,
+    email: ListField = [],  # noqa: B006
+    first_name: ListField = [],  # noqa: B006
+    last_name: ListField = [],  # noqa: B006
+    team_id: Annotated[str, Form()] = "",
+    group_ids: ListField = [],  # noqa: B006
+    role_ids: ListField = [],  # noqa: B006
+    send_email: Annotated[bool, Form()] = False,
+    subject: Annotated[str, Form()] = "",
+    body: Annotated[str, Form()] = "",
+) -> Response:
+    people = [
+        Person(email=e, first_name=f, last_name=last)
+        for e, f, last in zip(email, first_name, last_name, strict=False)
+        if e.strip() or f.strip() or last.strip()
+    ]
+    data = InvitationCreate(
+        people=people,
+        team_id=team_id or None,
+        group_ids=group_ids,
+        role_ids=role_ids,
+        welcome_email=WelcomeEmail(send=send_email, subject=subject or None, body=body or None),
+    )
+    result = invitations.invite(db, actor=auth.actor, data=data, base_url=settings.base_url)
+    return render(request, "console/invite_done.html", auth, db, result=result, nav="invitations")
+
+
+@router.get("/invitations", response_class=HTMLResponse)
+async def invitations_page(
+    request: Request, db: DbSession, auth: ConsoleAuth, status: str | None = None
+) -> Response:
+    found = invitations.list_invitations(db, actor=auth.actor, status=status or None)
+    return render(
+        request,
+        "console/invitations.html",
+        auth,
+        db,
+        invitations=[invitations.read(i) for i in found],
+        status=status or "",
+        statuses=invitations.STATUSES,
+        nav="invitations",
+    )
+
+
+@router.post("/invitations/{invitation_id}/resend")
+async def resend_invitation(
+    invitation_id: int, db: DbSession, auth: ConsoleAuth, settings: SettingsDep
+) -> Response:
+    invitations.resend(
+        db, actor=auth.actor, invitation_id=invitation_id, base_url=settings.base_url
+    )
+    return RedirectResponse("/console/invitations?status=pending", status_code=303)
+
+
+@router.post("/invitations/{invitation_id}/revoke")
+async def revoke_invitation(invitation_id: int, db: DbSession, auth: ConsoleAuth) -> Response:
+    invitations.revoke(db, actor=auth.actor, invitation_id=invitation_id)
+    return RedirectResponse("/console/invitations?status=revoked", status_code=303)
+
+
+@router.post("/users/{user_id}/verification-email", response_class=HTMLResponse)
+async def send_verification_email(
+    request: Request, user_id: int, db: DbSession, auth: ConsoleAuth, settings: SettingsDep
+) -> Response:
+    """Queue a new verification email; answers with a toast (htmx) or back to the list."""
+    user = users.send_verification_email(
+        db, actor=auth.actor, user_id=user_id, base_url=settings.base_url
+    )
+    if not request.headers.get("HX-Request"):
+        return RedirectResponse(f"/console/users/{user_id}", status_code=303)
+    return partial(
+        request,
+        "console/_toast.html",
+        auth,
+        {"message": f"Verification email sent to {user.email}."},
+    )
+
+
+@router.get("/mailbox", response_class=HTMLResponse)
+async def mailbox(request: Request, db: DbSession, auth: ConsoleAuth) -> Response:
+    messages = mail.mailbox(db, actor=auth.actor)
+    return render(request, "console/mailbox.html", auth, db, messages=messages, nav="mailbox")
+
+
+@router.get("/settings/emails/{kind}", response_class=HTMLResponse)
+async def email_template_form(
+    request: Request, kind: EmailKind, db: DbSession, auth: ConsoleAuth
+) -> Response:
+    template = mail.template_for(db, auth.actor.organization_id, kind)
+    return render(
+        request,
+        "console/email_template.html",
+        auth,
+        db,
+        kind=kind,
+        kinds=list(EmailKind),
+        email_template=template,
+        errors={},
+        saved=request.query_params.get("saved"),
+        nav="settings",
+    )
+
+
+@router.post("/settings/emails/{kind}", response_class=HTMLResponse)
+async def save_email_template(
+    request: Request,
+    kind: EmailKind,
+    db: DbSession,
+    auth: ConsoleAuth,
+    subject: Annotated[str, Form()] = "",
+    body: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        mail.update_template(db, actor=auth.actor, kind=kind, subject=subject, body=body)
+    except InvalidInput as exc:
+        return render(
+            request,
+            "console/email_template.html",
+            auth,
+            db,
+            status_code=400,
+            kind=kind,
+            kinds=list(EmailKind),
+            email_template=Template(subject, body),
+            errors=exc.fields,
+            saved=None,
+            nav="settings",
+        )
+    return RedirectResponse(f"/console/settings/emails/{kind.value}?saved=1", status_code=303)
