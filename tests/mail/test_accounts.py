@@ -184,3 +184,48 @@ def test_html_in_names_is_escaped_in_the_html_part(db: Session, org: Organizatio
     assert "<b>Ann</b>" not in message.payload["html"]
     assert "&lt;b&gt;Ann&lt;/b&gt;" in message.payload["html"]
     assert db.get(User, user.id) is not None
+
+
+def test_a_signed_in_person_asks_for_a_new_confirmation_link(
+    client: TestClient, db: Session, org: Organization
+) -> None:
+    user = factories.make_user(db, org, email="pat@example.com")
+    user.email_verified_at = None
+    db.flush()
+    csrf = factories.login(client, user.email)
+    assert "Send me a new confirmation email" in client.get("/me").text
+    sent = client.post("/me/verification-email", data={"csrf_token": csrf})
+    assert sent.status_code == 303
+    link = outbox_link(db, user.email, "/verify/")
+    assert client.get(link).status_code == 200
+    assert "Send me a new confirmation email" not in client.get("/me").text
+
+
+def test_the_invitation_lifetime_is_an_organization_setting(
+    client: TestClient, db: Session, org: Organization
+) -> None:
+    admin = factories.make_admin(db, org)
+    csrf = factories.login(client, admin.email)
+    bad = client.post("/console/settings", data={"invitation_ttl_days": "400", "csrf_token": csrf})
+    assert bad.status_code == 400
+    assert "400 is not between 1 and 90" in bad.text
+    assert (
+        client.post(
+            "/console/settings", data={"invitation_ttl_days": "2", "csrf_token": csrf}
+        ).status_code
+        == 303
+    )
+    client.post(
+        "/console/invite",
+        data={
+            "email": ["ttl@example.com"],
+            "first_name": [""],
+            "last_name": [""],
+            "csrf_token": csrf,
+        },
+    )
+    from userdesk.invitations.models import Invitation
+
+    invitation = db.scalars(select(Invitation).where(Invitation.email == "ttl@example.com")).one()
+    lifetime = invitation.expires_at - invitation.created_at
+    assert 1.9 < lifetime.total_seconds() / 86400 < 2.1

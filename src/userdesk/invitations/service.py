@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,12 +24,12 @@ from userdesk.invitations.schemas import (
 from userdesk.mail import service as mail
 from userdesk.mail.rules import EmailKind, Template
 from userdesk.organizations.models import Organization
+from userdesk.organizations.service import invitation_ttl
 from userdesk.users import service as users
 from userdesk.users.membership import attach, resolve
 from userdesk.users.models import User
 from userdesk.users.rules import CreatedVia, UserStatus, normalize_email
 
-DEFAULT_TTL_DAYS = 7
 MAX_PEOPLE = 1000
 STATUSES = ("pending", "accepted", "expired", "revoked")
 
@@ -55,10 +55,6 @@ def read(invitation: Invitation) -> InvitationRead:
         accepted_at=invitation.accepted_at,
         revoked_at=invitation.revoked_at,
     )
-
-
-def _ttl(organization: Organization) -> timedelta:
-    return timedelta(days=int(organization.settings.get("invitation_ttl_days", DEFAULT_TTL_DAYS)))
 
 
 def invite(db: Session, *, actor: Actor, data: InvitationCreate, base_url: str) -> InvitationResult:
@@ -165,7 +161,7 @@ def _new_invitation(
         email=user.email,
         token_hash=hash_token(token),
         status="pending",
-        expires_at=utcnow() + _ttl(organization),
+        expires_at=utcnow() + invitation_ttl(organization),
         invited_by_id=inviter.id if inviter else None,
         invited_by_name=inviter_name,
     )
@@ -270,7 +266,7 @@ def resend(db: Session, *, actor: Actor, invitation_id: int, base_url: str) -> I
     user = db.get_one(User, invitation.user_id)
     token = new_token()
     invitation.token_hash = hash_token(token)
-    invitation.expires_at = utcnow() + _ttl(organization)
+    invitation.expires_at = utcnow() + invitation_ttl(organization)
     invitation.resend_count += 1
     _send(db, organization, invitation, user, token, base_url)
     audit.record(

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from userdesk.access import service as access
 from userdesk.access.models import Role, RolePermission
-from userdesk.access.rules import BUILTIN_ROLES
+from userdesk.access.rules import BUILTIN_ROLES, Actor, Permission
+from userdesk.audit import service as audit
 from userdesk.errors import Conflict, InvalidInput, NotFound
 from userdesk.organizations.models import Organization
 
@@ -86,3 +89,49 @@ def resolve_organization(db: Session, slug: str | None, *, create: bool = False)
             "Several organizations exist: name one with --org.", fields={"org": "is required"}
         )
     return db.scalars(select(Organization)).one()
+
+
+INVITATION_TTL_DAYS = (1, 90)
+DEFAULT_INVITATION_TTL_DAYS = 7
+
+
+def invitation_ttl(organization: Organization) -> timedelta:
+    """How long the organization's invitation links work."""
+    days = organization.settings.get("invitation_ttl_days", DEFAULT_INVITATION_TTL_DAYS)
+    return timedelta(days=int(days))
+
+
+def update_settings(
+    db: Session, *, actor: Actor, invitation_ttl_days: int | None = None
+) -> Organization:
+    """Change the organization's settings that were given.
+
+    Raises:
+        PermissionDenied: the actor may not manage settings.
+        InvalidInput: a value out of range, naming the field.
+    """
+    access.require(actor, Permission.SETTINGS_MANAGE)
+    organization = db.get_one(Organization, actor.organization_id)
+    changes: dict[str, object] = {}
+    if invitation_ttl_days is not None:
+        low, high = INVITATION_TTL_DAYS
+        if not low <= invitation_ttl_days <= high:
+            raise InvalidInput(
+                f"Invitation links last {low} to {high} days.",
+                fields={
+                    "invitation_ttl_days": f"{invitation_ttl_days} is not between {low} and {high}"
+                },
+            )
+        changes["invitation_ttl_days"] = invitation_ttl_days
+    if changes:
+        organization.settings = {**organization.settings, **changes}
+        db.flush()
+        audit.record(
+            db,
+            actor=actor,
+            action="organization.settings_changed",
+            target_type="organization",
+            target_id=organization.id,
+            changes=changes,
+        )
+    return organization

@@ -421,12 +421,7 @@ def send_verification_email(db: Session, *, actor: Actor, user_id: int, base_url
     user = get_user(db, actor=actor, user_id=user_id)
     if not actor.covers(Permission.USERS_UPDATE, user.team_id):
         raise NotFound(f"No user {user_id}.", code="user.not_found")
-    if user.email_verified_at is not None:
-        raise Conflict(f"{user.email} is verified already.", code="user.already_verified")
-    token, expires = issue_user_token(
-        db, user=user, purpose=VERIFY_EMAIL, ttl=VERIFICATION_LINK_TTL
-    )
-    _email(db, user, EmailKind.VERIFICATION, f"{base_url}/verify/{token}", expires)
+    _send_verification(db, user, base_url)
     audit.record(
         db,
         actor=actor,
@@ -435,6 +430,24 @@ def send_verification_email(db: Session, *, actor: Actor, user_id: int, base_url
         target_id=user.id,
     )
     return user
+
+
+def send_own_verification_email(db: Session, *, user: User, base_url: str) -> None:
+    """A signed-in person asks for a new link to confirm their own address.
+
+    Raises:
+        Conflict: the address is verified already.
+    """
+    _send_verification(db, user, base_url)
+
+
+def _send_verification(db: Session, user: User, base_url: str) -> None:
+    if user.email_verified_at is not None:
+        raise Conflict(f"{user.email} is verified already.", code="user.already_verified")
+    token, expires = issue_user_token(
+        db, user=user, purpose=VERIFY_EMAIL, ttl=VERIFICATION_LINK_TTL
+    )
+    _email(db, user, EmailKind.VERIFICATION, f"{base_url}/verify/{token}", expires)
 
 
 def verify_email(db: Session, *, token: str) -> User:

@@ -10,6 +10,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from userdesk.access import service as access
 from userdesk.audit import service as audit
 from userdesk.errors import InvalidInput
+from userdesk.organizations import service as organizations
+from userdesk.organizations.models import Organization
+from userdesk.organizations.service import invitation_ttl
 from userdesk.query.rules import Query, parse
 from userdesk.segments import service as segments
 from userdesk.segments.schemas import SegmentCreate, SegmentUpdate
@@ -184,5 +187,49 @@ async def audit_log(request: Request, db: DbSession, auth: ConsoleAuth) -> Respo
 
 @router.get("/settings", response_class=HTMLResponse)
 async def settings_page(request: Request, db: DbSession, auth: ConsoleAuth) -> Response:
+    return _settings(request, db, auth)
+
+
+def _settings(
+    request: Request,
+    db: DbSession,
+    auth: ConsoleAuth,
+    *,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
     overview = access.organization_overview(db, actor=auth.actor)
-    return render(request, "console/settings.html", auth, db, overview=overview, nav="settings")
+    organization = db.get_one(Organization, auth.actor.organization_id)
+    return render(
+        request,
+        "console/settings.html",
+        auth,
+        db,
+        status_code=status_code,
+        overview=overview,
+        invitation_days=invitation_ttl(organization).days,
+        errors=errors or {},
+        saved=request.query_params.get("saved"),
+        nav="settings",
+    )
+
+
+@router.post("/settings", response_class=HTMLResponse)
+async def save_settings(
+    request: Request,
+    db: DbSession,
+    auth: ConsoleAuth,
+    invitation_ttl_days: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        days = int(invitation_ttl_days)
+    except ValueError:
+        problem = f"'{invitation_ttl_days}' is not a number of days"
+        return _settings(
+            request, db, auth, errors={"invitation_ttl_days": problem}, status_code=400
+        )
+    try:
+        organizations.update_settings(db, actor=auth.actor, invitation_ttl_days=days)
+    except InvalidInput as exc:
+        return _settings(request, db, auth, errors=exc.fields, status_code=400)
+    return RedirectResponse("/console/settings?saved=1", status_code=303)

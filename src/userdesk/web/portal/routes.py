@@ -168,8 +168,19 @@ def logout(request: Request, db: DbSession, found: CurrentAuth) -> Response:
 @router.get("/me", response_class=HTMLResponse)
 def me(request: Request, found: CurrentAuth) -> Response:
     return templates.TemplateResponse(
-        request, "portal/me.html", {"auth": found, "user": found.user}
+        request,
+        "portal/me.html",
+        {"auth": found, "user": found.user, "sent": request.query_params.get("sent")},
     )
+
+
+@router.post("/me/verification-email")
+def my_verification_email(db: DbSession, found: CurrentAuth, settings: SettingsDep) -> Response:
+    """Email me a new link to confirm my address."""
+    if found.user is None:
+        raise NotAuthenticated("Sign in first.", code="not_authenticated")
+    users.send_own_verification_email(db, user=found.user, base_url=settings.base_url)
+    return RedirectResponse("/me?sent=1", status_code=303)
 
 
 def _link_problem(request: Request, problem: LinkProblem, kind: str) -> Response:
