@@ -16,7 +16,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from urllib.parse import unquote, urlsplit
@@ -27,6 +27,7 @@ from userdesk.config import Settings
 from userdesk.db.base import utcnow
 from userdesk.db.session import Database
 from userdesk.mail.models import OutboxMessage
+from userdesk.users import lifecycle
 
 log = logging.getLogger("userdesk.worker")
 
@@ -34,6 +35,7 @@ BATCH = 20
 LEASE = timedelta(minutes=2)
 MAX_ATTEMPTS = 8
 POLL_SECONDS = 2.0
+BAN_CHECK = timedelta(minutes=1)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -125,6 +127,7 @@ class Worker:
         self.name = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         self.send = send or (smtp_sender(settings) if settings.smtp_url else None)
         self.stopping = threading.Event()
+        self.bans_checked_at: datetime | None = None
 
     def claim(self) -> list[int]:
         """Lease up to BATCH due messages to this worker; their ids."""
@@ -190,8 +193,19 @@ class Worker:
                 message.next_attempt_at = utcnow() + backoff(message.attempts)
                 log.warning("outbox message %s failed, will retry: %s", message_id, error)
 
+    def lift_bans(self) -> int:
+        """End the bans whose time is up (at most once every BAN_CHECK)."""
+        now = utcnow()
+        if self.bans_checked_at and now - self.bans_checked_at < BAN_CHECK:
+            return 0
+        self.bans_checked_at = now
+        with self.database.unit_of_work() as db:
+            return lifecycle.lift_expired_bans(db, now=now)
+
     def run_once(self) -> int:
-        """Claim and send what is due; how many were tried. Nothing without SMTP."""
+        """Lift ended bans; claim and send what is due (how many were tried; none without
+        SMTP)."""
+        self.lift_bans()
         if self.send is None:
             return 0
         claimed = self.claim()

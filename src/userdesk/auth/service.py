@@ -19,19 +19,19 @@ from userdesk.auth.secrets import (
     hash_password,
     hash_token,
     new_token,
-    password_needs_rehash,
-    verify_password,
 )
 from userdesk.config import Settings
 from userdesk.db.base import utcnow
 from userdesk.errors import DomainError, InvalidInput, NotAuthenticated
 from userdesk.users.models import User
-from userdesk.users.rules import SIGN_IN_STATUSES, normalize_email, password_problem
+from userdesk.users.rules import (
+    SIGN_IN_STATUSES,
+    password_problem,
+)
 
 API_KEY_PREFIX = "ud_"
 # How often a session's last_seen_at (and the user's) is written while it is used.
 TOUCH_EVERY = timedelta(minutes=1)
-INVALID_CREDENTIALS = "The email or password is not right."
 
 
 @dataclass(frozen=True)
@@ -41,42 +41,6 @@ class SignedIn:
     session: LoginSession
     token: str
     user: User
-
-
-def sign_in(
-    db: Session,
-    *,
-    settings: Settings,
-    email: str,
-    password: str,
-    ip: str | None = None,
-    user_agent: str | None = None,
-    replaces_token: str | None = None,
-) -> SignedIn:
-    """Check EMAIL and PASSWORD and open a new session (the old one, if any, is revoked).
-
-    Raises:
-        NotAuthenticated: unknown email, wrong password, or an account that may not sign
-            in; the message is the same in every case.
-    """
-    candidates = db.scalars(
-        select(User).where(User.email_normalized == normalize_email(email)).order_by(User.id)
-    ).all()
-    user = next((u for u in candidates if verify_password(u.password_hash, password)), None)
-    if not candidates:
-        verify_password(None, password)  # spend the same time as for a known email
-    if user is None or user.status not in SIGN_IN_STATUSES:
-        raise NotAuthenticated(INVALID_CREDENTIALS, code="auth.invalid_credentials")
-    if user.password_hash and password_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
-    return start_session(
-        db,
-        settings=settings,
-        user=user,
-        ip=ip,
-        user_agent=user_agent,
-        replaces_token=replaces_token,
-    )
 
 
 def start_session(

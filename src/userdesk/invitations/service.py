@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from userdesk.access import service as access
@@ -344,3 +344,33 @@ def accept(db: Session, *, token: str, password: str) -> User:
         user.status = UserStatus.ACTIVE.value
     db.flush()
     return user
+
+
+def reinvite(db: Session, *, actor: Actor, user: User, base_url: str) -> Invitation:
+    """A fresh invitation for a user coming back (reactivated): the reactivation email."""
+    db.execute(
+        update(Invitation)
+        .where(Invitation.user_id == user.id, Invitation.status == "pending")
+        .values(status="revoked", revoked_at=utcnow())
+    )
+    organization = db.get_one(Organization, user.organization_id)
+    inviter = db.get(User, actor.user_id) if actor.user_id else None
+    invitation, token = _new_invitation(
+        db, organization, user, inviter_name=actor.name, inviter=inviter
+    )
+    context = mail.email_context(
+        organization,
+        user,
+        link=f"{base_url}/invite/{token}",
+        expires=invitation.expires_at,
+        inviter=actor.name,
+    )
+    mail.enqueue(
+        db,
+        organization_id=organization.id,
+        to=user.email,
+        kind=EmailKind.REACTIVATION,
+        context=context,
+    )
+    invitation.sent_at = utcnow()
+    return invitation

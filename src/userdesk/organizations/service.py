@@ -101,8 +101,23 @@ def invitation_ttl(organization: Organization) -> timedelta:
     return timedelta(days=int(days))
 
 
+def requires_validation(organization: Organization) -> bool:
+    """Whether users must be validated by an admin before they may sign in."""
+    return bool(organization.settings.get("require_validation", False))
+
+
+def shows_disable_reason(organization: Organization) -> bool:
+    """Whether a disabled user is told the reason when signing in."""
+    return bool(organization.settings.get("show_disable_reason", False))
+
+
 def update_settings(
-    db: Session, *, actor: Actor, invitation_ttl_days: int | None = None
+    db: Session,
+    *,
+    actor: Actor,
+    invitation_ttl_days: int | None = None,
+    require_validation: bool | None = None,
+    show_disable_reason: bool | None = None,
 ) -> Organization:
     """Change the organization's settings that were given.
 
@@ -123,6 +138,11 @@ def update_settings(
                 },
             )
         changes["invitation_ttl_days"] = invitation_ttl_days
+    if require_validation is not None:
+        changes["require_validation"] = require_validation
+    if show_disable_reason is not None:
+        changes["show_disable_reason"] = show_disable_reason
+    changes = {k: v for k, v in changes.items() if organization.settings.get(k) != v}
     if changes:
         organization.settings = {**organization.settings, **changes}
         db.flush()

@@ -33,6 +33,7 @@ class User(OrgScoped, Timestamped, Base):
         Index("ix_users_org_last_seen", "organization_id", "last_seen_at", "id"),
         Index("ix_users_org_status_last_seen", "organization_id", "status", "last_seen_at", "id"),
         Index("ix_users_org_last_login", "organization_id", "last_login_at"),
+        Index("ix_users_status_until", "status", "status_until"),  # bans that run out
         # A team is one organization's: the team leads, for team filters in the usual sorts.
         Index("ix_users_team_name", "team_id", "first_name", "last_name", "id"),
         Index("ix_users_team_last_seen", "team_id", "last_seen_at", "id"),

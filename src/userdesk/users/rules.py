@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
@@ -94,3 +95,103 @@ def display_name(first_name: str, last_name: str, email: str) -> str:
     """How a person is named on screen: their full name, else their email."""
     name = f"{first_name} {last_name}".strip()
     return name or email
+
+
+class Action(StrEnum):
+    """What an admin can do to a user's standing."""
+
+    VALIDATE = "validate"
+    INVALIDATE = "invalidate"
+    DISABLE = "disable"
+    ENABLE = "enable"
+    BAN = "ban"
+    UNBAN = "unban"
+    TRASH = "trash"
+    RESTORE = "restore"
+    DELETE = "delete"
+    REACTIVATE = "reactivate"
+    ACTIVATE = "activate"
+    REVOKE_SESSIONS = "revoke-sessions"
+
+
+class IllegalMove(ValueError):
+    """ACTION cannot be applied to a user in status CURRENT."""
+
+    def __init__(self, current: UserStatus, action: Action) -> None:
+        super().__init__(f"A user who is {current.label} cannot be given '{action.value}'.")
+        self.current = current
+        self.action = action
+
+
+_S = UserStatus
+# Where each action may start, and where it leads. None: the status stays; "previous":
+# back to the status the user had before (trash, disable and ban remember it).
+MOVES: dict[Action, tuple[frozenset[UserStatus], UserStatus | str | None]] = {
+    Action.VALIDATE: (frozenset({_S.PENDING, _S.ACTIVE, _S.DISABLED, _S.BANNED}), None),
+    Action.INVALIDATE: (frozenset({_S.PENDING, _S.ACTIVE, _S.DISABLED, _S.BANNED}), None),
+    Action.DISABLE: (frozenset({_S.PENDING, _S.ACTIVE}), _S.DISABLED),
+    Action.ENABLE: (frozenset({_S.DISABLED}), "previous"),
+    Action.BAN: (frozenset({_S.PENDING, _S.ACTIVE, _S.DISABLED}), _S.BANNED),
+    Action.UNBAN: (frozenset({_S.BANNED}), "previous"),
+    Action.TRASH: (frozenset({_S.PENDING, _S.ACTIVE, _S.DISABLED, _S.BANNED}), _S.TRASHED),
+    Action.RESTORE: (frozenset({_S.TRASHED}), "previous"),
+    Action.DELETE: (
+        frozenset({_S.PENDING, _S.ACTIVE, _S.DISABLED, _S.BANNED, _S.TRASHED}),
+        _S.DELETED,
+    ),
+    Action.REACTIVATE: (frozenset({_S.DELETED}), _S.PENDING),
+    Action.ACTIVATE: (frozenset({_S.PENDING}), _S.ACTIVE),
+    Action.REVOKE_SESSIONS: (frozenset(UserStatus), None),
+}
+# Moves after which the user may no longer be signed in.
+CUTS_ACCESS = frozenset({Action.DISABLE, Action.BAN, Action.TRASH, Action.DELETE})
+# Statuses a "previous" move returns to; anything else falls back to active.
+RETURNABLE = frozenset({_S.PENDING, _S.ACTIVE, _S.DISABLED, _S.BANNED})
+
+
+def next_status(
+    current: UserStatus, action: Action, previous: UserStatus | None = None
+) -> UserStatus:
+    """Where ACTION takes a user in CURRENT status (PREVIOUS: the status before the last move).
+
+    Raises:
+        IllegalMove: the action does not apply to the current status.
+    """
+    starts, target = MOVES[action]
+    if current not in starts:
+        raise IllegalMove(current, action)
+    if target is None:
+        return current
+    if target == "previous":
+        if action is Action.ENABLE or action is Action.UNBAN:
+            # Back to where they were, but never back into the state being lifted.
+            allowed = RETURNABLE - {current}
+        else:
+            allowed = RETURNABLE
+        return previous if previous in allowed else _S.ACTIVE
+    return UserStatus(target)
+
+
+def sign_in_refusal(
+    status: UserStatus,
+    *,
+    until: datetime | None,
+    reason: str | None,
+    validated: bool,
+    require_validation: bool,
+    show_reason: bool,
+) -> str | None:
+    """Why someone who gave the right password may not sign in, in words; None if they may."""
+    if status is UserStatus.PENDING:
+        return "Your account is not activated yet: follow the link in your invitation email."
+    if status is UserStatus.DISABLED:
+        because = f": {reason}" if show_reason and reason else ""
+        return f"Your account is disabled{because}. Contact your administrator."
+    if status is UserStatus.BANNED:
+        when = f" until {until.strftime('%Y-%m-%d %H:%M UTC')}" if until else ""
+        return f"Your account is banned{when}."
+    if status in (UserStatus.TRASHED, UserStatus.DELETED):
+        return "This account was removed. Contact your administrator."
+    if require_validation and not validated:
+        return "Your account is waiting for an administrator's approval."
+    return None

@@ -393,9 +393,14 @@ def create_user(db: Session, *, actor: Actor, data: UserCreate, base_url: str) -
         },
     )
     if data.send_welcome_email:
-        token, expires = issue_user_token(db, user=user, purpose=SET_PASSWORD, ttl=WELCOME_LINK_TTL)
-        _email(db, user, EmailKind.WELCOME, f"{base_url}/password/reset/{token}", expires)
+        send_set_password_email(db, user=user, kind=EmailKind.WELCOME, base_url=base_url)
     return user
+
+
+def send_set_password_email(db: Session, *, user: User, kind: EmailKind, base_url: str) -> None:
+    """Email USER a link to choose a password (never a password)."""
+    token, expires = issue_user_token(db, user=user, purpose=SET_PASSWORD, ttl=WELCOME_LINK_TTL)
+    _email(db, user, kind, f"{base_url}/password/reset/{token}", expires)
 
 
 def _email(db: Session, user: User, kind: EmailKind, link: str, expires: datetime) -> None:

@@ -5,8 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
 
+from userdesk.errors import InvalidInput
+from userdesk.users import lifecycle
 from userdesk.users import service as users
+from userdesk.users.lifecycle import ActionInput
+from userdesk.users.rules import Action
 from userdesk.users.schemas import (
     UserCounts,
     UserCreate,
@@ -74,8 +79,66 @@ async def send_verification_email(
     return JSON({"status": "queued", "email": user.email}, status_code=202)
 
 
+class ActionBody(BaseModel):
+    reason: str | None = Field(default=None, description="Required to disable or ban.")
+    days: int | None = Field(default=None, description="For a ban: how many days.")
+    permanent: bool = Field(default=False, description="For a ban: for good.")
+
+
+class DeleteBody(BaseModel):
+    confirm_email: str = Field(description="The user's email, typed again.")
+
+
+@router.post("/{user_id}/{action}", response_model=None, responses={200: {"model": UserRead}})
+async def act(
+    user_id: int,
+    action: Action,
+    db: DbSession,
+    actor: CurrentActor,
+    settings: SettingsDep,
+    body: ActionBody | None = None,
+) -> JSON:
+    """validate, invalidate, disable (reason), enable, ban (reason; days or permanent),
+    unban, trash, restore, activate, reactivate, revoke-sessions. An action that does not
+    apply to the user's status is a 409 naming it."""
+    if action is Action.DELETE:
+        raise InvalidInput(
+            "Delete with DELETE /api/v1/users/{id}.", fields={"action": "'delete' is a DELETE"}
+        )
+    given = body or ActionBody()
+    lifecycle.apply(
+        db,
+        actor=actor,
+        user_id=user_id,
+        action=action,
+        given=ActionInput(reason=given.reason, days=given.days, permanent=given.permanent),
+        base_url=settings.base_url,
+    )
+    return _read(db, actor, user_id)
+
+
+@router.delete("/{user_id}", response_model=None, responses={200: {"model": UserRead}})
+async def delete_user(
+    user_id: int, body: DeleteBody, db: DbSession, actor: CurrentActor, settings: SettingsDep
+) -> JSON:
+    """Soft delete: access removed, data kept. `confirm_email` must be the user's email."""
+    lifecycle.apply(
+        db,
+        actor=actor,
+        user_id=user_id,
+        action=Action.DELETE,
+        given=ActionInput(confirm_email=body.confirm_email),
+        base_url=settings.base_url,
+    )
+    return _read(db, actor, user_id)
+
+
+def _read(db: DbSession, actor: CurrentActor, user_id: int) -> JSON:
+    user = users.get_user(db, actor=actor, user_id=user_id)
+    return JSON(loaded_user_view(user), headers={"ETag": f'W/"{user.version}"'})
+
+
 @router.get("/{user_id}", response_model=None, responses={200: {"model": UserRead}})
 async def get_user(user_id: int, db: DbSession, actor: CurrentActor) -> JSON:
     """One user, with an `ETag` to send back as `If-Match` when editing."""
-    user = users.get_user(db, actor=actor, user_id=user_id)
-    return JSON(loaded_user_view(user), headers={"ETag": f'W/"{user.version}"'})
+    return _read(db, actor, user_id)

@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from userdesk.access import service as access
 from userdesk.auth import service as auth
+from userdesk.auth import signin
 from userdesk.auth.secrets import new_token, tokens_equal
 from userdesk.auth.service import LinkProblem
 from userdesk.errors import InvalidInput, NotAuthenticated
@@ -113,7 +114,7 @@ def login(
             request, next_path=safe_next(next), email=email, error=STALE_FORM, status=403
         )
     try:
-        signed_in = auth.sign_in(
+        signed_in = signin.sign_in(
             db,
             settings=settings,
             email=email,
