@@ -31,6 +31,7 @@ from userdesk.users import service as users
 from userdesk.users.models import User, UserRole
 from userdesk.users.rules import (
     CUTS_ACCESS,
+    MOVES,
     Action,
     IllegalMove,
     UserStatus,
@@ -294,3 +295,26 @@ def lift_ban(db: Session, *, user: User, now: datetime) -> None:
         reason="The ban ran out.",
         changes={"status": {"from": UserStatus.BANNED.value, "to": user.status}},
     )
+
+
+def available(
+    actor: Actor, *, user_id: int, status: str, validated: bool, team_id: int | None
+) -> list[Action]:
+    """The actions that apply to a user now and that ACTOR holds the permission for.
+
+    What to offer in a menu; apply() checks everything again.
+    """
+    current = UserStatus(status)
+    offered = []
+    for action in Action:
+        starts, _ = MOVES[action]
+        if current not in starts or not actor.covers(PERMISSION[action], team_id):
+            continue
+        if (action is Action.VALIDATE and validated) or (
+            action is Action.INVALIDATE and not validated
+        ):
+            continue
+        if user_id == actor.user_id and action in NOT_ON_ONESELF:
+            continue
+        offered.append(action)
+    return offered

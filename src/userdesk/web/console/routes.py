@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from userdesk.access import service as access
 from userdesk.audit import service as audit
-from userdesk.errors import InvalidInput
+from userdesk.errors import Conflict, InvalidInput
 from userdesk.organizations import service as organizations
 from userdesk.organizations.models import Organization
 from userdesk.organizations.service import invitation_ttl
 from userdesk.query.rules import Query, parse
 from userdesk.segments import service as segments
 from userdesk.segments.schemas import SegmentCreate, SegmentUpdate
+from userdesk.users import lifecycle
 from userdesk.users import service as users
+from userdesk.users.rules import Action
 from userdesk.users.schemas import loaded_user_view
 from userdesk.web.console import views
 from userdesk.web.console.pages import partial, render
-from userdesk.web.deps import ConsoleAuth, DbSession
+from userdesk.web.deps import ConsoleAuth, DbSession, SettingsDep
 
 router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
 
@@ -53,6 +55,7 @@ async def users_list(
     query = _parsed_or_empty(q)
     context = {
         "page": page,
+        "row_actions": {u["id"]: _actions(auth, u) for u in page.items} if page else {},
         "counts": counts,
         "error": error,
         "q": q,
@@ -81,6 +84,18 @@ async def users_list(
         status_code=400 if error else 200,
         **{k: v for k, v in context.items() if k not in ("auth", "actor")},
     )
+
+
+def _actions(auth: ConsoleAuth, view: dict[str, Any]) -> list[str]:
+    """What the signed-in admin may do to the user shown by VIEW."""
+    offered = lifecycle.available(
+        auth.actor,
+        user_id=int(view["id"]),
+        status=view["status"],
+        validated=view["validated"],
+        team_id=int(view["team"]["id"]) if view["team"] else None,
+    )
+    return [action.value for action in offered]
 
 
 def _parsed_or_empty(q: str) -> Query:
@@ -174,9 +189,113 @@ async def delete_segment(segment_id: int, db: DbSession, auth: ConsoleAuth) -> R
 
 
 @router.get("/users/{user_id}", response_class=HTMLResponse)
-async def user_detail(request: Request, user_id: int, db: DbSession, auth: ConsoleAuth) -> Response:
-    subject = loaded_user_view(users.get_user(db, actor=auth.actor, user_id=user_id))
-    return render(request, "console/user.html", auth, db, subject=subject, nav="users")
+async def user_detail(
+    request: Request,
+    user_id: int,
+    db: DbSession,
+    auth: ConsoleAuth,
+    action: str | None = None,
+    done: str | None = None,
+) -> Response:
+    """A user's page; ?action= opens that action's dialog."""
+    return _user_page(request, db, auth, user_id, dialog=action, done=done)
+
+
+def _user_page(
+    request: Request,
+    db: DbSession,
+    auth: ConsoleAuth,
+    user_id: int,
+    *,
+    dialog: str | None = None,
+    done: str | None = None,
+    errors: dict[str, str] | None = None,
+    problem: str | None = None,
+    form: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    user = users.get_user(db, actor=auth.actor, user_id=user_id)
+    return render(
+        request,
+        "console/user.html",
+        auth,
+        db,
+        status_code=status_code,
+        subject=loaded_user_view(user),
+        actions=_actions(auth, loaded_user_view(user)),
+        dialog=dialog,
+        done=done,
+        errors=errors or {},
+        problem=problem,
+        form=form or {},
+        reasons=lifecycle.DISABLE_REASONS,
+        nav="users",
+    )
+
+
+@router.post("/users/{user_id}/actions/{action}", response_class=HTMLResponse)
+async def user_action(
+    request: Request,
+    user_id: int,
+    action: Action,
+    db: DbSession,
+    auth: ConsoleAuth,
+    settings: SettingsDep,
+    reason_choice: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+    days: Annotated[str, Form()] = "",
+    permanent: Annotated[bool, Form()] = False,
+    confirm_email: Annotated[str, Form()] = "",
+) -> Response:
+    """Apply an action from the user's page or the list's row menu."""
+    form = {
+        "reason_choice": reason_choice,
+        "reason": reason,
+        "days": days,
+        "confirm_email": confirm_email,
+    }
+    chosen = reason.strip() or (reason_choice if reason_choice != "other" else "")
+    try:
+        given = lifecycle.ActionInput(
+            reason=chosen or None,
+            days=int(days) if days.strip() and not permanent else None,
+            permanent=permanent,
+            confirm_email=confirm_email,
+        )
+    except ValueError:
+        return _user_page(
+            request,
+            db,
+            auth,
+            user_id,
+            dialog=action.value,
+            form=form,
+            status_code=400,
+            errors={"days": f"'{days}' is not a number of days"},
+        )
+    try:
+        lifecycle.apply(
+            db,
+            actor=auth.actor,
+            user_id=user_id,
+            action=action,
+            given=given,
+            base_url=settings.base_url,
+        )
+    except InvalidInput as exc:
+        return _user_page(
+            request,
+            db,
+            auth,
+            user_id,
+            dialog=action.value,
+            form=form,
+            errors=exc.fields,
+            status_code=400,
+        )
+    except Conflict as exc:
+        return _user_page(request, db, auth, user_id, problem=exc.message, status_code=409)
+    return RedirectResponse(f"/console/users/{user_id}?done={action.value}", status_code=303)
 
 
 @router.get("/audit", response_class=HTMLResponse)

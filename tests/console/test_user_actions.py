@@ -1,0 +1,73 @@
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from tests import factories
+from userdesk.organizations.models import Organization
+from userdesk.users.models import User
+
+
+def test_the_users_page_and_row_menu_offer_what_applies(
+    client: TestClient, db: Session, org: Organization
+) -> None:
+    admin = factories.make_admin(db, org)
+    disabled = factories.make_user(db, org, status="disabled", email="dis@example.com")
+    factories.login(client, admin.email)
+    page = client.get(f"/console/users/{disabled.id}").text
+    actions = page.split('data-testid="user-actions"', 1)[1].split("</div>", 1)[0]
+    assert "Enable user" in actions
+    assert "Disable user" not in actions
+    assert "Ban user" in actions
+    own = client.get(f"/console/users/{admin.id}").text.split('data-testid="user-actions"', 1)[1]
+    assert "Disable user" not in own.split("</div>", 1)[0]  # not on oneself
+    listing = client.get("/console/users").text
+    assert "Actions for dis@example.com" in listing
+
+
+def test_the_disable_dialog_needs_a_reason_then_disables(
+    client: TestClient, db: Session, org: Organization
+) -> None:
+    admin = factories.make_admin(db, org)
+    user = factories.make_user(db, org)
+    csrf = factories.login(client, admin.email)
+    dialog = client.get(f"/console/users/{user.id}?action=disable").text
+    assert "Please provide a reason" in dialog
+    missing = client.post(f"/console/users/{user.id}/actions/disable", data={"csrf_token": csrf})
+    assert missing.status_code == 400
+    assert "The reason is required" in missing.text
+    done = client.post(
+        f"/console/users/{user.id}/actions/disable",
+        data={"reason_choice": "Contract ended", "csrf_token": csrf},
+    )
+    assert done.status_code == 303
+    db.expire_all()
+    stored = db.get(User, user.id)
+    assert stored is not None
+    assert stored.status == "disabled"
+    assert stored.status_reason == "Contract ended"
+
+
+def test_a_wrong_email_in_the_delete_dialog_changes_nothing(
+    client: TestClient, db: Session, org: Organization
+) -> None:
+    admin = factories.make_admin(db, org)
+    user = factories.make_user(db, org, email="keep@example.com")
+    csrf = factories.login(client, admin.email)
+    refused = client.post(
+        f"/console/users/{user.id}/actions/delete",
+        data={"confirm_email": "kept@example.com", "csrf_token": csrf},
+    )
+    assert refused.status_code == 400
+    assert "type the user&#39;s email to confirm" in refused.text
+    db.expire_all()
+    assert db.get(User, user.id).status == "active"  # type: ignore[union-attr]
+
+
+def test_an_illegal_move_from_the_console_says_why(
+    client: TestClient, db: Session, org: Organization
+) -> None:
+    admin = factories.make_admin(db, org)
+    user = factories.make_user(db, org)
+    csrf = factories.login(client, admin.email)
+    response = client.post(f"/console/users/{user.id}/actions/restore", data={"csrf_token": csrf})
+    assert response.status_code == 409
+    assert "A user who is Active cannot be given &#39;restore&#39;" in response.text
