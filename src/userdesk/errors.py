@@ -46,3 +46,15 @@ class PermissionDenied(DomainError):
     """The actor is known but may not do this."""
 
     code = "permission_denied"
+
+
+class PreconditionFailed(DomainError):
+    """Someone else saved first: the version the client edited is not the current one."""
+
+    code = "precondition_failed"
+
+
+class PreconditionRequired(DomainError):
+    """An edit came without the version it was based on (If-Match)."""
+
+    code = "precondition_required"

@@ -71,3 +71,44 @@ def test_an_illegal_move_from_the_console_says_why(
     response = client.post(f"/console/users/{user.id}/actions/restore", data={"csrf_token": csrf})
     assert response.status_code == 409
     assert "A user who is Active cannot be given &#39;restore&#39;" in response.text
+
+
+def test_editing_after_someone_else_saved_shows_what_they_changed(
+    client: TestClient, db: Session, org: Organization
+) -> None:
+    admin = factories.make_admin(db, org)
+    user = factories.make_user(db, org, first_name="Ann", last_name="Lee")
+    csrf = factories.login(client, admin.email)
+    form = client.get(f"/console/users/{user.id}?action=edit").text
+    version = form.split('name="version" value="', 1)[1].split('"', 1)[0]
+    user.last_name = "Someone-Else"
+    user.version += 1
+    db.flush()
+    stale = client.post(
+        f"/console/users/{user.id}/edit",
+        data={
+            "version": version,
+            "first_name": "Anna",
+            "last_name": "Lee",
+            "email": user.email,
+            "csrf_token": csrf,
+        },
+    )
+    assert stale.status_code == 412
+    assert 'data-testid="stale"' in stale.text
+    assert "Someone-Else" in stale.text
+    assert 'value="Anna"' in stale.text  # what was typed is kept
+    fresh = stale.text.split('name="version" value="', 1)[1].split('"', 1)[0]
+    saved = client.post(
+        f"/console/users/{user.id}/edit",
+        data={
+            "version": fresh,
+            "first_name": "Anna",
+            "last_name": "Lee",
+            "email": user.email,
+            "csrf_token": csrf,
+        },
+    )
+    assert saved.status_code == 303
+    db.expire_all()
+    assert db.get(User, user.id).first_name == "Anna"  # type: ignore[union-attr]

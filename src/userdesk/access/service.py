@@ -85,6 +85,19 @@ def require(actor: Actor, permission: str) -> None:
         )
 
 
+def require_not_weaker(db: Session, actor: Actor, user: User) -> None:
+    """Nobody acts on a user who holds a permission they lack.
+
+    Raises:
+        PermissionDenied: naming the permissions the actor lacks.
+    """
+    lacking = sorted(actor_for_user(db, user).permissions - actor.permissions)
+    if lacking:
+        raise PermissionDenied(
+            f"{user.name} holds {', '.join(lacking)}, which you lack.", code="permission_denied"
+        )
+
+
 def users_in_scope(actor: Actor, permission: str) -> ColumnElement[bool]:
     """A WHERE clause selecting the users of ACTOR's organization that PERMISSION covers."""
     scope = actor.team_scope(permission)
@@ -218,15 +231,18 @@ class Assignable:
     roles: list[Role]
 
 
-def assignable(db: Session, *, actor: Actor) -> Assignable:
-    """The teams (the actor's own, for a team-scoped actor), groups and grantable roles.
+def assignable(
+    db: Session, *, actor: Actor, permission: str = Permission.USERS_CREATE
+) -> Assignable:
+    """The teams (the actor's own, for a team-scoped actor), groups and grantable roles,
+    for creating users (PERMISSION users.create) or editing them (users.update).
 
     Raises:
-        PermissionDenied: the actor may not create users.
+        PermissionDenied: the actor lacks PERMISSION.
     """
-    require(actor, Permission.USERS_CREATE)
+    require(actor, permission)
     org = actor.organization_id
-    scope = actor.team_scope(Permission.USERS_CREATE)
+    scope = actor.team_scope(permission)
     teams_query = select(Team).where(Team.organization_id == org).order_by(Team.name)
     if scope is not None:
         teams_query = teams_query.where(Team.id.in_(sorted(scope)))

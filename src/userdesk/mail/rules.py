@@ -18,6 +18,8 @@ class EmailKind(StrEnum):
     VERIFICATION = "verification"
     PASSWORD_RESET = "password_reset"  # noqa: S105 - a name, not a password
     REACTIVATION = "reactivation"
+    EMAIL_CHANGE = "email_change"
+    EMAIL_CHANGE_NOTICE = "email_change_notice"
 
     @property
     def label(self) -> str:
@@ -67,6 +69,23 @@ DEFAULT_TEMPLATES = {
     ),
 }
 
+DEFAULT_TEMPLATES |= {
+    EmailKind.EMAIL_CHANGE: Template(
+        "Confirm your new email address",
+        "Hello {{ user.first_name or user.email }},\n\n"
+        "Your email at {{ organization.name }} is about to become {{ new_email }}. Confirm "
+        "that this address is yours:\n\n{{ link }}\n\n"
+        "The link works once and until {{ expires }}. Until then, nothing changes.",
+    ),
+    EmailKind.EMAIL_CHANGE_NOTICE: Template(
+        "Your email address is being changed",
+        "Hello {{ user.first_name or user.email }},\n\n"
+        "Someone asked to change the email of your {{ organization.name }} account from "
+        "{{ user.email }} to {{ new_email }}. It changes only once the new address is "
+        "confirmed. If you did not expect this, contact your administrator.",
+    ),
+}
+
 SAMPLE_CONTEXT: dict[str, Any] = {
     "user": {
         "first_name": "Ann",
@@ -78,6 +97,7 @@ SAMPLE_CONTEXT: dict[str, Any] = {
     "inviter": "Bob Admin",
     "link": "https://userdesk.example/invite/sample-token",
     "expires": "2026-12-01 12:00 UTC",
+    "new_email": "ann.lee@example.org",
 }
 
 _env = SandboxedEnvironment(autoescape=False, undefined=StrictUndefined)

@@ -12,23 +12,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from userdesk.access import service as access
-from userdesk.access.models import Role
-from userdesk.access.rules import ADMINISTRATOR, Actor, Permission
+from userdesk.access.rules import Actor, Permission
 from userdesk.audit import service as audit
 from userdesk.auth import service as auth
 from userdesk.auth.models import ApiKey
 from userdesk.db.base import utcnow
-from userdesk.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from userdesk.errors import Conflict, InvalidInput, NotFound
 from userdesk.invitations import service as invitations
 from userdesk.invitations.models import Invitation
 from userdesk.mail.models import OutboxMessage
 from userdesk.mail.rules import EmailKind
 from userdesk.users import service as users
-from userdesk.users.models import User, UserRole
+from userdesk.users.models import User
 from userdesk.users.rules import (
     CUTS_ACCESS,
     MOVES,
@@ -181,41 +180,11 @@ def _check_input(user: User, action: Action, given: ActionInput) -> None:
 def _check_target(db: Session, actor: Actor, user: User, action: Action) -> None:
     if user.id == actor.user_id and action in NOT_ON_ONESELF:
         raise Conflict(f"You cannot {action.value} yourself.", code="user.self")
-    target = access.actor_for_user(db, user)
-    lacking = sorted(target.permissions - actor.permissions)
-    if lacking:
-        raise PermissionDenied(
-            f"{user.name} holds {', '.join(lacking)}, which you lack.", code="permission_denied"
-        )
-    if action in CUTS_ACCESS and _is_last_administrator(db, user):
+    access.require_not_weaker(db, actor, user)
+    if action in CUTS_ACCESS and users.is_last_administrator(db, user):
         raise Conflict(
             "This is the organization's last active Administrator.", code="user.last_administrator"
         )
-
-
-def _is_last_administrator(db: Session, user: User) -> bool:
-    administrators = (
-        select(func.count())
-        .select_from(UserRole)
-        .join(Role, Role.id == UserRole.role_id)
-        .join(User, User.id == UserRole.user_id)
-        .where(
-            Role.organization_id == user.organization_id,
-            Role.name == ADMINISTRATOR.name,
-            Role.builtin.is_(True),
-            User.status == UserStatus.ACTIVE.value,
-        )
-    )
-    holds = (
-        select(UserRole.user_id)
-        .join(Role, Role.id == UserRole.role_id)
-        .where(UserRole.user_id == user.id, Role.name == ADMINISTRATOR.name, Role.builtin.is_(True))
-    )
-    return (
-        user.status == UserStatus.ACTIVE.value
-        and db.scalar(holds) is not None
-        and (db.scalar(administrators) or 0) <= 1
-    )
 
 
 def _flags(user: User, action: Action, now: datetime) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from userdesk.access.models import Group, Role, Team
@@ -41,6 +41,7 @@ def resolve(
     team_id: str | None,
     group_ids: Sequence[str],
     role_ids: Sequence[str],
+    default_team: bool = True,
 ) -> Membership:
     """The team, groups and roles named by id, in the actor's organization.
 
@@ -56,7 +57,7 @@ def resolve(
     problems: dict[str, str] = {}
     team = None
     scope = actor.team_scope(Permission.USERS_CREATE)
-    if team_id is None and scope is not None and len(scope) == 1:
+    if default_team and team_id is None and scope is not None and len(scope) == 1:
         team_id = str(next(iter(scope)))
     if team_id is not None:
         ids = _ids("team_id", [team_id], problems)
@@ -104,6 +105,32 @@ def _require_grantable(actor: Actor, roles: Sequence[Role]) -> None:
                 f"You cannot grant '{role.name}': it holds {', '.join(missing)}, which you lack.",
                 code="permission_denied",
             )
+
+
+def replace_links(
+    db: Session,
+    user: User,
+    *,
+    team: Team | bool | None = False,
+    groups: Sequence[Group] | None = None,
+    roles: Sequence[Role] | None = None,
+) -> None:
+    """Set what is given (team=False: keep the team); drop the links no longer wanted."""
+    if team is not False:
+        user.team_id = team.id if isinstance(team, Team) else None
+    if groups is not None:
+        db.execute(delete(UserGroup).where(UserGroup.user_id == user.id))
+        db.add_all(
+            UserGroup(organization_id=user.organization_id, user_id=user.id, group_id=g.id)
+            for g in groups
+        )
+    if roles is not None:
+        db.execute(delete(UserRole).where(UserRole.user_id == user.id))
+        db.add_all(
+            UserRole(organization_id=user.organization_id, user_id=user.id, role_id=r.id)
+            for r in roles
+        )
+    db.flush()
 
 
 def attach(db: Session, user: User, membership: Membership) -> None:

@@ -62,6 +62,8 @@ class User(OrgScoped, Timestamped, Base):
     team_id: Mapped[int | None] = mapped_column(Id, ForeignKey("teams.id", ondelete="SET NULL"))
     created_via: Mapped[str] = mapped_column(String(32), default="admin")
     churn_level: Mapped[str | None] = mapped_column(String(8))  # low | medium | high
+    # A new address waiting for its owner to confirm it; the email changes only then.
+    pending_email: Mapped[str | None] = mapped_column(String(254))
     # What free text is matched against: "first last email", kept by the database.
     search_text: Mapped[str] = mapped_column(
         Text, Computed(SEARCH_TEXT_SQL, persisted=True), deferred=True

@@ -44,6 +44,19 @@ class UserCreate(BaseModel):
     )
 
 
+class UserUpdate(BaseModel):
+    """The fields to change; a field left out stays as it is (team_id null: no team)."""
+
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = Field(
+        default=None, description="Changes only once the new address is confirmed."
+    )
+    team_id: str | None = None
+    group_ids: list[str] | None = None
+    role_ids: list[str] | None = None
+
+
 class NamedRef(BaseModel):
     id: str
     name: str

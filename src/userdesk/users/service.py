@@ -26,16 +26,22 @@ from userdesk.access.models import Group, Role, Team
 from userdesk.access.rules import ADMINISTRATOR, Actor, Permission
 from userdesk.audit import service as audit
 from userdesk.auth.secrets import hash_password
-from userdesk.auth.service import find_user_token, issue_user_token, set_password
+from userdesk.auth.service import LinkProblem, find_user_token, issue_user_token, set_password
 from userdesk.db.base import utcnow
 from userdesk.db.paging import SortKey, fetch_page
-from userdesk.errors import Conflict, InvalidInput, NotFound
+from userdesk.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
+)
 from userdesk.mail import service as mail
 from userdesk.mail.rules import EmailKind
 from userdesk.organizations.models import Organization
 from userdesk.query import builder
 from userdesk.query.rules import Key, Query
-from userdesk.users.membership import attach, resolve
+from userdesk.users.membership import attach, replace_links, resolve
 from userdesk.users.models import User, UserGroup, UserRole
 from userdesk.users.rules import (
     CreatedVia,
@@ -50,7 +56,9 @@ from userdesk.users.schemas import (
     UserCounts,
     UserCreate,
     UserPage,
+    UserUpdate,
     UserView,
+    loaded_user_view,
     named,
     user_view,
 )
@@ -498,5 +506,200 @@ def reset_password(db: Session, *, token: str, password: str) -> User:
     user.email_verified_at = user.email_verified_at or now
     if user.status == UserStatus.PENDING.value:
         user.status = UserStatus.ACTIVE.value
+    db.flush()
+    return user
+
+
+def is_last_administrator(db: Session, user: User) -> bool:
+    administrators = (
+        select(func.count())
+        .select_from(UserRole)
+        .join(Role, Role.id == UserRole.role_id)
+        .join(User, User.id == UserRole.user_id)
+        .where(
+            Role.organization_id == user.organization_id,
+            Role.name == ADMINISTRATOR.name,
+            Role.builtin.is_(True),
+            User.status == UserStatus.ACTIVE.value,
+        )
+    )
+    holds = (
+        select(UserRole.user_id)
+        .join(Role, Role.id == UserRole.role_id)
+        .where(UserRole.user_id == user.id, Role.name == ADMINISTRATOR.name, Role.builtin.is_(True))
+    )
+    return (
+        user.status == UserStatus.ACTIVE.value
+        and db.scalar(holds) is not None
+        and (db.scalar(administrators) or 0) <= 1
+    )
+
+
+CHANGE_EMAIL = "change_email"
+EMAIL_CHANGE_TTL = timedelta(days=3)
+
+
+def update_user(
+    db: Session,
+    *,
+    actor: Actor,
+    user_id: int,
+    data: UserUpdate,
+    version: int | None,
+    base_url: str,
+) -> User:
+    """Change a user's names, team, groups and roles; a new email waits for confirmation.
+
+    VERSION is the one the edit was based on (the ETag): someone else's save since then
+    makes the edit fail rather than overwrite it.
+
+    Raises:
+        PreconditionRequired: no VERSION.
+        PreconditionFailed: the user changed since VERSION.
+        PermissionDenied: the actor may not update this user, give those roles or teams.
+        NotFound: no such user within reach.
+        InvalidInput: a bad name, email, team, group or role (each field named).
+        Conflict: the new email is taken, or the last Administrator would be demoted.
+    """
+    access.require(actor, Permission.USERS_UPDATE)
+    user = db.scalar(
+        select(User).where(
+            User.id == user_id, access.users_in_scope(actor, Permission.USERS_UPDATE)
+        )
+    )
+    if user is None:
+        raise NotFound(f"No user {user_id}.", code="user.not_found")
+    if version is None:
+        raise PreconditionRequired(
+            "Send the user's ETag as If-Match, so that no one else's change is overwritten.",
+            fields={"If-Match": "is required"},
+        )
+    if version != user.version:
+        raise PreconditionFailed(
+            f"{user.email} was changed by someone else since you loaded it (version "
+            f"{version}, now {user.version}). Reload, then apply your change again.",
+            fields={"If-Match": f"version {version} is not the current version {user.version}"},
+        )
+    access.require_not_weaker(db, actor, user)
+    given = data.model_fields_set
+    problems = check_new_person(
+        db,
+        organization_id=user.organization_id,
+        email=data.email if data.email is not None else user.email,
+        first_name=data.first_name or "",
+        last_name=data.last_name or "",
+    )
+    if problems:
+        raise InvalidInput("The user's details are not valid.", fields=problems)
+    membership = resolve(
+        db,
+        actor=actor,
+        team_id=data.team_id
+        if "team_id" in given
+        else (str(user.team_id) if user.team_id else None),
+        group_ids=data.group_ids or [],
+        role_ids=data.role_ids or [],
+        default_team=False,
+    )
+    before = loaded_user_view(get_user(db, actor=actor, user_id=user.id))
+    keeps_admin = any(r.name == ADMINISTRATOR.name and r.builtin for r in membership.roles)
+    if data.role_ids is not None and not keeps_admin and is_last_administrator(db, user):
+        raise Conflict(
+            "This is the organization's last active Administrator: the role stays.",
+            code="user.last_administrator",
+        )
+    for field in ("first_name", "last_name"):
+        value = getattr(data, field)
+        if value is not None:
+            setattr(user, field, value.strip())
+    replace_links(
+        db,
+        user,
+        team=membership.team if "team_id" in given else False,
+        groups=membership.groups if data.group_ids is not None else None,
+        roles=membership.roles if data.role_ids is not None else None,
+    )
+    if data.email is not None and normalize_email(data.email) != user.email_normalized:
+        _request_email_change(db, user, data.email.strip(), base_url)
+    user.version += 1
+    db.flush()
+    db.expire(user)
+    after = loaded_user_view(get_user(db, actor=actor, user_id=user.id))
+    changes = {
+        key: {"from": _plain(before[key]), "to": _plain(after[key])}
+        for key in ("first_name", "last_name", "team", "groups", "roles")
+        if before[key] != after[key]
+    }
+    if data.email is not None and normalize_email(data.email) != before["email"].lower():
+        changes["pending_email"] = {"from": None, "to": data.email.strip()}
+    audit.record(
+        db,
+        actor=actor,
+        action="user.updated",
+        target_type="user",
+        target_id=user.id,
+        changes=changes,
+    )
+    return user
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return value.get("name")
+    if isinstance(value, list):
+        return [v.get("name") for v in value]
+    return value
+
+
+def _request_email_change(db: Session, user: User, new_email: str, base_url: str) -> None:
+    if find_by_email(db, user.organization_id, new_email) is not None:
+        raise Conflict(
+            f"{new_email} is in the organization already.",
+            code="user.email_taken",
+            fields={"email": f"'{new_email}' is taken"},
+        )
+    user.pending_email = new_email
+    token, expires = issue_user_token(db, user=user, purpose=CHANGE_EMAIL, ttl=EMAIL_CHANGE_TTL)
+    organization = db.get_one(Organization, user.organization_id)
+    context = mail.email_context(
+        organization,
+        user,
+        link=f"{base_url}/email/confirm/{token}",
+        expires=expires,
+        new_email=new_email,
+    )
+    mail.enqueue(
+        db,
+        organization_id=user.organization_id,
+        to=new_email,
+        kind=EmailKind.EMAIL_CHANGE,
+        context=context,
+    )
+    mail.enqueue(
+        db,
+        organization_id=user.organization_id,
+        to=user.email,
+        kind=EmailKind.EMAIL_CHANGE_NOTICE,
+        context=context,
+    )
+
+
+def confirm_email_change(db: Session, *, token: str) -> User:
+    """The owner of a new address confirms it: the email changes now.
+
+    Raises:
+        LinkProblem: the link is unknown, used, expired, or the address was taken since.
+    """
+    found, user = find_user_token(db, token=token, purpose=CHANGE_EMAIL)
+    new_email = user.pending_email
+    if not new_email or find_by_email(db, user.organization_id, new_email) is not None:
+        raise LinkProblem("That address cannot be used any more.", code="link.invalid")
+    now = utcnow()
+    found.used_at = now
+    user.email = new_email
+    user.email_normalized = normalize_email(new_email)
+    user.email_verified_at = now
+    user.pending_email = None
+    user.version += 1
     db.flush()
     return user

@@ -19,6 +19,8 @@ from userdesk.errors import (
     NotAuthenticated,
     NotFound,
     PermissionDenied,
+    PreconditionFailed,
+    PreconditionRequired,
 )
 
 STATUS_BY_ERROR: tuple[tuple[type[DomainError], int], ...] = (
@@ -27,6 +29,8 @@ STATUS_BY_ERROR: tuple[tuple[type[DomainError], int], ...] = (
     (PermissionDenied, 403),
     (NotFound, 404),
     (Conflict, 409),
+    (PreconditionFailed, 412),
+    (PreconditionRequired, 428),
 )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query
 from pydantic import BaseModel, Field
 
 from userdesk.errors import InvalidInput
@@ -17,6 +17,7 @@ from userdesk.users.schemas import (
     UserCreate,
     UserPageRead,
     UserRead,
+    UserUpdate,
     loaded_user_view,
 )
 from userdesk.web.deps import CurrentActor, DbSession, SettingsDep
@@ -131,6 +132,45 @@ async def delete_user(
         base_url=settings.base_url,
     )
     return _read(db, actor, user_id)
+
+
+@router.patch("/{user_id}", response_model=None, responses={200: {"model": UserRead}})
+async def update_user(
+    user_id: int,
+    data: UserUpdate,
+    db: DbSession,
+    actor: CurrentActor,
+    settings: SettingsDep,
+    if_match: Annotated[str | None, Header()] = None,
+) -> JSON:
+    """Change the fields given. Send the ETag from GET as `If-Match`: 412 when someone
+    else saved first, 428 without it. A new `email` holds once its owner confirms it."""
+    users.update_user(
+        db,
+        actor=actor,
+        user_id=user_id,
+        data=data,
+        version=etag_version(if_match),
+        base_url=settings.base_url,
+    )
+    return _read(db, actor, user_id)
+
+
+def etag_version(header: str | None) -> int | None:
+    """The version in an If-Match header (W/"3", "3" or 3); None when absent.
+
+    Raises:
+        InvalidInput: a header that holds no version.
+    """
+    if header is None:
+        return None
+    value = header.strip().removeprefix("W/").strip('"')
+    if not value.isdigit():
+        raise InvalidInput(
+            f"If-Match '{header}' is not an ETag of this API.",
+            fields={"If-Match": f"'{header}' is not an ETag like W/\"3\""},
+        )
+    return int(value)
 
 
 def _read(db: DbSession, actor: CurrentActor, user_id: int) -> JSON:

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from userdesk.access import service as access
+from userdesk.access.rules import Permission
 from userdesk.audit import service as audit
-from userdesk.errors import Conflict, InvalidInput
+from userdesk.errors import Conflict, InvalidInput, PreconditionFailed
 from userdesk.organizations import service as organizations
 from userdesk.organizations.models import Organization
 from userdesk.organizations.service import invitation_ttl
@@ -19,7 +20,7 @@ from userdesk.segments.schemas import SegmentCreate, SegmentUpdate
 from userdesk.users import lifecycle
 from userdesk.users import service as users
 from userdesk.users.rules import Action
-from userdesk.users.schemas import loaded_user_view
+from userdesk.users.schemas import UserUpdate, loaded_user_view
 from userdesk.web.console import views
 from userdesk.web.console.pages import partial, render
 from userdesk.web.deps import ConsoleAuth, DbSession, SettingsDep
@@ -211,10 +212,12 @@ def _user_page(
     done: str | None = None,
     errors: dict[str, str] | None = None,
     problem: str | None = None,
-    form: dict[str, str] | None = None,
+    form: dict[str, Any] | None = None,
     status_code: int = 200,
+    stale: bool = False,
 ) -> Response:
     user = users.get_user(db, actor=auth.actor, user_id=user_id)
+    editable = auth.actor.covers(Permission.USERS_UPDATE, user.team_id)
     return render(
         request,
         "console/user.html",
@@ -229,8 +232,85 @@ def _user_page(
         problem=problem,
         form=form or {},
         reasons=lifecycle.DISABLE_REASONS,
+        editable=editable,
+        stale=stale,
+        version=user.version,
+        choices=(
+            access.assignable(db, actor=auth.actor, permission=Permission.USERS_UPDATE)
+            if dialog == "edit" and editable
+            else None
+        ),
         nav="users",
     )
+
+
+@router.post("/users/{user_id}/edit", response_class=HTMLResponse)
+async def edit_user(
+    request: Request,
+    user_id: int,
+    db: DbSession,
+    auth: ConsoleAuth,
+    settings: SettingsDep,
+    version: Annotated[int, Form()],
+    first_name: Annotated[str, Form()] = "",
+    last_name: Annotated[str, Form()] = "",
+    email: Annotated[str, Form()] = "",
+    team_id: Annotated[str, Form()] = "",
+    group_ids: Annotated[list[str], Form()] = [],  # noqa: B006 - FastAPI copies defaults
+    role_ids: Annotated[list[str], Form()] = [],  # noqa: B006
+) -> Response:
+    """Save the edit form; when someone else saved first, show what they changed."""
+    form = {
+        "first_name": first_name,
+        "last_name": last_name,
+        "email": email,
+        "team_id": team_id,
+        "group_ids": group_ids,
+        "role_ids": role_ids,
+    }
+    data = UserUpdate(
+        first_name=first_name,
+        last_name=last_name,
+        email=email,
+        team_id=team_id or None,
+        group_ids=group_ids,
+        role_ids=role_ids,
+    )
+    try:
+        users.update_user(
+            db,
+            actor=auth.actor,
+            user_id=user_id,
+            data=data,
+            version=version,
+            base_url=settings.base_url,
+        )
+    except PreconditionFailed as exc:
+        return _user_page(
+            request,
+            db,
+            auth,
+            user_id,
+            dialog="edit",
+            form=form,
+            status_code=412,
+            problem=exc.message,
+            stale=True,
+        )
+    except (InvalidInput, Conflict) as exc:
+        if not exc.fields and isinstance(exc, Conflict):
+            return _user_page(request, db, auth, user_id, problem=exc.message, status_code=409)
+        return _user_page(
+            request,
+            db,
+            auth,
+            user_id,
+            dialog="edit",
+            form=form,
+            errors=exc.fields,
+            status_code=400,
+        )
+    return RedirectResponse(f"/console/users/{user_id}?done=edit", status_code=303)
 
 
 @router.post("/users/{user_id}/actions/{action}", response_class=HTMLResponse)

@@ -267,6 +267,15 @@ def verify_email(request: Request, token: str, db: DbSession) -> Response:
     return templates.TemplateResponse(request, "portal/verified.html", {"email": user.email})
 
 
+@router.get("/email/confirm/{token}", response_class=HTMLResponse)
+def confirm_email_change(request: Request, token: str, db: DbSession) -> Response:
+    try:
+        user = users.confirm_email_change(db, token=token)
+    except LinkProblem as problem:
+        return _link_problem(request, problem, "verification")
+    return templates.TemplateResponse(request, "portal/verified.html", {"email": user.email})
+
+
 @router.get("/password/forgot", response_class=HTMLResponse)
 def forgot_password_form(request: Request) -> Response:
     return anonymous_form(request, "portal/forgot.html", {"sent": False, "email": ""})
