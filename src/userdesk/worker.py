@@ -26,8 +26,13 @@ from sqlalchemy import or_, select, update
 from userdesk.config import Settings
 from userdesk.db.base import utcnow
 from userdesk.db.session import Database
+from userdesk.jobs import service as jobs
+from userdesk.jobs.models import Job
 from userdesk.mail.models import OutboxMessage
-from userdesk.users import lifecycle
+from userdesk.users import bulk, lifecycle
+
+# The kinds of job this worker runs (each module registers its step).
+JOB_KINDS = (bulk.KIND,)
 
 log = logging.getLogger("userdesk.worker")
 
@@ -36,6 +41,7 @@ LEASE = timedelta(minutes=2)
 MAX_ATTEMPTS = 8
 POLL_SECONDS = 2.0
 BAN_CHECK = timedelta(minutes=1)
+JOB_BUDGET = timedelta(seconds=2)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -202,16 +208,34 @@ class Worker:
         with self.database.unit_of_work() as db:
             return lifecycle.lift_expired_bans(db, now=now)
 
-    def run_once(self) -> int:
-        """Lift ended bans; claim and send what is due (how many were tried; none without
-        SMTP)."""
-        self.lift_bans()
-        if self.send is None:
+    def run_jobs(self, budget: timedelta = JOB_BUDGET) -> int:
+        """Work on one waiting job for up to BUDGET, a chunk per transaction; chunks done."""
+        with self.database.unit_of_work() as db:
+            job = jobs.claim(db)
+            job_id = job.id if job else None
+        if job_id is None:
             return 0
+        started, steps = utcnow(), 0
+        finished = False
+        while not finished and utcnow() - started < budget:
+            with self.database.unit_of_work() as db:
+                finished = jobs.step(
+                    db, job=db.get_one(Job, job_id), base_url=self.settings.base_url
+                )
+            steps += 1
+        return steps
+
+    def run_once(self) -> int:
+        """Lift ended bans, work on jobs, and send what is due: how much was done (mail
+        needs SMTP)."""
+        self.lift_bans()
+        worked = self.run_jobs()
+        if self.send is None:
+            return worked
         claimed = self.claim()
         for message_id in claimed:
             self.deliver(message_id, self.send)
-        return len(claimed)
+        return worked + len(claimed)
 
     def run(self, poll_seconds: float = POLL_SECONDS) -> None:
         """Loop until stop(): a pass, then a pause when there was nothing to do."""

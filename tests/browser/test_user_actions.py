@@ -7,7 +7,7 @@ from tests.browser.test_users_search import sign_in
 def open_user(page: Page, live_server: LiveServer, query: str) -> str:
     page.goto(f"{live_server.url}/console/users?q={query}")
     row = page.locator("[data-testid=users-table] tbody tr[data-user-id]").first
-    email = row.locator("td").nth(1).inner_text()
+    email = row.locator("td").nth(2).inner_text()
     row.get_by_role("link").first.click()
     return email
 

@@ -112,3 +112,47 @@ def test_editing_after_someone_else_saved_shows_what_they_changed(
     assert saved.status_code == 303
     db.expire_all()
     assert db.get(User, user.id).first_name == "Anna"  # type: ignore[union-attr]
+
+
+def test_a_bulk_action_from_the_list_previews_then_runs_as_a_job(
+    client: TestClient, db: Session, org: Organization, database, settings
+) -> None:
+    import dataclasses
+
+    from userdesk.worker import Worker
+
+    admin = factories.make_admin(db, org)
+    picked = [factories.make_user(db, org) for _ in range(3)]
+    csrf = factories.login(client, admin.email)
+    listing = client.get("/console/users").text
+    assert 'data-testid="bulk-bar"' in listing
+    ids = [str(u.id) for u in picked[:2]]
+    preview = client.get("/console/bulk", params={"action": "trash", "ids": ids})
+    assert preview.status_code == 200
+    assert "Trash 2 users" in preview.text
+    started = client.post("/console/bulk", data={"action": "trash", "ids": ids, "csrf_token": csrf})
+    assert started.status_code == 303
+    job_url = started.headers["location"]
+    assert 'data-status="queued"' in client.get(job_url, headers={"HX-Request": "true"}).text
+    worker = Worker(database, dataclasses.replace(settings, smtp_url=None))
+    while worker.run_jobs():
+        pass
+    progress = client.get(job_url, headers={"HX-Request": "true"}).text
+    assert 'data-status="done"' in progress
+    assert "2 done, 0 not done, of 2" in progress
+    db.expire_all()
+    assert [db.get(User, u.id).status for u in picked] == ["trashed", "trashed", "active"]  # type: ignore[union-attr]
+
+
+def test_a_bulk_ban_without_a_reason_asks_again(
+    client: TestClient, db: Session, org: Organization
+) -> None:
+    admin = factories.make_admin(db, org)
+    factories.make_user(db, org)
+    csrf = factories.login(client, admin.email)
+    response = client.post(
+        "/console/bulk",
+        data={"action": "ban", "q": "status:active role:Member", "days": "3", "csrf_token": csrf},
+    )
+    assert response.status_code == 400
+    assert "The reason is required" in response.text

@@ -6,6 +6,7 @@ from userdesk.audit import models as audit_models
 from userdesk.auth import models as auth_models
 from userdesk.db.base import Base
 from userdesk.invitations import models as invitation_models
+from userdesk.jobs import models as job_models
 from userdesk.mail import models as mail_models
 from userdesk.organizations import models as organization_models
 from userdesk.segments import models as segment_models
@@ -24,6 +25,7 @@ __all__ = [
     "audit_models",
     "auth_models",
     "invitation_models",
+    "job_models",
     "mail_models",
     "metadata",
     "organization_models",

@@ -100,7 +100,7 @@ def apply(
     )
     if user is None:
         raise NotFound(f"No user {user_id}.", code="user.not_found")
-    _check_input(user, action, given)
+    check_input(action, given, user)
     _check_target(db, actor, user, action)
     current = UserStatus(user.status)
     previous = UserStatus(user.previous_status) if user.previous_status else None
@@ -151,7 +151,8 @@ def _past(action: Action) -> str:
     }.get(action, action.value.rstrip("e") + "ed")
 
 
-def _check_input(user: User, action: Action, given: ActionInput) -> None:
+def check_input(action: Action, given: ActionInput, user: User | None = None) -> None:
+    """Raises InvalidInput naming what ACTION lacks in GIVEN (USER: for delete's email)."""
     problems = {}
     if action in (Action.DISABLE, Action.BAN):
         reason = (given.reason or "").strip()
@@ -166,12 +167,11 @@ def _check_input(user: User, action: Action, given: ActionInput) -> None:
             problems["days"] = "is required, unless the ban is permanent"
         elif given.days is not None and not 1 <= given.days <= BAN_DAYS_MAX:
             problems["days"] = f"{given.days} is not between 1 and {BAN_DAYS_MAX}"
-    if (
-        action is Action.DELETE
-        and normalize_email(given.confirm_email or "") != user.email_normalized
-    ):
+    typed = normalize_email(given.confirm_email or "")
+    if action is Action.DELETE and (user is None or typed != user.email_normalized):
+        email = user.email if user else "the email"
         problems["confirm_email"] = (
-            f"'{given.confirm_email or ''}' is not {user.email}: type the user's email to confirm"
+            f"'{given.confirm_email or ''}' is not {email}: type the user's email to confirm"
         )
     if problems:
         raise InvalidInput(f"'{action.value}' needs more from you.", fields=problems)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from userdesk.web.api import invitations, segments, users
+from userdesk.web.api import invitations, jobs, segments, users
 
 PREFIX = "/api/v1"
 DESCRIPTION = (
@@ -17,3 +17,4 @@ router = APIRouter(prefix=PREFIX)
 router.include_router(users.router)
 router.include_router(segments.router)
 router.include_router(invitations.router)
+router.include_router(jobs.router)

@@ -8,8 +8,10 @@ from fastapi import APIRouter, Header, Query
 from pydantic import BaseModel, Field
 
 from userdesk.errors import InvalidInput
-from userdesk.users import lifecycle
+from userdesk.jobs.schemas import JobRead
+from userdesk.users import bulk, lifecycle
 from userdesk.users import service as users
+from userdesk.users.bulk import BulkPreview, BulkRequest
 from userdesk.users.lifecycle import ActionInput
 from userdesk.users.rules import Action
 from userdesk.users.schemas import (
@@ -67,6 +69,18 @@ async def create_user(
     """Add an active user; `send_welcome_email` emails a link to choose a password."""
     user = users.create_user(db, actor=actor, data=data, base_url=settings.base_url)
     return JSON(loaded_user_view(users.get_user(db, actor=actor, user_id=user.id)), status_code=201)
+
+
+@router.post("/bulk/preview", response_model=BulkPreview)
+async def preview_bulk(request: BulkRequest, db: DbSession, actor: CurrentActor) -> BulkPreview:
+    """How many users a bulk action would reach (by `q` or `ids`), and the first few."""
+    return bulk.preview(db, actor=actor, request=request)
+
+
+@router.post("/bulk", response_model=JobRead, status_code=202)
+async def start_bulk(request: BulkRequest, db: DbSession, actor: CurrentActor) -> JobRead:
+    """Start a bulk action; follow it at /api/v1/jobs/{id}."""
+    return JobRead.of(bulk.start(db, actor=actor, request=request))
 
 
 @router.post("/{user_id}/verification-email", status_code=202, response_model=None)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from userdesk.access import service as access
@@ -12,9 +12,13 @@ from userdesk.errors import DomainError, InvalidInput
 from userdesk.invitations import service as invitations
 from userdesk.invitations.rules import parse_people
 from userdesk.invitations.schemas import InvitationCreate, Person, WelcomeEmail
+from userdesk.jobs import service as jobs
+from userdesk.jobs.schemas import JobRead
 from userdesk.mail import service as mail
 from userdesk.mail.rules import EmailKind, Template
+from userdesk.users import bulk, lifecycle
 from userdesk.users import service as users
+from userdesk.users.bulk import BulkRequest
 from userdesk.users.schemas import UserCreate
 from userdesk.web.console.pages import partial, render
 from userdesk.web.deps import ConsoleAuth, DbSession, SettingsDep
@@ -255,3 +259,93 @@ async def save_email_template(
             nav="settings",
         )
     return RedirectResponse(f"/console/settings/emails/{kind.value}?saved=1", status_code=303)
+
+
+BULK_LABELS = {
+    "disable": "Disable",
+    "enable": "Enable",
+    "ban": "Ban",
+    "trash": "Trash",
+    "restore": "Restore",
+    "validate": "Validate",
+    "resend-invitation": "Resend invitation",
+}
+
+
+def _bulk_request(action: str, q: str, ids: list[str], **given: Any) -> BulkRequest:
+    return BulkRequest(action=action, q=None if ids else q, ids=ids or None, **given)
+
+
+@router.get("/bulk", response_class=HTMLResponse)
+async def bulk_preview(
+    request: Request,
+    db: DbSession,
+    auth: ConsoleAuth,
+    action: str = "",
+    q: str = "",
+    ids: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
+) -> Response:
+    """How many users the action will reach, and who, before it starts."""
+    preview = bulk.preview(db, actor=auth.actor, request=_bulk_request(action, q, ids))
+    return render(
+        request,
+        "console/bulk.html",
+        auth,
+        db,
+        preview=preview,
+        q=q,
+        ids=ids,
+        label=BULK_LABELS.get(action, action),
+        reasons=lifecycle.DISABLE_REASONS,
+        errors={},
+        nav="users",
+    )
+
+
+@router.post("/bulk", response_class=HTMLResponse)
+async def bulk_start(
+    request: Request,
+    db: DbSession,
+    auth: ConsoleAuth,
+    action: Annotated[str, Form()] = "",
+    q: Annotated[str, Form()] = "",
+    ids: ListField = [],  # noqa: B006
+    reason: Annotated[str, Form()] = "",
+    days: Annotated[str, Form()] = "",
+    permanent: Annotated[bool, Form()] = False,
+) -> Response:
+    try:
+        given = {
+            "reason": reason or None,
+            "days": int(days) if days.strip() and not permanent else None,
+            "permanent": permanent,
+        }
+        job = bulk.start(db, actor=auth.actor, request=_bulk_request(action, q, ids, **given))
+    except (InvalidInput, ValueError) as exc:
+        errors = (
+            exc.fields if isinstance(exc, InvalidInput) else {"days": f"'{days}' is not a number"}
+        )
+        preview = bulk.preview(db, actor=auth.actor, request=_bulk_request(action, q, ids))
+        return render(
+            request,
+            "console/bulk.html",
+            auth,
+            db,
+            status_code=400,
+            preview=preview,
+            q=q,
+            ids=ids,
+            label=BULK_LABELS.get(action, action),
+            reasons=lifecycle.DISABLE_REASONS,
+            errors=errors,
+            nav="users",
+        )
+    return RedirectResponse(f"/console/jobs/{job.id}", status_code=303)
+
+
+@router.get("/jobs/{job_id}", response_class=HTMLResponse)
+async def job_page(request: Request, job_id: int, db: DbSession, auth: ConsoleAuth) -> Response:
+    job = JobRead.of(jobs.get(db, actor=auth.actor, job_id=job_id))
+    if request.headers.get("HX-Request"):
+        return partial(request, "console/_job_progress.html", auth, {"job": job})
+    return render(request, "console/job.html", auth, db, job=job, nav="users")

@@ -1,0 +1,189 @@
+"""Bulk actions: one lifecycle action on the selected users or on everyone a query finds.
+
+First a preview (how many, and who), then a job the worker runs in chunks, each user in
+a savepoint of its own: one who cannot take the action is reported, the others go on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
+
+from userdesk.access import service as access
+from userdesk.access.rules import Actor, Permission
+from userdesk.errors import DomainError, InvalidInput
+from userdesk.invitations import service as invitations
+from userdesk.invitations.models import Invitation
+from userdesk.jobs import service as jobs
+from userdesk.jobs.models import Job
+from userdesk.query import builder
+from userdesk.users import lifecycle
+from userdesk.users import service as users
+from userdesk.users.models import User
+from userdesk.users.rules import Action
+
+KIND = "users.bulk"
+RESEND_INVITATION = "resend-invitation"
+ACTIONS = (
+    Action.DISABLE.value,
+    Action.ENABLE.value,
+    Action.BAN.value,
+    Action.TRASH.value,
+    Action.RESTORE.value,
+    Action.VALIDATE.value,
+    RESEND_INVITATION,
+)
+CHUNK = 200
+MAX_IDS = 10_000
+PREVIEW_SIZE = 10
+
+
+class BulkRequest(BaseModel):
+    action: str = Field(description=f"One of {', '.join(ACTIONS)}.")
+    q: str | None = Field(default=None, description="Everyone this query finds...")
+    ids: list[str] | None = Field(default=None, description="...or these users.")
+    reason: str | None = None
+    days: int | None = None
+    permanent: bool = False
+
+
+class BulkPreview(BaseModel):
+    action: str
+    total: int
+    sample: list[dict[str, Any]]
+
+
+def _permission(action: str) -> str:
+    if action == RESEND_INVITATION:
+        return Permission.USERS_CREATE
+    return lifecycle.PERMISSION[Action(action)]
+
+
+def _selection(db: Session, actor: Actor, request: BulkRequest) -> list[ColumnElement[bool]]:
+    if request.action not in ACTIONS:
+        raise InvalidInput(
+            f"'{request.action}' is not a bulk action.",
+            fields={"action": f"'{request.action}' is not one of {', '.join(ACTIONS)}"},
+        )
+    permission = _permission(request.action)
+    access.require(actor, permission)
+    if (request.q is None) == (request.ids is None):
+        raise InvalidInput(
+            "Choose users by a query or by ids, not both or neither.",
+            fields={"q": "give q or ids", "ids": "give q or ids"},
+        )
+    if request.ids is not None:
+        if len(request.ids) > MAX_IDS:
+            raise InvalidInput(
+                f"At most {MAX_IDS} ids at a time: use a query for more.",
+                fields={"ids": f"has {len(request.ids)} ids"},
+            )
+        problems = {
+            f"ids[{i}]": f"'{value}' is not an id"
+            for i, value in enumerate(request.ids)
+            if not value.isdigit()
+        }
+        if problems:
+            raise InvalidInput("Some ids are not valid.", fields=problems)
+        return [
+            access.users_in_scope(actor, permission),
+            User.id.in_([int(v) for v in request.ids]),
+        ]
+    return users.matching(
+        db, actor=actor, query=builder.parse_query(request.q or ""), permission=permission
+    )
+
+
+def _given(request: BulkRequest) -> lifecycle.ActionInput:
+    return lifecycle.ActionInput(
+        reason=request.reason, days=request.days, permanent=request.permanent
+    )
+
+
+def preview(db: Session, *, actor: Actor, request: BulkRequest) -> BulkPreview:
+    """How many users the action would reach, and the first few of them.
+
+    Raises:
+        PermissionDenied: the actor lacks the action's permission.
+        InvalidInput: an unknown action, a bad query or ids.
+    """
+    where = _selection(db, actor, request)
+    total = db.scalar(select(func.count()).select_from(User).where(*where)) or 0
+    sample = db.execute(
+        select(User.id, User.email, User.first_name, User.last_name, User.status)
+        .where(*where)
+        .order_by(User.id)
+        .limit(PREVIEW_SIZE)
+    ).all()
+    return BulkPreview(
+        action=request.action,
+        total=total,
+        sample=[
+            {
+                "id": str(r.id),
+                "email": r.email,
+                "name": f"{r.first_name} {r.last_name}".strip(),
+                "status": r.status,
+            }
+            for r in sample
+        ],
+    )
+
+
+def start(db: Session, *, actor: Actor, request: BulkRequest) -> Job:
+    """Queue the bulk action as a job (its inputs are checked now, on a first user).
+
+    Raises:
+        PermissionDenied, InvalidInput: as preview; also a missing reason or days.
+    """
+    found = preview(db, actor=actor, request=request)
+    if request.action in (Action.DISABLE.value, Action.BAN.value):
+        lifecycle.check_input(Action(request.action), _given(request))
+    return jobs.create(db, actor=actor, kind=KIND, params=request.model_dump(), total=found.total)
+
+
+def _step(db: Session, job: Job, actor: Actor, base_url: str) -> bool:
+    request = BulkRequest.model_validate(job.params)
+    where = _selection(db, actor, request)
+    chunk = db.execute(
+        select(User.id, User.email)
+        .where(*where, User.id > job.cursor)
+        .order_by(User.id)
+        .limit(CHUNK)
+    ).all()
+    for user_id, email in chunk:
+        try:
+            with db.begin_nested():
+                _act(db, actor, request, user_id, base_url)
+            job.done += 1
+        except DomainError as exc:
+            jobs.note_problem(job, {"id": str(user_id), "email": email, "problem": exc.message})
+        job.cursor = user_id
+    return len(chunk) < CHUNK
+
+
+def _act(db: Session, actor: Actor, request: BulkRequest, user_id: int, base_url: str) -> None:
+    if request.action == RESEND_INVITATION:
+        invitation_id = db.scalar(
+            select(Invitation.id)
+            .where(Invitation.user_id == user_id, Invitation.status == "pending")
+            .order_by(Invitation.id.desc())
+        )
+        if invitation_id is None:
+            raise InvalidInput("has no pending invitation")
+        invitations.resend(db, actor=actor, invitation_id=invitation_id, base_url=base_url)
+        return
+    lifecycle.apply(
+        db,
+        actor=actor,
+        user_id=user_id,
+        action=Action(request.action),
+        given=_given(request),
+        base_url=base_url,
+    )
+
+
+jobs.STEPS[KIND] = _step

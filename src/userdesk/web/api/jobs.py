@@ -1,0 +1,17 @@
+"""/api/v1/jobs: progress and outcome of long work."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from userdesk.jobs import service as jobs
+from userdesk.jobs.schemas import JobRead
+from userdesk.web.deps import CurrentActor, DbSession
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+
+@router.get("/{job_id}", response_model=JobRead)
+async def get_job(job_id: int, db: DbSession, actor: CurrentActor) -> JobRead:
+    """How far the job got, and which items failed and why."""
+    return JobRead.of(jobs.get(db, actor=actor, job_id=job_id))
