@@ -156,3 +156,25 @@ def test_a_bulk_ban_without_a_reason_asks_again(
     )
     assert response.status_code == 400
     assert "The reason is required" in response.text
+
+
+def test_an_organization_may_tell_disabled_users_the_reason(
+    client: TestClient, db: Session, org: Organization
+) -> None:
+    admin = factories.make_admin(db, org)
+    user = factories.make_user(db, org, status="disabled")
+    user.status_reason = "Contract ended"
+    db.flush()
+    csrf = factories.login(client, admin.email)
+    saved = client.post(
+        "/console/settings",
+        data={"invitation_ttl_days": "7", "show_disable_reason": "true", "csrf_token": csrf},
+    )
+    assert saved.status_code == 303
+    client.cookies.clear()
+    page = client.get("/login")
+    token = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    refused = client.post(
+        "/login", data={"email": user.email, "password": factories.PASSWORD, "csrf_token": token}
+    )
+    assert "Your account is disabled: Contract ended." in refused.text

@@ -407,6 +407,8 @@ def _settings(
         status_code=status_code,
         overview=overview,
         invitation_days=invitation_ttl(organization).days,
+        require_validation=organizations.requires_validation(organization),
+        show_disable_reason=organizations.shows_disable_reason(organization),
         errors=errors or {},
         saved=request.query_params.get("saved"),
         nav="settings",
@@ -419,6 +421,8 @@ async def save_settings(
     db: DbSession,
     auth: ConsoleAuth,
     invitation_ttl_days: Annotated[str, Form()] = "",
+    require_validation: Annotated[bool, Form()] = False,
+    show_disable_reason: Annotated[bool, Form()] = False,
 ) -> Response:
     try:
         days = int(invitation_ttl_days)
@@ -428,7 +432,13 @@ async def save_settings(
             request, db, auth, errors={"invitation_ttl_days": problem}, status_code=400
         )
     try:
-        organizations.update_settings(db, actor=auth.actor, invitation_ttl_days=days)
+        organizations.update_settings(
+            db,
+            actor=auth.actor,
+            invitation_ttl_days=days,
+            require_validation=require_validation,
+            show_disable_reason=show_disable_reason,
+        )
     except InvalidInput as exc:
         return _settings(request, db, auth, errors=exc.fields, status_code=400)
     return RedirectResponse("/console/settings?saved=1", status_code=303)
