@@ -136,9 +136,7 @@ def invite(db: Session, *, actor: Actor, data: InvitationCreate, base_url: str) 
             target_id=user.id,
             changes={
                 "email": user.email,
-                "team": membership.team.name if membership.team else None,
-                "groups": [g.name for g in membership.groups],
-                "roles": [r.name for r in membership.roles],
+                **membership.names(),
                 "email_sent": data.welcome_email.send,
             },
         )

@@ -23,6 +23,14 @@ class Membership:
     groups: list[Group]
     roles: list[Role]
 
+    def names(self) -> dict[str, object]:
+        """For an audit event."""
+        return {
+            "team": self.team.name if self.team else None,
+            "groups": [g.name for g in self.groups],
+            "roles": [r.name for r in self.roles],
+        }
+
 
 def _ids(field: str, values: Sequence[str], problems: dict[str, str]) -> list[int]:
     ids = []

@@ -394,9 +394,7 @@ def create_user(db: Session, *, actor: Actor, data: UserCreate, base_url: str) -
         target_id=user.id,
         changes={
             "email": user.email,
-            "team": membership.team.name if membership.team else None,
-            "groups": [g.name for g in membership.groups],
-            "roles": [r.name for r in membership.roles],
+            **membership.names(),
             "welcome_email": data.send_welcome_email,
         },
     )
