@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Iterator
@@ -172,6 +173,8 @@ def serve(
     from userdesk.web.app import create_app
 
     settings = get_settings()
+    if not settings.base_url_given:  # links in emails point where this server listens
+        settings = dataclasses.replace(settings, base_url=f"http://{host}:{port}")
     database = _database()
     upgrade(database.engine)
     if demo_users and _database_is_empty(database):

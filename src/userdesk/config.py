@@ -19,6 +19,7 @@ class Settings:
     smtp_url: str | None
     mail_from: str
     var_dir: Path
+    base_url_given: bool = True  # False: the default, which `serve` adapts to its port
     session_max_age_seconds: int = 14 * 24 * 3600
     session_idle_seconds: int = 24 * 3600
     cookie_secure: bool = False
@@ -54,6 +55,7 @@ def load_settings() -> Settings:
         mail_from=os.environ.get("USERDESK_MAIL_FROM", "Userdesk <no-reply@localhost>"),
         var_dir=var_dir,
         cookie_secure=base_url.startswith("https://"),
+        base_url_given="USERDESK_BASE_URL" in os.environ,
     )
 
 
