@@ -28,7 +28,6 @@ from userdesk.access.models import Role, RolePermission, Team
 from userdesk.organizations.models import Organization
 from userdesk.users.models import User
 
-
 _serial = itertools.count()
 
 
