@@ -236,6 +236,7 @@ def main() -> None:
     users = int(os.environ.get("BENCH_USERS", "1000000"))
     path, built = ensure_sqlite_database(users)
     url = f"sqlite:///{path}"
+    _run([USERDESK, "migrate"], url)  # a database kept from an older version catches up
     _run([USERDESK, "create-admin", "--email", ADMIN_EMAIL, "--password", ADMIN_PASSWORD], url)
     key = _run([USERDESK, "api-key", "create", "--name", "bench", "--role", "Administrator"], url)
     print(f"# Userdesk bench: {users:,} users, SQLite, {os.cpu_count()} cores")
