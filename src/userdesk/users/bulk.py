@@ -56,7 +56,19 @@ class BulkPreview(BaseModel):
     sample: list[dict[str, Any]]
 
 
-def _permission(action: str) -> str:
+# What each action is called in the console.
+BULK_LABELS = {
+    "disable": "Disable",
+    "enable": "Enable",
+    "ban": "Ban",
+    "trash": "Trash",
+    "restore": "Restore",
+    "validate": "Validate",
+    RESEND_INVITATION: "Resend invitation",
+}
+
+
+def permission_for(action: str) -> str:
     if action == RESEND_INVITATION:
         return Permission.USERS_CREATE
     return lifecycle.PERMISSION[Action(action)]
@@ -68,7 +80,7 @@ def _selection(db: Session, actor: Actor, request: BulkRequest) -> list[ColumnEl
             f"'{request.action}' is not a bulk action.",
             fields={"action": f"'{request.action}' is not one of {', '.join(ACTIONS)}"},
         )
-    permission = _permission(request.action)
+    permission = permission_for(request.action)
     access.require(actor, permission)
     if (request.q is None) == (request.ids is None):
         raise InvalidInput(

@@ -18,7 +18,7 @@ from userdesk.mail import service as mail
 from userdesk.mail.rules import EmailKind, Template
 from userdesk.users import bulk, lifecycle
 from userdesk.users import service as users
-from userdesk.users.bulk import BulkRequest
+from userdesk.users.bulk import BULK_LABELS, BulkRequest
 from userdesk.users.schemas import UserCreate
 from userdesk.web.console.pages import partial, render
 from userdesk.web.deps import ConsoleAuth, DbSession, SettingsDep
@@ -259,17 +259,6 @@ async def save_email_template(
             nav="settings",
         )
     return RedirectResponse(f"/console/settings/emails/{kind.value}?saved=1", status_code=303)
-
-
-BULK_LABELS = {
-    "disable": "Disable",
-    "enable": "Enable",
-    "ban": "Ban",
-    "trash": "Trash",
-    "restore": "Restore",
-    "validate": "Validate",
-    "resend-invitation": "Resend invitation",
-}
 
 
 def _bulk_request(action: str, q: str, ids: list[str], **given: Any) -> BulkRequest:

@@ -7,18 +7,22 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from userdesk.access import admin
 from userdesk.access import service as access
-from userdesk.access.rules import Permission
+from userdesk.access.admin import RoleBody
+from userdesk.access.models import Group, Role, Team
+from userdesk.access.rules import ALL_PERMISSIONS, Permission
 from userdesk.audit import service as audit
-from userdesk.errors import Conflict, InvalidInput, PreconditionFailed
+from userdesk.errors import Conflict, DomainError, InvalidInput, NotFound, PreconditionFailed
 from userdesk.organizations import service as organizations
 from userdesk.organizations.models import Organization
 from userdesk.organizations.service import invitation_ttl
 from userdesk.query.rules import Query, parse
 from userdesk.segments import service as segments
 from userdesk.segments.schemas import SegmentCreate, SegmentUpdate
-from userdesk.users import lifecycle
+from userdesk.users import bulk, lifecycle
 from userdesk.users import service as users
+from userdesk.users.bulk import BULK_LABELS
 from userdesk.users.rules import Action
 from userdesk.users.schemas import UserUpdate, loaded_user_view
 from userdesk.web.console import views
@@ -57,6 +61,11 @@ async def users_list(
     context = {
         "page": page,
         "row_actions": {u["id"]: _actions(auth, u) for u in page.items} if page else {},
+        "bulk_actions": [
+            (action, label)
+            for action, label in BULK_LABELS.items()
+            if auth.actor.has(bulk.permission_for(action))
+        ],
         "counts": counts,
         "error": error,
         "q": q,
@@ -407,6 +416,7 @@ def _settings(
         status_code=status_code,
         overview=overview,
         invitation_days=invitation_ttl(organization).days,
+        all_permissions=sorted(ALL_PERMISSIONS),
         require_validation=organizations.requires_validation(organization),
         show_disable_reason=organizations.shows_disable_reason(organization),
         errors=errors or {},
@@ -441,4 +451,84 @@ async def save_settings(
         )
     except InvalidInput as exc:
         return _settings(request, db, auth, errors=exc.fields, status_code=400)
+    return RedirectResponse("/console/settings?saved=1", status_code=303)
+
+
+# Any: mypy cannot bind the services' model type variable through a dict lookup.
+NAMED_KINDS: dict[str, Any] = {"teams": Team, "groups": Group, "roles": Role}
+
+
+def _settings_problem(
+    request: Request, db: DbSession, auth: ConsoleAuth, exc: DomainError
+) -> Response:
+    problem = "; ".join(f"{k}: {v}" for k, v in exc.fields.items()) or exc.message
+    return _settings(request, db, auth, errors={"access": problem}, status_code=400)
+
+
+@router.post("/settings/{kind}", response_class=HTMLResponse)
+async def add_named(
+    request: Request,
+    kind: str,
+    db: DbSession,
+    auth: ConsoleAuth,
+    name: Annotated[str, Form()] = "",
+) -> Response:
+    """Add a team or a group."""
+    model = NAMED_KINDS.get(kind)
+    if model is None or model is Role:
+        raise NotFound(f"No settings for '{kind}'.")
+    try:
+        admin.create_named(db, actor=auth.actor, model=model, name=name)
+    except (InvalidInput, Conflict) as exc:
+        return _settings_problem(request, db, auth, exc)
+    return RedirectResponse("/console/settings?saved=1", status_code=303)
+
+
+@router.post("/settings/{kind}/{item_id}", response_class=HTMLResponse)
+async def rename_named(
+    request: Request,
+    kind: str,
+    item_id: int,
+    db: DbSession,
+    auth: ConsoleAuth,
+    name: Annotated[str, Form()] = "",
+) -> Response:
+    model = NAMED_KINDS.get(kind)
+    if model is None:
+        raise NotFound(f"No settings for '{kind}'.")
+    try:
+        admin.rename(db, actor=auth.actor, model=model, item_id=item_id, name=name)
+    except (InvalidInput, Conflict) as exc:
+        return _settings_problem(request, db, auth, exc)
+    return RedirectResponse("/console/settings?saved=1", status_code=303)
+
+
+@router.post("/settings/{kind}/{item_id}/delete")
+async def delete_named(kind: str, item_id: int, db: DbSession, auth: ConsoleAuth) -> Response:
+    model = NAMED_KINDS.get(kind)
+    if model is None:
+        raise NotFound(f"No settings for '{kind}'.")
+    admin.delete(db, actor=auth.actor, model=model, item_id=item_id)
+    return RedirectResponse("/console/settings?saved=1", status_code=303)
+
+
+@router.post("/roles", response_class=HTMLResponse)
+async def save_role(
+    request: Request,
+    db: DbSession,
+    auth: ConsoleAuth,
+    role_id: Annotated[str, Form()] = "",
+    name: Annotated[str, Form()] = "",
+    scope: Annotated[str, Form()] = "organization",
+    permissions: Annotated[list[str], Form()] = [],  # noqa: B006 - FastAPI copies defaults
+) -> Response:
+    """Add a custom role, or change one (role_id)."""
+    body = RoleBody(name=name, scope=scope, permissions=permissions)
+    try:
+        if role_id:
+            admin.update_role(db, actor=auth.actor, role_id=int(role_id), body=body)
+        else:
+            admin.create_role(db, actor=auth.actor, body=body)
+    except (InvalidInput, Conflict) as exc:
+        return _settings_problem(request, db, auth, exc)
     return RedirectResponse("/console/settings?saved=1", status_code=303)
