@@ -280,3 +280,42 @@ def test_each_action_leaves_an_audit_event_with_its_reason(
     assert [e.action for e in events] == ["user.disabled", "user.enabled", "user.sessions_revoked"]
     assert events[0].reason == "Security concern"
     assert events[0].changes == {"status": {"from": "active", "to": "disabled"}}
+
+
+def test_only_an_administrator_or_team_administrator_deletes_a_team_administrator(
+    client: TestClient, db: Session, org: Organization
+) -> None:
+    team = factories.make_team(db, org)
+    target = factories.make_user(db, org, roles=("Team Administrator",), team=team)
+    key = factories.make_api_key(db, org)
+    strong = client.post(
+        "/api/v1/roles",
+        json={
+            "name": "Everything but the name",
+            "permissions": sorted(
+                [
+                    "users.read",
+                    "users.create",
+                    "users.update",
+                    "users.delete",
+                    "users.export",
+                    "users.import",
+                    "users.activity",
+                    "users.moderate",
+                    "users.activate",
+                    "roles.assign",
+                ]
+            ),
+        },
+        headers=bearer(key),
+    ).json()
+    assert strong["id"]
+    custom_key = factories.make_api_key(db, org, "Everything but the name")
+    body = {"confirm_email": target.email}
+    refused = client.request(
+        "DELETE", f"/api/v1/users/{target.id}", json=body, headers=bearer(custom_key)
+    )
+    assert refused.status_code == 403
+    assert "Team Administrator" in refused.json()["detail"]
+    allowed = client.request("DELETE", f"/api/v1/users/{target.id}", json=body, headers=bearer(key))
+    assert allowed.status_code == 200

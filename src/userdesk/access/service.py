@@ -9,7 +9,15 @@ from sqlalchemy import ColumnElement, bindparam, false, func, select, true
 from sqlalchemy.orm import Session
 
 from userdesk.access.models import Group, Role, RolePermission, Team
-from userdesk.access.rules import Actor, Grant, Permission, grants_for, missing_to_grant
+from userdesk.access.rules import (
+    ADMINISTRATOR,
+    Actor,
+    Grant,
+    Permission,
+    grants_for,
+    missing_to_grant,
+)
+from userdesk.auth.models import ApiKey
 from userdesk.errors import NotFound, PermissionDenied
 from userdesk.users.models import User, UserGroup, UserRole
 
@@ -83,6 +91,36 @@ def require(actor: Actor, permission: str) -> None:
         raise PermissionDenied(
             f"You need the '{permission}' permission for this.", code="permission_denied"
         )
+
+
+def builtin_roles_of(db: Session, actor: Actor) -> set[str]:
+    """The names of the built-in roles ACTOR acts with (a user's, or an API key's one)."""
+    if actor.user_id is not None:
+        query = (
+            select(Role.name)
+            .join(UserRole, UserRole.role_id == Role.id)
+            .where(UserRole.user_id == actor.user_id, Role.builtin.is_(True))
+        )
+    elif actor.api_key_id is not None:
+        query = (
+            select(Role.name)
+            .join(ApiKey, ApiKey.role_id == Role.id)
+            .where(ApiKey.id == actor.api_key_id, Role.builtin.is_(True))
+        )
+    else:
+        return {ADMINISTRATOR.name}  # the system acts as an Administrator
+    return set(db.scalars(query))
+
+
+def user_holds_builtin(db: Session, user: User, name: str) -> bool:
+    return (
+        db.scalar(
+            select(Role.id)
+            .join(UserRole, UserRole.role_id == Role.id)
+            .where(UserRole.user_id == user.id, Role.name == name, Role.builtin.is_(True))
+        )
+        is not None
+    )
 
 
 def require_not_weaker(db: Session, actor: Actor, user: User) -> None:

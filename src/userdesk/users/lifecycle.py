@@ -16,12 +16,12 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from userdesk.access import service as access
-from userdesk.access.rules import Actor, Permission
+from userdesk.access.rules import ADMINISTRATOR, TEAM_ADMINISTRATOR, Actor, Permission
 from userdesk.audit import service as audit
 from userdesk.auth import service as auth
 from userdesk.auth.models import ApiKey
 from userdesk.db.base import utcnow
-from userdesk.errors import Conflict, InvalidInput, NotFound
+from userdesk.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from userdesk.invitations import service as invitations
 from userdesk.invitations.models import Invitation
 from userdesk.mail.models import OutboxMessage
@@ -181,6 +181,15 @@ def _check_target(db: Session, actor: Actor, user: User, action: Action) -> None
     if user.id == actor.user_id and action in NOT_ON_ONESELF:
         raise Conflict(f"You cannot {action.value} yourself.", code="user.self")
     access.require_not_weaker(db, actor, user)
+    if (
+        action is Action.DELETE
+        and access.user_holds_builtin(db, user, TEAM_ADMINISTRATOR.name)
+        and not access.builtin_roles_of(db, actor) & {ADMINISTRATOR.name, TEAM_ADMINISTRATOR.name}
+    ):
+        raise PermissionDenied(
+            "Only an Administrator or a Team Administrator deletes a Team Administrator.",
+            code="permission_denied",
+        )
     if action in CUTS_ACCESS and users.is_last_administrator(db, user):
         raise Conflict(
             "This is the organization's last active Administrator.", code="user.last_administrator"
