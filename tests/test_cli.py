@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from tests.conftest import make_settings
@@ -75,3 +76,23 @@ def test_a_team_scoped_key_needs_a_team(database_url: str) -> None:
     unknown = runner.invoke(app, ["api-key", "create", "--name", "k", "--role", "Wizard"])
     assert unknown.exit_code == 1
     assert "'Wizard' is not a role" in unknown.output
+
+
+def test_audit_verify_names_the_first_edited_event_and_fails(database_url: str) -> None:
+    from sqlalchemy import update
+
+    from userdesk.audit.models import AuditEvent
+
+    run("migrate")
+    run("create-admin", "--email", "ops@example.com", "--password", "long enough pw")
+    run("api-key", "create", "--name", "one", "--role", "Agent")
+    run("api-key", "create", "--name", "two", "--role", "Agent")
+    assert "intact" in run("audit", "verify")
+    database = Database.from_url(database_url)
+    with database.unit_of_work() as db:
+        second = db.scalars(select(AuditEvent.id).order_by(AuditEvent.id)).all()[1]
+        db.execute(update(AuditEvent).where(AuditEvent.id == second).values(reason="edited"))
+    database.dispose()
+    result = runner.invoke(app, ["audit", "verify"])
+    assert result.exit_code == 1
+    assert f"audit event {second}" in result.output

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from userdesk import demo
 from userdesk.access import service as access
 from userdesk.access.rules import system_actor
+from userdesk.audit import service as audit
 from userdesk.auth import service as auth
 from userdesk.config import get_settings
 from userdesk.db.migrate import upgrade
@@ -213,6 +214,26 @@ def serve(
         if outbox and thread:
             outbox.stop()
             thread.join(timeout=10)
+
+
+audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(org: OrgOption = None) -> None:
+    """Check the audit log's hash chain; name the first broken link and exit 1 on a break."""
+    with _transaction() as db:
+        organization_id = organizations.resolve_organization(db, org).id if org else None
+        breaks = audit.verify_chain(db, organization_id=organization_id)
+    for found in breaks:
+        errors.print(
+            f"[red]Broken:[/red] organization {found.organization_id}, audit event "
+            f"{found.event_id}: {found.problem}."
+        )
+    if breaks:
+        raise typer.Exit(1)
+    console.print("The audit log is intact.")
 
 
 @app.command("worker")
