@@ -96,3 +96,17 @@ def test_audit_verify_names_the_first_edited_event_and_fails(database_url: str) 
     result = runner.invoke(app, ["audit", "verify"])
     assert result.exit_code == 1
     assert f"audit event {second}" in result.output
+
+
+def test_export_writes_the_matching_users_as_csv(database_url: str, tmp_path: Path) -> None:
+    run("migrate")
+    run("create-admin", "--email", "ops@example.com", "--password", "long enough pw")
+    run("demo", "--users", "30", "--seed", "2")
+    target = tmp_path / "out.csv"
+    run("export", "--q", "status:pending", "-o", str(target))
+    lines = target.read_text().splitlines()
+    assert lines[0].startswith("first_name,last_name,email,status")
+    assert len(lines) > 1
+    assert all(",pending," in line for line in lines[1:])
+    refused = runner.invoke(app, ["export", "--q", "colour:red"])
+    assert refused.exit_code == 1

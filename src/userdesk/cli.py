@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -24,6 +26,7 @@ from userdesk.config import get_settings
 from userdesk.db.migrate import upgrade
 from userdesk.db.session import Database
 from userdesk.errors import DomainError
+from userdesk.exports import service as exports
 from userdesk.organizations import service as organizations
 from userdesk.organizations.models import Organization
 from userdesk.users import service as users
@@ -214,6 +217,34 @@ def serve(
         if outbox and thread:
             outbox.stop()
             thread.join(timeout=10)
+
+
+@app.command("export")
+def export_command(
+    q: Annotated[str, typer.Option("--q", help="The query, as in the Users list.")] = "",
+    sort: Annotated[str, typer.Option(help="name, email, created or seen; - reverses.")] = "name",
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="The file (default: standard output).")
+    ] = None,
+    org: OrgOption = None,
+) -> None:
+    """Write the users matching QUERY as CSV."""
+    database = _database()
+    with _transaction() as db:
+        actor = system_actor(organizations.resolve_organization(db, org).id, "userdesk export")
+    try:
+        exports.check(database, actor=actor, q=q, sort=sort)
+    except DomainError as exc:
+        errors.print(f"[red]Error:[/red] {exc.message}")
+        raise typer.Exit(1) from None
+    target = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
+    try:
+        for chunk in exports.stream(database, actor=actor, q=q, sort=sort):
+            target.write(chunk)
+    finally:
+        if output:
+            target.close()
+        database.dispose()
 
 
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)

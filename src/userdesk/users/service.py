@@ -82,7 +82,7 @@ SORTS = {
 COUNT_CAP = 10_000
 
 
-def _sort_key(sort: str) -> SortKey:
+def sort_key(sort: str) -> SortKey:
     key = SORTS.get(sort)
     if key is None:
         allowed = ", ".join(SORTS)
@@ -117,24 +117,26 @@ def list_users(
     sort: str = "name",
     limit: int = DEFAULT_PAGE_SIZE,
     cursor: str | None = None,
+    permission: str = Permission.USERS_READ,
 ) -> UserPage:
     """One page of the users matching Q that ACTOR may see, in SORT order, after CURSOR.
+
+    PERMISSION is what the page is for (reading by default, exporting): it decides
+    whom the actor reaches.
 
     Raises:
         PermissionDenied: the actor may not read users.
         InvalidInput: a bad query term, an unknown sort, a limit out of range, or a cursor
             not from this list.
     """
-    access.require(actor, Permission.USERS_READ)
-    key = _sort_key(sort)
+    access.require(actor, permission)
+    key = sort_key(sort)
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise InvalidInput(
             f"Limit {limit} is out of range.",
             fields={"limit": f"{limit} is not between 1 and {MAX_PAGE_SIZE}"},
         )
-    where = matching(
-        db, actor=actor, query=builder.parse_query(q), permission=Permission.USERS_READ
-    )
+    where = matching(db, actor=actor, query=builder.parse_query(q), permission=permission)
     page_query: Select[Any] = select(*LIST_COLUMNS).where(*where)
     rows, next_cursor = fetch_page(db, page_query, key, cursor=cursor, limit=limit)
     return UserPage(items=_with_link_names(db, rows), next_cursor=next_cursor)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from userdesk.errors import InvalidInput
@@ -23,6 +24,7 @@ from userdesk.users.schemas import (
     loaded_user_view,
 )
 from userdesk.web.deps import CurrentActor, DbSession, SettingsDep
+from userdesk.web.downloads import csv_download
 from userdesk.web.json import JSON
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -69,6 +71,18 @@ async def create_user(
     """Add an active user; `send_welcome_email` emails a link to choose a password."""
     user = users.create_user(db, actor=actor, data=data, base_url=settings.base_url)
     return JSON(loaded_user_view(users.get_user(db, actor=actor, user_id=user.id)), status_code=201)
+
+
+@router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}, "description": "RFC 4180 CSV"}},
+)
+async def export_users(
+    request: Request, actor: CurrentActor, q: QueryParam = "", sort: str = "name"
+) -> StreamingResponse:
+    """Exactly the users of the view (query and sort), every page of it, as CSV."""
+    return csv_download(request, actor, q=q, sort=sort)
 
 
 @router.post("/bulk/preview", response_model=BulkPreview)

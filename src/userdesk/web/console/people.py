@@ -22,6 +22,7 @@ from userdesk.users.bulk import BULK_LABELS, BulkRequest
 from userdesk.users.schemas import UserCreate
 from userdesk.web.console.pages import partial, render
 from userdesk.web.deps import ConsoleAuth, DbSession, SettingsDep
+from userdesk.web.downloads import csv_download
 
 router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
 
@@ -338,3 +339,11 @@ async def job_page(request: Request, job_id: int, db: DbSession, auth: ConsoleAu
     if request.headers.get("HX-Request"):
         return partial(request, "console/_job_progress.html", auth, {"job": job})
     return render(request, "console/job.html", auth, db, job=job, nav="users")
+
+
+@router.get("/users/export")
+async def export_users(
+    request: Request, auth: ConsoleAuth, q: str = "", sort: str = "name"
+) -> Response:
+    """Export User List: exactly the users of the view, as CSV."""
+    return csv_download(request, auth.actor, q=q, sort=sort)

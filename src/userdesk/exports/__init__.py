@@ -1,0 +1,1 @@
+"""Exports: the users of a view, as CSV."""
