@@ -186,6 +186,15 @@ OPERATIONS = [
             {},
         ),
     ),
+    Operation(
+        "export users",
+        "users.export",
+        False,
+        lambda w, s: ("GET", "/api/v1/users/export", None, {}),
+    ),
+    Operation(
+        "read the audit log", "audit.read", False, lambda w, s: ("GET", "/api/v1/audit", None, {})
+    ),
     Operation("list roles", R, False, lambda w, s: ("GET", "/api/v1/roles", None, {})),
     Operation(
         "make a role",
@@ -259,6 +268,8 @@ def test_the_matrix_covers_every_operation_of_the_api(client: TestClient) -> Non
         "/api/v1/users/{user_id}/{action}",
         "/api/v1/users/{user_id}/verification-email",
         "/api/v1/users/bulk/preview",
+        "/api/v1/users/export",
+        "/api/v1/audit",
         "/api/v1/invitations",
         "/api/v1/invitations/{invitation_id}/resend",
         "/api/v1/invitations/{invitation_id}/revoke",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -13,7 +14,10 @@ from sqlalchemy.orm import Session
 from userdesk.access import service as access
 from userdesk.access.rules import Actor, Permission
 from userdesk.audit.models import AuditEvent
+from userdesk.audit.schemas import AuditEventRead, AuditPage
 from userdesk.db.base import utcnow
+from userdesk.db.paging import SortKey, decode_cursor, encode_cursor
+from userdesk.errors import InvalidInput
 from userdesk.organizations.models import Organization
 
 
@@ -81,19 +85,72 @@ def record(
     return event
 
 
-def recent_events(db: Session, *, actor: Actor, limit: int = 100) -> list[AuditEvent]:
-    """The organization's newest audit events.
+AUDIT_SORT = SortKey("audit", (AuditEvent.id,), descending=True)
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """Which events to show; every field narrows (None: any)."""
+
+    actor: str | None = None  # a part of the actor's name
+    action: str | None = None  # an action, or its prefix ("user." for all on users)
+    target_id: str | None = None  # a user's id
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def list_events(
+    db: Session,
+    *,
+    actor: Actor,
+    where: AuditFilter = AuditFilter(),
+    cursor: str | None = None,
+    limit: int = PAGE_SIZE,
+) -> AuditPage:
+    """The organization's audit events matching WHERE, newest first, a page after CURSOR.
 
     Raises:
         PermissionDenied: the actor may not read the audit log.
+        InvalidInput: a cursor not from this list, or a limit out of 1..500.
     """
+    access.require(actor, Permission.AUDIT_READ)
+    if not 1 <= limit <= 500:
+        raise InvalidInput(
+            f"Limit {limit} is out of range.", fields={"limit": f"{limit} is not between 1 and 500"}
+        )
+    query = select(AuditEvent).where(AuditEvent.organization_id == actor.organization_id)
+    if where.actor:
+        query = query.where(AuditEvent.actor_name.ilike(f"%{where.actor}%"))
+    if where.action:
+        if where.action.endswith("."):
+            query = query.where(AuditEvent.action.startswith(where.action))
+        else:
+            query = query.where(AuditEvent.action == where.action)
+    if where.target_id:
+        query = query.where(
+            AuditEvent.target_type == "user", AuditEvent.target_id == where.target_id
+        )
+    if where.since:
+        query = query.where(AuditEvent.occurred_at >= where.since)
+    if where.until:
+        query = query.where(AuditEvent.occurred_at < where.until)
+    if cursor:
+        query = query.where(AuditEvent.id < decode_cursor(AUDIT_SORT, cursor)[0])
+    events = list(db.scalars(query.order_by(AuditEvent.id.desc()).limit(limit + 1)))
+    next_cursor = encode_cursor(AUDIT_SORT, [events[limit - 1].id]) if len(events) > limit else None
+    return AuditPage(items=[AuditEventRead.of(e) for e in events[:limit]], next_cursor=next_cursor)
+
+
+def actions(db: Session, *, actor: Actor) -> list[str]:
+    """The actions that occur in the organization's log (for a filter menu)."""
     access.require(actor, Permission.AUDIT_READ)
     return list(
         db.scalars(
-            select(AuditEvent)
+            select(AuditEvent.action)
             .where(AuditEvent.organization_id == actor.organization_id)
-            .order_by(AuditEvent.id.desc())
-            .limit(limit)
+            .distinct()
+            .order_by(AuditEvent.action)
         )
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -28,6 +29,7 @@ from userdesk.users.schemas import UserUpdate, loaded_user_view
 from userdesk.web.console import views
 from userdesk.web.console.pages import partial, render
 from userdesk.web.deps import ConsoleAuth, DbSession, SettingsDep
+from userdesk.web.filters import audit_filter
 
 router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
 
@@ -388,9 +390,46 @@ async def user_action(
 
 
 @router.get("/audit", response_class=HTMLResponse)
-async def audit_log(request: Request, db: DbSession, auth: ConsoleAuth) -> Response:
-    events = audit.recent_events(db, actor=auth.actor)
-    return render(request, "console/audit.html", auth, db, events=events, nav="audit")
+async def audit_log(
+    request: Request,
+    db: DbSession,
+    auth: ConsoleAuth,
+    actor: str = "",
+    action: str = "",
+    target: str = "",
+    since: str = "",
+    until: str = "",
+    cursor: str | None = None,
+) -> Response:
+    """The audit log, filterable by actor, action, target and time; each event opens."""
+    form = {"actor": actor, "action": action, "target": target, "since": since, "until": until}
+    error: str | None = None
+    try:
+        days = {
+            k: date.fromisoformat(v) if v else None for k, v in (("since", since), ("until", until))
+        }
+    except ValueError:
+        days = {"since": None, "until": None}
+        error = "Dates are written 2026-01-31."
+    page = audit.list_events(
+        db,
+        actor=auth.actor,
+        where=audit_filter(actor, action, target, days["since"], days["until"]),
+        cursor=cursor,
+    )
+    if request.headers.get("HX-Target") == "audit-more":
+        return partial(request, "console/_audit_rows.html", auth, {"page": page, "form": form})
+    return render(
+        request,
+        "console/audit.html",
+        auth,
+        db,
+        page=page,
+        form=form,
+        error=error,
+        actions=audit.actions(db, actor=auth.actor),
+        nav="audit",
+    )
 
 
 @router.get("/settings", response_class=HTMLResponse)

@@ -1,0 +1,32 @@
+"""/api/v1/audit: the audit log, filterable."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from fastapi import APIRouter
+
+from userdesk.audit import service as audit
+from userdesk.audit.schemas import AuditPage
+from userdesk.web.deps import CurrentActor, DbSession
+from userdesk.web.filters import audit_filter
+
+router = APIRouter(prefix="/audit", tags=["audit"])
+
+
+@router.get("", response_model=AuditPage)
+async def list_audit(
+    db: DbSession,
+    actor: CurrentActor,
+    actor_name: str | None = None,
+    action: str | None = None,
+    target: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    cursor: str | None = None,
+    limit: int = audit.PAGE_SIZE,
+) -> AuditPage:
+    """Newest first. `action` is an action or a prefix ending in a dot (`user.`);
+    `target` a user id; `since` and `until` dates (UTC, `until` included)."""
+    where = audit_filter(actor_name, action, target, since, until)
+    return audit.list_events(db, actor=actor, where=where, cursor=cursor, limit=limit)
