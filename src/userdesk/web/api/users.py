@@ -8,6 +8,8 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from userdesk.activity import service as activity
+from userdesk.activity.service import TimelinePage
 from userdesk.errors import InvalidInput
 from userdesk.jobs.schemas import JobRead
 from userdesk.users import bulk, lifecycle
@@ -204,6 +206,14 @@ def etag_version(header: str | None) -> int | None:
 def _read(db: DbSession, actor: CurrentActor, user_id: int) -> JSON:
     user = users.get_user(db, actor=actor, user_id=user_id)
     return JSON(loaded_user_view(user), headers={"ETag": f'W/"{user.version}"'})
+
+
+@router.get("/{user_id}/activity", response_model=TimelinePage)
+async def user_activity(
+    user_id: int, db: DbSession, actor: CurrentActor, cursor: str | None = None, limit: int = 50
+) -> TimelinePage:
+    """What the user did and what was done to them, newest first (users.activity)."""
+    return activity.timeline(db, actor=actor, user_id=user_id, cursor=cursor, limit=limit)
 
 
 @router.get("/{user_id}", response_model=None, responses={200: {"model": UserRead}})

@@ -13,6 +13,7 @@ from userdesk.access import service as access
 from userdesk.access.admin import RoleBody
 from userdesk.access.models import Group, Role, Team
 from userdesk.access.rules import ALL_PERMISSIONS, Permission
+from userdesk.activity import service as activity
 from userdesk.audit import service as audit
 from userdesk.errors import Conflict, DomainError, InvalidInput, NotFound, PreconditionFailed
 from userdesk.organizations import service as organizations
@@ -245,6 +246,11 @@ def _user_page(
         reasons=lifecycle.DISABLE_REASONS,
         editable=editable,
         stale=stale,
+        timeline=(
+            activity.timeline(db, actor=auth.actor, user_id=user.id)
+            if auth.actor.covers(Permission.USERS_ACTIVITY, user.team_id)
+            else None
+        ),
         version=user.version,
         choices=(
             access.assignable(db, actor=auth.actor, permission=Permission.USERS_UPDATE)
@@ -322,6 +328,17 @@ async def edit_user(
             status_code=400,
         )
     return RedirectResponse(f"/console/users/{user_id}?done=edit", status_code=303)
+
+
+@router.get("/users/{user_id}/activity", response_class=HTMLResponse)
+async def user_activity(
+    request: Request, user_id: int, db: DbSession, auth: ConsoleAuth, cursor: str | None = None
+) -> Response:
+    """More of the user's timeline (htmx)."""
+    page = activity.timeline(db, actor=auth.actor, user_id=user_id, cursor=cursor)
+    return partial(
+        request, "console/_timeline_rows.html", auth, {"timeline": page, "user_id": user_id}
+    )
 
 
 @router.post("/users/{user_id}/actions/{action}", response_class=HTMLResponse)
