@@ -271,6 +271,7 @@ def test_the_matrix_covers_every_operation_of_the_api(client: TestClient) -> Non
         "/api/v1/users/export",
         "/api/v1/users/{user_id}/activity",
         "/api/v1/audit",
+        "/api/v1/events",
         "/api/v1/invitations",
         "/api/v1/invitations/{invitation_id}/resend",
         "/api/v1/invitations/{invitation_id}/revoke",

@@ -13,10 +13,15 @@ from userdesk.db.base import Base, Id, OrgScoped, UTCDateTime
 
 class ActivityEvent(OrgScoped, Base):
     __tablename__ = "activity_events"
-    __table_args__ = (Index("ix_activity_events_user_time", "user_id", "occurred_at"),)
+    __table_args__ = (
+        Index("ix_activity_events_user_time", "user_id", "occurred_at"),
+        # The host product's own id for an event: sending it twice records it once.
+        Index("ix_activity_events_external_id", "organization_id", "external_id", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     user_id: Mapped[int] = mapped_column(Id, ForeignKey("users.id", ondelete="CASCADE"))
     type: Mapped[str] = mapped_column(String(64))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    external_id: Mapped[str | None] = mapped_column(String(100))
