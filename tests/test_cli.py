@@ -110,3 +110,15 @@ def test_export_writes_the_matching_users_as_csv(database_url: str, tmp_path: Pa
     assert all(",pending," in line for line in lines[1:])
     refused = runner.invoke(app, ["export", "--q", "colour:red"])
     assert refused.exit_code == 1
+
+
+def test_import_reports_each_row_and_imports_once(database_url: str, tmp_path: Path) -> None:
+    run("migrate")
+    run("create-admin", "--email", "ops@example.com", "--password", "long enough pw")
+    source = tmp_path / "people.csv"
+    source.write_text("email,first name\nann@example.com,Ann\nbroken,Bob\n")
+    dry = run("import", str(source), "--dry-run")
+    assert "row 3: invalid" in dry
+    assert "1 would be created, 1 not." in dry
+    assert "1 created, 1 not." in run("import", str(source))
+    assert "0 created, 2 not." in run("import", str(source))

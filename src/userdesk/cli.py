@@ -27,6 +27,9 @@ from userdesk.db.migrate import upgrade
 from userdesk.db.session import Database
 from userdesk.errors import DomainError
 from userdesk.exports import service as exports
+from userdesk.imports import service as imports
+from userdesk.jobs import service as jobs
+from userdesk.jobs.models import Job
 from userdesk.organizations import service as organizations
 from userdesk.organizations.models import Organization
 from userdesk.users import service as users
@@ -245,6 +248,46 @@ def export_command(
         if output:
             target.close()
         database.dispose()
+
+
+@app.command("import")
+def import_command(
+    file: Annotated[Path, typer.Argument(help="A CSV file with a header row.", exists=True)],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run/--no-dry-run", help="Only report what would happen.")
+    ] = False,
+    send_invitations: Annotated[
+        bool, typer.Option(help="Email each new user an invitation.")
+    ] = False,
+    org: OrgOption = None,
+) -> None:
+    """Import users from CSV (columns guessed from the header) and print each row's fate."""
+    settings = get_settings()
+    database = _database()
+    with _transaction() as db:
+        actor = system_actor(organizations.resolve_organization(db, org).id, "userdesk import")
+        job = imports.draft(db, actor=actor, filename=file.name, content=file.read_bytes())
+        job = imports.start(
+            db, actor=actor, job_id=job.id, dry_run=dry_run, send_invitations=send_invitations
+        )
+        job_id, total = job.id, job.total
+    finished = False
+    with _progress() as progress:
+        task = progress.add_task("Dry run" if dry_run else "Importing", total=total)
+        while not finished:
+            with database.unit_of_work() as db:
+                job = db.get_one(Job, job_id)
+                finished = jobs.step(db, job=job, base_url=settings.base_url)
+                progress.update(task, completed=job.cursor)
+    with database.sessions() as db:
+        job = db.get_one(Job, job_id)
+        for row in job.result:
+            if row["fate"] not in ("created", "would be created"):
+                console.print(f"row {row['row']}: {row['fate']}: {row.get('detail', '')}")
+        console.print(
+            f"{job.done:,} {'would be created' if dry_run else 'created'}, {job.failed:,} not."
+        )
+    database.dispose()
 
 
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)

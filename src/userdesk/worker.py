@@ -26,13 +26,14 @@ from sqlalchemy import or_, select, update
 from userdesk.config import Settings
 from userdesk.db.base import utcnow
 from userdesk.db.session import Database
+from userdesk.imports import service as imports
 from userdesk.jobs import service as jobs
 from userdesk.jobs.models import Job
 from userdesk.mail.models import OutboxMessage
 from userdesk.users import bulk, lifecycle
 
 # The kinds of job this worker runs (each module registers its step).
-JOB_KINDS = (bulk.KIND,)
+JOB_KINDS = (bulk.KIND, imports.KIND)
 
 log = logging.getLogger("userdesk.worker")
 

@@ -181,3 +181,56 @@ def test_the_envelope_sends_a_verification_email_and_answers_with_a_toast(
     )
     assert toast.status_code == 200
     assert "Verification email sent to s@example.com" in toast.text
+
+
+def test_an_import_is_uploaded_mapped_dry_run_then_run_from_the_console(
+    client: TestClient, db: Session, org: Organization, database, settings
+) -> None:
+    import dataclasses
+
+    from userdesk.worker import Worker
+
+    admin = factories.make_admin(db, org)
+    csrf = factories.login(client, admin.email)
+    uploaded = client.post(
+        "/console/imports",
+        files={"file": ("team.csv", b"Mail,Given\nkim@example.com,Kim\nnope,No\n", "text/csv")},
+        data={"csrf_token": csrf},
+    )
+    assert uploaded.status_code == 303
+    mapping_page = client.get(uploaded.headers["location"]).text
+    assert "which column holds what" in mapping_page
+    missing = client.post(
+        uploaded.headers["location"], data={"dry_run": "true", "csrf_token": csrf}
+    )
+    assert missing.status_code == 400  # "Mail" is not a name the guess knows
+    started = client.post(
+        uploaded.headers["location"],
+        data={
+            "map_email": "Mail",
+            "map_first_name": "Given",
+            "dry_run": "true",
+            "csrf_token": csrf,
+        },
+    )
+    assert started.status_code == 303
+    worker = Worker(database, dataclasses.replace(settings, smtp_url=None))
+    while worker.run_jobs():
+        pass
+    report = client.get(started.headers["location"], headers={"HX-Request": "true"}).text
+    assert 'data-testid="row-report"' in report
+    assert "nope" in report
+    assert db.scalars(select(User).where(User.email == "kim@example.com")).first() is None
+    client.post(
+        uploaded.headers["location"],
+        data={
+            "map_email": "Mail",
+            "map_first_name": "Given",
+            "dry_run": "false",
+            "csrf_token": csrf,
+        },
+    )
+    while worker.run_jobs():
+        pass
+    kim = db.scalars(select(User).where(User.email == "kim@example.com")).one()
+    assert (kim.first_name, kim.status) == ("Kim", "pending")

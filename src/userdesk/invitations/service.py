@@ -372,3 +372,15 @@ def reinvite(db: Session, *, actor: Actor, user: User, base_url: str) -> Invitat
     )
     invitation.sent_at = utcnow()
     return invitation
+
+
+def invite_one(db: Session, *, actor: Actor, user: User, send: bool, base_url: str) -> Invitation:
+    """An invitation for a user just created (by an import), emailed when SEND."""
+    organization = db.get_one(Organization, user.organization_id)
+    inviter = db.get(User, actor.user_id) if actor.user_id else None
+    invitation, token = _new_invitation(
+        db, organization, user, inviter_name=actor.name, inviter=inviter
+    )
+    if send:
+        _send(db, organization, invitation, user, token, base_url)
+    return invitation

@@ -17,14 +17,17 @@ class Job(OrgScoped, Timestamped, Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     kind: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued|running|done|failed
+    # draft (waiting for its owner) | queued | running | done | failed
+    status: Mapped[str] = mapped_column(String(16), default="queued")
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     total: Mapped[int] = mapped_column(Integer, default=0)
     done: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
     # Up to a few hundred {"id", "email", "problem"} of the items that failed.
     problems: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-    cursor: Mapped[int] = mapped_column(Integer, default=0)  # the last item id handled
+    cursor: Mapped[int] = mapped_column(Integer, default=0)  # the last item handled
+    # What the job found, item by item, when the kind keeps it (an import's row report).
+    result: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     created_by_id: Mapped[int | None] = mapped_column(
         Id, ForeignKey("users.id", ondelete="SET NULL")
     )

@@ -18,6 +18,7 @@ class JobRead(BaseModel):
     done: int
     failed: int
     problems: list[dict[str, Any]]
+    result: list[dict[str, Any]]
     params: dict[str, Any]
     created_at: datetime
     finished_at: datetime | None
@@ -37,7 +38,9 @@ class JobRead(BaseModel):
             done=job.done,
             failed=job.failed,
             problems=job.problems,
-            params=job.params,
+            result=job.result,
+            # An import's file is not echoed back.
+            params={k: v for k, v in job.params.items() if k != "csv"},
             created_at=job.created_at,
             finished_at=job.finished_at,
         )

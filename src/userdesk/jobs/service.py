@@ -10,7 +10,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from userdesk.access import service as access
-from userdesk.access.rules import Actor, Permission
+from userdesk.access.rules import Actor, Permission, system_actor
 from userdesk.auth.models import ApiKey
 from userdesk.db.base import utcnow
 from userdesk.errors import NotFound, PermissionDenied
@@ -39,6 +39,7 @@ def create(db: Session, *, actor: Actor, kind: str, params: dict[str, Any], tota
             "api_key_id": actor.api_key_id,
             "ip": actor.ip,
             "user_agent": actor.user_agent,
+            "name": actor.name,
         },
     )
     db.add(job)
@@ -78,7 +79,9 @@ def acting_as(db: Session, job: Job) -> Actor:
         if user is None or user.status not in SIGN_IN_STATUSES:
             raise PermissionDenied("The person who started this job may no longer act.")
         return access.actor_for_user(db, user, ip=who.get("ip"), user_agent=who.get("user_agent"))
-    key = db.get(ApiKey, who.get("api_key_id"))
+    if not who.get("api_key_id"):
+        return system_actor(job.organization_id, who.get("name") or "system")
+    key = db.get(ApiKey, who["api_key_id"])
     if key is None or key.revoked_at is not None:
         raise PermissionDenied("The API key that started this job was revoked.")
     return access.actor_for_role(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from userdesk.web.api import access, audit, events, invitations, jobs, segments, users
+from userdesk.web.api import access, audit, events, imports, invitations, jobs, segments, users
 
 PREFIX = "/api/v1"
 DESCRIPTION = (
@@ -20,5 +20,6 @@ router.include_router(invitations.router)
 router.include_router(jobs.router)
 router.include_router(audit.router)
 router.include_router(events.router)
+router.include_router(imports.router)
 for face in (access.roles, access.teams, access.groups):
     router.include_router(face)

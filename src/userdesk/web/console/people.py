@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from userdesk.access import service as access
 from userdesk.errors import DomainError, InvalidInput
+from userdesk.imports import rules as import_rules
+from userdesk.imports import service as imports
 from userdesk.invitations import service as invitations
 from userdesk.invitations.rules import parse_people
 from userdesk.invitations.schemas import InvitationCreate, Person, WelcomeEmail
@@ -347,3 +349,86 @@ async def export_users(
 ) -> Response:
     """Export User List: exactly the users of the view, as CSV."""
     return csv_download(request, auth.actor, q=q, sort=sort)
+
+
+@router.get("/imports", response_class=HTMLResponse)
+async def import_form(request: Request, db: DbSession, auth: ConsoleAuth) -> Response:
+    return render(request, "console/import.html", auth, db, draft=None, errors={}, nav="users")
+
+
+@router.post("/imports", response_class=HTMLResponse)
+async def upload_import(
+    request: Request,
+    db: DbSession,
+    auth: ConsoleAuth,
+    file: Annotated[UploadFile | None, File()] = None,
+) -> Response:
+    """Keep the file as a draft and go on to map its columns."""
+    try:
+        if file is None or not file.filename:
+            raise InvalidInput("Choose a CSV file.", fields={"file": "is required"})
+        job = imports.draft(db, actor=auth.actor, filename=file.filename, content=await file.read())
+    except InvalidInput as exc:
+        return render(
+            request,
+            "console/import.html",
+            auth,
+            db,
+            status_code=400,
+            draft=None,
+            errors=exc.fields,
+            nav="users",
+        )
+    return RedirectResponse(f"/console/imports/{job.id}", status_code=303)
+
+
+@router.get("/imports/{job_id}", response_class=HTMLResponse)
+async def map_import(request: Request, job_id: int, db: DbSession, auth: ConsoleAuth) -> Response:
+    draft = jobs.get(db, actor=auth.actor, job_id=job_id)
+    return render(
+        request,
+        "console/import.html",
+        auth,
+        db,
+        draft=draft,
+        fields=import_rules.FIELDS,
+        errors={},
+        nav="users",
+    )
+
+
+@router.post("/imports/{job_id}", response_class=HTMLResponse)
+async def start_import(
+    request: Request,
+    job_id: int,
+    db: DbSession,
+    auth: ConsoleAuth,
+    dry_run: Annotated[bool, Form()] = False,
+    send_invitations: Annotated[bool, Form()] = False,
+) -> Response:
+    """Run the import (or a dry run) with the columns as mapped."""
+    form = await request.form()
+    mapping = {f: str(form.get(f"map_{f}") or "") for f in import_rules.FIELDS}
+    try:
+        imports.start(
+            db,
+            actor=auth.actor,
+            job_id=job_id,
+            mapping=mapping,
+            dry_run=dry_run,
+            send_invitations=send_invitations,
+        )
+    except InvalidInput as exc:
+        draft = jobs.get(db, actor=auth.actor, job_id=job_id)
+        return render(
+            request,
+            "console/import.html",
+            auth,
+            db,
+            status_code=400,
+            draft=draft,
+            fields=import_rules.FIELDS,
+            errors=exc.fields,
+            nav="users",
+        )
+    return RedirectResponse(f"/console/jobs/{job_id}", status_code=303)
