@@ -26,6 +26,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import text
 
+from bench import flows
 from userdesk.db.engine import make_engine
 from userdesk.db.paging import encode_cursor
 from userdesk.users.service import SORTS
@@ -246,6 +247,9 @@ def main() -> None:
         else f"database: `userdesk demo --users {users}` built it in {built:.0f} s"
     )
     print_table(run_cases(url, key, baseline=path))
+    print()
+    print("# Imports, exports and timelines")
+    print_table([Row(*row) for row in flows.main(USERDESK, path)])
     postgres = os.environ.get("USERDESK_BENCH_POSTGRES_URL")
     if postgres:
         built = ensure_postgres_database(postgres, users)

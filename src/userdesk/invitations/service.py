@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from userdesk.access import service as access
@@ -374,13 +374,55 @@ def reinvite(db: Session, *, actor: Actor, user: User, base_url: str) -> Invitat
     return invitation
 
 
-def invite_one(db: Session, *, actor: Actor, user: User, send: bool, base_url: str) -> Invitation:
-    """An invitation for a user just created (by an import), emailed when SEND."""
-    organization = db.get_one(Organization, user.organization_id)
-    inviter = db.get(User, actor.user_id) if actor.user_id else None
-    invitation, token = _new_invitation(
-        db, organization, user, inviter_name=actor.name, inviter=inviter
+def invite_imported(
+    db: Session,
+    *,
+    actor: Actor,
+    users: list[tuple[int, str, str, str]],
+    send: bool,
+    base_url: str,
+) -> None:
+    """Invitations for users just imported ((id, email, first, last) each), in one
+    statement; emailed when SEND."""
+    if not users:
+        return
+    organization = db.get_one(Organization, actor.organization_id)
+    now = utcnow()
+    expires = now + invitation_ttl(organization)
+    tokens = [new_token() for _ in users]
+    db.execute(
+        insert(Invitation),
+        [
+            {
+                "organization_id": organization.id,
+                "user_id": user_id,
+                "email": email,
+                "token_hash": hash_token(token),
+                "status": "pending",
+                "expires_at": expires,
+                "invited_by_id": actor.user_id,
+                "invited_by_name": actor.name,
+                "sent_at": now if send else None,
+                "resend_count": 0,
+                "created_at": now,
+            }
+            for (user_id, email, _, _), token in zip(users, tokens, strict=True)
+        ],
     )
-    if send:
-        _send(db, organization, invitation, user, token, base_url)
-    return invitation
+    if not send:
+        return
+    for (user_id, email, first, last), token in zip(users, tokens, strict=True):
+        person = User(id=user_id, email=email, first_name=first, last_name=last)
+        mail.enqueue(
+            db,
+            organization_id=organization.id,
+            to=email,
+            kind=EmailKind.INVITATION,
+            context=mail.email_context(
+                organization,
+                person,
+                link=f"{base_url}/invite/{token}",
+                expires=expires,
+                inviter=actor.name,
+            ),
+        )

@@ -1,0 +1,129 @@
+"""Figures of issue 7: import speed, export speed and memory, a long timeline's first page."""
+
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import subprocess
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from userdesk.access.rules import system_actor
+from userdesk.activity import service as activity
+from userdesk.activity.models import ActivityEvent
+from userdesk.db.base import utcnow
+from userdesk.db.migrate import upgrade
+from userdesk.db.session import Database
+from userdesk.imports import service as imports
+from userdesk.jobs import service as jobs
+from userdesk.jobs.models import Job
+from userdesk.organizations import service as organizations
+from userdesk.users.models import User
+
+
+def import_rate(rows: int) -> float:
+    """Rows per second of a real import of ROWS valid rows into an empty organization."""
+    with tempfile.TemporaryDirectory() as tmp:
+        database = Database.from_url(f"sqlite:///{tmp}/import.db")
+        upgrade(database.engine)
+        lines = ["email,first name,last name"] + [
+            f"person{n}@example.com,First{n},Last{n}" for n in range(rows)
+        ]
+        with database.unit_of_work() as db:
+            org = organizations.create_organization(db, slug="bench", name="Bench")
+            actor = system_actor(org.id, "bench")
+            draft = imports.draft(
+                db, actor=actor, filename="bench.csv", content="\n".join(lines).encode()
+            )
+            job_id = imports.start(db, actor=actor, job_id=draft.id, dry_run=False).id
+        started = time.perf_counter()
+        finished = False
+        while not finished:
+            with database.unit_of_work() as db:
+                finished = jobs.step(db, job=db.get_one(Job, job_id), base_url="http://bench")
+        elapsed = time.perf_counter() - started
+        database.dispose()
+    return rows / elapsed
+
+
+def export_figures(userdesk: str, env: dict[str, str]) -> tuple[float, float, float]:
+    """(seconds to the first byte, seconds in all, peak RSS in MB) of `userdesk export`."""
+    started = time.perf_counter()
+    process = subprocess.Popen([userdesk, "export"], env=env, stdout=subprocess.PIPE)
+    assert process.stdout is not None
+    process.stdout.read(1)
+    first = time.perf_counter() - started
+    while process.stdout.read(1 << 20):
+        pass
+    process.wait()
+    total = time.perf_counter() - started
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return first, total, peak_kb / 1024
+
+
+def timeline_first_page(events: int) -> float:
+    """Median milliseconds of the first page of a user's timeline holding EVENTS events."""
+    with tempfile.TemporaryDirectory() as tmp:
+        database = Database.from_url(f"sqlite:///{tmp}/timeline.db")
+        upgrade(database.engine)
+        with database.unit_of_work() as db:
+            org = organizations.create_organization(db, slug="bench", name="Bench")
+            user = User(
+                organization_id=org.id,
+                email="busy@example.com",
+                email_normalized="busy@example.com",
+                status="active",
+            )
+            db.add(user)
+            db.flush()
+            now = utcnow()
+            db.execute(
+                ActivityEvent.__table__.insert(),
+                [
+                    {
+                        "organization_id": org.id,
+                        "user_id": user.id,
+                        "type": "page.viewed",
+                        "occurred_at": now - timedelta(minutes=n),
+                        "properties": {},
+                    }
+                    for n in range(events)
+                ],
+            )
+            db.execute(__import__("sqlalchemy").text("ANALYZE"))
+            org_id, user_id = org.id, user.id
+        actor = system_actor(org_id)
+        samples = []
+        with database.sessions() as db:
+            for _ in range(30):
+                started = time.perf_counter()
+                activity.timeline(db, actor=actor, user_id=user_id)
+                samples.append((time.perf_counter() - started) * 1000)
+        database.dispose()
+    return statistics.median(samples)
+
+
+def main(userdesk: str, database_path: Path) -> list[tuple[str, str, str]]:
+    rows = int(os.environ.get("BENCH_IMPORT_ROWS", "100000"))
+    env = {**os.environ, "USERDESK_DATABASE_URL": f"sqlite:///{database_path}"}
+    first, total, peak = export_figures(userdesk, env)
+    return [
+        (
+            f"import of {rows:,} rows (validation, indexes, audit)",
+            f"{import_rate(rows):,.0f} rows/s",
+            "≥ 20,000 rows/s",
+        ),
+        (
+            "export of the whole database (userdesk export)",
+            f"first byte {first * 1000:.0f} ms, {total:.1f} s, peak RSS {peak:.0f} MB",
+            "≤ 10 s, first byte ≤ 200 ms, RSS < 150 MB",
+        ),
+        (
+            "timeline of a user with 100,000 events, first page (median)",
+            f"{timeline_first_page(100_000):.1f} ms",
+            "≤ 10 ms",
+        ),
+    ]
