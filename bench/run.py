@@ -352,9 +352,10 @@ def run_cases(url: str, key: str, *, baseline: Path | None) -> list[Row]:
             )
             started = time.perf_counter()
             with api.stream("GET", "/api/v1/users/export") as download:
-                first = next(download.iter_bytes())
+                chunks = download.iter_bytes()
+                first = next(chunks)
                 first_byte = time.perf_counter() - started
-                size = len(first) + sum(len(chunk) for chunk in download.iter_bytes())
+                size = len(first) + sum(len(chunk) for chunk in chunks)
             rows.append(
                 Row(
                     "GET /api/v1/users/export, every user",
