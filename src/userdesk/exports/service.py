@@ -1,7 +1,9 @@
 """CSV export of exactly the users a query and a sort show, streamed page by page.
 
-Each page is read in a short session of its own (key-set paging, never OFFSET), so that
-memory stays flat and no transaction stays open while the client downloads.
+The same conditions and sort key as the Users list (users.matching, users.sort_key), read
+as plain rows with the team, group and role names aggregated in the same statement. Each
+page is read in a short session of its own (key-set paging, never OFFSET), so that memory
+stays flat and no transaction stays open while the client downloads.
 """
 
 from __future__ import annotations
@@ -10,16 +12,19 @@ import csv
 import io
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
 
 from userdesk.access import service as access
-from userdesk.access.models import Role
+from userdesk.access.models import Group, Role, Team
 from userdesk.access.rules import Actor, Permission
 from userdesk.db.base import utcnow
+from userdesk.db.paging import fetch_page
 from userdesk.db.session import Database
 from userdesk.query import builder
 from userdesk.users import service as users
+from userdesk.users.models import User, UserGroup, UserRole
 
 HEADER = (
     "first_name",
@@ -37,7 +42,7 @@ HEADER = (
     "last_seen_at",
     "churn",
 )
-BATCH = users.MAX_PAGE_SIZE
+BATCH = 1000
 RISKY = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -68,8 +73,23 @@ def _time(value: datetime | None) -> str:
     return value.isoformat() if value else ""
 
 
+def _names(
+    db_dialect: str, name: Any, link: Any, user_column: Any, link_column: Any, model: Any
+) -> Any:
+    """The names of a user's groups or roles in one cell (a correlated aggregate)."""
+    joined = func.group_concat(name, ";") if db_dialect == "sqlite" else func.string_agg(name, ";")
+    return (
+        select(joined)
+        .select_from(link)
+        .join(model, model.id == link_column)
+        .where(user_column == User.id)
+        .scalar_subquery()
+    )
+
+
 def stream(database: Database, *, actor: Actor, q: str, sort: str) -> Iterator[str]:
-    """The CSV, a page of users at a time (the header first)."""
+    """The CSV, BATCH users at a time (the header first), one statement per batch."""
+    key = users.sort_key(sort)
     with database.sessions() as db:
         permissions = {
             role.name: role.permissions
@@ -77,46 +97,62 @@ def stream(database: Database, *, actor: Actor, q: str, sort: str) -> Iterator[s
                 select(Role).where(Role.organization_id == actor.organization_id)
             )
         }
+        dialect = db.get_bind().dialect.name
+    query: Select[Any] = select(
+        User.id,
+        User.first_name,
+        User.last_name,
+        User.email,
+        User.email_normalized,
+        User.status,
+        User.email_verified_at,
+        User.validated_at,
+        Team.name.label("team"),
+        _names(dialect, Group.name, UserGroup, UserGroup.user_id, UserGroup.group_id, Group).label(
+            "groups"
+        ),
+        _names(dialect, Role.name, UserRole, UserRole.user_id, UserRole.role_id, Role).label(
+            "roles"
+        ),
+        User.created_at,
+        User.last_login_at,
+        User.last_seen_at,
+        User.churn_level,
+    ).join(Team, Team.id == User.team_id, isouter=True)
     buffer = io.StringIO()
     writer = csv.writer(buffer)  # RFC 4180: quotes where needed, CRLF line ends
     writer.writerow(HEADER)
     cursor: str | None = None
     while True:
         with database.sessions() as db:
-            page = users.list_users(
-                db,
-                actor=actor,
-                q=q,
-                sort=sort,
-                limit=BATCH,
-                cursor=cursor,
-                permission=Permission.USERS_EXPORT,
+            where = users.matching(
+                db, actor=actor, query=builder.parse_query(q), permission=Permission.USERS_EXPORT
             )
-        for user in page.items:
-            roles = [r["name"] for r in user["roles"]]
+            rows, cursor = fetch_page(db, query.where(*where), key, cursor=cursor, limit=BATCH)
+        for row in rows:
+            roles = sorted((row.roles or "").split(";")) if row.roles else []
             held = sorted({p for name in roles for p in permissions.get(name, [])})
             writer.writerow(
                 defuse(cell)
                 for cell in (
-                    user["first_name"],
-                    user["last_name"],
-                    user["email"],
-                    user["status"],
-                    "yes" if user["email_verified"] else "no",
-                    "yes" if user["validated"] else "no",
-                    user["team"]["name"] if user["team"] else "",
-                    ";".join(g["name"] for g in user["groups"]),
+                    row.first_name,
+                    row.last_name,
+                    row.email,
+                    row.status,
+                    "yes" if row.email_verified_at else "no",
+                    "yes" if row.validated_at else "no",
+                    row.team or "",
+                    ";".join(sorted(row.groups.split(";"))) if row.groups else "",
                     ";".join(roles),
                     ";".join(held),
-                    _time(user["created_at"]),
-                    _time(user["last_login_at"]),
-                    _time(user["last_seen_at"]),
-                    user["churn"] or "",
+                    _time(row.created_at),
+                    _time(row.last_login_at),
+                    _time(row.last_seen_at),
+                    row.churn_level or "",
                 )
             )
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
-        cursor = page.next_cursor
         if cursor is None:
             return
