@@ -117,6 +117,15 @@ def _rows(job_id: int, text: str, mapping: tuple[tuple[str, str], ...]) -> list[
     return rules.rows(text, dict(mapping))
 
 
+@lru_cache(maxsize=4)
+def _first_rows(job_id: int, text: str, mapping: tuple[tuple[str, str], ...]) -> dict[str, int]:
+    """Each email's first row in the file (found once per job, not once per batch)."""
+    first: dict[str, int] = {}
+    for row in _rows(job_id, text, mapping):
+        first.setdefault(normalize_email(row.values.get("email", "")), row.number)
+    return first
+
+
 def _step(db: Session, job: Job, actor: Actor, base_url: str) -> bool:
     params = job.params
     rows = _rows(job.id, params["csv"], tuple(sorted(params["mapping"].items())))
@@ -135,12 +144,12 @@ def _step(db: Session, job: Job, actor: Actor, base_url: str) -> bool:
             )
         )
     )
-    earlier = {normalize_email(r.values.get("email", "")): r.number for r in rows[: job.cursor]}
+    first = _first_rows(job.id, params["csv"], tuple(sorted(params["mapping"].items())))
     fates: list[dict[str, Any]] = []
     created = 0
     valid: list[rules.Row] = []
     for row in batch:
-        fate = _fate(actor, row, names, existing, earlier)
+        fate = _fate(actor, row, names, existing, first)
         if fate is None:
             valid.append(row)
         email = row.values.get("email", "")
@@ -154,7 +163,6 @@ def _step(db: Session, job: Job, actor: Actor, base_url: str) -> bool:
                 **({"detail": fate[1]} if fate else {}),
             }
         )
-        earlier.setdefault(normalize_email(email), row.number)
     if valid and not params["dry_run"]:
         _create(db, actor, valid, names, params["send"], base_url)
         created = len(valid)
@@ -187,7 +195,7 @@ def _fate(
     row: rules.Row,
     names: dict[Any, dict[str, Any]],
     existing: set[str],
-    earlier: dict[str, int],
+    first: dict[str, int],
 ) -> tuple[str, str] | None:
     """(fate, why) for a row that will not be created; None for one that will."""
     email = row.values.get("email", "")
@@ -196,8 +204,8 @@ def _fate(
     key = normalize_email(email)
     if key in existing:
         return ("exists", f"{email} is in the organization already")
-    if key in earlier:
-        return ("invalid", f"{email} is also on row {earlier[key]}")
+    if first[key] != row.number:
+        return ("invalid", f"{email} is also on row {first[key]}")
     for field in ("first_name", "last_name"):
         if problem := name_problem(row.values.get(field, "")):
             return ("invalid", f"{field.replace('_', ' ')} {problem}")
