@@ -17,13 +17,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from userdesk import demo
 from userdesk.access import service as access
 from userdesk.access.rules import system_actor
 from userdesk.audit import service as audit
 from userdesk.auth import service as auth
 from userdesk.config import get_settings
-from userdesk.db.migrate import upgrade
 from userdesk.db.session import Database
 from userdesk.errors import DomainError
 from userdesk.exports import service as exports
@@ -69,6 +67,8 @@ def _transaction() -> Iterator[Session]:
 @app.command()
 def migrate() -> None:
     """Apply the database migrations."""
+    from userdesk.db.migrate import upgrade  # here, not on top: alembic slows every command
+
     database = _database()
     upgrade(database.engine)
     database.dispose()
@@ -140,6 +140,8 @@ def demo_command(
     org: OrgOption = None,
 ) -> None:
     """Add realistic demo users with teams, groups, roles and months of activity."""
+    from userdesk import demo  # here, not on top: faker slows every command
+
     started = time.perf_counter()
     with _transaction() as db, _progress() as progress:
         organization = organizations.resolve_organization(db, org, create=True)
@@ -177,6 +179,8 @@ def serve(
     """Migrate, then serve the console, the portal and the API (and send queued mail)."""
     import uvicorn
 
+    from userdesk import demo
+    from userdesk.db.migrate import upgrade
     from userdesk.web.app import create_app
 
     settings = get_settings()
@@ -281,9 +285,8 @@ def import_command(
                 progress.update(task, completed=job.cursor)
     with database.sessions() as db:
         job = db.get_one(Job, job_id)
-        for row in job.result:
-            if row["fate"] not in ("created", "would be created"):
-                console.print(f"row {row['row']}: {row['fate']}: {row.get('detail', '')}")
+        for row in jobs.items(db, job, failed_only=True):
+            console.print(f"row {row['row']}: {row['fate']}: {row['detail']}")
         console.print(
             f"{job.done:,} {'would be created' if dry_run else 'created'}, {job.failed:,} not."
         )

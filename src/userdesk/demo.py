@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from userdesk.access.models import Group, Role, Team
 from userdesk.access.rules import ADMINISTRATOR, AGENT, MEMBER, TEAM_ADMINISTRATOR, system_actor
 from userdesk.auth.secrets import generate_password
+from userdesk.db import bulk
 from userdesk.db.base import utcnow
 from userdesk.organizations import service as organizations
 from userdesk.organizations.models import Organization
@@ -106,22 +107,10 @@ def _weighted(rng: random.Random, options: Sequence[tuple[Any, int]]) -> Any:
     return rng.choices([o for o, _ in options], weights=[w for _, w in options])[0]
 
 
-def _sql_time(dialect: str) -> Callable[[datetime | None], Any]:
-    if dialect == "sqlite":
-        return lambda t: None if t is None else t.strftime("%Y-%m-%d %H:%M:%S.%f")
-    return lambda t: t
-
-
-def _insert(
-    conn: Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
-) -> None:
-    if not rows:
-        return
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"  # noqa: S608
-    conn.exec_driver_sql(sql, rows)
-
-
+LINK_COLUMNS = {
+    "user_groups": ("organization_id", "user_id", "group_id"),
+    "user_roles": ("organization_id", "user_id", "role_id"),
+}
 USER_COLUMNS = (
     "id",
     "organization_id",
@@ -163,7 +152,7 @@ def populate(
     taken = set(db.scalars(select(User.email_normalized).where(User.organization_id == org_id)))
     conn = db.connection()
     dialect = conn.dialect.name
-    sql_time = _sql_time(dialect)
+    sql_time = bulk.sql_time(dialect)
     next_id = (db.scalar(select(func.max(User.id))) or 0) + 1
     names = _names()
     now = utcnow()
@@ -206,10 +195,12 @@ def populate(
             role_rows.append((org_id, uid, roles[_role_for(rng, team_id)]))
             for kind, when in activity:
                 event_rows.append((org_id, uid, kind, sql_time(when), "{}"))
-        _insert(conn, "users", USER_COLUMNS, user_rows)
-        _insert(conn, "user_groups", ("organization_id", "user_id", "group_id"), group_rows)
-        _insert(conn, "user_roles", ("organization_id", "user_id", "role_id"), role_rows)
-        _insert(
+        bulk.insert_rows(conn, "users", USER_COLUMNS, user_rows)
+        bulk.insert_rows(
+            conn, "user_groups", ("organization_id", "user_id", "group_id"), group_rows
+        )
+        bulk.insert_rows(conn, "user_roles", ("organization_id", "user_id", "role_id"), role_rows)
+        bulk.insert_rows(
             conn,
             "activity_events",
             ("organization_id", "user_id", "type", "occurred_at", "properties"),

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from tests import factories
+from userdesk.db.base import utcnow
 from userdesk.exports import service as exports
 from userdesk.organizations.models import Organization
+from userdesk.users.service import SORTS
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -54,6 +57,39 @@ def test_the_export_holds_every_page_of_the_view_in_its_order(
     assert agent_row["permissions"] == "users.activity;users.read"
     assert {r["team"] for r in exported} == {"", "Sales"}
     assert any(r["groups"] == "VIP" for r in exported)
+
+
+@pytest.mark.parametrize("sort", list(SORTS))
+def test_the_export_is_in_the_order_of_the_list_for_every_sort(
+    client: TestClient, db: Session, org: Organization, sort: str
+) -> None:
+    now = utcnow()
+    for n in range(7):
+        factories.make_user(
+            db,
+            org,
+            first_name=("Ann", "Bob", "Ann")[n % 3],  # equal names, told apart by id
+            last_seen_at=None if n % 2 else now - timedelta(days=n),  # NULLs amid values
+        )
+    key = factories.make_api_key(db, org)
+    exported = rows(
+        client.get("/api/v1/users/export", params={"sort": sort}, headers=bearer(key)).text
+    )
+    listed = client.get(
+        "/api/v1/users", params={"sort": sort, "limit": 500}, headers=bearer(key)
+    ).json()["items"]
+    assert [r["email"] for r in exported] == [u["email"] for u in listed]
+    seen = {u["email"]: u["last_seen_at"] for u in listed}
+    assert any(seen.values())
+    assert not all(seen.values())
+    for row in exported:
+        if seen[row["email"]]:
+            assert row["last_seen_at"].endswith("Z")
+            assert datetime.fromisoformat(row["last_seen_at"]) == datetime.fromisoformat(
+                seen[row["email"]]
+            ).replace(microsecond=0)
+        else:
+            assert row["last_seen_at"] == ""
 
 
 def test_cells_a_spreadsheet_would_run_are_defused_and_quotes_are_kept(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 
@@ -33,6 +35,9 @@ def word_prefix(haystack: str | None, prefix: str) -> bool:
 
 
 BEGIN_OPTION = "userdesk_sqlite_begin"
+# SQLite's page cache per connection, in KiB; it also bounds what a sort keeps in memory.
+CACHE_KIB = 65536
+SORT_CACHE_KIB = 16384
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -62,8 +67,8 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=10000")
-        cursor.execute("PRAGMA cache_size=-65536")
-        cursor.execute("PRAGMA temp_store=MEMORY")
+        cursor.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+        cursor.execute("PRAGMA threads=1")  # a large sort merges in a helper thread
         cursor.close()
         dbapi_connection.create_function("ud_contains", 2, contains, deterministic=True)
         dbapi_connection.create_function("ud_word_prefix", 2, word_prefix, deterministic=True)
@@ -77,3 +82,17 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
         connection.exec_driver_sql(f"BEGIN {mode}".strip())
 
     return engine
+
+
+@contextmanager
+def sorting_in_little_memory(connection: Connection) -> Iterator[None]:
+    """On SQLite, CONNECTION's large sorts spill to temporary files early for the while
+    (its cache, which bounds the sorter's memory, cut to SORT_CACHE_KIB)."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    connection.exec_driver_sql(f"PRAGMA cache_size=-{SORT_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql(f"PRAGMA cache_size=-{CACHE_KIB}")

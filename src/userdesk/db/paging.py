@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -39,6 +39,16 @@ class SortKey:
         key = tuple_(*columns)
         bound = tuple_(*(literal(v, c.type) for c, v in zip(columns, values, strict=True)))
         return key < bound if self.descending else key > bound
+
+    def order_all(self, term: Callable[[Any], Any] = lambda column: column) -> list[Any]:
+        """The ORDER BY of the whole list in one statement, NULLs where the pages put them;
+        TERM wraps each column (to keep an index from being used for the order, say)."""
+        columns = [term(c) for c in self.columns]
+        if not self.nullable:
+            return self._order(columns)
+        nulls_first = self.columns[0].is_(None).desc()  # true sorts after false
+        nulls_last = self.columns[0].is_(None).asc()
+        return [nulls_last if self.descending else nulls_first, *self._order(columns)]
 
     def segments(self, values: Sequence[Any] | None) -> list[tuple[list[Any], list[Any]]]:
         """The (where, order by) of each query that continues the list after VALUES."""

@@ -89,6 +89,8 @@ def rows(text: str, mapping: dict[str, str]) -> list[Row]:
 
 def split_list(cell: str) -> list[str]:
     """Names in one cell: separated by ; or |."""
+    if not cell:
+        return []
     for separator in LIST_SEPARATORS:
         cell = cell.replace(separator, "\n")
     return [name.strip() for name in cell.split("\n") if name.strip()]

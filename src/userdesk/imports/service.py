@@ -12,20 +12,21 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from userdesk.access import service as access
 from userdesk.access.models import Group, Role, Team
 from userdesk.access.rules import Actor, Permission, missing_to_grant
 from userdesk.audit import service as audit
+from userdesk.db import bulk
 from userdesk.db.base import utcnow
 from userdesk.errors import InvalidInput, NotFound
 from userdesk.imports import rules
 from userdesk.invitations import service as invitations
 from userdesk.jobs import service as jobs
 from userdesk.jobs.models import Job
-from userdesk.users.models import User, UserGroup, UserRole
+from userdesk.users.models import User
 from userdesk.users.rules import (
     CreatedVia,
     UserStatus,
@@ -35,6 +36,20 @@ from userdesk.users.rules import (
 )
 
 KIND = "users.import"
+USER_COLUMNS = (
+    "organization_id",
+    "email",
+    "email_normalized",
+    "first_name",
+    "last_name",
+    "team_id",
+    "status",
+    "created_via",
+    "version",
+    "created_at",
+    "updated_at",
+)
+PENDING, VIA_IMPORT = UserStatus.PENDING.value, CreatedVia.IMPORT.value
 BATCH = 5000
 MAX_BYTES = 20 * 1024 * 1024
 
@@ -107,7 +122,8 @@ def start(
     job.params = {**job.params, "mapping": chosen, "dry_run": dry_run, "send": send_invitations}
     job.total = len(_rows(job.id, job.params["csv"], tuple(sorted(chosen.items()))))
     job.status, job.cursor, job.done, job.failed = "queued", 0, 0, 0
-    job.result, job.problems, job.finished_at = [], [], None
+    job.problems, job.finished_at = [], None
+    jobs.forget_items(db, job)
     db.flush()
     return job
 
@@ -145,30 +161,24 @@ def _step(db: Session, job: Job, actor: Actor, base_url: str) -> bool:
         )
     )
     first = _first_rows(job.id, params["csv"], tuple(sorted(params["mapping"].items())))
+    scope = actor.team_scope(Permission.USERS_IMPORT)
+    success = "would be created" if params["dry_run"] else "created"
     fates: list[dict[str, Any]] = []
     created = 0
     valid: list[rules.Row] = []
     for row in batch:
-        fate = _fate(actor, row, names, existing, first)
-        if fate is None:
-            valid.append(row)
         email = row.values.get("email", "")
-        fates.append(
-            {
-                "row": row.number,
-                "email": email,
-                "fate": fate[0]
-                if fate
-                else ("would be created" if params["dry_run"] else "created"),
-                **({"detail": fate[1]} if fate else {}),
-            }
-        )
+        if fate := _fate(actor, scope, row, names, existing, first):
+            fates.append({"row": row.number, "email": email, "fate": fate[0], "detail": fate[1]})
+        else:
+            fates.append({"row": row.number, "email": email, "fate": success})
+            valid.append(row)
     if valid and not params["dry_run"]:
         _create(db, actor, valid, names, params["send"], base_url)
         created = len(valid)
-    job.result = [*job.result, *fates]
-    job.done += sum(1 for f in fates if "detail" not in f)
-    job.failed += sum(1 for f in fates if "detail" in f)
+    jobs.record_items(db, job, fates)
+    job.done += len(valid)
+    job.failed += len(batch) - len(valid)
     job.cursor += len(batch)
     if created:
         audit.record(
@@ -192,6 +202,7 @@ def _by_name(rows: Any) -> dict[str, Any]:
 
 def _fate(
     actor: Actor,
+    scope: frozenset[int] | None,
     row: rules.Row,
     names: dict[Any, dict[str, Any]],
     existing: set[str],
@@ -210,7 +221,6 @@ def _fate(
         if problem := name_problem(row.values.get(field, "")):
             return ("invalid", f"{field.replace('_', ' ')} {problem}")
     team = row.values.get("team", "")
-    scope = actor.team_scope(Permission.USERS_IMPORT)
     if team and team.lower() not in names[Team]:
         return ("invalid", f"unknown team '{team}'")
     outside = not team or names[Team][team.lower()].id not in (scope or ())
@@ -238,56 +248,51 @@ def _create(
     """Create the users of ROWS, their links and invitations: a few statements a batch."""
     scope = actor.team_scope(Permission.USERS_IMPORT)
     default_team = next(iter(scope)) if scope is not None and len(scope) == 1 else None
-    now = utcnow()
-    values: list[dict[str, Any]] = [
-        {
-            "organization_id": actor.organization_id,
-            "email": row.values["email"],
-            "email_normalized": normalize_email(row.values["email"]),
-            "first_name": row.values.get("first_name", ""),
-            "last_name": row.values.get("last_name", ""),
-            "status": UserStatus.PENDING.value,
-            "created_via": CreatedVia.IMPORT.value,
-            "team_id": (
-                names[Team][row.values["team"].lower()].id
-                if row.values.get("team")
-                else default_team
-            ),
-            "version": 1,
-            "created_at": now,
-            "updated_at": now,
-        }
+    org = actor.organization_id
+    conn = db.connection()
+    now = bulk.sql_time(conn.dialect.name)(utcnow())
+    people = [
+        (
+            row.values["email"],
+            normalize_email(row.values["email"]),
+            row.values.get("first_name", ""),
+            row.values.get("last_name", ""),
+            names[Team][row.values["team"].lower()].id if row.values.get("team") else default_team,
+        )
         for row in rows
     ]
-    ids = list(db.scalars(insert(User).returning(User.id, sort_by_parameter_order=True), values))
+    bulk.insert_rows(
+        conn,
+        "users",
+        USER_COLUMNS,
+        [
+            (org, email, key, first, last, team, PENDING, VIA_IMPORT, 1, now, now)
+            for email, key, first, last, team in people
+        ],
+    )
+    id_of: dict[str, int] = dict(
+        db.execute(
+            select(User.email_normalized, User.id).where(
+                User.organization_id == org,
+                User.email_normalized.in_([key for _, key, _, _, _ in people]),
+            )
+        ).all()
+    )
+    ids = [id_of[key] for _, key, _, _, _ in people]
     groups, roles = [], []
     for row, user_id in zip(rows, ids, strict=True):
         for name in rules.split_list(row.values.get("groups", "")):
-            groups.append(
-                {
-                    "organization_id": actor.organization_id,
-                    "user_id": user_id,
-                    "group_id": names[Group][name.lower()].id,
-                }
-            )
+            groups.append((org, user_id, names[Group][name.lower()].id))
         for name in rules.split_list(row.values.get("roles", "")):
-            roles.append(
-                {
-                    "organization_id": actor.organization_id,
-                    "user_id": user_id,
-                    "role_id": names[Role][name.lower()].id,
-                }
-            )
-    if groups:
-        db.execute(insert(UserGroup), groups)
-    if roles:
-        db.execute(insert(UserRole), roles)
+            roles.append((org, user_id, names[Role][name.lower()].id))
+    bulk.insert_rows(conn, "user_groups", ("organization_id", "user_id", "group_id"), groups)
+    bulk.insert_rows(conn, "user_roles", ("organization_id", "user_id", "role_id"), roles)
     invitations.invite_imported(
         db,
         actor=actor,
         users=[
-            (i, v["email"], v["first_name"], v["last_name"])
-            for i, v in zip(ids, values, strict=True)
+            (user_id, email, first, last)
+            for user_id, (email, _, first, last, _) in zip(ids, people, strict=True)
         ],
         send=send,
         base_url=base_url,

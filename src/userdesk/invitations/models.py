@@ -12,6 +12,7 @@ from userdesk.db.base import Base, Id, OrgScoped, Timestamped, UTCDateTime
 
 class Invitation(OrgScoped, Timestamped, Base):
     __tablename__ = "invitations"
+    organization_indexed = False
     __table_args__ = (Index("ix_invitations_org_status", "organization_id", "status", "id"),)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from userdesk.access import service as access
@@ -12,6 +12,7 @@ from userdesk.access.rules import Actor, Permission
 from userdesk.audit import service as audit
 from userdesk.auth.secrets import hash_token, new_token
 from userdesk.auth.service import LinkProblem, set_password
+from userdesk.db import bulk
 from userdesk.db.base import utcnow
 from userdesk.errors import Conflict, InvalidInput, NotFound
 from userdesk.invitations.models import Invitation
@@ -390,22 +391,39 @@ def invite_imported(
     now = utcnow()
     expires = now + invitation_ttl(organization)
     tokens = [new_token() for _ in users]
-    db.execute(
-        insert(Invitation),
+    conn = db.connection()
+    sql_time = bulk.sql_time(conn.dialect.name)
+    created, until = sql_time(now), sql_time(expires)
+    bulk.insert_rows(
+        conn,
+        "invitations",
+        (
+            "organization_id",
+            "user_id",
+            "email",
+            "token_hash",
+            "status",
+            "expires_at",
+            "invited_by_id",
+            "invited_by_name",
+            "sent_at",
+            "resend_count",
+            "created_at",
+        ),
         [
-            {
-                "organization_id": organization.id,
-                "user_id": user_id,
-                "email": email,
-                "token_hash": hash_token(token),
-                "status": "pending",
-                "expires_at": expires,
-                "invited_by_id": actor.user_id,
-                "invited_by_name": actor.name,
-                "sent_at": now if send else None,
-                "resend_count": 0,
-                "created_at": now,
-            }
+            (
+                organization.id,
+                user_id,
+                email,
+                hash_token(token),
+                "pending",
+                until,
+                actor.user_id,
+                actor.name,
+                created if send else None,
+                0,
+                created,
+            )
             for (user_id, email, _, _), token in zip(users, tokens, strict=True)
         ],
     )

@@ -29,7 +29,8 @@ class JobRead(BaseModel):
         return 100 if self.status == "done" else min(100, handled * 100 // max(self.total, 1))
 
     @classmethod
-    def of(cls, job: Job) -> JobRead:
+    def of(cls, job: Job, result: list[dict[str, Any]] | None = None) -> JobRead:
+        """JOB as shown, with what it found item by item (jobs.items) when given."""
         return cls(
             id=str(job.id),
             kind=job.kind,
@@ -38,7 +39,7 @@ class JobRead(BaseModel):
             done=job.done,
             failed=job.failed,
             problems=job.problems,
-            result=job.result,
+            result=result or [],
             # An import's file is not echoed back.
             params={k: v for k, v in job.params.items() if k != "csv"},
             created_at=job.created_at,

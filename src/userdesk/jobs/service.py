@@ -6,15 +6,16 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from userdesk.access import service as access
 from userdesk.access.rules import Actor, Permission, system_actor
 from userdesk.auth.models import ApiKey
+from userdesk.db import bulk
 from userdesk.db.base import utcnow
 from userdesk.errors import NotFound, PermissionDenied
-from userdesk.jobs.models import Job
+from userdesk.jobs.models import Job, JobItem
 from userdesk.users.models import User
 from userdesk.users.rules import SIGN_IN_STATUSES
 
@@ -65,6 +66,50 @@ def note_problem(job: Job, item: dict[str, Any]) -> None:
     job.failed += 1
     if len(job.problems) < PROBLEMS_KEPT:
         job.problems = [*job.problems, item]
+
+
+def record_items(db: Session, job: Job, items: list[dict[str, Any]]) -> None:
+    """Keep what JOB found for each of ITEMS ({"row", "email", "fate", "detail"?}); an item
+    with a detail is one that failed."""
+    if not items:
+        return
+    bulk.insert_rows(
+        db.connection(),
+        "job_items",
+        ("organization_id", "job_id", "number", "email", "fate", "ok", "detail"),
+        [
+            (
+                job.organization_id,
+                job.id,
+                item["row"],
+                item["email"],
+                item["fate"],
+                "detail" not in item,
+                item.get("detail"),
+            )
+            for item in items
+        ],
+    )
+
+
+def items(
+    db: Session, job: Job, *, failed_only: bool = False, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """What JOB found, item by item in their order (only the failed ones if FAILED_ONLY)."""
+    query = select(JobItem.number, JobItem.email, JobItem.fate, JobItem.detail).where(
+        JobItem.job_id == job.id
+    )
+    if failed_only:
+        query = query.where(JobItem.ok.is_(False))
+    rows = db.execute(query.order_by(JobItem.number).limit(limit))
+    return [
+        {"row": n, "email": email, "fate": fate, **({"detail": detail} if detail else {})}
+        for n, email, fate, detail in rows
+    ]
+
+
+def forget_items(db: Session, job: Job) -> None:
+    db.execute(delete(JobItem).where(JobItem.job_id == job.id))
 
 
 def acting_as(db: Session, job: Job) -> Actor:

@@ -20,6 +20,7 @@ SEARCH_TEXT_SQL = "first_name || ' ' || last_name || ' ' || email"
 
 class User(OrgScoped, Timestamped, Base):
     __tablename__ = "users"
+    organization_indexed = False
     __table_args__ = (
         UniqueConstraint("organization_id", "email_normalized"),
         # One index per sort, with and without the status the list is usually filtered by.

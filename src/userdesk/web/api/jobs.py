@@ -14,4 +14,5 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 @router.get("/{job_id}", response_model=JobRead)
 async def get_job(job_id: int, db: DbSession, actor: CurrentActor) -> JobRead:
     """How far the job got, and which items failed and why."""
-    return JobRead.of(jobs.get(db, actor=actor, job_id=job_id))
+    job = jobs.get(db, actor=actor, job_id=job_id)
+    return JobRead.of(job, jobs.items(db, job))

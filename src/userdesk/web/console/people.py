@@ -29,6 +29,7 @@ from userdesk.web.downloads import csv_download
 router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
 
 ListField = Annotated[list[str], Form()]
+REPORT_ROWS_SHOWN = 500  # of an import's failed rows; the API and the CLI list them all
 
 
 @router.get("/users/new", response_class=HTMLResponse)
@@ -337,7 +338,8 @@ async def bulk_start(
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
 async def job_page(request: Request, job_id: int, db: DbSession, auth: ConsoleAuth) -> Response:
-    job = JobRead.of(jobs.get(db, actor=auth.actor, job_id=job_id))
+    found = jobs.get(db, actor=auth.actor, job_id=job_id)
+    job = JobRead.of(found, jobs.items(db, found, failed_only=True, limit=REPORT_ROWS_SHOWN))
     if request.headers.get("HX-Request"):
         return partial(request, "console/_job_progress.html", auth, {"job": job})
     return render(request, "console/job.html", auth, db, job=job, nav="users")
