@@ -254,6 +254,8 @@ def test_the_matrix_covers_every_operation_of_the_api(client: TestClient) -> Non
         ("DELETE", "/api/v1/segments/{segment_id}"),  # private to their owner: tested apart
         ("POST", "/api/v1/imports"),  # multipart: its permission is tested in test_import
         ("POST", "/api/v1/users/bulk"),
+        # A signed-in person's act (API keys are refused): tested in test_impersonation.
+        ("POST", "/api/v1/users/{user_id}/impersonations"),
         ("GET", "/api/v1/jobs/{job_id}"),  # tested in test_bulk
         ("PATCH", "/api/v1/roles/{role_id}"),
         ("DELETE", "/api/v1/roles/{role_id}"),

@@ -102,6 +102,9 @@ class Actor:
     grants: tuple[Grant, ...] = field(default=())
     ip: str | None = None
     user_agent: str | None = None
+    # The admin acting as this user, in an impersonated session.
+    impersonator_id: int | None = None
+    impersonator_name: str | None = None
 
     @property
     def permissions(self) -> frozenset[str]:

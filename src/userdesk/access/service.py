@@ -93,6 +93,19 @@ def require(actor: Actor, permission: str) -> None:
         )
 
 
+def refuse_while_impersonating(actor: Actor, what: str) -> None:
+    """What an admin acting as a user may not do as them (their password, email, roles).
+
+    Raises:
+        PermissionDenied: ACTOR is an admin impersonating someone.
+    """
+    if actor.impersonator_id is not None:
+        raise PermissionDenied(
+            f"You cannot {what} while impersonating {actor.name}.",
+            code="impersonation.forbidden",
+        )
+
+
 def builtin_roles_of(db: Session, actor: Actor) -> set[str]:
     """The names of the built-in roles ACTOR acts with (a user's, or an API key's one)."""
     if actor.user_id is not None:

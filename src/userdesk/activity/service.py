@@ -36,6 +36,7 @@ class TimelineEntry(BaseModel):
     occurred_at: datetime
     action: str
     actor: str
+    impersonator: str | None = None  # the admin acting as the user, if one was
     reference: str  # the user's id
     details: dict[str, Any]
 
@@ -126,6 +127,7 @@ def _entry(user: User, event: ActivityEvent | AuditEvent) -> TimelineEntry:
             occurred_at=event.occurred_at,
             action=event.type,
             actor=user.name,
+            impersonator=event.properties.get("impersonated_by"),
             reference=str(user.id),
             details=event.properties,
         )
@@ -140,6 +142,7 @@ def _entry(user: User, event: ActivityEvent | AuditEvent) -> TimelineEntry:
         occurred_at=event.occurred_at,
         action=event.action,
         actor=event.actor_name,
+        impersonator=event.impersonator_name,
         reference=str(user.id),
         details=details,
     )

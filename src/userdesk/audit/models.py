@@ -29,6 +29,7 @@ class AuditEvent(OrgScoped, Base):
     impersonator_id: Mapped[int | None] = mapped_column(
         Id, ForeignKey("users.id", ondelete="SET NULL")
     )
+    impersonator_name: Mapped[str | None] = mapped_column(String(300))
     actor_name: Mapped[str] = mapped_column(String(300), default="")
     action: Mapped[str] = mapped_column(String(64))
     target_type: Mapped[str | None] = mapped_column(String(32))

@@ -18,6 +18,7 @@ class AuditEventRead(BaseModel):
     actor_user_id: str | None
     actor_api_key_id: str | None
     impersonator_id: str | None
+    impersonator: str | None  # the admin's name, when the actor was being impersonated
     target_type: str | None
     target_id: str | None
     reason: str | None
@@ -38,6 +39,7 @@ class AuditEventRead(BaseModel):
             actor_user_id=ref(event.actor_user_id),
             actor_api_key_id=ref(event.actor_api_key_id),
             impersonator_id=ref(event.impersonator_id),
+            impersonator=event.impersonator_name,
             target_type=event.target_type,
             target_id=event.target_id,
             reason=event.reason,

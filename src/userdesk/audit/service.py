@@ -22,7 +22,11 @@ from userdesk.organizations.models import Organization
 
 
 def event_hash(event: AuditEvent) -> str:
-    """The SHA-256 over the event's content and the previous event's hash."""
+    """The SHA-256 over the event's content and the previous event's hash.
+
+    A field added later (impersonator_name) is hashed when it is set, so that the events
+    written before it keep their hashes.
+    """
     body = {
         "organization_id": event.organization_id,
         "occurred_at": event.occurred_at.isoformat(),
@@ -39,6 +43,8 @@ def event_hash(event: AuditEvent) -> str:
         "changes": event.changes,
         "prev_hash": event.prev_hash,
     }
+    if event.impersonator_name is not None:
+        body["impersonator_name"] = event.impersonator_name
     return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
@@ -68,7 +74,8 @@ def record(
         occurred_at=utcnow(),
         actor_user_id=actor.user_id,
         actor_api_key_id=actor.api_key_id,
-        impersonator_id=None,
+        impersonator_id=actor.impersonator_id,
+        impersonator_name=actor.impersonator_name,
         actor_name=actor.name,
         action=action,
         target_type=target_type,

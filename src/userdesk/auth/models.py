@@ -24,6 +24,10 @@ class LoginSession(OrgScoped, Timestamped, Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(500))
+    # Set when an admin opened this session to act as the user (impersonation).
+    impersonation_id: Mapped[int | None] = mapped_column(
+        Id, ForeignKey("impersonations.id", ondelete="CASCADE")
+    )
 
 
 class ApiKey(OrgScoped, Timestamped, Base):

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Executable, bindparam, select, update
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from userdesk.access import service as access
@@ -22,6 +21,7 @@ from userdesk.auth.secrets import (
 )
 from userdesk.config import Settings
 from userdesk.db.base import utcnow
+from userdesk.db.session import best_effort
 from userdesk.errors import DomainError, InvalidInput, NotAuthenticated
 from userdesk.users.models import User
 from userdesk.users.rules import (
@@ -56,19 +56,13 @@ def start_session(
     if replaces_token:
         sign_out(db, token=replaces_token)
     now = utcnow()
-    token = new_token()
-    session = LoginSession(
-        organization_id=user.organization_id,
-        token_hash=hash_token(token),
-        user_id=user.id,
-        csrf_token=new_token(),
-        created_at=now,
-        last_seen_at=now,
+    session, token = open_session(
+        db,
+        user=user,
         expires_at=now + timedelta(seconds=settings.session_max_age_seconds),
         ip=ip,
-        user_agent=(user_agent or "")[:500] or None,
+        user_agent=user_agent,
     )
-    db.add(session)
     user.last_login_at = now
     user.last_seen_at = now
     db.add(
@@ -82,6 +76,35 @@ def start_session(
     )
     db.flush()
     return SignedIn(session=session, token=token, user=user)
+
+
+def open_session(
+    db: Session,
+    *,
+    user: User,
+    expires_at: datetime,
+    ip: str | None,
+    user_agent: str | None,
+    impersonation_id: int | None = None,
+) -> tuple[LoginSession, str]:
+    """A new session row for USER, and the token for its cookie (stored only hashed)."""
+    now = utcnow()
+    token = new_token()
+    session = LoginSession(
+        organization_id=user.organization_id,
+        token_hash=hash_token(token),
+        user_id=user.id,
+        csrf_token=new_token(),
+        created_at=now,
+        last_seen_at=now,
+        expires_at=expires_at,
+        ip=ip,
+        user_agent=(user_agent or "")[:500] or None,
+        impersonation_id=impersonation_id,
+    )
+    db.add(session)
+    db.flush()
+    return session, token
 
 
 def authenticate_session(
@@ -118,17 +141,10 @@ def authenticate_session(
 
 
 def _touch(db: Session, *statements: Executable) -> None:
-    """Record that a session or key was used, if the write lock is free: it is a hint.
-
-    A read-only request must not fail because another writer got there first; the next
-    request will record it.
-    """
-    try:
-        with db.begin_nested():
-            for statement in statements:
-                db.execute(statement)
-    except OperationalError:
-        return
+    """Record that a session or key was used: a hint, the next request may record it."""
+    with best_effort(db):
+        for statement in statements:
+            db.execute(statement)
 
 
 def sign_out(db: Session, *, token: str) -> None:

@@ -5,6 +5,7 @@ from userdesk.activity import models as activity_models
 from userdesk.audit import models as audit_models
 from userdesk.auth import models as auth_models
 from userdesk.db.base import Base
+from userdesk.impersonation import models as impersonation_models
 from userdesk.invitations import models as invitation_models
 from userdesk.jobs import models as job_models
 from userdesk.mail import models as mail_models
@@ -24,6 +25,7 @@ __all__ = [
     "activity_models",
     "audit_models",
     "auth_models",
+    "impersonation_models",
     "invitation_models",
     "job_models",
     "mail_models",

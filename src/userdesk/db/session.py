@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from userdesk.db.engine import BEGIN_OPTION, make_engine
@@ -45,3 +46,15 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@contextmanager
+def best_effort(db: Session) -> Iterator[None]:
+    """Writes that a read-only request makes if the write lock is free, and otherwise
+    drops (hints such as last-seen times): such a request must not fail because another
+    writer got there first."""
+    try:
+        with db.begin_nested():
+            yield
+    except OperationalError:
+        return

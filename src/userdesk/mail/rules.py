@@ -20,6 +20,7 @@ class EmailKind(StrEnum):
     REACTIVATION = "reactivation"
     EMAIL_CHANGE = "email_change"
     EMAIL_CHANGE_NOTICE = "email_change_notice"
+    IMPERSONATION_NOTICE = "impersonation_notice"
 
     @property
     def label(self) -> str:
@@ -84,6 +85,13 @@ DEFAULT_TEMPLATES |= {
         "{{ user.email }} to {{ new_email }}. It changes only once the new address is "
         "confirmed. If you did not expect this, contact your administrator.",
     ),
+    EmailKind.IMPERSONATION_NOTICE: Template(
+        "{{ admin }} accessed your {{ organization.name }} account",
+        "Hello {{ user.first_name or user.email }},\n\n"
+        "{{ admin }} of {{ organization.name }} signed in to your account as you, to help: "
+        "{{ reason }}.\nThe access ends by itself within an hour. If you have questions, "
+        "contact your administrator.",
+    ),
 }
 
 SAMPLE_CONTEXT: dict[str, Any] = {
@@ -98,6 +106,8 @@ SAMPLE_CONTEXT: dict[str, Any] = {
     "link": "https://userdesk.example/invite/sample-token",
     "expires": "2026-12-01 12:00 UTC",
     "new_email": "ann.lee@example.org",
+    "admin": "Bob Admin",
+    "reason": "to check the invoice page they reported",
 }
 
 _env = SandboxedEnvironment(autoescape=False, undefined=StrictUndefined)

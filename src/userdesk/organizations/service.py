@@ -111,6 +111,16 @@ def shows_disable_reason(organization: Organization) -> bool:
     return bool(organization.settings.get("show_disable_reason", False))
 
 
+def allows_impersonation(organization: Organization) -> bool:
+    """Whether admins with users.impersonate may act as a user (on unless turned off)."""
+    return bool(organization.settings.get("allow_impersonation", True))
+
+
+def notifies_impersonation(organization: Organization) -> bool:
+    """Whether a user is emailed when an admin has acted as them."""
+    return bool(organization.settings.get("notify_impersonation", False))
+
+
 def update_settings(
     db: Session,
     *,
@@ -118,6 +128,8 @@ def update_settings(
     invitation_ttl_days: int | None = None,
     require_validation: bool | None = None,
     show_disable_reason: bool | None = None,
+    allow_impersonation: bool | None = None,
+    notify_impersonation: bool | None = None,
 ) -> Organization:
     """Change the organization's settings that were given.
 
@@ -140,8 +152,13 @@ def update_settings(
         changes["invitation_ttl_days"] = invitation_ttl_days
     if require_validation is not None:
         changes["require_validation"] = require_validation
-    if show_disable_reason is not None:
-        changes["show_disable_reason"] = show_disable_reason
+    for name, value in (
+        ("show_disable_reason", show_disable_reason),
+        ("allow_impersonation", allow_impersonation),
+        ("notify_impersonation", notify_impersonation),
+    ):
+        if value is not None:
+            changes[name] = value
     changes = {k: v for k, v in changes.items() if organization.settings.get(k) != v}
     if changes:
         organization.settings = {**organization.settings, **changes}

@@ -50,11 +50,12 @@ def resolve(
     group_ids: Sequence[str],
     role_ids: Sequence[str],
     default_team: bool = True,
+    permission: str = Permission.USERS_CREATE,
 ) -> Membership:
     """The team, groups and roles named by id, in the actor's organization.
 
-    A team-scoped actor's new users land in its team: with no team given, the actor's
-    only team; another team is refused.
+    A team-scoped actor's users (new ones, or edited ones: PERMISSION says which) land in
+    its team: with no team given, the actor's only team; another team is refused.
 
     Raises:
         InvalidInput: an id that is malformed or names nothing in the organization.
@@ -64,7 +65,7 @@ def resolve(
     org = actor.organization_id
     problems: dict[str, str] = {}
     team = None
-    scope = actor.team_scope(Permission.USERS_CREATE)
+    scope = actor.team_scope(permission)
     if default_team and team_id is None and scope is not None and len(scope) == 1:
         team_id = str(next(iter(scope)))
     if team_id is not None:
@@ -79,7 +80,7 @@ def resolve(
         raise InvalidInput("Some teams, groups or roles are not valid.", fields=problems)
     if scope is not None and (team is None or team.id not in scope):
         raise PermissionDenied(
-            "You may only add users to your own teams.", code="permission_denied"
+            "You may only put users in your own teams.", code="permission_denied"
         )
     if roles:
         _require_grantable(actor, roles)

@@ -581,6 +581,12 @@ def update_user(
             fields={"If-Match": f"version {version} is not the current version {user.version}"},
         )
     access.require_not_weaker(db, actor, user)
+    if data.email is not None and normalize_email(data.email) != user.email_normalized:
+        access.refuse_while_impersonating(actor, "change an email")
+    if actor.impersonator_id is not None and data.role_ids is not None:
+        held = db.scalars(select(UserRole.role_id).where(UserRole.user_id == user.id))
+        if set(data.role_ids) != {str(role_id) for role_id in held}:
+            access.refuse_while_impersonating(actor, "change roles")
     given = data.model_fields_set
     problems = check_new_person(
         db,
@@ -600,6 +606,7 @@ def update_user(
         group_ids=data.group_ids or [],
         role_ids=data.role_ids or [],
         default_team=False,
+        permission=Permission.USERS_UPDATE,
     )
     before = loaded_user_view(get_user(db, actor=actor, user_id=user.id))
     keeps_admin = any(r.name == ADMINISTRATOR.name and r.builtin for r in membership.roles)

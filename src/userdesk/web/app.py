@@ -27,6 +27,7 @@ from userdesk.web.api import DESCRIPTION, PREFIX
 from userdesk.web.api import router as api_router
 from userdesk.web.console.people import router as people_router
 from userdesk.web.console.routes import router as console_router
+from userdesk.web.portal.impersonate import router as impersonation_router
 from userdesk.web.portal.routes import router as portal_router
 from userdesk.web.problems import status_of
 from userdesk.web.templating import templates
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.include_router(portal_router)
+    app.include_router(impersonation_router)
     app.include_router(people_router)  # before console_router: /users/new before /users/{id}
     app.include_router(console_router)
     app.include_router(api_router)

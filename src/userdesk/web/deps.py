@@ -24,6 +24,7 @@ from userdesk.auth.secrets import tokens_equal
 from userdesk.config import Settings
 from userdesk.db.session import Database
 from userdesk.errors import NotAuthenticated, PermissionDenied
+from userdesk.impersonation import service as impersonation
 from userdesk.users.models import User
 
 SESSION_COOKIE = "userdesk_session"
@@ -65,6 +66,7 @@ class Auth:
     actor: Actor
     user: User | None = None
     session: LoginSession | None = None
+    impersonation: impersonation.Live | None = None  # an admin acting as the user
 
     @property
     def csrf_token(self) -> str | None:
@@ -90,8 +92,36 @@ async def optional_auth(request: Request, db: DbSession, settings: SettingsDep) 
         return None
     session, user = found
     actor = access.actor_for_user(db, user, ip=ip, user_agent=agent)
+    live = None
+    if session.impersonation_id is not None:
+        live = _impersonation(request, db, session, user, ip)
+        if live is None:
+            return None
+        actor = impersonation.as_impersonated(actor, access.actor_for_user(db, live.admin))
     request.state.csrf_token = session.csrf_token
-    return Auth(actor=actor, user=user, session=session)
+    return Auth(actor=actor, user=user, session=session, impersonation=live)
+
+
+def _impersonation(
+    request: Request, db: Session, session: LoginSession, user: User, ip: str | None
+) -> impersonation.Live | None:
+    """The impersonation behind an admin's session as USER, if it may go on; the request
+    goes in the user's timeline and the banner on the page."""
+    live = impersonation.live(db, session=session, user=user)
+    if isinstance(live, str):
+        database: Database = request.app.state.database
+        with database.unit_of_work() as own:
+            impersonation.cut_short(own, session_id=session.id, why=live)
+    if not isinstance(live, impersonation.Live):
+        return None
+    impersonation.note_request(db, live, user, method=request.method, path=request.url.path, ip=ip)
+    request.state.impersonation = {
+        "user": user.name,
+        "admin": live.admin.name,
+        "reason": live.impersonation.reason,
+        "ends_at": live.impersonation.session_ends_at,
+    }
+    return live
 
 
 OptionalAuth = Annotated[Auth | None, Depends(optional_auth)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
@@ -11,6 +12,7 @@ from pydantic import BaseModel, Field
 from userdesk.activity import service as activity
 from userdesk.activity.service import TimelinePage
 from userdesk.errors import InvalidInput
+from userdesk.impersonation import service as impersonation
 from userdesk.jobs.schemas import JobRead
 from userdesk.users import bulk, lifecycle
 from userdesk.users import service as users
@@ -108,6 +110,32 @@ async def send_verification_email(
         db, actor=actor, user_id=user_id, base_url=settings.base_url
     )
     return JSON({"status": "queued", "email": user.email}, status_code=202)
+
+
+class ImpersonationBody(BaseModel):
+    reason: str = Field(description="Why you need to act as the user; kept in the audit log.")
+
+
+class ImpersonationRead(BaseModel):
+    url: str
+    expires_at: datetime
+
+
+@router.post("/{user_id}/impersonations", status_code=201, response_model=ImpersonationRead)
+async def impersonate(
+    user_id: int,
+    body: ImpersonationBody,
+    db: DbSession,
+    actor: CurrentActor,
+    settings: SettingsDep,
+) -> ImpersonationRead:
+    """A single-use link, valid 10 minutes, that signs whoever opens it in as the user for
+    at most an hour; open it in another browser. A signed-in person's act: API keys are
+    refused."""
+    made = impersonation.start(
+        db, actor=actor, user_id=user_id, reason=body.reason, base_url=settings.base_url
+    )
+    return ImpersonationRead(url=made.url, expires_at=made.expires_at)
 
 
 class ActionBody(BaseModel):

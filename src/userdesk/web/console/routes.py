@@ -15,7 +15,15 @@ from userdesk.access.models import Group, Role, Team
 from userdesk.access.rules import ALL_PERMISSIONS, Permission
 from userdesk.activity import service as activity
 from userdesk.audit import service as audit
-from userdesk.errors import Conflict, DomainError, InvalidInput, NotFound, PreconditionFailed
+from userdesk.errors import (
+    Conflict,
+    DomainError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    PreconditionFailed,
+)
+from userdesk.impersonation import service as impersonation
 from userdesk.organizations import service as organizations
 from userdesk.organizations.models import Organization
 from userdesk.organizations.service import invitation_ttl
@@ -227,6 +235,7 @@ def _user_page(
     form: dict[str, Any] | None = None,
     status_code: int = 200,
     stale: bool = False,
+    impersonation_link: impersonation.NewImpersonation | None = None,
 ) -> Response:
     user = users.get_user(db, actor=auth.actor, user_id=user_id)
     editable = auth.actor.covers(Permission.USERS_UPDATE, user.team_id)
@@ -246,6 +255,13 @@ def _user_page(
         reasons=lifecycle.DISABLE_REASONS,
         editable=editable,
         stale=stale,
+        # Offered to who holds the permission over the user; the rest is checked on use.
+        can_impersonate=(
+            auth.actor.covers(Permission.USERS_IMPERSONATE, user.team_id)
+            and auth.actor.impersonator_id is None
+            and user.id != auth.actor.user_id
+        ),
+        impersonation_link=impersonation_link,
         timeline=(
             activity.timeline(db, actor=auth.actor, user_id=user.id)
             if auth.actor.covers(Permission.USERS_ACTIVITY, user.team_id)
@@ -406,6 +422,36 @@ async def user_action(
     return RedirectResponse(f"/console/users/{user_id}?done={action.value}", status_code=303)
 
 
+@router.post("/users/{user_id}/impersonate", response_class=HTMLResponse)
+async def impersonate_user(
+    request: Request,
+    user_id: int,
+    db: DbSession,
+    auth: ConsoleAuth,
+    settings: SettingsDep,
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    """The Impersonate dialog's "Generate URL": the link, shown once, to open elsewhere."""
+    try:
+        made = impersonation.start(
+            db, actor=auth.actor, user_id=user_id, reason=reason, base_url=settings.base_url
+        )
+    except InvalidInput as exc:
+        return _user_page(
+            request,
+            db,
+            auth,
+            user_id,
+            dialog="impersonate",
+            form={"reason": reason},
+            errors=exc.fields,
+            status_code=400,
+        )
+    except PermissionDenied as exc:
+        return _user_page(request, db, auth, user_id, problem=exc.message, status_code=403)
+    return _user_page(request, db, auth, user_id, dialog="impersonate", impersonation_link=made)
+
+
 @router.get("/audit", response_class=HTMLResponse)
 async def audit_log(
     request: Request,
@@ -475,6 +521,8 @@ def _settings(
         all_permissions=sorted(ALL_PERMISSIONS),
         require_validation=organizations.requires_validation(organization),
         show_disable_reason=organizations.shows_disable_reason(organization),
+        allow_impersonation=organizations.allows_impersonation(organization),
+        notify_impersonation=organizations.notifies_impersonation(organization),
         errors=errors or {},
         saved=request.query_params.get("saved"),
         nav="settings",
@@ -489,6 +537,8 @@ async def save_settings(
     invitation_ttl_days: Annotated[str, Form()] = "",
     require_validation: Annotated[bool, Form()] = False,
     show_disable_reason: Annotated[bool, Form()] = False,
+    allow_impersonation: Annotated[bool, Form()] = False,
+    notify_impersonation: Annotated[bool, Form()] = False,
 ) -> Response:
     try:
         days = int(invitation_ttl_days)
@@ -504,6 +554,8 @@ async def save_settings(
             invitation_ttl_days=days,
             require_validation=require_validation,
             show_disable_reason=show_disable_reason,
+            allow_impersonation=allow_impersonation,
+            notify_impersonation=notify_impersonation,
         )
     except InvalidInput as exc:
         return _settings(request, db, auth, errors=exc.fields, status_code=400)

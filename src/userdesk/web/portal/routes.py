@@ -13,6 +13,7 @@ from userdesk.auth import signin
 from userdesk.auth.secrets import new_token, tokens_equal
 from userdesk.auth.service import LinkProblem
 from userdesk.errors import InvalidInput, NotAuthenticated
+from userdesk.impersonation import service as impersonation
 from userdesk.invitations import service as invitations
 from userdesk.organizations.models import Organization
 from userdesk.users import service as users
@@ -159,7 +160,9 @@ def logout_form(request: Request, found: OptionalAuth) -> Response:
 @router.post("/logout")
 def logout(request: Request, db: DbSession, found: CurrentAuth) -> Response:
     token = request.cookies.get(SESSION_COOKIE)
-    if token:
+    if found.impersonation is not None and found.session and found.user:
+        impersonation.end(db, session=found.session, user=found.user, why="signed out")
+    elif token:
         auth.sign_out(db, token=token)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
@@ -184,7 +187,7 @@ def my_verification_email(db: DbSession, found: CurrentAuth, settings: SettingsD
     return RedirectResponse("/me?sent=1", status_code=303)
 
 
-def _link_problem(request: Request, problem: LinkProblem, kind: str) -> Response:
+def link_problem(request: Request, problem: LinkProblem, kind: str) -> Response:
     return templates.TemplateResponse(
         request,
         "portal/link_problem.html",
@@ -199,7 +202,7 @@ def invitation_form(request: Request, token: str, db: DbSession) -> Response:
     try:
         invitation = invitations.find_by_token(db, token=token)
     except LinkProblem as problem:
-        return _link_problem(request, problem, "invitation")
+        return link_problem(request, problem, "invitation")
     organization = db.get_one(Organization, invitation.organization_id)
     return anonymous_form(
         request,
@@ -222,7 +225,7 @@ def accept_invitation(
     try:
         invitation = invitations.find_by_token(db, token=token)
     except LinkProblem as problem:
-        return _link_problem(request, problem, "invitation")
+        return link_problem(request, problem, "invitation")
     errors = _password_errors(request, csrf_token, password, password_again)
     if not errors:
         try:
@@ -263,7 +266,7 @@ def verify_email(request: Request, token: str, db: DbSession) -> Response:
     try:
         user = users.verify_email(db, token=token)
     except LinkProblem as problem:
-        return _link_problem(request, problem, "verification")
+        return link_problem(request, problem, "verification")
     return templates.TemplateResponse(request, "portal/verified.html", {"email": user.email})
 
 
@@ -272,7 +275,7 @@ def confirm_email_change(request: Request, token: str, db: DbSession) -> Respons
     try:
         user = users.confirm_email_change(db, token=token)
     except LinkProblem as problem:
-        return _link_problem(request, problem, "verification")
+        return link_problem(request, problem, "verification")
     return templates.TemplateResponse(request, "portal/verified.html", {"email": user.email})
 
 
@@ -303,7 +306,7 @@ def reset_password_form(request: Request, token: str, db: DbSession) -> Response
     try:
         auth.find_user_token(db, token=token, purpose=users.SET_PASSWORD)
     except LinkProblem as problem:
-        return _link_problem(request, problem, "password")
+        return link_problem(request, problem, "password")
     return anonymous_form(request, "portal/reset.html", {"errors": {}})
 
 
@@ -321,7 +324,7 @@ def reset_password(
         try:
             user = users.reset_password(db, token=token, password=password)
         except LinkProblem as problem:
-            return _link_problem(request, problem, "password")
+            return link_problem(request, problem, "password")
         except InvalidInput as exc:
             errors = exc.fields
     if errors:

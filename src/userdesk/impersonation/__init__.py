@@ -1,0 +1,1 @@
+"""Impersonation: an admin, for a reason, briefly signed in as a user, on the record."""
