@@ -351,16 +351,19 @@ def run_cases(url: str, key: str, *, baseline: Path | None) -> list[Row]:
                 )
             )
             started = time.perf_counter()
-            with api.stream("GET", "/api/v1/users/export") as download:
-                chunks = download.iter_bytes()
+            # The header comes at once; the rows once the database has sorted them.
+            with api.stream("GET", "/api/v1/users/export", timeout=120) as download:
+                chunks = download.iter_raw()
                 first = next(chunks)
                 first_byte = time.perf_counter() - started
-                size = len(first) + sum(len(chunk) for chunk in chunks)
+                second = next(chunks, b"")
+                first_rows = time.perf_counter() - started
+                size = len(first) + len(second) + sum(len(chunk) for chunk in chunks)
             rows.append(
                 Row(
                     "GET /api/v1/users/export, every user",
-                    f"first byte {first_byte * 1000:.0f} ms, {time.perf_counter() - started:.1f} s "
-                    f"({size / 2**20:.0f} MB)",
+                    f"first byte {first_byte * 1000:.0f} ms, first rows {first_rows:.1f} s, "
+                    f"{time.perf_counter() - started:.1f} s ({size / 2**20:.0f} MB)",
                     "≤ 10 s, first byte ≤ 200 ms",
                 )
             )
