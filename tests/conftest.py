@@ -33,6 +33,7 @@ def make_settings(tmp: Path, database_url: str) -> Settings:
         smtp_url=None,
         mail_from="Userdesk <no-reply@test.example>",
         var_dir=tmp,
+        churn_every_hours=0,  # tests that want a scoring run it
     )
 
 

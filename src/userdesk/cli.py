@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -21,6 +22,8 @@ from userdesk.access import service as access
 from userdesk.access.rules import system_actor
 from userdesk.audit import service as audit
 from userdesk.auth import service as auth
+from userdesk.churn import scoring
+from userdesk.churn.models import ChurnRun
 from userdesk.config import get_settings
 from userdesk.db.session import Database
 from userdesk.errors import DomainError
@@ -275,14 +278,7 @@ def import_command(
             db, actor=actor, job_id=job.id, dry_run=dry_run, send_invitations=send_invitations
         )
         job_id, total = job.id, job.total
-    finished = False
-    with _progress() as progress:
-        task = progress.add_task("Dry run" if dry_run else "Importing", total=total)
-        while not finished:
-            with database.unit_of_work() as db:
-                job = db.get_one(Job, job_id)
-                finished = jobs.step(db, job=job, base_url=settings.base_url)
-                progress.update(task, completed=job.cursor)
+    _run_job(database, job_id, "Dry run" if dry_run else "Importing", total, settings.base_url)
     with database.sessions() as db:
         job = db.get_one(Job, job_id)
         for row in jobs.items(db, job, failed_only=True):
@@ -290,6 +286,52 @@ def import_command(
         console.print(
             f"{job.done:,} {'would be created' if dry_run else 'created'}, {job.failed:,} not."
         )
+    database.dispose()
+
+
+def _run_job(database: Database, job_id: int, label: str, total: int, base_url: str) -> None:
+    """Run a job here and now, a step per transaction, with a progress bar."""
+    finished = False
+    with _progress() as progress:
+        task = progress.add_task(label, total=total)
+        while not finished:
+            with database.unit_of_work() as db:
+                job = db.get_one(Job, job_id)
+                finished = jobs.step(db, job=job, base_url=base_url)
+                progress.update(task, completed=job.done or job.cursor)
+
+
+churn_app = typer.Typer(help="Churn prediction.", no_args_is_help=True)
+app.add_typer(churn_app, name="churn")
+
+
+@churn_app.command("score")
+def churn_score(
+    as_of: Annotated[
+        datetime | None,
+        typer.Option("--as-of", help="Score as of this date (UTC); now by default."),
+    ] = None,
+    org: OrgOption = None,
+) -> None:
+    """Score every user's churn risk (one score row per user, the history kept)."""
+    settings = get_settings()
+    database = _database()
+    moment = as_of.replace(tzinfo=UTC) if as_of else None
+    with _transaction() as db:
+        actor = system_actor(organizations.resolve_organization(db, org).id, "userdesk churn")
+        job = scoring.start(db, actor=actor, as_of=moment)
+        job_id, total = job.id, job.total
+    started = time.perf_counter()
+    _run_job(database, job_id, "Scoring", total, settings.base_url)
+    with database.sessions() as db:
+        job = db.get_one(Job, job_id)
+        run = db.get_one(ChurnRun, job.params["run_id"])
+        counts = scoring.level_counts(db, run)
+    console.print(
+        f"Scored {run.users:,} users as of {run.as_of:%Y-%m-%d %H:%M} UTC in "
+        f"{time.perf_counter() - started:.1f} s: "
+        + ", ".join(f"{counts.get(level, 0):,} {level}" for level in ("low", "medium", "high"))
+    )
     database.dispose()
 
 

@@ -23,6 +23,7 @@ class Settings:
     session_max_age_seconds: int = 14 * 24 * 3600
     session_idle_seconds: int = 24 * 3600
     cookie_secure: bool = False
+    churn_every_hours: int = 24  # how often the worker scores churn; 0: never by itself
 
 
 def _secret_key(var_dir: Path) -> str:
@@ -56,7 +57,19 @@ def load_settings() -> Settings:
         var_dir=var_dir,
         cookie_secure=base_url.startswith("https://"),
         base_url_given="USERDESK_BASE_URL" in os.environ,
+        churn_every_hours=_hours("USERDESK_CHURN_EVERY_HOURS", 24),
     )
+
+
+def _hours(name: str, default: int) -> int:
+    value = os.environ.get(name, str(default))
+    try:
+        hours = int(value)
+    except ValueError:
+        raise ValueError(f"{name}={value!r} is not a whole number of hours") from None
+    if hours < 0:
+        raise ValueError(f"{name}={value!r} is below 0")
+    return hours
 
 
 @cache

@@ -23,6 +23,8 @@ from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import or_, select, update
 
+from userdesk.access.rules import system_actor
+from userdesk.churn import scoring
 from userdesk.config import Settings
 from userdesk.db.base import utcnow
 from userdesk.db.session import Database
@@ -33,7 +35,7 @@ from userdesk.mail.models import OutboxMessage
 from userdesk.users import bulk, lifecycle
 
 # The kinds of job this worker runs (each module registers its step).
-JOB_KINDS = (bulk.KIND, imports.KIND)
+JOB_KINDS = (bulk.KIND, imports.KIND, scoring.KIND)
 
 log = logging.getLogger("userdesk.worker")
 
@@ -42,6 +44,7 @@ LEASE = timedelta(minutes=2)
 MAX_ATTEMPTS = 8
 POLL_SECONDS = 2.0
 BAN_CHECK = timedelta(minutes=1)
+CHURN_CHECK = timedelta(minutes=10)  # how often to look for organizations due a scoring
 JOB_BUDGET = timedelta(seconds=2)
 
 
@@ -135,6 +138,7 @@ class Worker:
         self.send = send or (smtp_sender(settings) if settings.smtp_url else None)
         self.stopping = threading.Event()
         self.bans_checked_at: datetime | None = None
+        self.churn_checked_at: datetime | None = None
 
     def claim(self) -> list[int]:
         """Lease up to BATCH due messages to this worker; their ids."""
@@ -209,6 +213,19 @@ class Worker:
         with self.database.unit_of_work() as db:
             return lifecycle.lift_expired_bans(db, now=now)
 
+    def schedule_churn(self) -> int:
+        """Queue a churn scoring for each organization due one (at most every CHURN_CHECK)."""
+        now = utcnow()
+        every = timedelta(hours=self.settings.churn_every_hours)
+        if not every or (self.churn_checked_at and now - self.churn_checked_at < CHURN_CHECK):
+            return 0
+        self.churn_checked_at = now
+        with self.database.unit_of_work() as db:
+            due = scoring.due(db, now, every)
+            for organization_id in due:
+                scoring.start(db, actor=system_actor(organization_id, "churn schedule"))
+        return len(due)
+
     def run_jobs(self, budget: timedelta = JOB_BUDGET) -> int:
         """Work on one waiting job for up to BUDGET, a chunk per transaction; chunks done."""
         with self.database.unit_of_work() as db:
@@ -230,6 +247,7 @@ class Worker:
         """Lift ended bans, work on jobs, and send what is due: how much was done (mail
         needs SMTP)."""
         self.lift_bans()
+        self.schedule_churn()
         worked = self.run_jobs()
         if self.send is None:
             return worked

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from itertools import chain
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection
 
 # SQLite takes up to 32,766 parameters a statement; longer statements are faster, to a point.
@@ -25,6 +26,11 @@ def sql_time(dialect: str) -> Callable[[datetime | None], Any]:
     if dialect == "sqlite":
         return lambda t: None if t is None else t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
     return lambda t: t
+
+
+def json_text(value: Any) -> str:
+    """A value for a JSON column, as both drivers take it."""
+    return orjson.dumps(value).decode()
 
 
 def insert_rows(

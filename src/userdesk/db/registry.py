@@ -4,6 +4,7 @@ from userdesk.access import models as access_models
 from userdesk.activity import models as activity_models
 from userdesk.audit import models as audit_models
 from userdesk.auth import models as auth_models
+from userdesk.churn import models as churn_models
 from userdesk.db.base import Base
 from userdesk.impersonation import models as impersonation_models
 from userdesk.invitations import models as invitation_models
@@ -25,6 +26,7 @@ __all__ = [
     "activity_models",
     "audit_models",
     "auth_models",
+    "churn_models",
     "impersonation_models",
     "invitation_models",
     "job_models",

@@ -21,6 +21,7 @@ class EmailKind(StrEnum):
     EMAIL_CHANGE = "email_change"
     EMAIL_CHANGE_NOTICE = "email_change_notice"
     IMPERSONATION_NOTICE = "impersonation_notice"
+    RE_ENGAGEMENT = "re_engagement"
 
     @property
     def label(self) -> str:
@@ -91,6 +92,13 @@ DEFAULT_TEMPLATES |= {
         "{{ admin }} of {{ organization.name }} signed in to your account as you, to help: "
         "{{ reason }}.\nThe access ends by itself within an hour. If you have questions, "
         "contact your administrator.",
+    ),
+    EmailKind.RE_ENGAGEMENT: Template(
+        "We miss you at {{ organization.name }}",
+        "Hello {{ user.first_name or user.email }},\n\n"
+        "It has been a while since you visited {{ organization.name }}. Here is the way "
+        "back in:\n\n{{ link }}\n\nIf something stopped working for you, just reply: we "
+        "read every answer.",
     ),
 }
 

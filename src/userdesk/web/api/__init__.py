@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from userdesk.web.api import access, audit, events, imports, invitations, jobs, segments, users
+from userdesk.web.api import (
+    access,
+    audit,
+    churn,
+    events,
+    imports,
+    invitations,
+    jobs,
+    segments,
+    users,
+)
 
 PREFIX = "/api/v1"
 DESCRIPTION = (
@@ -21,5 +31,6 @@ router.include_router(jobs.router)
 router.include_router(audit.router)
 router.include_router(events.router)
 router.include_router(imports.router)
+router.include_router(churn.router)
 for face in (access.roles, access.teams, access.groups):
     router.include_router(face)

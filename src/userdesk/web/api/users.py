@@ -11,6 +11,8 @@ from pydantic import BaseModel, Field
 
 from userdesk.activity import service as activity
 from userdesk.activity.service import TimelinePage
+from userdesk.churn import service as churn
+from userdesk.churn.service import ChurnRead
 from userdesk.errors import InvalidInput
 from userdesk.impersonation import service as impersonation
 from userdesk.jobs.schemas import JobRead
@@ -109,6 +111,22 @@ async def send_verification_email(
     user = users.send_verification_email(
         db, actor=actor, user_id=user_id, base_url=settings.base_url
     )
+    return JSON({"status": "queued", "email": user.email}, status_code=202)
+
+
+@router.get("/{user_id}/churn", response_model=ChurnRead)
+async def user_churn(user_id: int, db: DbSession, actor: CurrentActor) -> ChurnRead:
+    """The user's churn risk: level, probability, reasons in words, the score's trend
+    over the last runs, and the retention actions the reasons suggest."""
+    return churn.user_churn(db, actor=actor, user_id=user_id)
+
+
+@router.post("/{user_id}/re-engagement-email", status_code=202, response_model=None)
+async def send_re_engagement(
+    user_id: int, db: DbSession, actor: CurrentActor, settings: SettingsDep
+) -> JSON:
+    """A retention action: email the user the re-engagement template."""
+    user = churn.send_re_engagement(db, actor=actor, user_id=user_id, base_url=settings.base_url)
     return JSON({"status": "queued", "email": user.email}, status_code=202)
 
 

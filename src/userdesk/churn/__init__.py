@@ -1,0 +1,1 @@
+"""Churn prediction per user: features, a score with its reasons, levels, history."""

@@ -1,0 +1,143 @@
+"""The churn score: a transparent model that needs no labelled history.
+
+Risk rises with the days since the last event, falls with recent activity, regular weeks
+and a rising trend; a user who never accepted the invitation or never confirmed their
+email is at more risk. Each term's contribution, against a steady user's, gives the
+reasons in words. The raw score is calibrated on the organization's own past (a backtest
+30 days back, see scoring.calibrate) so that the probability means what it says.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from userdesk.churn.features import Features, log_count
+
+HORIZON_DAYS = 30  # "churned": no sign-in and no event in the next 30 days
+LEVELS = ("low", "medium", "high")
+DEFAULT_CUTOFFS = (0.3, 0.6)  # probability from which a user is medium, high
+
+# weight, and the value of a steady user (active weekly, a few events a week, flat trend)
+WEIGHTS = {
+    "recency": (1.3, 2.0),  # days since the last event, in weeks, capped at 9
+    "frequency": (-0.9, math.log1p(12)),  # log(1 + events in 28 days)
+    "trend": (-0.8, 0.0),
+    "regularity": (-1.5, 0.75),  # share of the last 12 weeks with an event
+    "not_accepted": (1.5, 0.0),
+    "not_verified": (0.5, 0.0),
+}
+STEADY_LOG_ODDS = -2.2  # a steady user: about 1 in 10
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Platt scaling: probability = sigmoid(a * score + b), fitted on a backtest."""
+
+    a: float = 1.0
+    b: float = 0.0
+
+    def probability(self, score: float) -> float:
+        return sigmoid(self.a * score + self.b)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    probability: float
+    level: str
+    reasons: list[str]
+
+
+def sigmoid(z: float) -> float:
+    if z >= 0:
+        return 1 / (1 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1 + e)
+
+
+def values(f: Features) -> dict[str, float]:
+    weeks_quiet = 9.0 if f.days_since_event is None else min(f.days_since_event / 7, 9.0)
+    return {
+        "recency": weeks_quiet,
+        "frequency": log_count(f.events_28),
+        "trend": f.trend,
+        "regularity": f.active_week_share,
+        "not_accepted": 0.0 if f.accepted else 1.0,
+        "not_verified": 0.0 if f.verified else 1.0,
+    }
+
+
+def contributions(f: Features) -> dict[str, float]:
+    """Each term's push on the score, against a steady user's."""
+    return {name: WEIGHTS[name][0] * (v - WEIGHTS[name][1]) for name, v in values(f).items()}
+
+
+def score(f: Features) -> float:
+    """The raw score: log-odds of churning, before calibration."""
+    return STEADY_LOG_ODDS + sum(contributions(f).values())
+
+
+def level(probability: float, cutoffs: tuple[float, float] = DEFAULT_CUTOFFS) -> str:
+    medium, high = cutoffs
+    return "high" if probability >= high else "medium" if probability >= medium else "low"
+
+
+def reasons(f: Features, limit: int = 3) -> list[str]:
+    """The terms that push the risk up most, in words."""
+    pushes = sorted(((c, name) for name, c in contributions(f).items() if c > 0.15), reverse=True)
+    return [_words(name, f) for _, name in pushes[:limit]]
+
+
+def _words(name: str, f: Features) -> str:
+    if name == "recency":
+        if f.days_since_event is None:
+            return "No activity ever recorded"
+        if f.days_since_login is not None and f.days_since_login >= f.days_since_event:
+            return f"No sign-in for {int(f.days_since_login)} days"
+        return f"No activity for {int(f.days_since_event)} days"
+    if name == "frequency":
+        return f"Only {f.events_28} event{'s' if f.events_28 != 1 else ''} in the last 28 days"
+    if name == "trend":
+        return f"Activity down {round(-f.trend * 100)}% vs the previous month"
+    if name == "regularity":
+        weeks = round(f.active_week_share * 12)
+        return f"Active in {weeks} of the last 12 weeks"
+    if name == "not_accepted":
+        return "Never accepted the invitation"
+    return "Email address not confirmed"
+
+
+def predict(
+    f: Features, calibration: Calibration, cutoffs: tuple[float, float] = DEFAULT_CUTOFFS
+) -> Prediction:
+    probability = calibration.probability(score(f))
+    return Prediction(probability, level(probability, cutoffs), reasons(f))
+
+
+def fit_calibration(scores: list[float], churned: list[bool], rounds: int = 25) -> Calibration:
+    """Platt scaling by Newton's method on (score, outcome) pairs; the identity if they
+    cannot support a fit (too few, or all one outcome)."""
+    positives = sum(churned)
+    if len(scores) < 50 or positives in (0, len(churned)):
+        return Calibration()
+    a, b = 1.0, 0.0
+    for _ in range(rounds):
+        ga = gb = haa = hab = hbb = 0.0
+        for s, y in zip(scores, churned, strict=True):
+            p = sigmoid(a * s + b)
+            d = p - (1.0 if y else 0.0)
+            w = max(p * (1 - p), 1e-9)
+            ga += d * s
+            gb += d
+            haa += w * s * s
+            hab += w * s
+            hbb += w
+        det = haa * hbb - hab * hab
+        if abs(det) < 1e-12:
+            break
+        step_a = (hbb * ga - hab * gb) / det
+        step_b = (haa * gb - hab * ga) / det
+        a, b = a - step_a, b - step_b
+        if abs(step_a) + abs(step_b) < 1e-8:
+            break
+    return Calibration(a, b)

@@ -1,0 +1,160 @@
+"""Scoring runs as a job over every user: the database's sums match the pure features,
+scores and levels are written with their history, and the API tells why."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from datetime import timedelta
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tests import factories
+from tests.conftest import BoundDatabase
+from userdesk.access.rules import system_actor
+from userdesk.activity.models import ActivityEvent
+from userdesk.audit.models import AuditEvent
+from userdesk.churn import model, scoring
+from userdesk.churn.features import Activity
+from userdesk.churn.models import ChurnRun, ChurnScore
+from userdesk.config import Settings
+from userdesk.db.base import utcnow
+from userdesk.jobs import service as jobs
+from userdesk.jobs.models import Job
+from userdesk.mail.models import OutboxMessage
+from userdesk.organizations.models import Organization
+from userdesk.users.models import User
+from userdesk.worker import Worker
+
+DAY = timedelta(days=1)
+
+
+def _with_events(db: Session, org: Organization, ages: list[float], **kwargs: object) -> User:
+    user = factories.make_user(db, org, **kwargs)  # type: ignore[arg-type]
+    user.created_at = utcnow() - 300 * DAY
+    now = utcnow()
+    for n, age in enumerate(ages):
+        db.add(
+            ActivityEvent(
+                organization_id=org.id,
+                user_id=user.id,
+                type="login" if n % 3 == 0 else "page.viewed",
+                occurred_at=now - age * DAY,
+                properties={},
+            )
+        )
+    db.flush()
+    return user
+
+
+def run_scoring(db: Session, org: Organization) -> ChurnRun:
+    job = scoring.start(db, actor=system_actor(org.id, "tests"))
+    while not jobs.step(db, job=job, base_url="http://testserver"):
+        pass
+    assert job.status == "done", job.problems
+    return db.get_one(ChurnRun, job.params["run_id"])
+
+
+def test_the_database_adds_up_what_the_pure_features_count(db: Session, org: Organization) -> None:
+    rng = random.Random(3)
+    people = [
+        _with_events(db, org, [rng.uniform(0.1, 130) for _ in range(rng.randint(0, 30))])
+        for _ in range(12)
+    ]
+    as_of = utcnow()
+    rows = {r.id: r for r in db.execute(scoring._statement(org.id, as_of)).all()}
+    for person in people:
+        events = db.execute(
+            select(ActivityEvent.type, ActivityEvent.occurred_at).where(
+                ActivityEvent.user_id == person.id
+            )
+        ).all()
+        expected = Activity.of_events([(t, at) for t, at in events], as_of)
+        row = rows[person.id]
+        got = Activity(
+            last_7=row.last_7 or 0,
+            last_28=row.last_28 or 0,
+            previous_28=row.previous_28 or 0,
+            last_90=row.last_90 or 0,
+            active_weeks=row.active_weeks or 0,
+            last_event_at=row.last_event_at,
+            last_login_at=row.last_login_at,
+        )
+        assert got == expected
+
+
+def test_a_run_scores_every_user_keeps_the_history_and_sets_the_levels(
+    db: Session, org: Organization, client: TestClient
+) -> None:
+    steady = _with_events(db, org, [d + 0.5 for d in range(0, 120, 2)])
+    quiet = _with_events(db, org, [d + 40 for d in range(0, 80, 3)])
+    trashed = _with_events(db, org, [1.0], status="trashed")
+    first = run_scoring(db, org)
+    second = run_scoring(db, org)
+    db.expire_all()
+    assert first.finished_at is not None
+    scored = {
+        s.user_id for s in db.scalars(select(ChurnScore).where(ChurnScore.run_id == second.id))
+    }
+    assert {steady.id, quiet.id} <= scored
+    assert trashed.id not in scored
+    assert db.get_one(User, quiet.id).churn_level in ("medium", "high")
+    assert db.get_one(User, steady.id).churn_level == "low"
+    for action in ("churn.scoring_started", "churn.scored"):
+        audited = db.scalars(select(AuditEvent).where(AuditEvent.action == action)).all()
+        assert len(audited) == 2
+
+    key = factories.make_api_key(db, org)
+    read = client.get(
+        f"/api/v1/users/{quiet.id}/churn", headers={"Authorization": f"Bearer {key}"}
+    ).json()
+    assert read["level"] in ("medium", "high")
+    assert read["reasons"][0].startswith("No ")
+    assert len(read["history"]) == 2
+    assert "send_re_engagement" in read["actions"]
+    found = client.get(
+        "/api/v1/users",
+        params={"q": f"churn:{read['level']}"},
+        headers={"Authorization": f"Bearer {key}"},
+    ).json()["items"]
+    assert str(quiet.id) in {u["id"] for u in found}
+
+    sent = client.post(
+        f"/api/v1/users/{quiet.id}/re-engagement-email", headers={"Authorization": f"Bearer {key}"}
+    )
+    assert sent.status_code == 202
+    db.expire_all()
+    assert db.scalars(select(OutboxMessage).where(OutboxMessage.recipient == quiet.email)).one()
+    assert db.scalars(
+        select(AuditEvent).where(AuditEvent.action == "user.re_engagement_sent")
+    ).one()
+
+
+def test_the_backtest_calibrates_on_who_really_went_quiet(db: Session, org: Organization) -> None:
+    rng = random.Random(11)
+    for n in range(120):
+        if n % 2:  # regular users who stay
+            _with_events(db, org, [d + rng.random() for d in range(0, 150, 3)])
+        else:  # users who stopped 40-90 days ago
+            stop = rng.uniform(40, 90)
+            _with_events(db, org, [stop + d for d in range(0, 60, 4)])
+    found = scoring.backtest(db, org.id, utcnow())
+    assert found["users"] >= 120
+    assert 0.4 < found["churn_rate"] < 0.7
+    fitted = model.Calibration(found["a"], found["b"])
+    assert fitted.a > 0  # a higher score still means more risk
+
+
+def test_the_worker_queues_a_scoring_for_each_organization_due_one(
+    database: BoundDatabase, settings: Settings, db: Session, org: Organization
+) -> None:
+    worker = Worker(database, dataclasses.replace(settings, churn_every_hours=24))
+    assert worker.schedule_churn() >= 1
+    queued = db.scalars(select(Job).where(Job.kind == scoring.KIND)).all()
+    assert org.id in {job.organization_id for job in queued}
+    worker.churn_checked_at = None
+    assert org.id not in scoring.due(db, utcnow(), timedelta(hours=24))  # one is waiting
+    off = Worker(database, dataclasses.replace(settings, churn_every_hours=0))
+    assert off.schedule_churn() == 0
