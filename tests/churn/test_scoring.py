@@ -64,7 +64,12 @@ def test_the_database_adds_up_what_the_pure_features_count(db: Session, org: Org
         for _ in range(12)
     ]
     as_of = utcnow()
-    rows = {r.id: r for r in db.execute(scoring._statement(org.id, as_of)).all()}
+    rows = {
+        r.id: r
+        for r in db.execute(
+            scoring._statement(db.get_bind().dialect.name, org.id, as_of, lambda column: column > 0)
+        ).all()
+    }
     for person in people:
         events = db.execute(
             select(ActivityEvent.type, ActivityEvent.occurred_at).where(

@@ -84,8 +84,12 @@ def level(probability: float, cutoffs: tuple[float, float] = DEFAULT_CUTOFFS) ->
 
 def reasons(f: Features, limit: int = 3) -> list[str]:
     """The terms that push the risk up most, in words."""
-    pushes = sorted(((c, name) for name, c in contributions(f).items() if c > 0.15), reverse=True)
-    return [_words(name, f) for _, name in pushes[:limit]]
+    return _reasons(contributions(f), f, limit)
+
+
+def _reasons(pushes: dict[str, float], f: Features, limit: int = 3) -> list[str]:
+    ranked = sorted(((c, name) for name, c in pushes.items() if c > 0.15), reverse=True)
+    return [_words(name, f) for _, name in ranked[:limit]]
 
 
 def _words(name: str, f: Features) -> str:
@@ -110,34 +114,56 @@ def _words(name: str, f: Features) -> str:
 def predict(
     f: Features, calibration: Calibration, cutoffs: tuple[float, float] = DEFAULT_CUTOFFS
 ) -> Prediction:
-    probability = calibration.probability(score(f))
-    return Prediction(probability, level(probability, cutoffs), reasons(f))
+    """The calibrated probability, its level, and (above low) the reasons in words."""
+    pushes = contributions(f)
+    probability = calibration.probability(STEADY_LOG_ODDS + sum(pushes.values()))
+    found = level(probability, cutoffs)
+    return Prediction(probability, found, _reasons(pushes, f) if found != "low" else [])
 
 
-def fit_calibration(scores: list[float], churned: list[bool], rounds: int = 25) -> Calibration:
-    """Platt scaling by Newton's method on (score, outcome) pairs; the identity if they
-    cannot support a fit (too few, or all one outcome)."""
+def fit_calibration(scores: list[float], churned: list[bool], rounds: int = 50) -> Calibration:
+    """Platt scaling: a logistic regression of the outcome on the score, with Platt's
+    smoothed targets and a weak pull towards no change (so that outcomes the score
+    separates perfectly do not send it to infinity), by Newton's method with a line
+    search on the standardized score. The identity if the pairs cannot support a fit
+    (too few, or all one outcome)."""
     positives = sum(churned)
+    negatives = len(churned) - positives
     if len(scores) < 50 or positives in (0, len(churned)):
         return Calibration()
-    a, b = 1.0, 0.0
+    mean = sum(scores) / len(scores)
+    spread = math.sqrt(sum((x - mean) ** 2 for x in scores) / len(scores)) or 1.0
+    z = [(x - mean) / spread for x in scores]
+    high, low = (positives + 1) / (positives + 2), 1 / (negatives + 2)
+    targets = [high if y else low for y in churned]
+    ridge = len(scores) / 1000  # the pull, worth a thousandth of the data
+
+    def loss(a: float, b: float) -> float:
+        total = ridge * (a * a + b * b) / 2
+        for x, t in zip(z, targets, strict=True):
+            m = a * x + b
+            total += math.log1p(math.exp(-abs(m))) + max(m, 0) - t * m
+        return total
+
+    a = b = 0.0
+    current = loss(a, b)
     for _ in range(rounds):
-        ga = gb = haa = hab = hbb = 0.0
-        for s, y in zip(scores, churned, strict=True):
-            p = sigmoid(a * s + b)
-            d = p - (1.0 if y else 0.0)
-            w = max(p * (1 - p), 1e-9)
-            ga += d * s
-            gb += d
-            haa += w * s * s
-            hab += w * s
+        ga, gb, haa, hab, hbb = ridge * a, ridge * b, ridge, 0.0, ridge
+        for x, t in zip(z, targets, strict=True):
+            p = sigmoid(a * x + b)
+            w = p * (1 - p)
+            ga += (p - t) * x
+            gb += p - t
+            haa += w * x * x
+            hab += w * x
             hbb += w
         det = haa * hbb - hab * hab
-        if abs(det) < 1e-12:
+        step_a, step_b = (hbb * ga - hab * gb) / det, (haa * gb - hab * ga) / det
+        scale = 1.0
+        while scale > 1e-4 and loss(a - scale * step_a, b - scale * step_b) > current:
+            scale /= 2
+        a, b = a - scale * step_a, b - scale * step_b
+        previous, current = current, loss(a, b)
+        if previous - current < 1e-9 * len(z):
             break
-        step_a = (hbb * ga - hab * gb) / det
-        step_b = (haa * gb - hab * ga) / det
-        a, b = a - step_a, b - step_b
-        if abs(step_a) + abs(step_b) < 1e-8:
-            break
-    return Calibration(a, b)
+    return Calibration(a / spread, b - a * mean / spread)

@@ -9,12 +9,25 @@ multi-row INSERTs and one UPDATE per level. Every run keeps its scores (the hist
 
 from __future__ import annotations
 
-import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Select, and_, case, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Row,
+    Select,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from userdesk.access import service as access
@@ -25,7 +38,7 @@ from userdesk.churn import model
 from userdesk.churn.features import DAY, WEEKS, Activity, Features, features
 from userdesk.churn.models import ChurnRun, ChurnScore
 from userdesk.db import bulk
-from userdesk.db.base import utcnow
+from userdesk.db.base import UTCDateTime, utcnow
 from userdesk.jobs import service as jobs
 from userdesk.jobs.models import Job
 from userdesk.organizations.models import Organization
@@ -38,7 +51,18 @@ BACKTEST_SAMPLE = 20_000
 SCORED_STATUSES = ("pending", "active", "disabled", "banned")  # not trashed or deleted
 
 
-def _activity_columns(as_of: datetime) -> list[Any]:
+def _week(dialect: str, as_of: datetime, at: Any) -> Any:
+    """The whole weeks between AT and AS_OF (0: the last seven days)."""
+    if dialect == "sqlite":
+        days = func.julianday(literal(as_of.astimezone(UTC).replace(tzinfo=None))) - func.julianday(
+            at
+        )
+        return cast(days / 7, Integer)
+    seconds = func.extract("epoch", literal(as_of, UTCDateTime) - at)
+    return func.floor(seconds / (7 * 24 * 3600))
+
+
+def _activity_columns(dialect: str, as_of: datetime) -> list[Any]:
     at = ActivityEvent.occurred_at
 
     def count(*conditions: Any) -> Any:
@@ -47,26 +71,27 @@ def _activity_columns(as_of: datetime) -> list[Any]:
     def since(days: int) -> datetime:
         return as_of - days * DAY
 
-    weeks = [
-        func.max(case((and_(at > since(7 * (k + 1)), at <= since(7 * k)), 1), else_=0))
-        for k in range(WEEKS)
-    ]
+    weeks = func.count(func.distinct(case((at > since(7 * WEEKS), _week(dialect, as_of, at)))))
     return [
         count(at >= since(7)).label("last_7"),
         count(at >= since(28)).label("last_28"),
         count(at >= since(56), at < since(28)).label("previous_28"),
         count(at >= since(90)).label("last_90"),
-        sum(weeks[1:], weeks[0]).label("active_weeks"),
+        weeks.label("active_weeks"),
         func.max(at).label("last_event_at"),
         func.max(case((ActivityEvent.type == "login", at), else_=None)).label("last_login_at"),
     ]
 
 
-def _statement(organization_id: int, as_of: datetime) -> Select[Any]:
-    """Each user's standing and their events added up, as of AS_OF (strictly before)."""
+UserIds = Callable[[Any], ColumnElement[bool]]  # user id column -> which users
+
+
+def _statement(dialect: str, organization_id: int, as_of: datetime, ids: UserIds) -> Select[Any]:
+    """Each user's standing and their events added up, as of AS_OF (strictly before), for
+    the users IDS selects (applied to the events too, so that only theirs are read)."""
     events = (
-        select(ActivityEvent.user_id, *_activity_columns(as_of))
-        .where(ActivityEvent.occurred_at < as_of)
+        select(ActivityEvent.user_id, *_activity_columns(dialect, as_of))
+        .where(ActivityEvent.occurred_at < as_of, ids(ActivityEvent.user_id))
         .group_by(ActivityEvent.user_id)
         .subquery()
     )
@@ -90,8 +115,17 @@ def _statement(organization_id: int, as_of: datetime) -> Select[Any]:
             User.organization_id == organization_id,
             User.status.in_(SCORED_STATUSES),
             User.created_at < as_of,
+            ids(User.id),
         )
     )
+
+
+def _dialect(db: Session) -> str:
+    return db.get_bind().dialect.name
+
+
+def _in_range(after: int, size: int) -> UserIds:
+    return lambda column: and_(column > after, column <= after + size)
 
 
 def _features(row: Row[Any], as_of: datetime) -> Features:
@@ -118,22 +152,26 @@ def backtest(db: Session, organization_id: int, as_of: datetime) -> dict[str, An
     """Features HORIZON days before AS_OF against who then went quiet: the calibration
     (Platt scaling of the score), and how well the levels would have told."""
     snapshot = as_of - model.HORIZON_DAYS * DAY
-    rows = db.execute(_statement(organization_id, snapshot)).all()
-    if len(rows) > BACKTEST_SAMPLE:
-        rows = random.Random(organization_id).sample(rows, BACKTEST_SAMPLE)  # noqa: S311
-    active_after = set(
-        db.scalars(
-            select(ActivityEvent.user_id)
-            .where(
-                ActivityEvent.organization_id == organization_id,
-                ActivityEvent.occurred_at >= snapshot,
-                ActivityEvent.occurred_at < as_of,
-            )
-            .distinct()
+    users = db.scalar(select(func.count()).where(User.organization_id == organization_id))
+    step = max(1, (users or 0) // BACKTEST_SAMPLE)  # every STEP-th user by id
+
+    def sampled(column: Any) -> ColumnElement[bool]:
+        return column % step == 0 if step > 1 else true()
+
+    came_back = (
+        exists()
+        .where(
+            ActivityEvent.user_id == User.id,
+            ActivityEvent.occurred_at >= snapshot,
+            ActivityEvent.occurred_at < as_of,
         )
+        .label("came_back")
     )
+    rows = db.execute(
+        _statement(_dialect(db), organization_id, snapshot, sampled).add_columns(came_back)
+    ).all()
     scores = [model.score(_features(row, snapshot)) for row in rows]
-    churned = [row.id not in active_after for row in rows]
+    churned = [not row.came_back for row in rows]
     fitted = model.fit_calibration(scores, churned)
     return {
         "a": fitted.a,
@@ -194,7 +232,7 @@ def _step(db: Session, job: Job, actor: Actor, base_url: str) -> bool:
     last_id = db.scalar(select(func.max(User.id)).where(User.organization_id == org)) or 0
     after = job.cursor
     rows = db.execute(
-        _statement(org, as_of).where(User.id > after, User.id <= after + RANGE).order_by(User.id)
+        _statement(_dialect(db), org, as_of, _in_range(after, RANGE)).order_by(User.id)
     ).all()
     scored = _write(db, run, rows, as_of, calibration, cutoffs)
     run.users += scored
@@ -248,7 +286,10 @@ def _write(
         for start in range(0, len(ids), 10_000):
             db.execute(
                 update(User)
-                .where(User.id.in_(ids[start : start + 10_000]))
+                .where(
+                    User.id.in_(ids[start : start + 10_000]),
+                    User.churn_level.is_distinct_from(name),  # only rows that change
+                )
                 .values(churn_level=name)
                 .execution_options(synchronize_session=False)
             )
