@@ -332,6 +332,18 @@ def churn_score(
         f"{time.perf_counter() - started:.1f} s: "
         + ", ".join(f"{counts.get(level, 0):,} {level}" for level in ("low", "medium", "high"))
     )
+    check = run.calibration
+    console.print(
+        f"Backtest ({check['users']:,} users, as of {check['snapshot'][:10]}): of those active "
+        "in the 30 days before, the share who then went quiet, by level: "
+        + ", ".join(
+            f"{level} {found['went_quiet']:.0%} of {found['users']:,}"
+            for level, found in check["reliability"].items()
+            if found["users"]
+        )
+        + f"; already inactive: {check['inactive']['users']:,}, of whom "
+        f"{check['inactive']['stayed_quiet'] or 0:.0%} stayed quiet."
+    )
     database.dispose()
 
 

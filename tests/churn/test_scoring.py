@@ -163,3 +163,21 @@ def test_the_worker_queues_a_scoring_for_each_organization_due_one(
     assert org.id not in scoring.due(db, utcnow(), timedelta(hours=24))  # one is waiting
     off = Worker(database, dataclasses.replace(settings, churn_every_hours=0))
     assert off.schedule_churn() == 0
+
+
+def test_the_console_shows_the_level_the_reasons_and_acts_in_one_click(
+    client: TestClient, db: Session, org: Organization
+) -> None:
+    admin = factories.make_admin(db, org)
+    quiet = _with_events(db, org, [d + 40 for d in range(0, 80, 3)], first_name="Quinn")
+    run_scoring(db, org)
+    csrf = factories.login(client, admin.email)
+    listed = client.get("/console/users", params={"q": "Quinn"}).text
+    assert 'data-testid="churn-level"' in listed
+    page = client.get(f"/console/users/{quiet.id}").text
+    assert 'data-testid="churn-reasons"' in page
+    assert "No sign-in for" in page or "No activity for" in page
+    sent = client.post(f"/console/users/{quiet.id}/re-engagement-email", data={"csrf_token": csrf})
+    assert sent.status_code == 303
+    db.expire_all()
+    assert db.scalars(select(OutboxMessage).where(OutboxMessage.recipient == quiet.email)).one()

@@ -148,7 +148,12 @@ def _features(row: Row[Any], as_of: datetime) -> Features:
     )
 
 
-def backtest(db: Session, organization_id: int, as_of: datetime) -> dict[str, Any]:
+def backtest(
+    db: Session,
+    organization_id: int,
+    as_of: datetime,
+    cutoffs: tuple[float, float] = model.DEFAULT_CUTOFFS,
+) -> dict[str, Any]:
     """Features HORIZON days before AS_OF against who then went quiet: the calibration
     (Platt scaling of the score), and how well the levels would have told."""
     snapshot = as_of - model.HORIZON_DAYS * DAY
@@ -173,12 +178,30 @@ def backtest(db: Session, organization_id: int, as_of: datetime) -> dict[str, An
     scores = [model.score(_features(row, snapshot)) for row in rows]
     churned = [not row.came_back for row in rows]
     fitted = model.fit_calibration(scores, churned)
+    # Who was active in the HORIZON before the snapshot is "at risk" or not; who was not
+    # is already inactive, and reported apart.
+    recent = snapshot - model.HORIZON_DAYS * DAY
+    active = [row.last_event_at is not None and row.last_event_at >= recent for row in rows]
+    by_level: dict[str, list[bool]] = {name: [] for name in model.LEVELS}
+    for score, went, was_active in zip(scores, churned, active, strict=True):
+        if was_active:
+            by_level[model.level(fitted.probability(score), cutoffs)].append(went)
+    dormant = [went for went, was_active in zip(churned, active, strict=True) if not was_active]
     return {
         "a": fitted.a,
         "b": fitted.b,
         "users": len(rows),
         "churn_rate": sum(churned) / len(rows) if rows else None,
         "snapshot": snapshot.isoformat(),
+        # share of the users once active at each level who then went quiet
+        "reliability": {
+            name: {"users": len(went), "went_quiet": sum(went) / len(went) if went else None}
+            for name, went in by_level.items()
+        },
+        "inactive": {
+            "users": len(dormant),
+            "stayed_quiet": sum(dormant) / len(dormant) if dormant else None,
+        },
     }
 
 
@@ -220,7 +243,7 @@ def _step(db: Session, job: Job, actor: Actor, base_url: str) -> bool:
             organization_id=org,
             as_of=as_of,
             model=MODEL,
-            calibration=backtest(db, org, as_of),
+            calibration=backtest(db, org, as_of, cutoffs_of(db.get_one(Organization, org))),
         )
         db.add(run)
         db.flush()

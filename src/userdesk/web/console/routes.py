@@ -15,6 +15,7 @@ from userdesk.access.models import Group, Role, Team
 from userdesk.access.rules import ALL_PERMISSIONS, Permission
 from userdesk.activity import service as activity
 from userdesk.audit import service as audit
+from userdesk.churn import service as churn
 from userdesk.errors import (
     Conflict,
     DomainError,
@@ -262,6 +263,11 @@ def _user_page(
             and user.id != auth.actor.user_id
         ),
         impersonation_link=impersonation_link,
+        churn=(
+            churn.user_churn(db, actor=auth.actor, user_id=user.id)
+            if auth.actor.covers(Permission.USERS_ACTIVITY, user.team_id)
+            else None
+        ),
         timeline=(
             activity.timeline(db, actor=auth.actor, user_id=user.id)
             if auth.actor.covers(Permission.USERS_ACTIVITY, user.team_id)
@@ -450,6 +456,18 @@ async def impersonate_user(
     except PermissionDenied as exc:
         return _user_page(request, db, auth, user_id, problem=exc.message, status_code=403)
     return _user_page(request, db, auth, user_id, dialog="impersonate", impersonation_link=made)
+
+
+@router.post("/users/{user_id}/re-engagement-email", response_class=HTMLResponse)
+async def send_re_engagement(
+    request: Request, user_id: int, db: DbSession, auth: ConsoleAuth, settings: SettingsDep
+) -> Response:
+    """A retention action from the churn card: one click, audited."""
+    try:
+        churn.send_re_engagement(db, actor=auth.actor, user_id=user_id, base_url=settings.base_url)
+    except Conflict as exc:
+        return _user_page(request, db, auth, user_id, problem=exc.message, status_code=409)
+    return RedirectResponse(f"/console/users/{user_id}?done=re_engagement", status_code=303)
 
 
 @router.get("/audit", response_class=HTMLResponse)
