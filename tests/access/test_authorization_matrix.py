@@ -162,6 +162,24 @@ OPERATIONS = [
         False,
         lambda w, s: ("POST", "/api/v1/churn/runs", {}, {}),
     ),
+    Operation("business hours", R, False, lambda w, s: ("GET", "/api/v1/business-hours", None, {})),
+    Operation(
+        "set business hours",
+        "settings.manage",
+        False,
+        lambda w, s: ("PUT", "/api/v1/business-hours", {"time_zone": "UTC", "weekly": {}}, {}),
+    ),
+    Operation(
+        "set an agent's hours",
+        U,
+        True,
+        lambda w, s: (
+            "PUT",
+            f"/api/v1/users/{w.user(s, roles=('Agent',)).id}/business-hours",
+            {"time_zone": "UTC", "weekly": {"mon": [["08:00", "12:00"]]}},
+            {},
+        ),
+    ),
     Operation(
         "bulk preview",
         "users.moderate",
@@ -291,6 +309,8 @@ def test_the_matrix_covers_every_operation_of_the_api(client: TestClient) -> Non
         "/api/v1/users/{user_id}/churn",
         "/api/v1/users/{user_id}/re-engagement-email",
         "/api/v1/churn/runs",
+        "/api/v1/business-hours",
+        "/api/v1/users/{user_id}/business-hours",
         "/api/v1/users/bulk/preview",
         "/api/v1/users/export",
         "/api/v1/users/{user_id}/activity",

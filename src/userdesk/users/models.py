@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Computed, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Computed, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from userdesk.db.base import Base, Id, OrgScoped, Timestamped, UTCDateTime, utcnow
@@ -63,6 +63,8 @@ class User(OrgScoped, Timestamped, Base):
     team_id: Mapped[int | None] = mapped_column(Id, ForeignKey("teams.id", ondelete="SET NULL"))
     created_via: Mapped[str] = mapped_column(String(32), default="admin")
     churn_level: Mapped[str | None] = mapped_column(String(8))  # low | medium | high
+    # A support agent's own business hours (availability.rules); None: the organization's.
+    business_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # A new address waiting for its owner to confirm it; the email changes only then.
     pending_email: Mapped[str | None] = mapped_column(String(254))
     # What free text is matched against: "first last email", kept by the database.

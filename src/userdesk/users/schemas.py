@@ -84,6 +84,8 @@ class UserRead(BaseModel):
     status_reason: str | None
     banned_until: datetime | None
     churn: str | None
+    # A support agent's "online" or "away" (GET of one user; null for anyone else).
+    availability: str | None = None
 
 
 class UserPageRead(BaseModel):

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from userdesk.web.api import (
     access,
     audit,
+    availability,
     churn,
     events,
     imports,
@@ -32,5 +33,6 @@ router.include_router(audit.router)
 router.include_router(events.router)
 router.include_router(imports.router)
 router.include_router(churn.router)
+router.include_router(availability.router)
 for face in (access.roles, access.teams, access.groups):
     router.include_router(face)

@@ -11,8 +11,10 @@ from pydantic import BaseModel, Field
 
 from userdesk.activity import service as activity
 from userdesk.activity.service import TimelinePage
+from userdesk.availability import service as availability
 from userdesk.churn import service as churn
 from userdesk.churn.service import ChurnRead
+from userdesk.db.base import utcnow
 from userdesk.errors import InvalidInput
 from userdesk.impersonation import service as impersonation
 from userdesk.jobs.schemas import JobRead
@@ -264,5 +266,9 @@ async def user_activity(
 
 @router.get("/{user_id}", response_model=None, responses={200: {"model": UserRead}})
 async def get_user(user_id: int, db: DbSession, actor: CurrentActor) -> JSON:
-    """One user, with an `ETag` to send back as `If-Match` when editing."""
-    return _read(db, actor, user_id)
+    """One user, with an `ETag` to send back as `If-Match` when editing; a support agent
+    has `availability`, "online" or "away" by their business hours (null for others)."""
+    user = users.get_user(db, actor=actor, user_id=user_id)
+    view = loaded_user_view(user)
+    view["availability"] = availability.user_availability(db, user, utcnow())
+    return JSON(view, headers={"ETag": f'W/"{user.version}"'})

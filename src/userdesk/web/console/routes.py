@@ -15,7 +15,9 @@ from userdesk.access.models import Group, Role, Team
 from userdesk.access.rules import ALL_PERMISSIONS, Permission
 from userdesk.activity import service as activity
 from userdesk.audit import service as audit
+from userdesk.availability import service as availability
 from userdesk.churn import service as churn
+from userdesk.db.base import utcnow
 from userdesk.errors import (
     Conflict,
     DomainError,
@@ -73,6 +75,9 @@ async def users_list(
     context = {
         "page": page,
         "row_actions": {u["id"]: _actions(auth, u) for u in page.items} if page else {},
+        "presence": (
+            availability.of_listed(db, auth.actor.organization_id, page.items) if page else {}
+        ),
         "bulk_actions": [
             (action, label)
             for action, label in BULK_LABELS.items()
@@ -263,6 +268,7 @@ def _user_page(
             and user.id != auth.actor.user_id
         ),
         impersonation_link=impersonation_link,
+        presence=availability.user_availability(db, user, utcnow()),
         churn=(
             churn.user_churn(db, actor=auth.actor, user_id=user.id)
             if auth.actor.covers(Permission.USERS_ACTIVITY, user.team_id)

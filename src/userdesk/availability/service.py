@@ -1,0 +1,116 @@
+"""Business hours of the organization and of each support agent; Online or Away."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from userdesk.access import service as access
+from userdesk.access.rules import AGENT, Actor, Permission
+from userdesk.audit import service as audit
+from userdesk.availability.rules import DEFAULT, BusinessHours, hours_problems, parse_hours
+from userdesk.db.base import utcnow
+from userdesk.errors import Conflict, InvalidInput, NotFound
+from userdesk.organizations.models import Organization
+from userdesk.users.models import User
+from userdesk.users.rules import SIGN_IN_STATUSES
+
+
+def organization_hours(organization: Organization) -> BusinessHours:
+    return parse_hours(organization.settings.get("business_hours", DEFAULT))
+
+
+def read_organization_hours(db: Session, *, actor: Actor) -> BusinessHours:
+    """Raises: PermissionDenied (no users.read)."""
+    access.require(actor, Permission.USERS_READ)
+    return organization_hours(db.get_one(Organization, actor.organization_id))
+
+
+def availability(
+    organization: Organization, user: User, *, is_agent: bool, now: datetime
+) -> str | None:
+    """ "online" or "away" for a support agent (by their own hours, else the
+    organization's); None for anyone else."""
+    if not is_agent:
+        return None
+    hours = parse_hours(user.business_hours) if user.business_hours else None
+    open_now = (hours or organization_hours(organization)).is_open(now)
+    return "online" if open_now and user.status in SIGN_IN_STATUSES else "away"
+
+
+def user_availability(db: Session, user: User, now: datetime) -> str | None:
+    organization = db.get_one(Organization, user.organization_id)
+    is_agent = access.user_holds_builtin(db, user, AGENT.name)
+    return availability(organization, user, is_agent=is_agent, now=now)
+
+
+def of_listed(db: Session, organization_id: int, views: list[dict[str, Any]]) -> dict[str, str]:
+    """Online or Away for the support agents among listed users (by id)."""
+    agents = [int(v["id"]) for v in views if any(r["name"] == AGENT.name for r in v["roles"])]
+    if not agents:
+        return {}
+    organization = db.get_one(Organization, organization_id)
+    now = utcnow()
+    return {
+        str(user.id): availability(organization, user, is_agent=True, now=now) or ""
+        for user in db.scalars(select(User).where(User.id.in_(agents)))
+    }
+
+
+def _checked(data: Any) -> dict[str, Any]:
+    if problems := hours_problems(data):
+        raise InvalidInput("The business hours are not valid.", fields=problems)
+    return dict(parse_hours(data).to_json())
+
+
+def set_organization_hours(db: Session, *, actor: Actor, data: Any) -> BusinessHours:
+    """Raises: PermissionDenied (no settings.manage); InvalidInput naming the field."""
+    access.require(actor, Permission.SETTINGS_MANAGE)
+    hours = _checked(data)
+    organization = db.get_one(Organization, actor.organization_id)
+    before = organization.settings.get("business_hours")
+    organization.settings = {**organization.settings, "business_hours": hours}
+    audit.record(
+        db,
+        actor=actor,
+        action="organization.business_hours_changed",
+        target_type="organization",
+        target_id=organization.id,
+        changes={"business_hours": {"from": before, "to": hours}},
+    )
+    return parse_hours(hours)
+
+
+def set_agent_hours(db: Session, *, actor: Actor, user_id: int, data: Any | None) -> User:
+    """An agent's own hours (None: back to the organization's).
+
+    Raises:
+        PermissionDenied: no users.update over the user.
+        NotFound: no such user within reach.
+        Conflict: the user is not a support agent.
+        InvalidInput: bad hours, naming the field.
+    """
+    access.require(actor, Permission.USERS_UPDATE)
+    user = db.scalar(
+        select(User).where(
+            User.id == user_id, access.users_in_scope(actor, Permission.USERS_UPDATE)
+        )
+    )
+    if user is None:
+        raise NotFound(f"No user {user_id}.", code="user.not_found")
+    if not access.user_holds_builtin(db, user, AGENT.name):
+        raise Conflict(f"{user.name} is not a support agent.", code="availability.not_agent")
+    hours = None if data is None else _checked(data)
+    before, user.business_hours = user.business_hours, hours
+    audit.record(
+        db,
+        actor=actor,
+        action="user.business_hours_changed",
+        target_type="user",
+        target_id=user.id,
+        changes={"business_hours": {"from": before, "to": hours}},
+    )
+    return user
