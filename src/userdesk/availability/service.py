@@ -13,8 +13,9 @@ from userdesk.access.rules import AGENT, Actor, Permission
 from userdesk.audit import service as audit
 from userdesk.availability.rules import DEFAULT, BusinessHours, hours_problems, parse_hours
 from userdesk.db.base import utcnow
-from userdesk.errors import Conflict, InvalidInput, NotFound
+from userdesk.errors import Conflict, InvalidInput
 from userdesk.organizations.models import Organization
+from userdesk.users import service as users
 from userdesk.users.models import User
 from userdesk.users.rules import SIGN_IN_STATUSES
 
@@ -93,14 +94,7 @@ def set_agent_hours(db: Session, *, actor: Actor, user_id: int, data: Any | None
         Conflict: the user is not a support agent.
         InvalidInput: bad hours, naming the field.
     """
-    access.require(actor, Permission.USERS_UPDATE)
-    user = db.scalar(
-        select(User).where(
-            User.id == user_id, access.users_in_scope(actor, Permission.USERS_UPDATE)
-        )
-    )
-    if user is None:
-        raise NotFound(f"No user {user_id}.", code="user.not_found")
+    user = users.user_in_reach(db, actor=actor, user_id=user_id, permission=Permission.USERS_UPDATE)
     if not access.user_holds_builtin(db, user, AGENT.name):
         raise Conflict(f"{user.name} is not a support agent.", code="availability.not_agent")
     hours = None if data is None else _checked(data)

@@ -8,15 +8,15 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from userdesk.access import service as access
 from userdesk.access.rules import Actor, Permission
 from userdesk.audit import service as audit
 from userdesk.churn.models import ChurnRun, ChurnScore
 from userdesk.db.base import utcnow
-from userdesk.errors import Conflict, NotFound
+from userdesk.errors import Conflict
 from userdesk.mail import service as mail
 from userdesk.mail.rules import EmailKind
 from userdesk.organizations.models import Organization
+from userdesk.users import service as users
 from userdesk.users.models import User
 
 HISTORY = 12  # runs shown in the score's trend
@@ -53,14 +53,9 @@ def user_churn(db: Session, *, actor: Actor, user_id: int) -> ChurnRead:
         PermissionDenied: the actor may not see users' activity.
         NotFound: no such user within the actor's reach.
     """
-    access.require(actor, Permission.USERS_ACTIVITY)
-    user = db.scalar(
-        select(User).where(
-            User.id == user_id, access.users_in_scope(actor, Permission.USERS_ACTIVITY)
-        )
+    user = users.user_in_reach(
+        db, actor=actor, user_id=user_id, permission=Permission.USERS_ACTIVITY
     )
-    if user is None:
-        raise NotFound(f"No user {user_id}.", code="user.not_found")
     rows = db.execute(
         select(ChurnScore, ChurnRun.as_of, ChurnRun.model)
         .join(ChurnRun, ChurnRun.id == ChurnScore.run_id)
@@ -111,14 +106,7 @@ def send_re_engagement(db: Session, *, actor: Actor, user_id: int, base_url: str
         NotFound: no such user within the actor's reach.
         Conflict: the user cannot get email (not active).
     """
-    access.require(actor, Permission.USERS_UPDATE)
-    user = db.scalar(
-        select(User).where(
-            User.id == user_id, access.users_in_scope(actor, Permission.USERS_UPDATE)
-        )
-    )
-    if user is None:
-        raise NotFound(f"No user {user_id}.", code="user.not_found")
+    user = users.user_in_reach(db, actor=actor, user_id=user_id, permission=Permission.USERS_UPDATE)
     if user.status != "active":
         raise Conflict(
             f"{user.name} is {user.status}: a re-engagement email is for active users.",

@@ -245,6 +245,22 @@ def get_user(db: Session, *, actor: Actor, user_id: int) -> User:
     return user
 
 
+def user_in_reach(db: Session, *, actor: Actor, user_id: int, permission: str) -> User:
+    """The user PERMISSION lets ACTOR act on (no links loaded).
+
+    Raises:
+        PermissionDenied: the actor lacks PERMISSION altogether.
+        NotFound: no such user in the actor's reach (outside it, users do not exist).
+    """
+    access.require(actor, permission)
+    user = db.scalar(
+        select(User).where(User.id == user_id, access.users_in_scope(actor, permission))
+    )
+    if user is None:
+        raise NotFound(f"No user {user_id}.", code="user.not_found")
+    return user
+
+
 def create_admin(
     db: Session,
     *,
