@@ -181,3 +181,22 @@ def test_the_console_shows_the_level_the_reasons_and_acts_in_one_click(
     assert sent.status_code == 303
     db.expire_all()
     assert db.scalars(select(OutboxMessage).where(OutboxMessage.recipient == quiet.email)).one()
+
+
+def test_the_level_cutoffs_are_an_organization_setting(
+    client: TestClient, db: Session, org: Organization
+) -> None:
+    admin = factories.make_admin(db, org)
+    csrf = factories.login(client, admin.email)
+    form = {"invitation_ttl_days": "7", "csrf_token": csrf}
+    bad = client.post("/console/settings", data={**form, "churn_medium": "70", "churn_high": "40"})
+    assert bad.status_code == 400
+    assert "are not in order" in bad.text
+    saved = client.post("/console/settings", data={**form, "churn_medium": "1", "churn_high": "2"})
+    assert saved.status_code == 303
+    db.expire_all()
+    assert scoring.cutoffs_of(db.get_one(Organization, org.id)) == (0.01, 0.02)
+    quiet = _with_events(db, org, [d + 40 for d in range(0, 80, 3)])
+    run_scoring(db, org)
+    db.expire_all()
+    assert db.get_one(User, quiet.id).churn_level == "high"  # almost anyone is, at 2%

@@ -130,6 +130,7 @@ def update_settings(
     show_disable_reason: bool | None = None,
     allow_impersonation: bool | None = None,
     notify_impersonation: bool | None = None,
+    churn_cutoffs: tuple[float, float] | None = None,
 ) -> Organization:
     """Change the organization's settings that were given.
 
@@ -152,6 +153,15 @@ def update_settings(
         changes["invitation_ttl_days"] = invitation_ttl_days
     if require_validation is not None:
         changes["require_validation"] = require_validation
+    if churn_cutoffs is not None:
+        medium_from, high_from = churn_cutoffs
+        if not 0 < medium_from < high_from < 1:
+            problem = f"medium from {medium_from:.0%} and high from {high_from:.0%}"
+            raise InvalidInput(
+                "The churn levels need 0% < medium < high < 100%.",
+                fields={"churn_cutoffs": f"{problem} are not in order within 0-100%"},
+            )
+        changes["churn_cutoffs"] = [medium_from, high_from]
     for name, value in (
         ("show_disable_reason", show_disable_reason),
         ("allow_impersonation", allow_impersonation),

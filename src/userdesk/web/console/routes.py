@@ -16,6 +16,7 @@ from userdesk.access.rules import ALL_PERMISSIONS, Permission
 from userdesk.activity import service as activity
 from userdesk.audit import service as audit
 from userdesk.availability import service as availability
+from userdesk.churn import scoring
 from userdesk.churn import service as churn
 from userdesk.db.base import utcnow
 from userdesk.errors import (
@@ -547,6 +548,7 @@ def _settings(
         show_disable_reason=organizations.shows_disable_reason(organization),
         allow_impersonation=organizations.allows_impersonation(organization),
         notify_impersonation=organizations.notifies_impersonation(organization),
+        churn_cutoffs=[round(c * 100) for c in scoring.cutoffs_of(organization)],
         errors=errors or {},
         saved=request.query_params.get("saved"),
         nav="settings",
@@ -563,6 +565,8 @@ async def save_settings(
     show_disable_reason: Annotated[bool, Form()] = False,
     allow_impersonation: Annotated[bool, Form()] = False,
     notify_impersonation: Annotated[bool, Form()] = False,
+    churn_medium: Annotated[str, Form()] = "30",
+    churn_high: Annotated[str, Form()] = "60",
 ) -> Response:
     try:
         days = int(invitation_ttl_days)
@@ -572,6 +576,11 @@ async def save_settings(
             request, db, auth, errors={"invitation_ttl_days": problem}, status_code=400
         )
     try:
+        cutoffs = (float(churn_medium) / 100, float(churn_high) / 100)
+    except ValueError:
+        problem = f"'{churn_medium}' and '{churn_high}' are not both percentages"
+        return _settings(request, db, auth, errors={"churn_cutoffs": problem}, status_code=400)
+    try:
         organizations.update_settings(
             db,
             actor=auth.actor,
@@ -580,6 +589,7 @@ async def save_settings(
             show_disable_reason=show_disable_reason,
             allow_impersonation=allow_impersonation,
             notify_impersonation=notify_impersonation,
+            churn_cutoffs=cutoffs,
         )
     except InvalidInput as exc:
         return _settings(request, db, auth, errors=exc.fields, status_code=400)
