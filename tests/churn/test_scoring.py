@@ -77,16 +77,7 @@ def test_the_database_adds_up_what_the_pure_features_count(db: Session, org: Org
             )
         ).all()
         expected = Activity.of_events([(t, at) for t, at in events], as_of)
-        row = rows[person.id]
-        got = Activity(
-            last_7=row.last_7 or 0,
-            last_28=row.last_28 or 0,
-            previous_28=row.previous_28 or 0,
-            last_90=row.last_90 or 0,
-            active_weeks=row.active_weeks or 0,
-            last_event_at=row.last_event_at,
-            last_login_at=row.last_login_at,
-        )
+        got = scoring._activity(rows[person.id])
         assert got == expected
 
 

@@ -128,8 +128,9 @@ def _in_range(after: int, size: int) -> UserIds:
     return lambda column: and_(column > after, column <= after + size)
 
 
-def _features(row: Row[Any], as_of: datetime) -> Features:
-    activity = Activity(
+def _activity(row: Row[Any]) -> Activity:
+    """The sums of a row of _statement (a user without events has none)."""
+    return Activity(
         last_7=row.last_7 or 0,
         last_28=row.last_28 or 0,
         previous_28=row.previous_28 or 0,
@@ -138,8 +139,11 @@ def _features(row: Row[Any], as_of: datetime) -> Features:
         last_event_at=row.last_event_at,
         last_login_at=row.last_login_at,
     )
+
+
+def _features(row: Row[Any], as_of: datetime) -> Features:
     return features(
-        activity,
+        _activity(row),
         as_of=as_of,
         created_at=row.created_at,
         verified=row.email_verified_at is not None,
