@@ -24,12 +24,13 @@ from userdesk.auth.models import LoginSession
 from userdesk.auth.secrets import hash_token, new_token
 from userdesk.db.base import utcnow
 from userdesk.db.session import best_effort
-from userdesk.errors import InvalidInput, NotFound, PermissionDenied
+from userdesk.errors import InvalidInput, PermissionDenied
 from userdesk.impersonation.models import Impersonation
 from userdesk.mail import service as mail
 from userdesk.mail.rules import EmailKind
 from userdesk.organizations import service as organizations
 from userdesk.organizations.models import Organization
+from userdesk.users import service as users
 from userdesk.users.models import User
 from userdesk.users.rules import SIGN_IN_STATUSES
 
@@ -106,11 +107,7 @@ def start(
             "The reason is too long.",
             fields={"reason": f"is longer than {REASON_MAX} characters"},
         )
-    user = db.scalar(
-        select(User).where(User.id == user_id, access.users_in_scope(actor, Permission.USERS_READ))
-    )
-    if user is None:
-        raise NotFound(f"No user {user_id}.", code="user.not_found")
+    user = users.user_in_reach(db, actor=actor, user_id=user_id, permission=Permission.USERS_READ)
     if problem := _problem(db, actor, user):
         raise PermissionDenied(problem, code="impersonation.forbidden")
     token, now = new_token(), utcnow()
@@ -241,6 +238,7 @@ class Live:
 
     impersonation: Impersonation
     admin: User
+    admin_actor: Actor  # as the admin stands now
 
 
 def live(db: Session, *, session: LoginSession, user: User) -> Live | str | None:
@@ -253,9 +251,10 @@ def live(db: Session, *, session: LoginSession, user: User) -> Live | str | None
     admin = db.get_one(User, impersonation.admin_id)
     if admin.status not in SIGN_IN_STATUSES:
         return f"{admin.name} is {admin.status}"
-    if problem := _problem(db, access.actor_for_user(db, admin), user):
+    admin_actor = access.actor_for_user(db, admin)
+    if problem := _problem(db, admin_actor, user):
         return problem
-    return Live(impersonation, admin)
+    return Live(impersonation, admin, admin_actor)
 
 
 def cut_short(db: Session, *, session_id: int, why: str) -> None:

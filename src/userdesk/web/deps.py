@@ -97,7 +97,7 @@ async def optional_auth(request: Request, db: DbSession, settings: SettingsDep) 
         live = _impersonation(request, db, session, user, ip)
         if live is None:
             return None
-        actor = impersonation.as_impersonated(actor, access.actor_for_user(db, live.admin))
+        actor = impersonation.as_impersonated(actor, live.admin_actor)
     request.state.csrf_token = session.csrf_token
     return Auth(actor=actor, user=user, session=session, impersonation=live)
 
