@@ -28,7 +28,7 @@ def alembic_config(url: str | None = None) -> Config:
     return config
 
 
-def upgrade(bind: Engine | Connection, revision: str = "head") -> None:
+def upgrade(bind: Engine | Connection, revision: str = "heads") -> None:
     """Bring the database behind BIND to REVISION (the newest by default)."""
     config = alembic_config()
     if isinstance(bind, Engine):
