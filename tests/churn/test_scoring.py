@@ -7,6 +7,7 @@ import dataclasses
 import random
 from datetime import timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,7 +18,7 @@ from userdesk.access.rules import system_actor
 from userdesk.activity.models import ActivityEvent
 from userdesk.audit.models import AuditEvent
 from userdesk.churn import model, scoring
-from userdesk.churn.features import Activity
+from userdesk.churn.features import Activity, features
 from userdesk.churn.models import ChurnRun, ChurnScore
 from userdesk.config import Settings
 from userdesk.db.base import utcnow
@@ -63,22 +64,46 @@ def test_the_database_adds_up_what_the_pure_features_count(db: Session, org: Org
         _with_events(db, org, [rng.uniform(0.1, 130) for _ in range(rng.randint(0, 30))])
         for _ in range(12)
     ]
+    people[0].status = "pending"
+    people[1].email_verified_at = None
+    db.flush()
     as_of = utcnow()
-    rows = {
-        r.id: r
-        for r in db.execute(
-            scoring._statement(db.get_bind().dialect.name, org.id, as_of, lambda column: column > 0)
-        ).all()
-    }
+    rows = db.execute(
+        scoring._statement(db.get_bind().dialect.name, org.id, as_of, lambda column: column > 0)
+    ).all()
+    columns = scoring._columns(rows)
+    at = {row.id: i for i, row in enumerate(rows)}
     for person in people:
         events = db.execute(
             select(ActivityEvent.type, ActivityEvent.occurred_at).where(
                 ActivityEvent.user_id == person.id
             )
         ).all()
-        expected = Activity.of_events([(t, at) for t, at in events], as_of)
-        got = scoring._activity(rows[person.id])
-        assert got == expected
+        expected = features(
+            Activity.of_events([(t, when) for t, when in events], as_of),
+            as_of=as_of,
+            created_at=person.created_at,
+            verified=person.email_verified_at is not None,
+            validated=person.validated_at is not None,
+            status=person.status,
+        )
+        got = columns.row(at[person.id], status=person.status)
+        for field in dataclasses.fields(expected):
+            want, have = getattr(expected, field.name), getattr(got, field.name)
+            if isinstance(want, float):
+                assert have == pytest.approx(want, abs=1e-4), field.name
+            else:
+                assert have == want, field.name
+    assert model.scores(columns).tolist() == pytest.approx(
+        [model.score(columns.row(i)) for i in range(len(columns))]
+    )
+    for calibration in (model.Calibration(), model.Calibration(0.8, 1.5)):
+        together = model.predict_all(columns, calibration)
+        alone = [model.predict(columns.row(i), calibration) for i in range(len(columns))]
+        assert together.levels == [p.level for p in alone]
+        assert together.reasons == [p.reasons for p in alone]
+        assert together.probabilities == pytest.approx([p.probability for p in alone])
+    assert set(model.predict_all(columns, model.Calibration(0.8, 1.5)).levels) != {"low"}
 
 
 def test_a_run_scores_every_user_keeps_the_history_and_sets_the_levels(

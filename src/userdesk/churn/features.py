@@ -1,15 +1,22 @@
 """What a user's past says about their future, as of a moment: pure functions.
 
 Only what happened strictly before AS_OF counts. The database adds up the events (see
-scoring.py); `Activity.of_events` does the same in Python, for tests and small cases.
+scoring.py) into one row per user, which `FeatureColumns.of_rows` turns into arrays, a
+column per feature; `Activity.of_events` and `features` do the same for one user in
+Python, for tests and small cases.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+Floats = npt.NDArray[np.float64]
 
 DAY = timedelta(days=1)
 WEEKS = 12  # the weeks in which "active weeks" are counted
@@ -60,6 +67,83 @@ class Features:
     status: str
 
 
+@dataclass(frozen=True)
+class FeatureColumns:
+    """The features of many users, a column each (NaN: no such event ever)."""
+
+    days_since_event: Floats
+    days_since_login: Floats
+    events_7: Floats
+    events_28: Floats
+    events_90: Floats
+    trend: Floats
+    active_week_share: Floats
+    tenure_days: Floats
+    verified: Floats  # 1.0 or 0.0, and so on
+    validated: Floats
+    accepted: Floats
+
+    # The order of the columns in a row of scoring's statement, after the user's id.
+    ROW = (
+        "tenure_days",
+        "verified",
+        "validated",
+        "accepted",
+        "last_7",
+        "last_28",
+        "previous_28",
+        "last_90",
+        "active_weeks",
+        "days_since_event",
+        "days_since_login",
+    )
+
+    @classmethod
+    def of_rows(cls, rows: Sequence[Sequence[Any]]) -> FeatureColumns:
+        """From rows laid out as ROW (counts of users without events may be None)."""
+        table = np.array(rows, dtype=np.float64).reshape(len(rows), len(cls.ROW))
+        c = dict(zip(cls.ROW, table.T, strict=True))
+        counts = {name: np.nan_to_num(c[name]) for name in ("last_7", "last_28", "previous_28")}
+        return cls(
+            days_since_event=c["days_since_event"],
+            days_since_login=c["days_since_login"],
+            events_7=counts["last_7"],
+            events_28=counts["last_28"],
+            events_90=np.nan_to_num(c["last_90"]),
+            trend=trend(counts["last_28"], counts["previous_28"]),
+            active_week_share=np.nan_to_num(c["active_weeks"]) / WEEKS,
+            tenure_days=np.fmax(c["tenure_days"], 0.0),
+            verified=c["verified"],
+            validated=c["validated"],
+            accepted=c["accepted"],
+        )
+
+    def __len__(self) -> int:
+        return len(self.tenure_days)
+
+    def row(self, i: int, status: str = "") -> Features:
+        """The features of the I-th user."""
+
+        def days(values: Floats) -> float | None:
+            value = float(values[i])
+            return None if np.isnan(value) else value
+
+        return Features(
+            days_since_event=days(self.days_since_event),
+            days_since_login=days(self.days_since_login),
+            events_7=int(self.events_7[i]),
+            events_28=int(self.events_28[i]),
+            events_90=int(self.events_90[i]),
+            trend=float(self.trend[i]),
+            active_week_share=float(self.active_week_share[i]),
+            tenure_days=float(self.tenure_days[i]),
+            verified=bool(self.verified[i]),
+            validated=bool(self.validated[i]),
+            accepted=bool(self.accepted[i]),
+            status=status,
+        )
+
+
 def features(
     activity: Activity,
     *,
@@ -78,7 +162,7 @@ def features(
         events_7=activity.last_7,
         events_28=activity.last_28,
         events_90=activity.last_90,
-        trend=trend(activity.last_28, activity.previous_28),
+        trend=float(trend(activity.last_28, activity.previous_28)),
         active_week_share=activity.active_weeks / WEEKS,
         tenure_days=max(0.0, (as_of - created_at) / DAY),
         verified=verified,
@@ -88,12 +172,10 @@ def features(
     )
 
 
-def trend(recent: int, before: int) -> float:
-    """The change from BEFORE to RECENT, from -1 (all gone) to +1 (doubled or more)."""
-    if before == 0:
-        return 1.0 if recent else 0.0
-    return max(-1.0, min(1.0, (recent - before) / before))
-
-
-def log_count(count: int) -> float:
-    return math.log1p(count)
+def trend(recent: Any, before: Any) -> Any:
+    """The change from BEFORE to RECENT, from -1 (all gone) to +1 (doubled or more); of
+    numbers or of arrays."""
+    recent, before = np.asarray(recent, dtype=np.float64), np.asarray(before, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        change = np.clip((recent - before) / before, -1.0, 1.0)
+    return np.where(before == 0, np.sign(recent), change)

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
-from userdesk.churn.features import Features, log_count
+import numpy as np
+
+from userdesk.churn.features import FeatureColumns, Features, Floats
 
 HORIZON_DAYS = 30  # "churned": no sign-in and no event in the next 30 days
 LEVELS = ("low", "medium", "high")
@@ -28,6 +31,7 @@ WEIGHTS = {
     "not_verified": (0.5, 0.0),
 }
 STEADY_LOG_ODDS = -2.2  # a steady user: about 1 in 10
+REASON_FROM = 0.15  # the push on the log-odds from which a term is a reason
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,11 @@ class Calibration:
 
     def probability(self, score: float) -> float:
         return sigmoid(self.a * score + self.b)
+
+    def probabilities(self, scores: Floats) -> Floats:
+        z = np.clip(self.a * scores + self.b, -500.0, 500.0)
+        result: Floats = 1.0 / (1.0 + np.exp(-z))
+        return result
 
 
 @dataclass(frozen=True)
@@ -55,21 +64,26 @@ def sigmoid(z: float) -> float:
     return e / (1 + e)
 
 
-def values(f: Features) -> dict[str, float]:
-    weeks_quiet = 9.0 if f.days_since_event is None else min(f.days_since_event / 7, 9.0)
+def values(f: Features | FeatureColumns) -> dict[str, Any]:
+    """The terms of the score, of one user (numbers) or of many (arrays)."""
+    quiet = np.asarray(f.days_since_event, dtype=np.float64)  # None and NaN: never
     return {
-        "recency": weeks_quiet,
-        "frequency": log_count(f.events_28),
-        "trend": f.trend,
-        "regularity": f.active_week_share,
-        "not_accepted": 0.0 if f.accepted else 1.0,
-        "not_verified": 0.0 if f.verified else 1.0,
+        "recency": np.fmin(quiet / 7, 9.0),  # fmin takes 9 over NaN
+        "frequency": np.log1p(np.asarray(f.events_28, dtype=np.float64)),
+        "trend": np.asarray(f.trend, dtype=np.float64),
+        "regularity": np.asarray(f.active_week_share, dtype=np.float64),
+        "not_accepted": 1.0 - np.asarray(f.accepted, dtype=np.float64),
+        "not_verified": 1.0 - np.asarray(f.verified, dtype=np.float64),
     }
+
+
+def _pushes(f: Features | FeatureColumns) -> dict[str, Any]:
+    return {name: WEIGHTS[name][0] * (v - WEIGHTS[name][1]) for name, v in values(f).items()}
 
 
 def contributions(f: Features) -> dict[str, float]:
     """Each term's push on the score, against a steady user's."""
-    return {name: WEIGHTS[name][0] * (v - WEIGHTS[name][1]) for name, v in values(f).items()}
+    return {name: float(push) for name, push in _pushes(f).items()}
 
 
 def score(f: Features) -> float:
@@ -77,9 +91,22 @@ def score(f: Features) -> float:
     return STEADY_LOG_ODDS + sum(contributions(f).values())
 
 
+def scores(columns: FeatureColumns) -> Floats:
+    """The raw scores of many users."""
+    total: Floats = STEADY_LOG_ODDS + sum(_pushes(columns).values())
+    return total
+
+
 def level(probability: float, cutoffs: tuple[float, float] = DEFAULT_CUTOFFS) -> str:
     medium, high = cutoffs
     return "high" if probability >= high else "medium" if probability >= medium else "low"
+
+
+def levels(probabilities: Floats, cutoffs: tuple[float, float] = DEFAULT_CUTOFFS) -> list[str]:
+    """The level of each probability, as `level` gives it."""
+    medium, high = cutoffs
+    rank = (probabilities >= medium).astype(np.int8) + (probabilities >= high)
+    return [LEVELS[r] for r in rank.tolist()]
 
 
 def reasons(f: Features, limit: int = 3) -> list[str]:
@@ -88,23 +115,42 @@ def reasons(f: Features, limit: int = 3) -> list[str]:
 
 
 def _reasons(pushes: dict[str, float], f: Features, limit: int = 3) -> list[str]:
-    ranked = sorted(((c, name) for name, c in pushes.items() if c > 0.15), reverse=True)
-    return [_words(name, f) for _, name in ranked[:limit]]
+    ranked = sorted(
+        (name for name, c in pushes.items() if c > REASON_FROM),
+        key=pushes.__getitem__,
+        reverse=True,
+    )
+    return [_words(name, f) for name in ranked[:limit]]
 
 
 def _words(name: str, f: Features) -> str:
+    return _said(
+        name, f.days_since_event, f.days_since_login, f.events_28, f.trend, f.active_week_share
+    )
+
+
+def _said(
+    name: str,
+    quiet_days: float | None,
+    days_since_login: float | None,
+    events_28: float,
+    trend: float,
+    active_week_share: float,
+) -> str:
+    """The reason NAME in words (no event ever: QUIET_DAYS None or NaN)."""
     if name == "recency":
-        if f.days_since_event is None:
+        if quiet_days is None or quiet_days != quiet_days:
             return "No activity ever recorded"
-        if f.days_since_login is not None and f.days_since_login >= f.days_since_event:
-            return f"No sign-in for {int(f.days_since_login)} days"
-        return f"No activity for {int(f.days_since_event)} days"
+        if days_since_login is not None and days_since_login >= quiet_days:  # NaN: False
+            return f"No sign-in for {int(days_since_login)} days"
+        return f"No activity for {int(quiet_days)} days"
     if name == "frequency":
-        return f"Only {f.events_28} event{'s' if f.events_28 != 1 else ''} in the last 28 days"
+        n = int(events_28)
+        return f"Only {n} event{'s' if n != 1 else ''} in the last 28 days"
     if name == "trend":
-        return f"Activity down {round(-f.trend * 100)}% vs the previous month"
+        return f"Activity down {round(-trend * 100)}% vs the previous month"
     if name == "regularity":
-        weeks = round(f.active_week_share * 12)
+        weeks = round(active_week_share * 12)
         return f"Active in {weeks} of the last 12 weeks"
     if name == "not_accepted":
         return "Never accepted the invitation"
@@ -119,6 +165,41 @@ def predict(
     probability = calibration.probability(STEADY_LOG_ODDS + sum(pushes.values()))
     found = level(probability, cutoffs)
     return Prediction(probability, found, _reasons(pushes, f) if found != "low" else [])
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """`Prediction`s of many users, a list per field."""
+
+    probabilities: list[float]
+    levels: list[str]
+    reasons: list[list[str]]
+
+
+def predict_all(
+    columns: FeatureColumns,
+    calibration: Calibration,
+    cutoffs: tuple[float, float] = DEFAULT_CUTOFFS,
+) -> Predictions:
+    """`predict` for many users at once: the arithmetic on arrays, the words only for
+    users above low."""
+    pushes = _pushes(columns)
+    names = list(pushes)
+    table = np.column_stack([np.broadcast_to(pushes[n], (len(columns),)) for n in names])
+    probabilities = calibration.probabilities(STEADY_LOG_ODDS + table.sum(axis=1))
+    found = levels(probabilities, cutoffs)
+    reasons: list[list[str]] = [[] for _ in found]
+    above = [i for i, name in enumerate(found) if name != "low"]
+    pushed = table[above]
+    ranked = np.argsort(-pushed, axis=1, kind="stable")[:, :3]
+    strong = np.take_along_axis(pushed, ranked, axis=1) > REASON_FROM
+    facts = (
+        getattr(columns, n)[above].tolist()
+        for n in ("days_since_event", "days_since_login", "events_28", "trend", "active_week_share")
+    )
+    for i, top, ok, *fact in zip(above, ranked.tolist(), strong.tolist(), *facts, strict=True):
+        reasons[i] = [_said(names[k], *fact) for k, yes in zip(top, ok, strict=True) if yes]
+    return Predictions(probabilities.tolist(), found, reasons)
 
 
 def fit_calibration(scores: list[float], churned: list[bool], rounds: int = 50) -> Calibration:

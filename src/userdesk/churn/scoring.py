@@ -35,7 +35,7 @@ from userdesk.access.rules import Actor, Permission
 from userdesk.activity.models import ActivityEvent
 from userdesk.audit import service as audit
 from userdesk.churn import model
-from userdesk.churn.features import DAY, WEEKS, Activity, Features, features
+from userdesk.churn.features import DAY, WEEKS, FeatureColumns
 from userdesk.churn.models import ChurnRun, ChurnScore
 from userdesk.db import bulk
 from userdesk.db.base import UTCDateTime, utcnow
@@ -51,15 +51,12 @@ BACKTEST_SAMPLE = 20_000
 SCORED_STATUSES = ("pending", "active", "disabled", "banned")  # not trashed or deleted
 
 
-def _week(dialect: str, as_of: datetime, at: Any) -> Any:
-    """The whole weeks between AT and AS_OF (0: the last seven days)."""
+def _days_before(dialect: str, as_of: datetime, at: Any) -> Any:
+    """The days (with their fraction) from AT to AS_OF."""
     if dialect == "sqlite":
-        days = func.julianday(literal(as_of.astimezone(UTC).replace(tzinfo=None))) - func.julianday(
-            at
-        )
-        return cast(days / 7, Integer)
-    seconds = func.extract("epoch", literal(as_of, UTCDateTime) - at)
-    return func.floor(seconds / (7 * 24 * 3600))
+        moment = literal(as_of.astimezone(UTC).replace(tzinfo=None))
+        return func.julianday(moment) - func.julianday(at)
+    return func.extract("epoch", literal(as_of, UTCDateTime) - at) / 86_400
 
 
 def _activity_columns(dialect: str, as_of: datetime) -> list[Any]:
@@ -71,7 +68,9 @@ def _activity_columns(dialect: str, as_of: datetime) -> list[Any]:
     def since(days: int) -> datetime:
         return as_of - days * DAY
 
-    weeks = func.count(func.distinct(case((at > since(7 * WEEKS), _week(dialect, as_of, at)))))
+    weeks_ago = _days_before(dialect, as_of, at) / 7
+    week = cast(weeks_ago, Integer) if dialect == "sqlite" else func.floor(weeks_ago)
+    weeks = func.count(func.distinct(case((at > since(7 * WEEKS), week))))
     return [
         count(at >= since(7)).label("last_7"),
         count(at >= since(28)).label("last_28"),
@@ -87,28 +86,33 @@ UserIds = Callable[[Any], ColumnElement[bool]]  # user id column -> which users
 
 
 def _statement(dialect: str, organization_id: int, as_of: datetime, ids: UserIds) -> Select[Any]:
-    """Each user's standing and their events added up, as of AS_OF (strictly before), for
-    the users IDS selects (applied to the events too, so that only theirs are read)."""
+    """Each user's id and features as FeatureColumns.ROW lays them out, as of AS_OF (from
+    events strictly before), for the users IDS selects (applied to the events too, so
+    that only theirs are read)."""
     events = (
         select(ActivityEvent.user_id, *_activity_columns(dialect, as_of))
         .where(ActivityEvent.occurred_at < as_of, ids(ActivityEvent.user_id))
         .group_by(ActivityEvent.user_id)
         .subquery()
     )
+
+    def flag(condition: ColumnElement[bool]) -> Any:
+        return case((condition, 1), else_=0)
+
     return (
         select(
             User.id,
-            User.created_at,
-            User.email_verified_at,
-            User.validated_at,
-            User.status,
+            _days_before(dialect, as_of, User.created_at).label("tenure_days"),
+            flag(User.email_verified_at.is_not(None)).label("verified"),
+            flag(User.validated_at.is_not(None)).label("validated"),
+            flag(User.status != "pending").label("accepted"),
             events.c.last_7,
             events.c.last_28,
             events.c.previous_28,
             events.c.last_90,
             events.c.active_weeks,
-            events.c.last_event_at,
-            events.c.last_login_at,
+            _days_before(dialect, as_of, events.c.last_event_at).label("days_since_event"),
+            _days_before(dialect, as_of, events.c.last_login_at).label("days_since_login"),
         )
         .join(events, events.c.user_id == User.id, isouter=True)
         .where(
@@ -128,28 +132,10 @@ def _in_range(after: int, size: int) -> UserIds:
     return lambda column: and_(column > after, column <= after + size)
 
 
-def _activity(row: Row[Any]) -> Activity:
-    """The sums of a row of _statement (a user without events has none)."""
-    return Activity(
-        last_7=row.last_7 or 0,
-        last_28=row.last_28 or 0,
-        previous_28=row.previous_28 or 0,
-        last_90=row.last_90 or 0,
-        active_weeks=row.active_weeks or 0,
-        last_event_at=row.last_event_at,
-        last_login_at=row.last_login_at,
-    )
-
-
-def _features(row: Row[Any], as_of: datetime) -> Features:
-    return features(
-        _activity(row),
-        as_of=as_of,
-        created_at=row.created_at,
-        verified=row.email_verified_at is not None,
-        validated=row.validated_at is not None,
-        status=row.status,
-    )
+def _columns(rows: Sequence[Row[Any]]) -> FeatureColumns:
+    """The features in rows of _statement (after the id, maybe before more columns)."""
+    width = len(FeatureColumns.ROW)
+    return FeatureColumns.of_rows([row[1 : 1 + width] for row in rows])
 
 
 def backtest(
@@ -179,13 +165,13 @@ def backtest(
     rows = db.execute(
         _statement(_dialect(db), organization_id, snapshot, sampled).add_columns(came_back)
     ).all()
-    scores = [model.score(_features(row, snapshot)) for row in rows]
+    columns = _columns(rows)
+    scores = model.scores(columns).tolist()
     churned = [not row.came_back for row in rows]
     fitted = model.fit_calibration(scores, churned)
     # Who was active in the HORIZON before the snapshot is "at risk" or not; who was not
     # is already inactive, and reported apart.
-    recent = snapshot - model.HORIZON_DAYS * DAY
-    active = [row.last_event_at is not None and row.last_event_at >= recent for row in rows]
+    active = (columns.days_since_event <= model.HORIZON_DAYS).tolist()  # NaN: never
     by_level: dict[str, list[bool]] = {name: [] for name in model.LEVELS}
     for score, went, was_active in zip(scores, churned, active, strict=True):
         if was_active:
@@ -261,7 +247,7 @@ def _step(db: Session, job: Job, actor: Actor, base_url: str) -> bool:
     rows = db.execute(
         _statement(_dialect(db), org, as_of, _in_range(after, RANGE)).order_by(User.id)
     ).all()
-    scored = _write(db, run, rows, as_of, calibration, cutoffs)
+    scored = _write(db, run, rows, calibration, cutoffs)
     run.users += scored
     job.done += scored
     job.cursor = after + RANGE
@@ -283,26 +269,22 @@ def _write(
     db: Session,
     run: ChurnRun,
     rows: Sequence[Row[Any]],
-    as_of: datetime,
     calibration: model.Calibration,
     cutoffs: tuple[float, float],
 ) -> int:
     conn = db.connection()
-    scores = []
     by_level: dict[str, list[int]] = {name: [] for name in model.LEVELS}
-    for row in rows:
-        predicted = model.predict(_features(row, as_of), calibration, cutoffs)
-        scores.append(
-            (
-                run.organization_id,
-                run.id,
-                row.id,
-                round(predicted.probability, 4),
-                predicted.level,
-                bulk.json_text(predicted.reasons),
-            )
+    predicted = model.predict_all(_columns(rows), calibration, cutoffs)
+    ids = [row[0] for row in rows]
+    org, run_id = run.organization_id, run.id
+    scores = [
+        (org, run_id, user_id, round(probability, 4), level, bulk.json_text(reasons))
+        for user_id, probability, level, reasons in zip(
+            ids, predicted.probabilities, predicted.levels, predicted.reasons, strict=True
         )
-        by_level[predicted.level].append(row.id)
+    ]
+    for user_id, level in zip(ids, predicted.levels, strict=True):
+        by_level[level].append(user_id)
     bulk.insert_rows(
         conn,
         "churn_scores",
