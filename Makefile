@@ -16,6 +16,11 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# The tests also need the eval extra (the CDNOW data file); `make run` stays light.
+$(VENV)/.installed-eval: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[dev,eval]'
+	touch $@
+
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 
@@ -29,7 +34,7 @@ $(VENDOR)/.copied: node_modules/.package-lock.json
 run: setup
 	$(BIN)/userdesk serve --port $(PORT) --demo-users $(DEMO_USERS)
 
-test: setup
+test: setup $(VENV)/.installed-eval
 	scripts/ensure-chromium
 	$(BIN)/pytest
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
 from collections.abc import Iterator
@@ -14,12 +15,14 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests import factories
+from tests.mail.smtp import SmtpServer
 from userdesk.config import Settings
 from userdesk.db.engine import make_engine
 from userdesk.db.migrate import upgrade
 from userdesk.db.session import Database
 from userdesk.organizations.models import Organization
 from userdesk.web.app import create_app
+from userdesk.worker import Worker
 
 POSTGRES_URL = os.environ.get("USERDESK_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
@@ -114,3 +117,18 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 @pytest.fixture
 def org(db: Session) -> Organization:
     return factories.make_organization(db)
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server on localhost that keeps what it receives."""
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def worker(database: BoundDatabase, settings: Settings, smtp: SmtpServer) -> Worker:
+    """A worker that sends the outbox to SMTP."""
+    return Worker(database, dataclasses.replace(settings, smtp_url=smtp.url))

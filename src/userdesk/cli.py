@@ -347,6 +347,84 @@ def churn_score(
     database.dispose()
 
 
+@churn_app.command("evaluate")
+def churn_evaluate(
+    dataset: Annotated[
+        str | None,
+        typer.Option("--dataset", help="A public dataset to evaluate on: cdnow."),
+    ] = None,
+    as_of: Annotated[
+        datetime | None,
+        typer.Option("--as-of", help="Backtest the organization's data as of this date (UTC)."),
+    ] = None,
+    horizon: Annotated[
+        str, typer.Option("--horizon", help="The period in which a user goes quiet, like 30d.")
+    ] = "30d",
+    org: OrgOption = None,
+) -> None:
+    """Measure the churn models: on CDNOW (--dataset cdnow), or backtested on the
+    organization's own data (--as-of DATE --horizon 30d)."""
+    from rich.table import Table
+
+    from userdesk.churn import boosting, cdnow, evaluation
+
+    columns = ("Model", "AUC", "Log loss", "Brier", "Top-decile lift", "Base rate")
+    if dataset is not None:
+        if dataset.lower() != "cdnow":
+            errors.print(f"[red]Error:[/red] unknown dataset {dataset!r}: the one known is cdnow")
+            raise typer.Exit(2)
+        try:
+            found = cdnow.evaluate()
+        except cdnow.DatasetMissing as exc:
+            errors.print(f"[red]Error:[/red] {exc}")
+            raise typer.Exit(1) from None
+        table = Table(
+            *columns, title=f"CDNOW: who buys again in weeks 40-78 ({found.customers:,} customers)"
+        )
+        for row in evaluation.rows(
+            {"BG/NBD (baseline)": found.baseline, "Gradient boosting (ours)": found.ours}
+        ):
+            table.add_row(*row)
+        console.print(table)
+        p = found.params
+        console.print(
+            f"BG/NBD fitted on weeks 1-39: r={p.r:.3f} alpha={p.alpha:.3f} a={p.a:.3f} "
+            f"b={p.b:.3f}. Ours: gradient boosting from a logistic start on RFM features, "
+            f"cross-fitted over customers ({found.folds} folds: each fold predicted by a "
+            "model trained on the other customers only)."
+        )
+        return
+    if as_of is None:
+        errors.print("[red]Error:[/red] give --dataset cdnow, or --as-of DATE for a backtest")
+        raise typer.Exit(2)
+    with _transaction() as db:
+        span = evaluation.parse_horizon(horizon)
+        organization_id = organizations.resolve_organization(db, org).id
+        found_org = evaluation.organization(db, organization_id, as_of.replace(tzinfo=UTC), span)
+    table = Table(
+        *columns,
+        title=f"Backtest as of {found_org.snapshot:%Y-%m-%d}: who went quiet in the next "
+        f"{found_org.horizon_days} days ({found_org.scored:,} users active in the 30 days before)",
+    )
+    for row in evaluation.rows(
+        {
+            "Transparent + calibration": found_org.transparent,
+            f"Gradient boosting ({boosting.NAME})": found_org.boosting,
+        }
+    ):
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"Gradient boosting: {found_org.boosting_note}.")
+    console.print(
+        f"Already inactive at the snapshot (reported apart): {found_org.dormant:,} users"
+        + (
+            f", of whom {found_org.dormant_stayed_quiet:.0%} stayed quiet."
+            if found_org.dormant_stayed_quiet is not None
+            else "."
+        )
+    )
+
+
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 

@@ -25,6 +25,11 @@ class Settings:
     cookie_secure: bool = False
     churn_every_hours: int = 24  # how often the worker scores churn; 0: never by itself
 
+    @property
+    def https(self) -> bool:
+        """Whether Userdesk is served over HTTPS (its base URL says so)."""
+        return self.base_url.startswith("https://")
+
 
 def _secret_key(var_dir: Path) -> str:
     """The key from USERDESK_SECRET_KEY, else the one generated once into var/secret_key."""

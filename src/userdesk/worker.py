@@ -26,12 +26,14 @@ from sqlalchemy import or_, select, update
 from userdesk.access.rules import system_actor
 from userdesk.churn import scoring
 from userdesk.config import Settings
+from userdesk.dashboard import service as dashboard
 from userdesk.db.base import utcnow
 from userdesk.db.session import Database
 from userdesk.imports import service as imports
 from userdesk.jobs import service as jobs
 from userdesk.jobs.models import Job
 from userdesk.mail.models import OutboxMessage
+from userdesk.organizations.models import Organization
 from userdesk.users import bulk, lifecycle
 
 # The kinds of job this worker runs (each module registers its step).
@@ -46,6 +48,8 @@ POLL_SECONDS = 2.0
 BAN_CHECK = timedelta(minutes=1)
 CHURN_CHECK = timedelta(minutes=10)  # how often to look for organizations due a scoring
 JOB_BUDGET = timedelta(seconds=2)
+STATUS_COUNT = timedelta(hours=1)  # how often to count users by status (the dashboard)
+RUN_COUNT = timedelta(minutes=1)  # how often to look for scoring runs to count by level
 
 
 def backoff(attempts: int) -> timedelta:
@@ -139,6 +143,8 @@ class Worker:
         self.stopping = threading.Event()
         self.bans_checked_at: datetime | None = None
         self.churn_checked_at: datetime | None = None
+        self.statuses_counted_at: datetime | None = None
+        self.runs_counted_at: datetime | None = None
 
     def claim(self) -> list[int]:
         """Lease up to BATCH due messages to this worker; their ids."""
@@ -226,6 +232,40 @@ class Worker:
                 scoring.start(db, actor=system_actor(organization_id, "churn schedule"))
         return len(due)
 
+    def count_statuses(self) -> int:
+        """Count each organization's users by team and status for today (at most every
+        STATUS_COUNT, so that a day keeps its last count); organizations counted."""
+        now = utcnow()
+        if self.statuses_counted_at and now - self.statuses_counted_at < STATUS_COUNT:
+            return 0
+        self.statuses_counted_at = now
+        with self.database.unit_of_work(write=False) as db:
+            organization_ids = list(db.scalars(select(Organization.id)))
+        for organization_id in organization_ids:
+            with self.database.unit_of_work(write=False) as db:
+                measured = dashboard.measure(db, organization_id, now.date())
+            with self.database.unit_of_work() as db:
+                dashboard.store(db, organization_id, now.date(), measured)
+        return len(organization_ids)
+
+    def count_runs(self) -> int:
+        """Count the finished scoring runs not counted yet by level, for the dashboard (at
+        most every RUN_COUNT); runs counted."""
+        now = utcnow()
+        if self.runs_counted_at and now - self.runs_counted_at < RUN_COUNT:
+            return 0
+        self.runs_counted_at = now
+        done = 0
+        with self.database.unit_of_work(write=False) as db:
+            organization_ids = list(db.scalars(select(Organization.id)))
+        for organization_id in organization_ids:
+            with self.database.unit_of_work(write=False) as db:
+                runs = dashboard.measure_runs(db, organization_id)
+            if runs:
+                with self.database.unit_of_work() as db:
+                    done += dashboard.store_runs(db, organization_id, runs)
+        return done
+
     def run_jobs(self, budget: timedelta = JOB_BUDGET) -> int:
         """Work on one waiting job for up to BUDGET, a chunk per transaction; chunks done."""
         with self.database.unit_of_work() as db:
@@ -248,6 +288,8 @@ class Worker:
         needs SMTP)."""
         self.lift_bans()
         self.schedule_churn()
+        self.count_statuses()
+        self.count_runs()
         worked = self.run_jobs()
         if self.send is None:
             return worked

@@ -25,7 +25,9 @@ from tests.access.authorization_matrix import (
     allowed,
 )
 from userdesk.access.models import Role, RolePermission, Team
+from userdesk.access.rules import system_actor
 from userdesk.organizations.models import Organization
+from userdesk.outreach import service as outreach
 from userdesk.users.models import User
 
 _serial = itertools.count()
@@ -113,6 +115,53 @@ def _delete(w: World, scope: str) -> Request:
     return ("DELETE", f"/api/v1/users/{user.id}", {"confirm_email": user.email}, {})
 
 
+def _invited(w: World, scope: str) -> Request:
+    team = w.team if scope == OWN_TEAM else w.other_team
+    made = w.client.post(
+        "/api/v1/invitations",
+        json={"people": [{"email": f"inv{next(_serial)}@example.com"}], "team_id": str(team.id)},
+        headers={"Authorization": f"Bearer {w.admin_key}"},
+    )
+    user_id = made.json()["created"][0]["user_id"]
+    return ("POST", f"/api/v1/users/{user_id}/invitation/resend", None, {})
+
+
+def _to_group(w: World, scope: str) -> Request:
+    group = factories.make_group(w.db, w.org)
+    return ("POST", f"/api/v1/users/{w.user(scope).id}/groups", {"group_id": str(group.id)}, {})
+
+
+def _outreach(w: World, scope: str) -> tuple[User, User, int]:
+    """A user of SCOPE with an open outreach by an agent of the same scope."""
+    user, agent = w.user(scope), w.user(scope, roles=("Agent",))
+    row = outreach.assign(
+        w.db,
+        actor=system_actor(w.org.id, "tests"),
+        user_id=user.id,
+        agent_id=str(agent.id),
+        note="",
+        base_url="http://testserver",
+    )
+    return user, agent, row.id
+
+
+def _assign(w: World, scope: str) -> Request:
+    user, agent = w.user(scope), w.user(scope, roles=("Agent",))
+    return ("POST", f"/api/v1/users/{user.id}/outreach", {"agent_id": str(agent.id)}, {})
+
+
+def _reassign(w: World, scope: str) -> Request:
+    user, _, row_id = _outreach(w, scope)
+    other = w.user(scope, roles=("Agent",))
+    path = f"/api/v1/users/{user.id}/outreach/{row_id}/reassign"
+    return ("POST", path, {"agent_id": str(other.id)}, {})
+
+
+def _outreach_done(w: World, scope: str) -> Request:
+    user, _, row_id = _outreach(w, scope)
+    return ("POST", f"/api/v1/users/{user.id}/outreach/{row_id}/done", None, {})
+
+
 OPERATIONS = [
     Operation("list users", R, False, lambda w, s: ("GET", "/api/v1/users", None, {})),
     Operation("count users", R, False, lambda w, s: ("GET", "/api/v1/users/counts", None, {})),
@@ -156,12 +205,30 @@ OPERATIONS = [
         True,
         lambda w, s: ("POST", f"/api/v1/users/{w.user(s).id}/re-engagement-email", None, {}),
     ),
+    Operation("resend a user's invitation", C, True, _invited),
+    Operation("add to a group", U, True, _to_group),
+    Operation(
+        "a user's outreach",
+        R,
+        True,
+        lambda w, s: ("GET", f"/api/v1/users/{w.user(s).id}/outreach", None, {}),
+    ),
+    Operation(
+        "agents for an outreach",
+        U,
+        True,
+        lambda w, s: ("GET", f"/api/v1/users/{w.user(s).id}/outreach/agents", None, {}),
+    ),
+    Operation("assign an outreach", U, True, _assign),
+    Operation("reassign an outreach", U, True, _reassign),
+    Operation("mark an outreach done", U, True, _outreach_done),
     Operation(
         "score churn",
         "settings.manage",
         False,
         lambda w, s: ("POST", "/api/v1/churn/runs", {}, {}),
     ),
+    Operation("read the dashboard", R, False, lambda w, s: ("GET", "/api/v1/dashboard", None, {})),
     Operation("business hours", R, False, lambda w, s: ("GET", "/api/v1/business-hours", None, {})),
     Operation(
         "set business hours",
@@ -293,6 +360,12 @@ def test_the_matrix_covers_every_operation_of_the_api(client: TestClient) -> Non
         # A signed-in person's act (API keys are refused): tested in test_impersonation.
         ("POST", "/api/v1/users/{user_id}/impersonations"),
         ("GET", "/api/v1/jobs/{job_id}"),  # tested in test_bulk
+        # One's own account: a browser session's, no permission needed, API keys refused
+        # (tested in tests/web/test_my_account.py).
+        ("GET", "/api/v1/me"),
+        ("PATCH", "/api/v1/me"),
+        ("GET", "/api/v1/me/sessions"),
+        ("DELETE", "/api/v1/me/sessions/{session_id}"),
         ("PATCH", "/api/v1/roles/{role_id}"),
         ("DELETE", "/api/v1/roles/{role_id}"),
         ("PATCH", "/api/v1/teams/{item_id}"),
@@ -308,7 +381,14 @@ def test_the_matrix_covers_every_operation_of_the_api(client: TestClient) -> Non
         "/api/v1/users/{user_id}/verification-email",
         "/api/v1/users/{user_id}/churn",
         "/api/v1/users/{user_id}/re-engagement-email",
+        "/api/v1/users/{user_id}/invitation/resend",
+        "/api/v1/users/{user_id}/groups",
+        "/api/v1/users/{user_id}/outreach",
+        "/api/v1/users/{user_id}/outreach/agents",
+        "/api/v1/users/{user_id}/outreach/{assignment_id}/reassign",
+        "/api/v1/users/{user_id}/outreach/{assignment_id}/done",
         "/api/v1/churn/runs",
+        "/api/v1/dashboard",
         "/api/v1/business-hours",
         "/api/v1/users/{user_id}/business-hours",
         "/api/v1/users/bulk/preview",

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from tests import factories
 from tests.conftest import BoundDatabase
 from userdesk.access.rules import system_actor
-from userdesk.activity.models import ActivityEvent
+from userdesk.activity.models import SIGN_IN_LOCKED, ActivityEvent
 from userdesk.audit.models import AuditEvent
 from userdesk.churn import model, scoring
 from userdesk.churn.features import Activity, features
@@ -216,3 +216,22 @@ def test_the_level_cutoffs_are_an_organization_setting(
     run_scoring(db, org)
     db.expire_all()
     assert db.get_one(User, quiet.id).churn_level == "high"  # almost anyone is, at 2%
+
+
+def test_a_locked_sign_in_is_no_sign_of_activity(db: Session, org: Organization) -> None:
+    """Someone guessing a dormant user's password does not make the user look active."""
+    person = _with_events(db, org, [])
+    db.add(
+        ActivityEvent(
+            organization_id=org.id,
+            user_id=person.id,
+            type=SIGN_IN_LOCKED,
+            occurred_at=utcnow() - DAY,
+            properties={},
+        )
+    )
+    db.flush()
+    rows = db.execute(
+        scoring._statement(db.get_bind().dialect.name, org.id, utcnow(), lambda c: c == person.id)
+    ).all()
+    assert scoring._columns(rows).row(0).days_since_event is None

@@ -4,10 +4,8 @@ link, set a password, sign in."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from datetime import timedelta
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,19 +22,6 @@ from userdesk.users.models import User
 from userdesk.worker import Worker
 
 NEW_PASSWORD = "a long and unusual phrase"
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def worker(database: BoundDatabase, settings: Settings, smtp: SmtpServer) -> Worker:
-    return Worker(database, dataclasses.replace(settings, smtp_url=smtp.url))
 
 
 def bearer(key: str) -> dict[str, str]:

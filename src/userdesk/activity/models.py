@@ -10,6 +10,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from userdesk.db.base import Base, Id, OrgScoped, UTCDateTime
 
+SIGN_IN_LOCKED = "sign_in_locked"  # too many wrong passwords: recorded by us, not done by them
+NOT_THE_USERS_DOING = (SIGN_IN_LOCKED,)  # in the timeline, but no sign of the user's activity
+
 
 class ActivityEvent(OrgScoped, Base):
     __tablename__ = "activity_events"

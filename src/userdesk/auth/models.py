@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from userdesk.db.base import Base, Id, OrgScoped, Timestamped, UTCDateTime
@@ -59,3 +59,23 @@ class UserToken(OrgScoped, Timestamped, Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ThrottleHit(Base):
+    """One counted attempt at a rate-limited action (auth.throttle), or one failed sign-in.
+
+    KEY is the SHA-256 of what is limited (an IP, an email, an account), so the table holds
+    no addresses. Rows older than the longest window are pruned. An IP or a typed email
+    spans organizations: their rows have no organization_id.
+    """
+
+    __tablename__ = "throttle_hits"
+    __table_args__ = (Index("ix_throttle_hits_action_key_at", "action", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    organization_id: Mapped[int | None] = mapped_column(
+        Id, ForeignKey("organizations.id", ondelete="CASCADE")
+    )
+    action: Mapped[str] = mapped_column(String(40))
+    key: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

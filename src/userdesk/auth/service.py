@@ -13,6 +13,7 @@ from userdesk.access.models import Role, Team
 from userdesk.access.rules import Actor, Permission, RoleScope
 from userdesk.activity.models import ActivityEvent
 from userdesk.audit import service as audit
+from userdesk.auth import throttle
 from userdesk.auth.models import ApiKey, LoginSession, UserToken
 from userdesk.auth.secrets import (
     hash_password,
@@ -313,7 +314,7 @@ def find_user_token(db: Session, *, token: str, purpose: str) -> tuple[UserToken
 
 
 def set_password(db: Session, *, user: User, password: str) -> None:
-    """Give USER a new password and end their other sessions.
+    """Give USER a new password, end their other sessions and forget failed sign-ins.
 
     Raises:
         InvalidInput: the password is too short, too long or too common.
@@ -322,3 +323,4 @@ def set_password(db: Session, *, user: User, password: str) -> None:
         raise InvalidInput(f"The password {problem}.", fields={"password": problem})
     user.password_hash = hash_password(password)
     revoke_user_sessions(db, user_id=user.id)
+    throttle.forget_failed_sign_ins(db, user_id=user.id)

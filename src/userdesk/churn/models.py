@@ -27,7 +27,11 @@ class ChurnRun(OrgScoped, Timestamped, Base):
 
 class ChurnScore(OrgScoped, Base):
     __tablename__ = "churn_scores"
-    __table_args__ = (Index("ix_churn_scores_user_run", "user_id", "run_id"),)
+    __table_args__ = (
+        Index("ix_churn_scores_user_run", "user_id", "run_id"),
+        # The dashboard's users most at risk: a run's scores, most likely to churn first.
+        Index("ix_churn_scores_run_probability", "run_id", "probability"),
+    )
     organization_indexed = False  # read by user; removed with the run or the user
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)

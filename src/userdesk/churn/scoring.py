@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 from sqlalchemy import (
     ColumnElement,
     Integer,
@@ -32,10 +33,10 @@ from sqlalchemy.orm import Session
 
 from userdesk.access import service as access
 from userdesk.access.rules import Actor, Permission
-from userdesk.activity.models import ActivityEvent
+from userdesk.activity.models import NOT_THE_USERS_DOING, ActivityEvent
 from userdesk.audit import service as audit
-from userdesk.churn import model
-from userdesk.churn.features import DAY, WEEKS, FeatureColumns
+from userdesk.churn import boosting, model
+from userdesk.churn.features import DAY, WEEKS, FeatureColumns, Floats
 from userdesk.churn.models import ChurnRun, ChurnScore
 from userdesk.db import bulk
 from userdesk.db.base import UTCDateTime, utcnow
@@ -91,7 +92,11 @@ def _statement(dialect: str, organization_id: int, as_of: datetime, ids: UserIds
     that only theirs are read)."""
     events = (
         select(ActivityEvent.user_id, *_activity_columns(dialect, as_of))
-        .where(ActivityEvent.occurred_at < as_of, ids(ActivityEvent.user_id))
+        .where(
+            ActivityEvent.occurred_at < as_of,
+            ids(ActivityEvent.user_id),
+            ActivityEvent.type.not_in(NOT_THE_USERS_DOING),
+        )
         .group_by(ActivityEvent.user_id)
         .subquery()
     )
@@ -138,6 +143,45 @@ def _columns(rows: Sequence[Row[Any]]) -> FeatureColumns:
     return FeatureColumns.of_rows([row[1 : 1 + width] for row in rows])
 
 
+def sample_of(db: Session, organization_id: int, size: int) -> UserIds:
+    """About SIZE of the organization's users: every n-th by id. (Their events are then
+    found through the users' index, not by reading every event.)"""
+    users = db.scalar(select(func.count()).where(User.organization_id == organization_id))
+    step = max(1, (users or 0) // size)
+    if step == 1:
+        return lambda column: true()
+    chosen = select(User.id).where(User.organization_id == organization_id, User.id % step == 0)
+    return lambda column: column.in_(chosen)
+
+
+def labelled(
+    db: Session,
+    organization_id: int,
+    at: datetime,
+    *,
+    sample: int,
+    horizon: timedelta = model.HORIZON_DAYS * DAY,
+) -> tuple[FeatureColumns, Floats]:
+    """The features as of AT of a sample of users, and whether each then went quiet (1.0:
+    no sign-in and no event in the HORIZON after)."""
+    came_back = (
+        exists()
+        .where(
+            ActivityEvent.user_id == User.id,
+            ActivityEvent.occurred_at >= at,
+            ActivityEvent.occurred_at < at + horizon,
+            ActivityEvent.type.not_in(NOT_THE_USERS_DOING),
+        )
+        .label("came_back")
+    )
+    ids = sample_of(db, organization_id, sample)
+    rows = db.execute(
+        _statement(_dialect(db), organization_id, at, ids).add_columns(came_back)
+    ).all()
+    churned = np.array([not row.came_back for row in rows], dtype=np.float64)
+    return _columns(rows), churned
+
+
 def backtest(
     db: Session,
     organization_id: int,
@@ -147,27 +191,9 @@ def backtest(
     """Features HORIZON days before AS_OF against who then went quiet: the calibration
     (Platt scaling of the score), and how well the levels would have told."""
     snapshot = as_of - model.HORIZON_DAYS * DAY
-    users = db.scalar(select(func.count()).where(User.organization_id == organization_id))
-    step = max(1, (users or 0) // BACKTEST_SAMPLE)  # every STEP-th user by id
-
-    def sampled(column: Any) -> ColumnElement[bool]:
-        return column % step == 0 if step > 1 else true()
-
-    came_back = (
-        exists()
-        .where(
-            ActivityEvent.user_id == User.id,
-            ActivityEvent.occurred_at >= snapshot,
-            ActivityEvent.occurred_at < as_of,
-        )
-        .label("came_back")
-    )
-    rows = db.execute(
-        _statement(_dialect(db), organization_id, snapshot, sampled).add_columns(came_back)
-    ).all()
-    columns = _columns(rows)
+    columns, went_quiet = labelled(db, organization_id, snapshot, sample=BACKTEST_SAMPLE)
     scores = model.scores(columns).tolist()
-    churned = [not row.came_back for row in rows]
+    churned = [bool(x) for x in went_quiet.tolist()]
     fitted = model.fit_calibration(scores, churned)
     # Who was active in the HORIZON before the snapshot is "at risk" or not; who was not
     # is already inactive, and reported apart.
@@ -180,8 +206,8 @@ def backtest(
     return {
         "a": fitted.a,
         "b": fitted.b,
-        "users": len(rows),
-        "churn_rate": sum(churned) / len(rows) if rows else None,
+        "users": len(churned),
+        "churn_rate": sum(churned) / len(churned) if churned else None,
         "snapshot": snapshot.isoformat(),
         # share of the users once active at each level who then went quiet
         "reliability": {
@@ -237,17 +263,22 @@ def _step(db: Session, job: Job, actor: Actor, base_url: str) -> bool:
         )
         db.add(run)
         db.flush()
+        trained = boosting.for_run(db, run)  # None: not enough history
+        if trained is not None:
+            run.model = boosting.NAME
+            run.calibration = {**run.calibration, "boosting": trained.summary}
         job.params = {**job.params, "run_id": run.id}
         return False
     run = db.get_one(ChurnRun, run_id)
     calibration = model.Calibration(run.calibration["a"], run.calibration["b"])
+    trained = boosting.for_run(db, run) if run.model == boosting.NAME else None
     cutoffs = cutoffs_of(db.get_one(Organization, org))
     last_id = db.scalar(select(func.max(User.id)).where(User.organization_id == org)) or 0
     after = job.cursor
     rows = db.execute(
         _statement(_dialect(db), org, as_of, _in_range(after, RANGE)).order_by(User.id)
     ).all()
-    scored = _write(db, run, rows, calibration, cutoffs)
+    scored = _write(db, run, rows, calibration, cutoffs, trained)
     run.users += scored
     job.done += scored
     job.cursor = after + RANGE
@@ -260,7 +291,7 @@ def _step(db: Session, job: Job, actor: Actor, base_url: str) -> bool:
         action="churn.scored",
         target_type="churn_run",
         target_id=run.id,
-        changes={"users": run.users, "as_of": as_of.isoformat(), "model": MODEL},
+        changes={"users": run.users, "as_of": as_of.isoformat(), "model": run.model},
     )
     return True
 
@@ -271,10 +302,16 @@ def _write(
     rows: Sequence[Row[Any]],
     calibration: model.Calibration,
     cutoffs: tuple[float, float],
+    trained: boosting.Booster | None = None,
 ) -> int:
     conn = db.connection()
     by_level: dict[str, list[int]] = {name: [] for name in model.LEVELS}
-    predicted = model.predict_all(_columns(rows), calibration, cutoffs)
+    columns = _columns(rows)
+    predicted = (
+        trained.predict_all(columns, cutoffs)
+        if trained is not None
+        else model.predict_all(columns, calibration, cutoffs)
+    )
     ids = [row[0] for row in rows]
     org, run_id = run.organization_id, run.id
     scores = [

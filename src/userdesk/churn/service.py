@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from userdesk.access.models import Group
 from userdesk.access.rules import Actor, Permission
 from userdesk.audit import service as audit
 from userdesk.churn.models import ChurnRun, ChurnScore
@@ -16,17 +18,32 @@ from userdesk.errors import Conflict
 from userdesk.mail import service as mail
 from userdesk.mail.rules import EmailKind
 from userdesk.organizations.models import Organization
+from userdesk.outreach import service as outreach
+from userdesk.outreach.schemas import AgentChoice, OutreachRead
 from userdesk.users import service as users
-from userdesk.users.models import User
+from userdesk.users.models import User, UserGroup
 
 HISTORY = 12  # runs shown in the score's trend
 
-# reason (its first words) -> the retention action it suggests
-ACTIONS = {
-    "Never accepted the invitation": "resend_invitation",
-    "Email address not confirmed": "resend_verification",
+# The retention actions, each a button on the churn card and an API call.
+RESEND_INVITATION = "resend_invitation"  # users.create
+RESEND_VERIFICATION = "resend_verification"  # users.update
+RE_ENGAGE = "send_re_engagement"  # users.update; active users only
+ASSIGN_OUTREACH = "assign_outreach"  # users.update, to an Agent within reach
+ADD_TO_GROUP = "add_to_group"  # users.update
+
+# A reason (its first words, as churn.model words them) -> the actions that answer it,
+# most fitting first. The one place where reasons meet actions.
+ACTIONS: dict[str, tuple[str, ...]] = {
+    "Never accepted the invitation": (RESEND_INVITATION,),
+    "Email address not confirmed": (RESEND_VERIFICATION,),
+    "No sign-in for": (RE_ENGAGE, ASSIGN_OUTREACH),
+    "No activity for": (RE_ENGAGE, ASSIGN_OUTREACH),
+    "No activity ever recorded": (RE_ENGAGE, ADD_TO_GROUP),
+    "Activity down": (ASSIGN_OUTREACH, RE_ENGAGE),
+    "Only": (RE_ENGAGE, ADD_TO_GROUP),  # "Only 2 events in the last 28 days"
+    "Active in": (ADD_TO_GROUP, RE_ENGAGE),  # "Active in 3 of the last 12 weeks"
 }
-RE_ENGAGE = "send_re_engagement"
 
 
 class ScorePoint(BaseModel):
@@ -86,16 +103,83 @@ def user_churn(db: Session, *, actor: Actor, user_id: int) -> ChurnRead:
             ScorePoint(as_of=when, probability=score.probability, level=score.level)
             for score, when, _ in reversed(rows)
         ],
-        actions=suggested(latest.reasons, latest.level),
+        actions=suggested(latest.reasons, latest.level, user.status),
     )
 
 
-def suggested(reasons: list[str], level: str) -> list[str]:
-    """The retention actions that answer REASONS (a re-engagement email for the rest)."""
-    actions = [ACTIONS[r] for r in reasons if r in ACTIONS]
-    if level != "low" and any(r not in ACTIONS for r in reasons):
-        actions.append(RE_ENGAGE)
-    return actions
+def suggested(reasons: list[str], level: str, status: str = "active") -> list[str]:
+    """The retention actions that answer REASONS, most fitting first, each once.
+
+    A low risk suggests nothing; a high one always suggests an agent's outreach; a
+    re-engagement email is for active users only (the others cannot sign in).
+    """
+    if level == "low":
+        return []
+    actions: list[str] = []
+    for reason in reasons:
+        answers = next(
+            (a for words, a in ACTIONS.items() if reason.startswith(words)), (RE_ENGAGE,)
+        )
+        actions.extend(answers)
+    if level == "high":
+        actions.append(ASSIGN_OUTREACH)
+    if status != "active":
+        actions = [a for a in actions if a != RE_ENGAGE]
+    return list(dict.fromkeys(actions))
+
+
+PERMISSIONS = {  # what each retention action takes, over the user
+    RESEND_INVITATION: Permission.USERS_CREATE,
+    RESEND_VERIFICATION: Permission.USERS_UPDATE,
+    RE_ENGAGE: Permission.USERS_UPDATE,
+    ASSIGN_OUTREACH: Permission.USERS_UPDATE,
+    ADD_TO_GROUP: Permission.USERS_UPDATE,
+}
+
+
+@dataclass(frozen=True)
+class RetentionCard:
+    """What the churn card and the outreach card of a user's page offer the actor."""
+
+    allowed: frozenset[str]  # the retention actions the actor may take on the user
+    groups: list[Group]  # the groups the user is not in yet
+    agents: list[AgentChoice]  # whom the actor may ask to reach out, Online or Away
+    outreach: list[OutreachRead]  # the user's outreach assignments, newest first
+    can_close: bool  # whether the actor may mark the open outreach done
+
+
+def retention_card(db: Session, *, actor: Actor, user: User) -> RetentionCard:
+    """The choices behind the retention buttons of USER's page (the services check again).
+
+    Raises:
+        PermissionDenied / NotFound: the actor may not read the user.
+    """
+    allowed = frozenset(a for a, p in PERMISSIONS.items() if actor.covers(p, user.team_id))
+    groups: list[Group] = []
+    if ADD_TO_GROUP in allowed:
+        member_of = select(UserGroup.group_id).where(UserGroup.user_id == user.id)
+        groups = list(
+            db.scalars(
+                select(Group)
+                .where(Group.organization_id == user.organization_id, Group.id.not_in(member_of))
+                .order_by(Group.name)
+            )
+        )
+    rows = outreach.of_user(db, actor=actor, user_id=user.id)
+    open_row = next((r for r in rows if r.done_at is None), None)
+    return RetentionCard(
+        allowed=allowed,
+        groups=groups,
+        agents=(
+            outreach.agents(db, actor=actor, user_id=user.id) if ASSIGN_OUTREACH in allowed else []
+        ),
+        outreach=outreach.read(db, rows),
+        can_close=open_row is not None
+        and (
+            actor.covers(Permission.USERS_UPDATE, user.team_id)
+            or (actor.user_id is not None and actor.user_id == open_row.agent_id)
+        ),
+    )
 
 
 def send_re_engagement(db: Session, *, actor: Actor, user_id: int, base_url: str) -> User:

@@ -5,12 +5,14 @@ from userdesk.activity import models as activity_models
 from userdesk.audit import models as audit_models
 from userdesk.auth import models as auth_models
 from userdesk.churn import models as churn_models
+from userdesk.dashboard import models as dashboard_models
 from userdesk.db.base import Base
 from userdesk.impersonation import models as impersonation_models
 from userdesk.invitations import models as invitation_models
 from userdesk.jobs import models as job_models
 from userdesk.mail import models as mail_models
 from userdesk.organizations import models as organization_models
+from userdesk.outreach import models as outreach_models
 from userdesk.segments import models as segment_models
 from userdesk.users import models as user_models
 
@@ -27,12 +29,14 @@ __all__ = [
     "audit_models",
     "auth_models",
     "churn_models",
+    "dashboard_models",
     "impersonation_models",
     "invitation_models",
     "job_models",
     "mail_models",
     "metadata",
     "organization_models",
+    "outreach_models",
     "segment_models",
     "user_models",
 ]

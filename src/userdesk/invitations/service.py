@@ -279,6 +279,36 @@ def resend(db: Session, *, actor: Actor, invitation_id: int, base_url: str) -> I
     return invitation
 
 
+def resend_for_user(db: Session, *, actor: Actor, user_id: int, base_url: str) -> Invitation:
+    """Resend the user's pending invitation (a retention action): a new link, the old dies.
+
+    Raises:
+        PermissionDenied: the actor may not create users.
+        NotFound: no such user in reach.
+        Conflict: the user has no pending invitation (never invited, accepted or revoked).
+    """
+    user = users.user_in_reach(db, actor=actor, user_id=user_id, permission=Permission.USERS_CREATE)
+    pending = db.scalar(
+        select(Invitation.id)
+        .where(Invitation.user_id == user.id, Invitation.status == "pending")
+        .order_by(Invitation.id.desc())
+        .limit(1)
+    )
+    if pending is None:
+        latest = db.scalar(
+            select(Invitation)
+            .where(Invitation.user_id == user.id)
+            .order_by(Invitation.id.desc())
+            .limit(1)
+        )
+        why = f"their invitation was {latest.status}" if latest else "they were never invited"
+        raise Conflict(
+            f"{user.name} has no pending invitation to resend: {why}.",
+            code="invitation.none_pending",
+        )
+    return resend(db, actor=actor, invitation_id=pending, base_url=base_url)
+
+
 def revoke(db: Session, *, actor: Actor, invitation_id: int) -> Invitation:
     """Kill the invitation's link at once.
 

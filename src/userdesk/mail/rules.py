@@ -22,6 +22,11 @@ class EmailKind(StrEnum):
     EMAIL_CHANGE_NOTICE = "email_change_notice"
     IMPERSONATION_NOTICE = "impersonation_notice"
     RE_ENGAGEMENT = "re_engagement"
+    OUTREACH = "outreach"  # to a support agent: reach out to a user at risk
+    SIGNUP_CONFIRMATION = "signup_confirmation"
+    SIGNUP_EXISTING = "signup_existing"
+    REGISTRATION = "registration"
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105 - a name, not a password
 
     @property
     def label(self) -> str:
@@ -102,6 +107,55 @@ DEFAULT_TEMPLATES |= {
     ),
 }
 
+DEFAULT_TEMPLATES |= {
+    EmailKind.SIGNUP_CONFIRMATION: Template(
+        "Confirm your registration at {{ organization.name }}",
+        "Hello {{ user.first_name or user.email }},\n\n"
+        "Someone, probably you, registered {{ user.email }} at {{ organization.name }}. "
+        "Follow this link to confirm your address and activate your account:\n\n{{ link }}"
+        "\n\nThe link works once and until {{ expires }}. If you did not register, ignore "
+        "this email: no account is activated without it.",
+    ),
+    EmailKind.SIGNUP_EXISTING: Template(
+        "Someone tried to register with your address",
+        "Hello {{ user.first_name or user.email }},\n\n"
+        "Someone tried to register at {{ organization.name }} with {{ user.email }}, which "
+        "already has an account. If it was you, sign in, or choose a new password here:"
+        "\n\n{{ link }}\n\nIf it was not you, ignore this email: nothing changed.",
+    ),
+    EmailKind.REGISTRATION: Template(
+        "Your account at {{ organization.name }} is ready",
+        "Hello {{ user.first_name or user.email }},\n\n"
+        "{{ organization.name }} opened an account for {{ user.email }}. Choose a password "
+        "to complete your registration and sign in:\n\n{{ link }}\n\n"
+        "The link works once and until {{ expires }}.",
+    ),
+}
+
+DEFAULT_TEMPLATES |= {
+    EmailKind.PASSWORD_CHANGED: Template(
+        "Your password was changed",
+        "Hello {{ user.first_name or user.email }},\n\n"
+        "The password of your {{ organization.name }} account ({{ user.email }}) was just "
+        "changed. If it was you, there is nothing to do.\n\n"
+        "If it was not you, choose a new password now and tell your administrator:\n\n"
+        "{{ link }}",
+    ),
+}
+
+DEFAULT_TEMPLATES |= {
+    EmailKind.OUTREACH: Template(
+        "Please reach out to {{ at_risk.name }}",
+        "Hello {{ user.first_name or user.email }},\n\n"
+        "{{ assigned_by }} asked you to reach out to {{ at_risk.name }} ({{ at_risk.email }}), "
+        "who may stop using {{ organization.name }}.\n\n"
+        "Why: {{ reasons or 'no reason recorded' }}.\n"
+        "{% if note %}Note: {{ note }}\n{% endif %}\n"
+        "Their page, where you mark the outreach done once you have talked to them:\n\n"
+        "{{ link }}",
+    ),
+}
+
 SAMPLE_CONTEXT: dict[str, Any] = {
     "user": {
         "first_name": "Ann",
@@ -116,6 +170,10 @@ SAMPLE_CONTEXT: dict[str, Any] = {
     "new_email": "ann.lee@example.org",
     "admin": "Bob Admin",
     "reason": "to check the invoice page they reported",
+    "at_risk": {"name": "Carl Diaz", "email": "carl@example.com"},
+    "assigned_by": "Bob Admin",
+    "reasons": "No sign-in for 24 days; Activity down 70% vs the previous month",
+    "note": "They asked about the new invoices last month.",
 }
 
 _env = SandboxedEnvironment(autoescape=False, undefined=StrictUndefined)

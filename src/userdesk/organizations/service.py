@@ -14,6 +14,7 @@ from userdesk.access.rules import BUILTIN_ROLES, Actor, Permission
 from userdesk.audit import service as audit
 from userdesk.errors import Conflict, InvalidInput, NotFound
 from userdesk.organizations.models import Organization
+from userdesk.signup.rules import RegistrationPolicy, domains_problem, policy_problem
 
 DEFAULT_SLUG = "default"
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -121,6 +122,17 @@ def notifies_impersonation(organization: Organization) -> bool:
     return bool(organization.settings.get("notify_impersonation", False))
 
 
+def registration_policy(organization: Organization) -> RegistrationPolicy:
+    """Who may register themselves: closed (by invitation only) unless set otherwise."""
+    value = organization.settings.get("registration", RegistrationPolicy.CLOSED.value)
+    return RegistrationPolicy(value) if not policy_problem(value) else RegistrationPolicy.CLOSED
+
+
+def registration_domains(organization: Organization) -> list[str]:
+    """The email domains whose owners may register when the policy is "domains"."""
+    return list(organization.settings.get("registration_domains", []))
+
+
 def update_settings(
     db: Session,
     *,
@@ -131,6 +143,8 @@ def update_settings(
     allow_impersonation: bool | None = None,
     notify_impersonation: bool | None = None,
     churn_cutoffs: tuple[float, float] | None = None,
+    registration: str | None = None,
+    registration_domains: list[str] | None = None,
 ) -> Organization:
     """Change the organization's settings that were given.
 
@@ -162,6 +176,7 @@ def update_settings(
                 fields={"churn_cutoffs": f"{problem} are not in order within 0-100%"},
             )
         changes["churn_cutoffs"] = [medium_from, high_from]
+    changes |= _registration_changes(organization, registration, registration_domains)
     for name, value in (
         ("show_disable_reason", show_disable_reason),
         ("allow_impersonation", allow_impersonation),
@@ -182,3 +197,31 @@ def update_settings(
             changes=changes,
         )
     return organization
+
+
+def _registration_changes(
+    organization: Organization, registration: str | None, domains: list[str] | None
+) -> dict[str, object]:
+    """The registration settings to store; raises InvalidInput naming the bad value."""
+    changes: dict[str, object] = {}
+    if registration is not None:
+        if problem := policy_problem(registration):
+            raise InvalidInput(
+                "That registration policy does not exist.", fields={"registration": problem}
+            )
+        changes["registration"] = registration
+    if domains is not None:
+        if problem := domains_problem(domains):
+            raise InvalidInput(
+                f"The registration domains are not valid: {problem}.",
+                fields={"registration_domains": problem},
+            )
+        changes["registration_domains"] = domains
+    policy = changes.get("registration", organization.settings.get("registration"))
+    listed = changes.get("registration_domains", registration_domains(organization))
+    if policy == RegistrationPolicy.DOMAINS.value and not listed:
+        raise InvalidInput(
+            "Registration open to listed domains needs at least one domain.",
+            fields={"registration_domains": "is required when registration is open to domains"},
+        )
+    return changes

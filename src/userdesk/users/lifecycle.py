@@ -232,7 +232,18 @@ def _side_effects(db: Session, actor: Actor, user: User, action: Action, base_ur
     if action is Action.REACTIVATE:
         invitations.reinvite(db, actor=actor, user=user, base_url=base_url)
     if action is Action.ACTIVATE:
-        users.send_set_password_email(db, user=user, kind=EmailKind.WELCOME, base_url=base_url)
+        users.send_set_password_email(
+            db, user=user, kind=_activation_email(db, user), base_url=base_url
+        )
+
+
+def _activation_email(db: Session, user: User) -> EmailKind:
+    """REGISTRATION for someone known by email alone (no password, never invited), else
+    the WELCOME invited people and others get."""
+    invited = db.scalar(select(Invitation.id).where(Invitation.user_id == user.id).limit(1))
+    if user.password_hash is None and invited is None:
+        return EmailKind.REGISTRATION
+    return EmailKind.WELCOME
 
 
 def _cancel_invitations(db: Session, user: User) -> None:

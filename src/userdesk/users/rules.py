@@ -43,6 +43,21 @@ class CreatedVia(StrEnum):
     SCIM = "scim"
 
 
+# The host product names its own ways in (ticket, chat, community ...): a short slug.
+_CREATED_VIA = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,30}[a-z0-9])?$")
+CREATED_VIA_MAX_LENGTH = 32
+
+
+def created_via_problem(value: str) -> str | None:
+    """What is wrong with VALUE as a created_via slug, or None."""
+    if not _CREATED_VIA.match(value):
+        return (
+            f"'{value}' is not a slug of lower-case letters, digits, dashes and underscores "
+            f"(at most {CREATED_VIA_MAX_LENGTH} characters)"
+        )
+    return None
+
+
 # Deliberately simple: one @, no spaces, a dot in the domain. Deliverability is proven by
 # the verification email, not by a regex.
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -183,7 +198,7 @@ def sign_in_refusal(
 ) -> str | None:
     """Why someone who gave the right password may not sign in, in words; None if they may."""
     if status is UserStatus.PENDING:
-        return "Your account is not activated yet: follow the link in your invitation email."
+        return "Your account is not activated yet: follow the link in the email you were sent."
     if status is UserStatus.DISABLED:
         because = f": {reason}" if show_reason and reason else ""
         return f"Your account is disabled{because}. Contact your administrator."

@@ -42,6 +42,18 @@ class UserCreate(BaseModel):
     send_welcome_email: bool = Field(
         default=False, description="Email a link to choose a password (never a password)."
     )
+    status: str | None = Field(
+        default=None,
+        description=(
+            '"pending": a Not Activated user known by email alone (no password), for the host '
+            "product; creating one is idempotent on the email (200 with the existing user). "
+            'Default "active".'
+        ),
+    )
+    created_via: str | None = Field(
+        default=None,
+        description="How the user came (a slug of the host's choosing: ticket, chat ...).",
+    )
 
 
 class UserUpdate(BaseModel):

@@ -25,6 +25,7 @@ from userdesk.access import service as access
 from userdesk.access.models import Group, Role, Team
 from userdesk.access.rules import ADMINISTRATOR, Actor, Permission
 from userdesk.audit import service as audit
+from userdesk.auth import throttle
 from userdesk.auth.secrets import hash_password
 from userdesk.auth.service import LinkProblem, find_user_token, issue_user_token, set_password
 from userdesk.db.base import utcnow
@@ -46,6 +47,7 @@ from userdesk.users.models import User, UserGroup, UserRole
 from userdesk.users.rules import (
     CreatedVia,
     UserStatus,
+    created_via_problem,
     email_problem,
     name_problem,
     normalize_email,
@@ -364,12 +366,23 @@ def find_by_email(db: Session, organization_id: int, email: str) -> User | None:
 
 
 def create_user(db: Session, *, actor: Actor, data: UserCreate, base_url: str) -> User:
-    """Add an active user; with send_welcome_email, email them a link to choose a password.
+    """Add a user (see add_user), the existing one for a pending user known already."""
+    return add_user(db, actor=actor, data=data, base_url=base_url)[0]
+
+
+def add_user(db: Session, *, actor: Actor, data: UserCreate, base_url: str) -> tuple[User, bool]:
+    """Add a user, and whether it was created.
+
+    Active by default (validated; with send_welcome_email, emailed a link to choose a
+    password). With status "pending", a Not Activated user known by email alone, as the
+    host product makes them from a ticket or a chat: adding one is idempotent on the email,
+    the user already there is returned and nothing changes.
 
     Raises:
         PermissionDenied: the actor may not create users, or not with that team or those roles.
-        InvalidInput: a bad email, name, team, group or role (each field named).
-        Conflict: the email is in the organization already.
+        InvalidInput: a bad email, name, status, created_via, team, group or role (each named).
+        Conflict: the email is in the organization already (for an active user), or belongs
+            to someone outside the actor's reach.
     """
     access.require(actor, Permission.USERS_CREATE)
     problems = check_new_person(
@@ -379,26 +392,40 @@ def create_user(db: Session, *, actor: Actor, data: UserCreate, base_url: str) -
         first_name=data.first_name,
         last_name=data.last_name,
     )
+    allowed = (UserStatus.ACTIVE.value, UserStatus.PENDING.value)
+    if data.status is not None and data.status not in allowed:
+        problems["status"] = f"'{data.status}' is not one of: {', '.join(allowed)}"
+    if data.created_via is not None and (problem := created_via_problem(data.created_via)):
+        problems["created_via"] = problem
     if problems:
         raise InvalidInput("The user's details are not valid.", fields=problems)
+    pending = data.status == UserStatus.PENDING.value
     membership = resolve(
         db, actor=actor, team_id=data.team_id, group_ids=data.group_ids, role_ids=data.role_ids
     )
-    if find_by_email(db, actor.organization_id, data.email) is not None:
+    existing = find_by_email(db, actor.organization_id, data.email)
+    if existing is not None:
+        if pending and db.scalar(
+            select(User.id).where(
+                User.id == existing.id, access.users_in_scope(actor, Permission.USERS_READ)
+            )
+        ):
+            return existing, False
         raise Conflict(
             f"{data.email.strip()} is in the organization already.",
             code="user.email_taken",
             fields={"email": f"'{data.email.strip()}' is taken"},
         )
     now = utcnow()
+    via = data.created_via or (CreatedVia.API if actor.api_key_id else CreatedVia.ADMIN).value
     user = User(
         organization_id=actor.organization_id,
         email=data.email.strip(),
         email_normalized=normalize_email(data.email),
         first_name=data.first_name.strip(),
         last_name=data.last_name.strip(),
-        status=UserStatus.ACTIVE.value,
-        created_via=CreatedVia.API.value if actor.api_key_id else CreatedVia.ADMIN.value,
+        status=UserStatus.PENDING.value if pending else UserStatus.ACTIVE.value,
+        created_via=via,
         validated_at=now,
     )
     db.add(user)
@@ -414,11 +441,12 @@ def create_user(db: Session, *, actor: Actor, data: UserCreate, base_url: str) -
             "email": user.email,
             **membership.names(),
             "welcome_email": data.send_welcome_email,
-        },
+        }
+        | ({"status": user.status, "created_via": via} if pending else {}),
     )
     if data.send_welcome_email:
         send_set_password_email(db, user=user, kind=EmailKind.WELCOME, base_url=base_url)
-    return user
+    return user, True
 
 
 def send_set_password_email(db: Session, *, user: User, kind: EmailKind, base_url: str) -> None:
@@ -445,6 +473,7 @@ def send_verification_email(db: Session, *, actor: Actor, user_id: int, base_url
         PermissionDenied: the actor may not update this user.
         NotFound: no such user in reach.
         Conflict: the address is verified already.
+        RateLimited: too many verification emails for this account lately.
     """
     access.require(actor, Permission.USERS_UPDATE)
     user = get_user(db, actor=actor, user_id=user_id)
@@ -461,18 +490,22 @@ def send_verification_email(db: Session, *, actor: Actor, user_id: int, base_url
     return user
 
 
-def send_own_verification_email(db: Session, *, user: User, base_url: str) -> None:
+def send_own_verification_email(
+    db: Session, *, user: User, base_url: str, ip: str | None = None
+) -> None:
     """A signed-in person asks for a new link to confirm their own address.
 
     Raises:
         Conflict: the address is verified already.
+        RateLimited: too many verification emails for this account or from IP lately.
     """
-    _send_verification(db, user, base_url)
+    _send_verification(db, user, base_url, ip=ip)
 
 
-def _send_verification(db: Session, user: User, base_url: str) -> None:
+def _send_verification(db: Session, user: User, base_url: str, *, ip: str | None = None) -> None:
     if user.email_verified_at is not None:
         raise Conflict(f"{user.email} is verified already.", code="user.already_verified")
+    throttle.verification_resend(db, ip=ip, user_id=user.id)
     token, expires = issue_user_token(
         db, user=user, purpose=VERIFY_EMAIL, ttl=VERIFICATION_LINK_TTL
     )
@@ -493,11 +526,17 @@ def verify_email(db: Session, *, token: str) -> User:
     return user
 
 
-def request_password_reset(db: Session, *, email: str, base_url: str) -> None:
+def request_password_reset(
+    db: Session, *, email: str, base_url: str, ip: str | None = None
+) -> None:
     """Email a reset link to EMAIL when it belongs to someone who may sign in.
 
     Says nothing either way, so that it cannot tell who has an account.
+
+    Raises:
+        RateLimited: too many requests from IP or for EMAIL (known or not) lately.
     """
+    throttle.password_reset(db, ip=ip, email=email)
     for user in db.scalars(select(User).where(User.email_normalized == normalize_email(email))):
         if user.status in (UserStatus.ACTIVE.value, UserStatus.PENDING.value):
             token, expires = issue_user_token(

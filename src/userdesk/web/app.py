@@ -19,17 +19,23 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException
 
 from userdesk import __version__
+from userdesk.auth.throttle import RateLimited
 from userdesk.config import Settings, get_settings
 from userdesk.db.session import Database
 from userdesk.errors import DomainError, NotAuthenticated
 from userdesk.web import problems
 from userdesk.web.api import DESCRIPTION, PREFIX
 from userdesk.web.api import router as api_router
+from userdesk.web.console.dashboard import router as dashboard_router
 from userdesk.web.console.people import router as people_router
+from userdesk.web.console.retention import router as retention_router
 from userdesk.web.console.routes import router as console_router
+from userdesk.web.portal.account import router as account_router
 from userdesk.web.portal.impersonate import router as impersonation_router
 from userdesk.web.portal.routes import router as portal_router
+from userdesk.web.portal.signup import router as signup_router
 from userdesk.web.problems import status_of
+from userdesk.web.security import SecurityHeadersMiddleware
 from userdesk.web.templating import templates
 from userdesk.web.timing import ServerTimingMiddleware
 
@@ -54,12 +60,17 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.include_router(portal_router)
+    app.include_router(account_router)
     app.include_router(impersonation_router)
+    app.include_router(signup_router)
+    app.include_router(dashboard_router)
     app.include_router(people_router)  # before console_router: /users/new before /users/{id}
     app.include_router(console_router)
+    app.include_router(retention_router)
     app.include_router(api_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(ServerTimingMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, https=settings.https)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:
@@ -104,7 +115,10 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
             return Response(status_code=401, headers={"HX-Redirect": "/login"})
         return RedirectResponse(f"/login?next={quote(target, safe='/')}", status_code=303)
     status = status_of(exc)
-    return _error_page(request, status, "That did not work", exc.message, exc.fields)
+    page = _error_page(request, status, "That did not work", exc.message, exc.fields)
+    if isinstance(exc, RateLimited):
+        page.headers.update(problems.retry_after(exc))
+    return page
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:

@@ -28,6 +28,9 @@ from userdesk.impersonation import service as impersonation
 from userdesk.users.models import User
 
 SESSION_COOKIE = "userdesk_session"
+# Over HTTPS: a browser keeps a __Host- cookie only when it is Secure, for Path=/ and
+# without a Domain, so that no sibling subdomain can set or shadow it.
+HOST_SESSION_COOKIE = f"__Host-{SESSION_COOKIE}"
 FORM_CSRF_COOKIE = "userdesk_form_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
@@ -42,6 +45,16 @@ async def get_database(request: Request) -> Database:
 async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+def session_cookie(settings: Settings) -> str:
+    """The name of the session cookie: __Host- prefixed when served over HTTPS."""
+    return HOST_SESSION_COOKIE if settings.https else SESSION_COOKIE
+
+
+def cookie_secure(settings: Settings) -> bool:
+    """Whether cookies are sent over HTTPS only."""
+    return settings.cookie_secure or settings.https
 
 
 async def unit_of_work(request: Request) -> AsyncIterator[Session]:
@@ -84,7 +97,7 @@ async def optional_auth(request: Request, db: DbSession, settings: SettingsDep) 
     if header.lower().startswith("bearer "):
         actor = auth.authenticate_api_key(db, secret=header[7:].strip(), ip=ip, user_agent=agent)
         return Auth(actor=actor)
-    token = request.cookies.get(SESSION_COOKIE)
+    token = request.cookies.get(session_cookie(settings))
     if not token:
         return None
     found = auth.authenticate_session(db, settings=settings, token=token)

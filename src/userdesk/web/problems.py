@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from userdesk.auth.throttle import RateLimited
 from userdesk.errors import (
     Conflict,
     DomainError,
@@ -31,6 +32,7 @@ STATUS_BY_ERROR: tuple[tuple[type[DomainError], int], ...] = (
     (Conflict, 409),
     (PreconditionFailed, 412),
     (PreconditionRequired, 428),
+    (RateLimited, 429),
 )
 
 
@@ -74,9 +76,16 @@ async def domain_error_problem(_request: Request, exc: Exception) -> Response:
     exc = cast(DomainError, exc)
     status = status_of(exc)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if isinstance(exc, RateLimited):
+        headers = retry_after(exc)
     return problem_response(
         status, exc.code, exc.message, errors=field_errors(exc.fields), headers=headers
     )
+
+
+def retry_after(exc: RateLimited) -> dict[str, str]:
+    """The Retry-After header for a refused attempt."""
+    return {"Retry-After": str(exc.retry_after)}
 
 
 async def validation_error_problem(_request: Request, exc: Exception) -> Response:

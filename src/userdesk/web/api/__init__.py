@@ -9,10 +9,13 @@ from userdesk.web.api import (
     audit,
     availability,
     churn,
+    dashboard,
     events,
     imports,
     invitations,
     jobs,
+    me,
+    retention,
     segments,
     users,
 )
@@ -25,6 +28,7 @@ DESCRIPTION = (
 )
 
 router = APIRouter(prefix=PREFIX)
+router.include_router(retention.router)  # before users: /users/{id}/{action}
 router.include_router(users.router)
 router.include_router(segments.router)
 router.include_router(invitations.router)
@@ -33,6 +37,8 @@ router.include_router(audit.router)
 router.include_router(events.router)
 router.include_router(imports.router)
 router.include_router(churn.router)
+router.include_router(dashboard.router)
 router.include_router(availability.router)
+router.include_router(me.router)
 for face in (access.roles, access.teams, access.groups):
     router.include_router(face)

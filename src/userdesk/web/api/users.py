@@ -72,13 +72,29 @@ async def count_users(db: DbSession, actor: CurrentActor, q: QueryParam = "") ->
     return users.count_users(db, actor=actor, q=q)
 
 
-@router.post("", status_code=201, response_model=None, responses={201: {"model": UserRead}})
+@router.post(
+    "",
+    status_code=201,
+    response_model=None,
+    responses={
+        201: {"model": UserRead, "description": "Created"},
+        200: {"model": UserRead, "description": "A pending user with that email existed"},
+    },
+)
 async def create_user(
     data: UserCreate, db: DbSession, actor: CurrentActor, settings: SettingsDep
 ) -> JSON:
-    """Add an active user; `send_welcome_email` emails a link to choose a password."""
-    user = users.create_user(db, actor=actor, data=data, base_url=settings.base_url)
-    return JSON(loaded_user_view(users.get_user(db, actor=actor, user_id=user.id)), status_code=201)
+    """Add an active user; `send_welcome_email` emails a link to choose a password.
+
+    With `"status": "pending"`, a Not Activated user known by email alone (the host
+    product's visitor from a ticket or a chat, `created_via` of its choosing): idempotent on
+    the email, a second call answers 200 with the user already there and changes nothing.
+    """
+    user, created = users.add_user(db, actor=actor, data=data, base_url=settings.base_url)
+    return JSON(
+        loaded_user_view(users.get_user(db, actor=actor, user_id=user.id)),
+        status_code=201 if created else 200,
+    )
 
 
 @router.get(

@@ -34,6 +34,7 @@ from userdesk.organizations.service import invitation_ttl
 from userdesk.query.rules import Query, parse
 from userdesk.segments import service as segments
 from userdesk.segments.schemas import SegmentCreate, SegmentUpdate
+from userdesk.signup.rules import RegistrationPolicy, parse_domains
 from userdesk.users import bulk, lifecycle
 from userdesk.users import service as users
 from userdesk.users.bulk import BULK_LABELS
@@ -275,6 +276,7 @@ def _user_page(
             if auth.actor.covers(Permission.USERS_ACTIVITY, user.team_id)
             else None
         ),
+        retention=churn.retention_card(db, actor=auth.actor, user=user),
         timeline=(
             activity.timeline(db, actor=auth.actor, user_id=user.id)
             if auth.actor.covers(Permission.USERS_ACTIVITY, user.team_id)
@@ -549,6 +551,9 @@ def _settings(
         allow_impersonation=organizations.allows_impersonation(organization),
         notify_impersonation=organizations.notifies_impersonation(organization),
         churn_cutoffs=[round(c * 100) for c in scoring.cutoffs_of(organization)],
+        registration=organizations.registration_policy(organization),
+        registration_policies=list(RegistrationPolicy),
+        registration_domains=", ".join(organizations.registration_domains(organization)),
         errors=errors or {},
         saved=request.query_params.get("saved"),
         nav="settings",
@@ -567,6 +572,8 @@ async def save_settings(
     notify_impersonation: Annotated[bool, Form()] = False,
     churn_medium: Annotated[str, Form()] = "30",
     churn_high: Annotated[str, Form()] = "60",
+    registration: Annotated[str | None, Form()] = None,
+    registration_domains: Annotated[str | None, Form()] = None,
 ) -> Response:
     try:
         days = int(invitation_ttl_days)
@@ -590,6 +597,10 @@ async def save_settings(
             allow_impersonation=allow_impersonation,
             notify_impersonation=notify_impersonation,
             churn_cutoffs=cutoffs,
+            registration=registration,
+            registration_domains=parse_domains(registration_domains)
+            if registration_domains is not None
+            else None,
         )
     except InvalidInput as exc:
         return _settings(request, db, auth, errors=exc.fields, status_code=400)

@@ -11,11 +11,12 @@ from userdesk.auth.service import LinkProblem
 from userdesk.errors import PermissionDenied
 from userdesk.impersonation import service as impersonation
 from userdesk.web.deps import (
-    SESSION_COOKIE,
     CurrentAuth,
     DbSession,
     SettingsDep,
     client_ip,
+    cookie_secure,
+    session_cookie,
 )
 from userdesk.web.portal.routes import STALE_FORM, anonymous_form, form_token_ok, link_problem
 from userdesk.web.templating import templates
@@ -32,7 +33,10 @@ def end_impersonation(request: Request, db: DbSession, found: CurrentAuth) -> Re
     response = templates.TemplateResponse(
         request, "portal/impersonation_ended.html", {"name": found.user.name}
     )
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    settings = request.app.state.settings
+    response.delete_cookie(
+        session_cookie(settings), path="/", secure=cookie_secure(settings), httponly=True
+    )
     return response
 
 
@@ -75,7 +79,7 @@ def use_impersonation(
             base_url=settings.base_url,
             ip=client_ip(request),
             user_agent=request.headers.get("user-agent"),
-            replaces_token=request.cookies.get(SESSION_COOKIE),
+            replaces_token=request.cookies.get(session_cookie(settings)),
         )
     except LinkProblem as problem:
         return link_problem(request, problem, "impersonation")
@@ -83,12 +87,12 @@ def use_impersonation(
         return _confirm_page(request, db, token, error=exc.message, status=403)
     response = RedirectResponse("/", status_code=303)
     response.set_cookie(
-        SESSION_COOKIE,
+        session_cookie(settings),
         session_token,
         max_age=int(impersonation.SESSION_TTL.total_seconds()),
         httponly=True,
         samesite="lax",
-        secure=settings.cookie_secure,
+        secure=cookie_secure(settings),
         path="/",
     )
     return response

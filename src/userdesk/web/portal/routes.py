@@ -9,23 +9,26 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from userdesk.access import service as access
 from userdesk.auth import service as auth
-from userdesk.auth import signin
+from userdesk.auth import signin, throttle
 from userdesk.auth.secrets import new_token, tokens_equal
 from userdesk.auth.service import LinkProblem
 from userdesk.errors import InvalidInput, NotAuthenticated
 from userdesk.impersonation import service as impersonation
 from userdesk.invitations import service as invitations
 from userdesk.organizations.models import Organization
+from userdesk.signup import service as signup
 from userdesk.users import service as users
 from userdesk.web.deps import (
     FORM_CSRF_COOKIE,
-    SESSION_COOKIE,
     CurrentAuth,
     DbSession,
     OptionalAuth,
     SettingsDep,
     client_ip,
+    cookie_secure,
+    session_cookie,
 )
+from userdesk.web.portal import account as my_account
 from userdesk.web.templating import templates
 
 router = APIRouter(tags=["portal"], include_in_schema=False)
@@ -63,7 +66,7 @@ def anonymous_form(
         httponly=True,
         samesite="lax",
         path="/",
-        secure=request.app.state.settings.cookie_secure,
+        secure=cookie_secure(request.app.state.settings),
     )
     return response
 
@@ -76,8 +79,9 @@ def form_token_ok(request: Request, sent: str) -> bool:
 STALE_FORM = "The form had expired. Please try again."
 
 
-def _login_page(
+def login_page(
     request: Request,
+    db: DbSession,
     *,
     next_path: str | None,
     email: str = "",
@@ -88,16 +92,24 @@ def _login_page(
     return anonymous_form(
         request,
         "portal/login.html",
-        {"next": next_path or "", "email": email, "error": error, "notice": notice},
+        {
+            "next": next_path or "",
+            "email": email,
+            "error": error,
+            "notice": notice,
+            "signup": signup.takes_registrations(db),
+        },
         status,
     )
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, found: OptionalAuth, next: str | None = None) -> Response:
+def login_form(
+    request: Request, db: DbSession, found: OptionalAuth, next: str | None = None
+) -> Response:
     if found is not None:
         return RedirectResponse(safe_next(next) or _home(found), status_code=303)
-    return _login_page(request, next_path=safe_next(next))
+    return login_page(request, db, next_path=safe_next(next))
 
 
 @router.post("/login")
@@ -111,8 +123,8 @@ def login(
     next: Annotated[str, Form()] = "",
 ) -> Response:
     if not form_token_ok(request, csrf_token):
-        return _login_page(
-            request, next_path=safe_next(next), email=email, error=STALE_FORM, status=403
+        return login_page(
+            request, db, next_path=safe_next(next), email=email, error=STALE_FORM, status=403
         )
     try:
         signed_in = signin.sign_in(
@@ -122,12 +134,18 @@ def login(
             password=password,
             ip=client_ip(request),
             user_agent=request.headers.get("user-agent"),
-            replaces_token=request.cookies.get(SESSION_COOKIE),
+            replaces_token=request.cookies.get(session_cookie(settings)),
         )
     except NotAuthenticated as exc:
-        return _login_page(
-            request, next_path=safe_next(next), email=email, error=exc.message, status=401
+        return login_page(
+            request, db, next_path=safe_next(next), email=email, error=exc.message, status=401
         )
+    except throttle.RateLimited as exc:
+        response = login_page(
+            request, db, next_path=safe_next(next), email=email, error=exc.message, status=429
+        )
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     return _signed_in(db, settings, signed_in, safe_next(next))
 
 
@@ -139,12 +157,12 @@ def _signed_in(
     home = "/console/users" if actor.has_console_access else "/me"
     response = RedirectResponse(target or home, status_code=303)
     response.set_cookie(
-        SESSION_COOKIE,
+        session_cookie(settings),
         signed_in.token,
         max_age=settings.session_max_age_seconds,
         httponly=True,
         samesite="lax",
-        secure=settings.cookie_secure,
+        secure=cookie_secure(settings),
         path="/",
     )
     return response
@@ -158,32 +176,40 @@ def logout_form(request: Request, found: OptionalAuth) -> Response:
 
 
 @router.post("/logout")
-def logout(request: Request, db: DbSession, found: CurrentAuth) -> Response:
-    token = request.cookies.get(SESSION_COOKIE)
+def logout(request: Request, db: DbSession, found: CurrentAuth, settings: SettingsDep) -> Response:
+    token = request.cookies.get(session_cookie(settings))
     if found.impersonation is not None and found.session and found.user:
         impersonation.end(db, session=found.session, user=found.user, why="signed out")
     elif token:
         auth.sign_out(db, token=token)
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(
+        session_cookie(settings), path="/", secure=cookie_secure(settings), httponly=True
+    )
     return response
 
 
 @router.get("/me", response_class=HTMLResponse)
-def me(request: Request, found: CurrentAuth) -> Response:
-    return templates.TemplateResponse(
-        request,
-        "portal/me.html",
-        {"auth": found, "user": found.user, "sent": request.query_params.get("sent")},
-    )
+def me(request: Request, db: DbSession, found: CurrentAuth) -> Response:
+    """My account: name, email, password and sessions (web/portal/account.py)."""
+    return my_account.me_page(request, db, found)
 
 
 @router.post("/me/verification-email")
-def my_verification_email(db: DbSession, found: CurrentAuth, settings: SettingsDep) -> Response:
+def my_verification_email(
+    request: Request, db: DbSession, found: CurrentAuth, settings: SettingsDep
+) -> Response:
     """Email me a new link to confirm my address."""
     if found.user is None:
         raise NotAuthenticated("Sign in first.", code="not_authenticated")
-    users.send_own_verification_email(db, user=found.user, base_url=settings.base_url)
+    try:
+        users.send_own_verification_email(
+            db, user=found.user, base_url=settings.base_url, ip=client_ip(request)
+        )
+    except throttle.RateLimited as exc:
+        response = my_account.me_page(request, db, found, error=exc.message, status=429)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     return RedirectResponse("/me?sent=1", status_code=303)
 
 
@@ -226,7 +252,7 @@ def accept_invitation(
         invitation = invitations.find_by_token(db, token=token)
     except LinkProblem as problem:
         return link_problem(request, problem, "invitation")
-    errors = _password_errors(request, csrf_token, password, password_again)
+    errors = password_errors(request, csrf_token, password, password_again)
     if not errors:
         try:
             user = invitations.accept(db, token=token, password=password)
@@ -246,12 +272,12 @@ def accept_invitation(
         user=user,
         ip=client_ip(request),
         user_agent=request.headers.get("user-agent"),
-        replaces_token=request.cookies.get(SESSION_COOKIE),
+        replaces_token=request.cookies.get(session_cookie(settings)),
     )
     return _signed_in(db, settings, signed_in, None)
 
 
-def _password_errors(
+def password_errors(
     request: Request, csrf_token: str, password: str, password_again: str
 ) -> dict[str, str]:
     if not form_token_ok(request, csrf_token):
@@ -297,7 +323,19 @@ def forgot_password(
         return anonymous_form(
             request, "portal/forgot.html", {"sent": False, "email": email, "error": STALE_FORM}, 403
         )
-    users.request_password_reset(db, email=email, base_url=settings.base_url)
+    try:
+        users.request_password_reset(
+            db, email=email, base_url=settings.base_url, ip=client_ip(request)
+        )
+    except throttle.RateLimited as exc:
+        response = anonymous_form(
+            request,
+            "portal/forgot.html",
+            {"sent": False, "email": email, "error": exc.message},
+            429,
+        )
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     return anonymous_form(request, "portal/forgot.html", {"sent": True, "email": email})
 
 
@@ -319,7 +357,7 @@ def reset_password(
     password_again: Annotated[str, Form()] = "",
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
-    errors = _password_errors(request, csrf_token, password, password_again)
+    errors = password_errors(request, csrf_token, password, password_again)
     if not errors:
         try:
             user = users.reset_password(db, token=token, password=password)
@@ -329,6 +367,6 @@ def reset_password(
             errors = exc.fields
     if errors:
         return anonymous_form(request, "portal/reset.html", {"errors": errors}, 400)
-    return _login_page(
-        request, next_path=None, email=user.email, notice="Your password is set: sign in."
+    return login_page(
+        request, db, next_path=None, email=user.email, notice="Your password is set: sign in."
     )

@@ -1,0 +1,1 @@
+"""Self-registration in the portal."""
