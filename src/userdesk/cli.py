@@ -381,17 +381,13 @@ def churn_evaluate(
         table = Table(
             *columns, title=f"CDNOW: who buys again in weeks 40-78 ({found.customers:,} customers)"
         )
-        for row in evaluation.rows(
-            {"BG/NBD (baseline)": found.baseline, "Gradient boosting (ours)": found.ours}
-        ):
+        for row in evaluation.rows({"BG/NBD (baseline)": found.baseline, cdnow.NAME: found.ours}):
             table.add_row(*row)
         console.print(table)
         p = found.params
         console.print(
             f"BG/NBD fitted on weeks 1-39: r={p.r:.3f} alpha={p.alpha:.3f} a={p.a:.3f} "
-            f"b={p.b:.3f}. Ours: gradient boosting from a logistic start on RFM features, "
-            f"cross-fitted over customers ({found.folds} folds: each fold predicted by a "
-            "model trained on the other customers only)."
+            f"b={p.b:.3f}. " + found.note
         )
         return
     if as_of is None:

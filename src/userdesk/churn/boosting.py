@@ -5,10 +5,10 @@ past snapshots (the features as of AS_OF - 30 days - k * 14 days, from strictly 
 events, against who went quiet in the 30 days after each), all of whose outcomes are
 known before AS_OF: it never trains on the future. It is trained on the older snapshots
 and calibrated (Platt scaling of its log-odds) on the latest one, where it must also beat
-the transparent model's log loss to be used. Per-prediction contributions: each feature
-replaced by its median among the training users who stayed (as the transparent model
-compares with a steady user), the change in log-odds; they map to the transparent
-model's reasons in words.
+the transparent model's log loss to be used. Per-prediction contributions: the features
+of each of the transparent model's terms replaced by their medians among the training
+users who stayed (as the transparent model compares with a steady user), the change in
+log-odds; the largest give the reasons, in the transparent model's words.
 
 The model lives in memory for the run that trained it (jobs run in steps); a process that
 did not train it trains it again, the same way, from the same data.
@@ -66,6 +66,9 @@ TERMS = {
     "verified": "not_verified",
 }
 SAID = tuple(dict.fromkeys(TERMS.values()))
+TERM_FEATURES = {
+    term: [FEATURES.index(f) for f, said in TERMS.items() if said == term] for term in SAID
+}
 
 
 def matrix(columns: FeatureColumns) -> Floats:
@@ -129,14 +132,17 @@ class Booster:
         return self.calibration.probabilities(self.raw(matrix(columns)))
 
     def contributions(self, table: Floats) -> Floats:
-        """Each user's change in calibrated log-odds when each feature is replaced by its
-        median among the users who stayed, a column per FEATURES (positive: towards churn)."""
+        """Each user's change in calibrated log-odds when the features of each term (SAID)
+        are replaced by their medians among the users who stayed, a column per term
+        (positive: towards churn). By term, not by feature: one evaluation of the trees
+        per reason there is words for."""
         base = self.log_odds(table)
         n, width = table.shape
-        stacked = np.repeat(table[np.newaxis], width, axis=0)  # a copy per feature
-        for j in range(width):
-            stacked[j, :, j] = self.medians[j]
-        moved = self.log_odds(stacked.reshape(n * width, width)).reshape(width, n)
+        stacked = np.repeat(table[np.newaxis], len(SAID), axis=0)  # a copy per term
+        for k, term in enumerate(SAID):
+            for j in TERM_FEATURES[term]:
+                stacked[k, :, j] = self.medians[j]
+        moved = self.log_odds(stacked.reshape(n * len(SAID), width)).reshape(len(SAID), n)
         pushes: Floats = (base[np.newaxis] - moved).T
         return pushes
 
@@ -152,13 +158,7 @@ class Booster:
         above = np.flatnonzero(np.array([name != "low" for name in found], dtype=bool))
         if not len(above):
             return model.Predictions(probabilities.tolist(), found, reasons)
-        pushes = self.contributions(table[above])
-        by_term = np.column_stack(
-            [
-                pushes[:, [FEATURES.index(f) for f, t in TERMS.items() if t == term]].sum(axis=1)
-                for term in SAID
-            ]
-        )
+        by_term = self.contributions(table[above])
         ranked = np.argsort(-by_term, axis=1, kind="stable")[:, :3]
         strong = np.take_along_axis(by_term, ranked, axis=1) > model.REASON_FROM
         facts = (
