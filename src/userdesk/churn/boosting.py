@@ -181,10 +181,13 @@ class Booster:
 
 
 def trees() -> HistGradientBoostingClassifier:
+    """Few small trees: each user is scored seven times (once, and once per reason term),
+    and on the 1 M-user demo 30 trees of 8 leaves lose 0.002 of log loss against 120 of
+    15 (0.4667 vs 0.4652 on the latest snapshot) for a quarter of the time."""
     return HistGradientBoostingClassifier(
-        learning_rate=0.08,
-        max_iter=120,
-        max_leaf_nodes=15,
+        learning_rate=0.25,
+        max_iter=30,
+        max_leaf_nodes=8,
         min_samples_leaf=40,
         l2_regularization=1.0,
         random_state=SEED,

@@ -1,21 +1,26 @@
 """Scoring every user of an organization as of a moment: a job, set-based.
 
 The run first calibrates the score on a backtest (the same features 30 days earlier,
-against who then went quiet), then goes through the users in id ranges: one statement
-adds up each range's events (conditional sums over the (user_id, occurred_at) index),
-Python turns each row into a prediction, and the range's scores go in with a few
-multi-row INSERTs and one UPDATE per level. Every run keeps its scores (the history).
+against who then went quiet) and trains the boosting model where there is history, then
+goes through the users in id ranges: one statement adds up each range's events
+(conditional sums over the (user_id, occurred_at) index) into numbers, read on a
+connection of its own while the range before is scored; numpy turns the rows into
+predictions, and the range's scores go in with a few multi-row INSERTs, the levels that
+changed with one UPDATE run for each. Every run keeps its scores (the history).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 from sqlalchemy import (
     ColumnElement,
+    Engine,
     Integer,
     Row,
     Select,
@@ -27,7 +32,6 @@ from sqlalchemy import (
     literal,
     select,
     true,
-    update,
 )
 from sqlalchemy.orm import Session
 
@@ -254,7 +258,17 @@ def _step(db: Session, job: Job, actor: Actor, base_url: str) -> bool:
     as_of = datetime.fromisoformat(job.params["as_of"])
     org = job.organization_id
     run_id = job.params.get("run_id")
+
+    def statement(after: int) -> Select[Any]:
+        chosen = _in_range(after, RANGE)
+        return (
+            _statement(_dialect(db), org, as_of, chosen)
+            .add_columns(User.churn_level)  # last: the level until now
+            .order_by(User.id)
+        )
+
     if run_id is None:
+        _read_ahead.start(db, job.id, job.cursor, statement(job.cursor))  # during the backtest
         run = ChurnRun(
             organization_id=org,
             as_of=as_of,
@@ -275,9 +289,9 @@ def _step(db: Session, job: Job, actor: Actor, base_url: str) -> bool:
     cutoffs = cutoffs_of(db.get_one(Organization, org))
     last_id = db.scalar(select(func.max(User.id)).where(User.organization_id == org)) or 0
     after = job.cursor
-    rows = db.execute(
-        _statement(_dialect(db), org, as_of, _in_range(after, RANGE)).order_by(User.id)
-    ).all()
+    rows = _read_ahead.take(job.id, after) or db.execute(statement(after)).all()
+    if after + RANGE < last_id:
+        _read_ahead.start(db, job.id, after + RANGE, statement(after + RANGE))
     scored = _write(db, run, rows, calibration, cutoffs, trained)
     run.users += scored
     job.done += scored
@@ -296,6 +310,42 @@ def _step(db: Session, job: Job, actor: Actor, base_url: str) -> bool:
     return True
 
 
+class _ReadAhead:
+    """The next range's rows, read on a connection of its own while this range is scored:
+    the database adds up events on one core while numpy and the trees work on the other.
+    (Scoring writes only scores and levels, which the statement does not read.)"""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="churn-read-ahead")
+        self._lock = threading.Lock()
+        self._reading: dict[tuple[int, int], Future[Sequence[Row[Any]]]] = {}
+
+    def start(self, db: Session, job_id: int, after: int, statement: Select[Any]) -> None:
+        """Start reading the rows of STATEMENT for the step of JOB_ID at cursor AFTER."""
+        engine = db.get_bind()
+        if not isinstance(engine, Engine):  # bound to one connection: nothing to read beside
+            return
+        with self._lock:
+            self._reading = {key: f for key, f in self._reading.items() if key[0] != job_id}
+            self._reading[(job_id, after)] = self._pool.submit(_rows, engine, statement)
+
+    def take(self, job_id: int, after: int) -> Sequence[Row[Any]] | None:
+        """The rows read ahead for this step, or None (not started, or it failed)."""
+        with self._lock:
+            future = self._reading.pop((job_id, after), None)
+        if future is None or future.exception() is not None:
+            return None
+        return future.result()
+
+
+def _rows(engine: Engine, statement: Select[Any]) -> Sequence[Row[Any]]:
+    with engine.connect() as conn:
+        return conn.execute(statement).all()
+
+
+_read_ahead = _ReadAhead()
+
+
 def _write(
     db: Session,
     run: ChurnRun,
@@ -305,7 +355,6 @@ def _write(
     trained: boosting.Booster | None = None,
 ) -> int:
     conn = db.connection()
-    by_level: dict[str, list[int]] = {name: [] for name in model.LEVELS}
     columns = _columns(rows)
     predicted = (
         trained.predict_all(columns, cutoffs)
@@ -320,25 +369,20 @@ def _write(
             ids, predicted.probabilities, predicted.levels, predicted.reasons, strict=True
         )
     ]
-    for user_id, level in zip(ids, predicted.levels, strict=True):
-        by_level[level].append(user_id)
     bulk.insert_rows(
         conn,
         "churn_scores",
         ("organization_id", "run_id", "user_id", "probability", "level", "reasons"),
         scores,
     )
-    for name, ids in by_level.items():
-        for start in range(0, len(ids), 10_000):
-            db.execute(
-                update(User)
-                .where(
-                    User.id.in_(ids[start : start + 10_000]),
-                    User.churn_level.is_distinct_from(name),  # only rows that change
-                )
-                .values(churn_level=name)
-                .execution_options(synchronize_session=False)
-            )
+    now = bulk.sql_time(_dialect(db))(utcnow())
+    changed = [  # the level until now is the row's last column
+        (level, now, row[0])
+        for row, level in zip(rows, predicted.levels, strict=True)
+        if row[-1] != level
+    ]
+    if changed:
+        bulk.update_rows(conn, "users", ("churn_level", "updated_at"), changed)
     return len(scores)
 
 

@@ -52,3 +52,17 @@ def insert_rows(
         chunk = rows[start : start + per_statement]
         sql = head + ", ".join([row_marks] * len(chunk))
         conn.exec_driver_sql(sql, tuple(chain.from_iterable(chunk)))
+
+
+def update_rows(
+    conn: Connection,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+) -> None:
+    """Set COLUMNS of the rows of TABLE whose id is the last value of each of ROWS (the
+    new values first, in the order of COLUMNS): one statement, executed for every row."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    assignments = ", ".join(f"{column} = {mark}" for column in columns)
+    sql = f"UPDATE {table} SET {assignments} WHERE id = {mark}"  # noqa: S608 - names from code
+    conn.exec_driver_sql(sql, list(rows))
