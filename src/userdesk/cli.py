@@ -396,7 +396,10 @@ def churn_evaluate(
     with _transaction() as db:
         span = evaluation.parse_horizon(horizon)
         organization_id = organizations.resolve_organization(db, org).id
-        found_org = evaluation.organization(db, organization_id, as_of.replace(tzinfo=UTC), span)
+        cutoffs = scoring.cutoffs_of(db.get_one(Organization, organization_id))
+        found_org = evaluation.organization(
+            db, organization_id, as_of.replace(tzinfo=UTC), span, cutoffs
+        )
     table = Table(
         *columns,
         title=f"Backtest as of {found_org.snapshot:%Y-%m-%d}: who went quiet in the next "
@@ -411,6 +414,14 @@ def churn_evaluate(
         table.add_row(*row)
     console.print(table)
     console.print(f"Gradient boosting: {found_org.boosting_note}.")
+    for name, levels in found_org.reliability.items():
+        console.print(
+            f"Levels of the {name} model, the share who then went quiet: "
+            + ", ".join(
+                f"{level} {share:.0%} of {users:,}" if share is not None else f"{level} none"
+                for level, (users, share) in levels.items()
+            )
+        )
     console.print(
         f"Already inactive at the snapshot (reported apart): {found_org.dormant:,} users"
         + (

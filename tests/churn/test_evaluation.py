@@ -34,6 +34,18 @@ def test_the_backtest_measures_both_models_on_users_active_before(
     assert found.boosting["auc"] > 0.6
     assert found.boosting["log_loss"] < found.transparent["log_loss"]
     assert "trained on" in found.boosting_note
+    for name in ("transparent", "boosting"):
+        levels = found.reliability[name]
+        assert sum(users for users, _ in levels.values()) == found.scored
+    boosted = found.reliability["boosting"]
+    shares = [share for _, share in boosted.values() if share is not None]
+    assert shares == sorted(shares)  # the higher the level, the more went quiet
+
+
+def test_reliability_is_the_share_of_each_level_that_went_quiet() -> None:
+    found = evaluation.reliability([1, 0, 0, 1, 1, 0], [0.1, 0.2, 0.4, 0.5, 0.9, 0.95])
+    assert found == {"low": (2, 0.5), "medium": (2, 0.5), "high": (2, 0.5)}
+    assert evaluation.reliability([1], [0.9])["low"] == (0, None)
 
 
 def test_a_bad_horizon_names_the_field_and_the_value() -> None:
@@ -63,6 +75,7 @@ def test_the_command_prints_the_table_and_the_dormant_apart(database_url: str) -
     assert "Transparent" in result.output
     assert "not trained" in result.output  # 150 users: too little history
     assert "Already inactive at the snapshot" in result.output
+    assert "Levels of the transparent model, the share who then went quiet: low" in result.output
     bad = runner.invoke(app, ["churn", "evaluate", "--as-of", today, "--horizon", "x"])
     assert bad.exit_code == 1
     assert "horizon" in bad.output

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 from tests import factories
 from tests.api.test_impersonation import link_for, use_link
 from tests.mail.smtp import SmtpServer, link_in, text_of
-from tests.mail.test_invitation_flow import outbox_link, smtp, worker  # noqa: F401 - fixtures
 from userdesk.audit.models import AuditEvent
 from userdesk.auth.models import LoginSession
 from userdesk.auth.secrets import verify_password
@@ -306,8 +305,8 @@ def test_an_email_change_is_confirmed_by_the_new_address_and_told_to_the_old(
     laptop: TestClient,
     db: Session,
     ann: User,
-    smtp: SmtpServer,  # noqa: F811 - a fixture
-    worker: Worker,  # noqa: F811 - a fixture
+    smtp: SmtpServer,
+    worker: Worker,
 ) -> None:
     csrf = factories.login(laptop, ann.email)
     result = ask_email(laptop, csrf, "ann.lee@example.org", factories.PASSWORD)

@@ -49,12 +49,32 @@ class Backtest:
     transparent: dict[str, float] | None  # metrics.summary (None: one outcome only)
     boosting: dict[str, float] | None  # None: not enough history to train it
     boosting_note: str
+    # per model, per level: the users at that level and the share who then went quiet
+    reliability: dict[str, dict[str, tuple[int, float | None]]]
+
+
+def reliability(
+    outcomes: Any, probabilities: Any, cutoffs: tuple[float, float] = model.DEFAULT_CUTOFFS
+) -> dict[str, tuple[int, float | None]]:
+    """For each level, how many users the probabilities put there and the share of them
+    who went quiet (what the level promises)."""
+    levels = np.array(model.levels(np.asarray(probabilities, dtype=np.float64), cutoffs))
+    went = np.asarray(outcomes, dtype=np.float64)
+    found = {}
+    for name in model.LEVELS:
+        at = went[levels == name]
+        found[name] = (len(at), float(at.mean()) if len(at) else None)
+    return found
 
 
 def organization(
-    db: Session, organization_id: int, as_of: datetime, horizon: timedelta
+    db: Session,
+    organization_id: int,
+    as_of: datetime,
+    horizon: timedelta,
+    cutoffs: tuple[float, float] = model.DEFAULT_CUTOFFS,
 ) -> Backtest:
-    """The backtest as of AS_OF with HORIZON."""
+    """The backtest as of AS_OF with HORIZON, the levels cut at CUTOFFS."""
     at = as_of - horizon
     judged = boosting.snapshot(db, organization_id, at, SAMPLE, horizon)
     active = np.nan_to_num(judged.columns.days_since_event, nan=np.inf) <= model.HORIZON_DAYS
@@ -91,6 +111,11 @@ def organization(
         transparent=metrics.summary(y, transparent_p) if both else None,
         boosting=metrics.summary(y, boosted) if both and boosted is not None else None,
         boosting_note=note,
+        reliability={
+            name: reliability(y, p, cutoffs)
+            for name, p in (("transparent", transparent_p), ("boosting", boosted))
+            if p is not None and len(y)
+        },
     )
 
 
