@@ -375,14 +375,13 @@ def _write(
         ("organization_id", "run_id", "user_id", "probability", "level", "reasons"),
         scores,
     )
-    now = bulk.sql_time(_dialect(db))(utcnow())
     changed = [  # the level until now is the row's last column
-        (level, now, row[0])
+        (row[0], level)
         for row, level in zip(rows, predicted.levels, strict=True)
         if row[-1] != level
     ]
-    if changed:
-        bulk.update_rows(conn, "users", ("churn_level", "updated_at"), changed)
+    now = bulk.sql_time(_dialect(db))(utcnow())
+    bulk.update_rows(conn, "users", ("churn_level",), changed, same={"updated_at": now})
     return len(scores)
 
 
