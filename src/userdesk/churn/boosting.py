@@ -19,10 +19,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.ensemble import HistGradientBoostingClassifier
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from threadpoolctl import threadpool_limits
@@ -31,6 +30,9 @@ from userdesk.churn import metrics, model
 from userdesk.churn.features import DAY, FeatureColumns, Floats
 from userdesk.churn.models import ChurnRun
 from userdesk.users.models import User
+
+if TYPE_CHECKING:  # scikit-learn is imported when a model is trained: a second and 100 MB
+    from sklearn.ensemble import HistGradientBoostingClassifier
 
 NAME = "boosting-v1"
 SNAPSHOTS = 4  # as_of - 30 days - k * SPACING, k = 0..SNAPSHOTS-1
@@ -184,6 +186,8 @@ def trees() -> HistGradientBoostingClassifier:
     """Few small trees: each user is scored seven times (once, and once per reason term),
     and on the 1 M-user demo 30 trees of 8 leaves lose 0.002 of log loss against 120 of
     15 (0.4667 vs 0.4652 on the latest snapshot) for a quarter of the time."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
     return HistGradientBoostingClassifier(
         learning_rate=0.25,
         max_iter=30,
