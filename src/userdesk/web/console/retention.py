@@ -12,7 +12,7 @@ from userdesk.errors import Conflict, InvalidInput
 from userdesk.invitations import service as invitations
 from userdesk.outreach import service as outreach
 from userdesk.users import groups
-from userdesk.web.console.routes import _user_page
+from userdesk.web.console.routes import user_page
 from userdesk.web.deps import ConsoleAuth, DbSession, SettingsDep
 
 router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
@@ -27,7 +27,7 @@ def _refused(
 ) -> Response:
     """The user's page again, saying what was wrong (the field and its value, where one is)."""
     detail = "; ".join(exc.fields.values())
-    return _user_page(
+    return user_page(
         request,
         db,
         auth,

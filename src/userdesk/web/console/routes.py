@@ -227,10 +227,10 @@ async def user_detail(
     done: str | None = None,
 ) -> Response:
     """A user's page; ?action= opens that action's dialog."""
-    return _user_page(request, db, auth, user_id, dialog=action, done=done)
+    return user_page(request, db, auth, user_id, dialog=action, done=done)
 
 
-def _user_page(
+def user_page(
     request: Request,
     db: DbSession,
     auth: ConsoleAuth,
@@ -334,7 +334,7 @@ async def edit_user(
             base_url=settings.base_url,
         )
     except PreconditionFailed as exc:
-        return _user_page(
+        return user_page(
             request,
             db,
             auth,
@@ -347,8 +347,8 @@ async def edit_user(
         )
     except (InvalidInput, Conflict) as exc:
         if not exc.fields and isinstance(exc, Conflict):
-            return _user_page(request, db, auth, user_id, problem=exc.message, status_code=409)
-        return _user_page(
+            return user_page(request, db, auth, user_id, problem=exc.message, status_code=409)
+        return user_page(
             request,
             db,
             auth,
@@ -402,7 +402,7 @@ async def user_action(
             confirm_email=confirm_email,
         )
     except ValueError:
-        return _user_page(
+        return user_page(
             request,
             db,
             auth,
@@ -422,7 +422,7 @@ async def user_action(
             base_url=settings.base_url,
         )
     except InvalidInput as exc:
-        return _user_page(
+        return user_page(
             request,
             db,
             auth,
@@ -433,7 +433,7 @@ async def user_action(
             status_code=400,
         )
     except Conflict as exc:
-        return _user_page(request, db, auth, user_id, problem=exc.message, status_code=409)
+        return user_page(request, db, auth, user_id, problem=exc.message, status_code=409)
     return RedirectResponse(f"/console/users/{user_id}?done={action.value}", status_code=303)
 
 
@@ -452,7 +452,7 @@ async def impersonate_user(
             db, actor=auth.actor, user_id=user_id, reason=reason, base_url=settings.base_url
         )
     except InvalidInput as exc:
-        return _user_page(
+        return user_page(
             request,
             db,
             auth,
@@ -463,8 +463,8 @@ async def impersonate_user(
             status_code=400,
         )
     except PermissionDenied as exc:
-        return _user_page(request, db, auth, user_id, problem=exc.message, status_code=403)
-    return _user_page(request, db, auth, user_id, dialog="impersonate", impersonation_link=made)
+        return user_page(request, db, auth, user_id, problem=exc.message, status_code=403)
+    return user_page(request, db, auth, user_id, dialog="impersonate", impersonation_link=made)
 
 
 @router.post("/users/{user_id}/re-engagement-email", response_class=HTMLResponse)
@@ -475,7 +475,7 @@ async def send_re_engagement(
     try:
         churn.send_re_engagement(db, actor=auth.actor, user_id=user_id, base_url=settings.base_url)
     except Conflict as exc:
-        return _user_page(request, db, auth, user_id, problem=exc.message, status_code=409)
+        return user_page(request, db, auth, user_id, problem=exc.message, status_code=409)
     return RedirectResponse(f"/console/users/{user_id}?done=re_engagement", status_code=303)
 
 
