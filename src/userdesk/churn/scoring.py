@@ -313,7 +313,8 @@ def _step(db: Session, job: Job, actor: Actor, base_url: str) -> bool:
 class _ReadAhead:
     """The next range's rows, read on a connection of its own while this range is scored:
     the database adds up events on one core while numpy and the trees work on the other.
-    (Scoring writes only scores and levels, which the statement does not read.)"""
+    (A step writes scores, and the levels of its own range only: the range read ahead,
+    levels included, is what it would read after the step.)"""
 
     def __init__(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="churn-read-ahead")
