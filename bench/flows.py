@@ -25,21 +25,23 @@ from userdesk.users.models import User
 
 
 def import_rate(rows: int) -> float:
-    """Rows per second of a real import of ROWS valid rows into an empty organization."""
+    """Rows per second of a real import of ROWS valid rows into an empty organization, from
+    the upload (the file kept and parsed) to the last row's user, links, invitation, audit
+    event and report row."""
     with tempfile.TemporaryDirectory() as tmp:
         database = Database.from_url(f"sqlite:///{tmp}/import.db")
         upgrade(database.engine)
         lines = ["email,first name,last name"] + [
             f"person{n}@example.com,First{n},Last{n}" for n in range(rows)
         ]
+        content = "\n".join(lines).encode()
         with database.unit_of_work() as db:
-            org = organizations.create_organization(db, slug="bench", name="Bench")
-            actor = system_actor(org.id, "bench")
-            draft = imports.draft(
-                db, actor=actor, filename="bench.csv", content="\n".join(lines).encode()
-            )
-            job_id = imports.start(db, actor=actor, job_id=draft.id, dry_run=False).id
+            org_id = organizations.create_organization(db, slug="bench", name="Bench").id
+        actor = system_actor(org_id, "bench")
         started = time.perf_counter()
+        with database.unit_of_work() as db:
+            draft = imports.draft(db, actor=actor, filename="bench.csv", content=content)
+            job_id = imports.start(db, actor=actor, job_id=draft.id, dry_run=False).id
         finished = False
         while not finished:
             with database.unit_of_work() as db:
@@ -112,7 +114,7 @@ def main(userdesk: str, database_path: Path) -> list[tuple[str, str, str]]:
     first, total, peak = export_figures(userdesk, env)
     return [
         (
-            f"import of {rows:,} rows (validation, indexes, audit)",
+            f"import of {rows:,} rows, upload to done (validation, indexes, audit per user)",
             f"{import_rate(rows):,.0f} rows/s",
             "≥ 20,000 rows/s",
         ),

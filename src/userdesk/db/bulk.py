@@ -33,6 +33,37 @@ def json_text(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+def _mark(conn: Connection) -> str:
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
+def next_ids(conn: Connection, table: str, count: int) -> list[int]:
+    """COUNT ids for rows about to be inserted into TABLE with them, so that nothing needs
+    reading back. On SQLite those after the largest: a transaction that writes holds the
+    only write lock from its start (unit_of_work begins IMMEDIATE), and one that does not
+    could not insert anyway once another writer had committed. On PostgreSQL they come
+    from the table's sequence."""
+    if conn.dialect.name == "sqlite":
+        largest = f"SELECT coalesce(max(id), 0) + 1 FROM {table}"  # noqa: S608 - from code
+        start = conn.exec_driver_sql(largest).scalar_one()
+        return list(range(start, start + count))
+    sequence = f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) "
+    return list(conn.exec_driver_sql(sequence + "FROM generate_series(1, %s)", (count,)).scalars())
+
+
+def select_in(
+    conn: Connection, sql: str, values: Sequence[Any], params: Sequence[Any] = ()
+) -> list[Any]:
+    """The rows of SQL, a SELECT whose last condition is `IN ({values})` and whose other
+    parameters, PARAMS, are marked `{mark}`, for thousands of VALUES (SQLAlchemy's
+    expanding IN names each of them, which takes longer than the query)."""
+    if not values:
+        return []
+    mark = _mark(conn)
+    statement = sql.format(mark=mark, values=", ".join([mark] * len(values)))
+    return list(conn.exec_driver_sql(statement, (*params, *values)))
+
+
 def insert_rows(
     conn: Connection,
     table: str,
@@ -44,8 +75,7 @@ def insert_rows(
     Nothing is returned: RETURNING makes SQLite's inserts a third slower; the caller who
     needs the new ids reads them back by a unique key, in one statement.
     """
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    row_marks = f"({', '.join([mark] * len(columns))})"
+    row_marks = f"({', '.join([_mark(conn)] * len(columns))})"
     head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "  # noqa: S608 - names from code
     per_statement = min(ROWS_PER_STATEMENT, PARAMETERS_PER_STATEMENT // len(columns))
     for start in range(0, len(rows), per_statement):
@@ -66,7 +96,7 @@ def update_rows(
     the order of COLUMNS), and the columns of SAME to the same value in all of them: an
     UPDATE joined to a VALUES list, many rows a statement (a third of the time of one
     UPDATE run per row on SQLite)."""
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    mark = _mark(conn)
     assignments = [f"{column} = v.column{n + 2}" for n, column in enumerate(columns)]
     assignments += [f"{column} = {mark}" for column in same or {}]
     row_marks = f"({', '.join([mark] * (len(columns) + 1))})"

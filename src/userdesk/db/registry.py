@@ -8,6 +8,7 @@ from userdesk.churn import models as churn_models
 from userdesk.dashboard import models as dashboard_models
 from userdesk.db.base import Base
 from userdesk.impersonation import models as impersonation_models
+from userdesk.imports import models as import_models
 from userdesk.invitations import models as invitation_models
 from userdesk.jobs import models as job_models
 from userdesk.mail import models as mail_models
@@ -31,6 +32,7 @@ __all__ = [
     "churn_models",
     "dashboard_models",
     "impersonation_models",
+    "import_models",
     "invitation_models",
     "job_models",
     "mail_models",

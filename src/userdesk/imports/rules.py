@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from typing import NamedTuple
 
 FIELDS = ("first_name", "last_name", "email", "team", "groups", "roles")
 REQUIRED = ("email",)
@@ -24,8 +24,7 @@ class FileProblem(ValueError):
     """The file cannot be read as a CSV with a header row."""
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
     number: int  # as a spreadsheet shows it: the header is row 1
     values: dict[str, str]  # field -> the cell, stripped
 
@@ -68,22 +67,19 @@ def mapping_problem(mapping: dict[str, str], columns: list[str]) -> str | None:
 
 
 def rows(text: str, mapping: dict[str, str]) -> list[Row]:
-    """Every data row, its cells under the fields MAPPING gives them."""
-    reader = csv.DictReader(io.StringIO(text))
+    """Every data row (rows with no text in any cell are left out), its cells under the
+    fields MAPPING gives them."""
+    reader = csv.reader(io.StringIO(text))
+    columns = [cell.strip() for cell in next(reader, [])]
+    where = [(field, columns.index(column)) for field, column in mapping.items() if column]
+    width = max((index for _, index in where), default=-1) + 1
     found = []
-    for index, record in enumerate(reader, start=2):
-        if not any((value or "").strip() for value in record.values() if isinstance(value, str)):
+    for number, record in enumerate(reader, start=2):
+        if not "".join(record).strip():
             continue
-        found.append(
-            Row(
-                number=index,
-                values={
-                    field: (record.get(column) or "").strip()
-                    for field, column in mapping.items()
-                    if column
-                },
-            )
-        )
+        if len(record) < width:
+            record += [""] * (width - len(record))
+        found.append(Row(number, {field: record[index].strip() for field, index in where}))
     return found
 
 

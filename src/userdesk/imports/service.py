@@ -2,14 +2,16 @@
 then a job that goes through the rows in batches, each batch in one transaction.
 
 A dry run reports every row's fate without writing. A real run creates each valid
-row's user as Not Activated, with an invitation (emailed on request). An email already
-in the organization is reported as existing, so the same file twice creates nobody twice;
-a crash loses at most the batch in flight, which runs again from the job's cursor.
+row's user as Not Activated, with an invitation (emailed on request) and an audit event
+naming the file and the row. An email already in the organization is reported as
+existing, so the same file twice creates nobody twice; a crash loses at most the batch in
+flight, which runs again from the job's cursor.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
+import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -23,10 +25,10 @@ from userdesk.db import bulk
 from userdesk.db.base import utcnow
 from userdesk.errors import InvalidInput, NotFound
 from userdesk.imports import rules
+from userdesk.imports.models import ImportFile
 from userdesk.invitations import service as invitations
 from userdesk.jobs import service as jobs
 from userdesk.jobs.models import Job
-from userdesk.users.models import User
 from userdesk.users.rules import (
     CreatedVia,
     UserStatus,
@@ -37,6 +39,7 @@ from userdesk.users.rules import (
 
 KIND = "users.import"
 USER_COLUMNS = (
+    "id",
     "organization_id",
     "email",
     "email_normalized",
@@ -49,7 +52,8 @@ USER_COLUMNS = (
     "created_at",
     "updated_at",
 )
-PENDING, VIA_IMPORT = UserStatus.PENDING.value, CreatedVia.IMPORT.value
+# status, created_via, version of an imported user
+NEW_USER = (UserStatus.PENDING.value, CreatedVia.IMPORT.value, 1)
 BATCH = 5000
 MAX_BYTES = 20 * 1024 * 1024
 
@@ -81,7 +85,6 @@ def draft(db: Session, *, actor: Actor, filename: str, content: bytes) -> Job:
         kind=KIND,
         params={
             "filename": filename,
-            "csv": text,
             "columns": columns,
             "mapping": rules.guess_mapping(columns),
             "dry_run": True,
@@ -90,6 +93,14 @@ def draft(db: Session, *, actor: Actor, filename: str, content: bytes) -> Job:
         total=0,
     )
     job.status = "draft"
+    db.add(
+        ImportFile(
+            organization_id=actor.organization_id,
+            job_id=job.id,
+            digest=hashlib.sha256(text.encode()).hexdigest(),
+            content=text,
+        )
+    )
     db.flush()
     return job
 
@@ -120,7 +131,7 @@ def start(
     if problem := rules.mapping_problem(chosen, job.params["columns"]):
         raise InvalidInput(problem, fields={"mapping": problem})
     job.params = {**job.params, "mapping": chosen, "dry_run": dry_run, "send": send_invitations}
-    job.total = len(_rows(job.id, job.params["csv"], tuple(sorted(chosen.items()))))
+    job.total = len(_parsed(db, job).rows)
     job.status, job.cursor, job.done, job.failed = "queued", 0, 0, 0
     job.problems, job.finished_at = [], None
     jobs.forget_items(db, job)
@@ -128,72 +139,76 @@ def start(
     return job
 
 
-@lru_cache(maxsize=4)
-def _rows(job_id: int, text: str, mapping: tuple[tuple[str, str], ...]) -> list[rules.Row]:
-    return rules.rows(text, dict(mapping))
+@dataclass(frozen=True)
+class _Parsed:
+    rows: list[rules.Row]
+    first: dict[str, int]  # each email's first row in the file
 
 
-@lru_cache(maxsize=4)
-def _first_rows(job_id: int, text: str, mapping: tuple[tuple[str, str], ...]) -> dict[str, int]:
-    """Each email's first row in the file (found once per job, not once per batch)."""
-    first: dict[str, int] = {}
-    for row in _rows(job_id, text, mapping):
-        first.setdefault(normalize_email(row.values.get("email", "")), row.number)
-    return first
+_PARSED: dict[tuple[str, tuple[tuple[str, str], ...]], _Parsed] = {}
+PARSED_KEPT = 4
+
+
+def _parsed(db: Session, job: Job) -> _Parsed:
+    """The rows of JOB's file under its mapping, parsed once per process (not once per
+    batch): kept under the file's digest, so the file itself is read only then."""
+    mapping = tuple(sorted(job.params["mapping"].items()))
+    digest = db.scalar(select(ImportFile.digest).where(ImportFile.job_id == job.id))
+    if digest is None:
+        raise NotFound(f"Import {job.id} has no file.", code="import.not_found")
+    key = (digest, mapping)
+    parsed = _PARSED.get(key)
+    if parsed is None:
+        text = db.scalar(select(ImportFile.content).where(ImportFile.job_id == job.id)) or ""
+        rows = rules.rows(text, dict(mapping))
+        first: dict[str, int] = {}
+        for row in rows:
+            first.setdefault(normalize_email(row.values.get("email", "")), row.number)
+        parsed = _Parsed(rows, first)
+        while len(_PARSED) >= PARSED_KEPT:
+            _PARSED.pop(next(iter(_PARSED)))
+        _PARSED[key] = parsed
+    return parsed
 
 
 def _step(db: Session, job: Job, actor: Actor, base_url: str) -> bool:
     params = job.params
-    rows = _rows(job.id, params["csv"], tuple(sorted(params["mapping"].items())))
-    batch = rows[job.cursor : job.cursor + BATCH]
+    parsed = _parsed(db, job)
+    batch = parsed.rows[job.cursor : job.cursor + BATCH]
     org = actor.organization_id
     names: dict[Any, dict[str, Any]] = {
         Team: _by_name(db.scalars(select(Team).where(Team.organization_id == org))),
         Group: _by_name(db.scalars(select(Group).where(Group.organization_id == org))),
         Role: _by_name(db.scalars(select(Role).where(Role.organization_id == org))),
     }
-    emails = [normalize_email(r.values.get("email", "")) for r in batch]
-    existing = set(
-        db.scalars(
-            select(User.email_normalized).where(
-                User.organization_id == org, User.email_normalized.in_(emails)
-            )
+    existing = {
+        email
+        for (email,) in bulk.select_in(
+            db.connection(),
+            "SELECT email_normalized FROM users "
+            "WHERE organization_id = {mark} AND email_normalized IN ({values})",
+            [normalize_email(row.values.get("email", "")) for row in batch],
+            (org,),
         )
-    )
-    first = _first_rows(job.id, params["csv"], tuple(sorted(params["mapping"].items())))
+    }
     scope = actor.team_scope(Permission.USERS_IMPORT)
     success = "would be created" if params["dry_run"] else "created"
     fates: list[dict[str, Any]] = []
-    created = 0
     valid: list[rules.Row] = []
     for row in batch:
         email = row.values.get("email", "")
-        if fate := _fate(actor, scope, row, names, existing, first):
+        if fate := _fate(actor, scope, row, names, existing, parsed.first):
             fates.append({"row": row.number, "email": email, "fate": fate[0], "detail": fate[1]})
         else:
             fates.append({"row": row.number, "email": email, "fate": success})
             valid.append(row)
     if valid and not params["dry_run"]:
-        _create(db, actor, valid, names, params["send"], base_url)
-        created = len(valid)
+        _create(db, actor, valid, names, params, base_url)
     jobs.record_items(db, job, fates)
     job.done += len(valid)
     job.failed += len(batch) - len(valid)
     job.cursor += len(batch)
-    if created:
-        audit.record(
-            db,
-            actor=actor,
-            action="users.imported",
-            target_type="import",
-            target_id=job.id,
-            changes={
-                "rows": f"{batch[0].number}-{batch[-1].number}",
-                "created": created,
-                "file": params["filename"],
-            },
-        )
-    return job.cursor >= len(rows)
+    return job.cursor >= len(parsed.rows)
 
 
 def _by_name(rows: Any) -> dict[str, Any]:
@@ -242,10 +257,11 @@ def _create(
     actor: Actor,
     rows: list[rules.Row],
     names: dict[Any, dict[str, Any]],
-    send: bool,
+    params: dict[str, Any],
     base_url: str,
 ) -> None:
-    """Create the users of ROWS, their links and invitations: a few statements a batch."""
+    """Create the users of ROWS, their links, invitations and audit events: a few
+    statements a batch."""
     scope = actor.team_scope(Permission.USERS_IMPORT)
     default_team = next(iter(scope)) if scope is not None and len(scope) == 1 else None
     org = actor.organization_id
@@ -254,37 +270,38 @@ def _create(
     people = [
         (
             row.values["email"],
-            normalize_email(row.values["email"]),
             row.values.get("first_name", ""),
             row.values.get("last_name", ""),
             names[Team][row.values["team"].lower()].id if row.values.get("team") else default_team,
         )
         for row in rows
     ]
+    ids = bulk.next_ids(conn, "users", len(people))
     bulk.insert_rows(
         conn,
         "users",
         USER_COLUMNS,
         [
-            (org, email, key, first, last, team, PENDING, VIA_IMPORT, 1, now, now)
-            for email, key, first, last, team in people
+            (user_id, org, email, normalize_email(email), first, last, team, *NEW_USER, now, now)
+            for user_id, (email, first, last, team) in zip(ids, people, strict=True)
         ],
     )
-    id_of: dict[str, int] = dict(
-        db.execute(
-            select(User.email_normalized, User.id).where(
-                User.organization_id == org,
-                User.email_normalized.in_([key for _, key, _, _, _ in people]),
-            )
-        ).all()
-    )
-    ids = [id_of[key] for _, key, _, _, _ in people]
-    groups, roles = [], []
-    for row, user_id in zip(rows, ids, strict=True):
-        for name in rules.split_list(row.values.get("groups", "")):
-            groups.append((org, user_id, names[Group][name.lower()].id))
-        for name in rules.split_list(row.values.get("roles", "")):
-            roles.append((org, user_id, names[Role][name.lower()].id))
+    team_names = {team.id: team.name for team in names[Team].values()}
+    send, filename = params["send"], params["filename"]
+    groups: list[tuple[int, int, int]] = []
+    roles: list[tuple[int, int, int]] = []
+    events: list[tuple[int, dict[str, Any]]] = []
+    for row, user_id, (email, _, _, team_id) in zip(rows, ids, people, strict=True):
+        changes: dict[str, Any] = {"email": email}
+        if team_id is not None:
+            changes["team"] = team_names[team_id]
+        for field, model, links in (("groups", Group, groups), ("roles", Role, roles)):
+            chosen = [names[model][n.lower()] for n in rules.split_list(row.values.get(field, ""))]
+            if chosen:
+                links.extend((org, user_id, found.id) for found in chosen)
+                changes[field] = [found.name for found in chosen]
+        changes |= {"email_sent": send, "file": filename, "row": row.number}
+        events.append((user_id, changes))
     bulk.insert_rows(conn, "user_groups", ("organization_id", "user_id", "group_id"), groups)
     bulk.insert_rows(conn, "user_roles", ("organization_id", "user_id", "role_id"), roles)
     invitations.invite_imported(
@@ -292,11 +309,12 @@ def _create(
         actor=actor,
         users=[
             (user_id, email, first, last)
-            for user_id, (email, _, first, last, _) in zip(ids, people, strict=True)
+            for user_id, (email, first, last, _) in zip(ids, people, strict=True)
         ],
         send=send,
         base_url=base_url,
     )
+    audit.record_many(db, actor=actor, action="user.imported", target_type="user", targets=events)
 
 
 jobs.STEPS[KIND] = _step

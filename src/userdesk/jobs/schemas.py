@@ -40,8 +40,7 @@ class JobRead(BaseModel):
             failed=job.failed,
             problems=job.problems,
             result=result or [],
-            # An import's file is not echoed back.
-            params={k: v for k, v in job.params.items() if k != "csv"},
+            params=job.params,
             created_at=job.created_at,
             finished_at=job.finished_at,
         )
