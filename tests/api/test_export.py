@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -135,3 +135,51 @@ def test_the_console_button_downloads_the_current_view(
     link = page.split('data-testid="export"', 1)[0].rsplit('href="', 1)[1].split('"', 1)[0]
     exported = rows(client.get(link.replace("&amp;", "&")).text)
     assert [r["first_name"] for r in exported] == ["Zed"]
+
+
+def test_each_cell_is_written_as_the_python_rules_say(
+    client: TestClient, db: Session, org: Organization
+) -> None:
+    """The database writes most cells: each must be what `exports.quoted` and the UTC
+    time to the second make of the user's fields, on every backend."""
+    team = factories.make_team(db, org, 'Support "EU"')
+    groups = [factories.make_group(db, org, name) for name in ("Zeta", "Alpha")]
+    person = factories.make_user(
+        db,
+        org,
+        email="-dash@example.com",
+        first_name="\tTab",
+        last_name='\rCR "quoted", too',
+        team=team,
+        groups=groups,
+        roles=("Member", "Agent"),
+        last_seen_at=datetime(2026, 11, 23, 9, 30, 59, 999_999, tzinfo=UTC),
+    )
+    person.created_at = datetime(2025, 1, 2, 3, 4, 5, 600_000, tzinfo=UTC)
+    person.churn_level = "high"
+    factories.make_user(db, org, first_name="Zed", roles=())
+    db.flush()
+    key = factories.make_api_key(db, org)
+    text = client.get("/api/v1/users/export", params={"sort": "email"}, headers=bearer(key)).text
+    lines = text.split("\r\n")
+    assert lines[1] == ",".join(
+        [
+            exports.quoted("\tTab"),
+            exports.quoted('\rCR "quoted", too'),
+            exports.quoted("-dash@example.com"),
+            "active",
+            "yes",
+            "no",
+            exports.quoted('Support "EU"'),
+            exports.quoted("Alpha;Zeta"),
+            exports.quoted("Agent;Member"),
+            "users.activity;users.read",
+            "2025-01-02T03:04:05Z",
+            "",
+            "2026-11-23T09:30:59Z",
+            "high",
+        ]
+    )
+    assert lines[1].startswith('"\'\tTab","\'\rCR ""quoted"", too","\'-dash@example.com"')
+    zed = next(line for line in lines if '"Zed"' in line)
+    assert zed.split(",")[6:10] == ["", "", "", ""]
