@@ -103,6 +103,10 @@ def test_a_real_run_creates_the_good_rows_and_a_second_run_creates_nobody(
     run_jobs(database, settings)
     done = client.get(f"/api/v1/jobs/{job['id']}", headers=bearer(key)).json()
     assert (done["done"], done["failed"]) == (3, 3)  # ann, old, di; bad email, team, repeat
+    failed = client.get(
+        f"/api/v1/jobs/{job['id']}", params={"failed_only": "true"}, headers=bearer(key)
+    ).json()["result"]
+    assert [row["row"] for row in failed] == [3, 6, 7]
     ann = db.scalars(select(User).where(User.email == "ann@example.com")).one()
     assert ann.status == "pending"
     assert ann.created_via == "import"

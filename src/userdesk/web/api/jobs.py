@@ -12,7 +12,10 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 
 @router.get("/{job_id}", response_model=JobRead)
-async def get_job(job_id: int, db: DbSession, actor: CurrentActor) -> JobRead:
-    """How far the job got, and which items failed and why."""
+async def get_job(
+    job_id: int, db: DbSession, actor: CurrentActor, failed_only: bool = False
+) -> JobRead:
+    """How far the job got, and what it found item by item (an import: every row by
+    number, with its fate; `failed_only=true`: the rows that failed, and why)."""
     job = jobs.get(db, actor=actor, job_id=job_id)
-    return JobRead.of(job, jobs.items(db, job))
+    return JobRead.of(job, jobs.items(db, job, failed_only=failed_only))
