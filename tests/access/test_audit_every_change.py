@@ -63,6 +63,13 @@ def test_the_audit_api_filters_by_actor_action_target_and_time(
     client.post("/api/v1/teams", json={"name": "Audited"}, headers=headers)
     mine = client.get("/api/v1/audit", params={"target": str(user.id)}, headers=headers).json()
     assert [e["action"] for e in mine["items"]] == ["user.enabled", "user.disabled"]
+    assert {e["target_name"] for e in mine["items"]} == {user.name}
+    by_email = client.get(
+        "/api/v1/audit", params={"target": user.email.upper()}, headers=headers
+    ).json()
+    assert by_email["items"] == mine["items"]
+    unknown = client.get("/api/v1/audit", params={"target": "nobody@x.org"}, headers=headers)
+    assert unknown.json()["items"] == []
     assert mine["items"][1]["reason"] == "why not"
     assert mine["items"][1]["changes"] == {"status": {"from": "active", "to": "disabled"}}
     on_users = client.get("/api/v1/audit", params={"action": "user."}, headers=headers).json()

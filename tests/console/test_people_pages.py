@@ -234,3 +234,13 @@ def test_an_import_is_uploaded_mapped_dry_run_then_run_from_the_console(
         pass
     kim = db.scalars(select(User).where(User.email == "kim@example.com")).one()
     assert (kim.first_name, kim.status) == ("Kim", "pending")
+    page = client.get(started.headers["location"]).text
+    assert "Import of team.csv: 2 rows" in page
+    assert "1 created, 1 not created, of 2 rows" in page
+    report = client.get(f"{uploaded.headers['location']}/report.csv")
+    assert report.headers["content-type"].startswith("text/csv")
+    assert report.text.splitlines() == [
+        "row,email,fate,detail",
+        '2,"kim@example.com","created",""',
+        '3,"nope","invalid","email \'nope\' is not an email address"',
+    ]

@@ -21,13 +21,14 @@ class AuditEventRead(BaseModel):
     impersonator: str | None  # the admin's name, when the actor was being impersonated
     target_type: str | None
     target_id: str | None
+    target_name: str | None = None  # the target user's name (or email) as it is now
     reason: str | None
     changes: dict[str, Any]
     ip: str | None
     user_agent: str | None
 
     @classmethod
-    def of(cls, event: AuditEvent) -> AuditEventRead:
+    def of(cls, event: AuditEvent, target_name: str | None = None) -> AuditEventRead:
         def ref(value: int | None) -> str | None:
             return str(value) if value is not None else None
 
@@ -42,6 +43,7 @@ class AuditEventRead(BaseModel):
             impersonator=event.impersonator_name,
             target_type=event.target_type,
             target_id=event.target_id,
+            target_name=target_name,
             reason=event.reason,
             changes=event.changes,
             ip=event.ip,

@@ -21,6 +21,8 @@ from userdesk.db.base import utcnow
 from userdesk.db.paging import SortKey, decode_cursor, encode_cursor
 from userdesk.errors import InvalidInput
 from userdesk.organizations.models import Organization
+from userdesk.users.models import User
+from userdesk.users.rules import display_name, normalize_email
 
 # The columns an event's hash covers, besides organization_id, occurred_at and prev_hash.
 HASHED = (
@@ -194,7 +196,7 @@ class AuditFilter:
 
     actor: str | None = None  # a part of the actor's name
     action: str | None = None  # an action, or its prefix ("user." for all on users)
-    target_id: str | None = None  # a user's id
+    target_id: str | None = None  # a user's id, or their email
     since: datetime | None = None
     until: datetime | None = None
 
@@ -227,9 +229,16 @@ def list_events(
         else:
             query = query.where(AuditEvent.action == where.action)
     if where.target_id:
-        query = query.where(
-            AuditEvent.target_type == "user", AuditEvent.target_id == where.target_id
-        )
+        target = where.target_id.strip()
+        if "@" in target:
+            found = db.scalar(
+                select(User.id).where(
+                    User.organization_id == actor.organization_id,
+                    User.email_normalized == normalize_email(target),
+                )
+            )
+            target = str(found) if found is not None else ""
+        query = query.where(AuditEvent.target_type == "user", AuditEvent.target_id == target)
     if where.since:
         query = query.where(AuditEvent.occurred_at >= where.since)
     if where.until:
@@ -238,7 +247,28 @@ def list_events(
         query = query.where(AuditEvent.id < decode_cursor(AUDIT_SORT, cursor)[0])
     events = list(db.scalars(query.order_by(AuditEvent.id.desc()).limit(limit + 1)))
     next_cursor = encode_cursor(AUDIT_SORT, [events[limit - 1].id]) if len(events) > limit else None
-    return AuditPage(items=[AuditEventRead.of(e) for e in events[:limit]], next_cursor=next_cursor)
+    shown = events[:limit]
+    names = _user_names(
+        db,
+        actor.organization_id,
+        {int(e.target_id) for e in shown if e.target_type == "user" and e.target_id},
+    )
+    return AuditPage(
+        items=[AuditEventRead.of(e, names.get(e.target_id or "")) for e in shown],
+        next_cursor=next_cursor,
+    )
+
+
+def _user_names(db: Session, organization_id: int, ids: set[int]) -> dict[str, str]:
+    """The names of the users with IDS, by id (as audit events hold it)."""
+    if not ids:
+        return {}
+    rows = db.execute(
+        select(User.id, User.first_name, User.last_name, User.email).where(
+            User.organization_id == organization_id, User.id.in_(ids)
+        )
+    )
+    return {str(i): display_name(first, last, email) for i, first, last, email in rows}
 
 
 def actions(db: Session, *, actor: Actor) -> list[str]:

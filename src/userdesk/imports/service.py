@@ -24,6 +24,7 @@ from userdesk.audit import service as audit
 from userdesk.db import bulk
 from userdesk.db.base import utcnow
 from userdesk.errors import InvalidInput, NotFound
+from userdesk.exports.service import quoted
 from userdesk.imports import rules
 from userdesk.imports.models import ImportFile
 from userdesk.invitations import service as invitations
@@ -315,6 +316,27 @@ def _create(
         base_url=base_url,
     )
     audit.record_many(db, actor=actor, action="user.imported", target_type="user", targets=events)
+
+
+REPORT_HEADER = ("row", "email", "fate", "detail")
+
+
+def report_csv(db: Session, *, actor: Actor, job_id: int) -> str:
+    """Every row's fate as CSV (row, email, fate, detail), cells defused as in exports.
+
+    Raises:
+        PermissionDenied: the actor may not import users.
+        NotFound: no such import of the actor's organization.
+    """
+    access.require(actor, Permission.USERS_IMPORT)
+    job = jobs.get(db, actor=actor, job_id=job_id)
+    if job.kind != KIND:
+        raise NotFound(f"No import {job_id}.", code="import.not_found")
+    lines = [",".join(REPORT_HEADER)]
+    for item in jobs.items(db, job):
+        cells = (item["email"], item["fate"], item.get("detail", ""))
+        lines.append(",".join([str(item["row"]), *(quoted(cell) for cell in cells)]))
+    return "\r\n".join(lines) + "\r\n"
 
 
 jobs.STEPS[KIND] = _step

@@ -27,6 +27,7 @@ async def list_audit(
     limit: int = audit.PAGE_SIZE,
 ) -> AuditPage:
     """Newest first. `action` is an action or a prefix ending in a dot (`user.`);
-    `target` a user id; `since` and `until` dates (UTC, `until` included)."""
+    `target` a user's id or email; `since` and `until` dates (UTC, `until` included).
+    Each event on a user names them as they are now (`target_name`)."""
     where = audit_filter(actor_name, action, target, since, until)
     return audit.list_events(db, actor=actor, where=where, cursor=cursor, limit=limit)

@@ -336,13 +336,44 @@ async def bulk_start(
     return RedirectResponse(f"/console/jobs/{job.id}", status_code=303)
 
 
+def _job_words(job: JobRead) -> dict[str, str]:
+    """How the job page names the job and counts what it did."""
+    if job.kind == imports.KIND:
+        dry = job.params.get("dry_run")
+        return {
+            "heading": f"{'Dry run of' if dry else 'Import of'} {job.params.get('filename')}",
+            "items": "rows",
+            "done": "would be created" if dry else "created",
+            "failed": "would not be" if dry else "not created",
+        }
+    action = str(job.params.get("action", job.kind))
+    return {
+        "heading": BULK_LABELS.get(action, action.capitalize()),
+        "items": "users",
+        "done": "done",
+        "failed": "not done",
+    }
+
+
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
 async def job_page(request: Request, job_id: int, db: DbSession, auth: ConsoleAuth) -> Response:
     found = jobs.get(db, actor=auth.actor, job_id=job_id)
     job = JobRead.of(found, jobs.items(db, found, failed_only=True, limit=REPORT_ROWS_SHOWN))
+    words = _job_words(job)
     if request.headers.get("HX-Request"):
-        return partial(request, "console/_job_progress.html", auth, {"job": job})
-    return render(request, "console/job.html", auth, db, job=job, nav="users")
+        return partial(request, "console/_job_progress.html", auth, {"job": job, "words": words})
+    return render(request, "console/job.html", auth, db, job=job, words=words, nav="users")
+
+
+@router.get("/imports/{job_id}/report.csv")
+async def import_report(job_id: int, db: DbSession, auth: ConsoleAuth) -> Response:
+    """Every row of an import with its fate, as a CSV file."""
+    report = imports.report_csv(db, actor=auth.actor, job_id=job_id)
+    return Response(
+        report,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="import-{job_id}-report.csv"'},
+    )
 
 
 @router.get("/users/export")
