@@ -36,7 +36,7 @@ run: setup
 
 test: setup $(VENV)/.installed-eval
 	scripts/ensure-chromium
-	$(BIN)/pytest
+	scripts/test
 
 bench: setup
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null 2>&1; } \

@@ -25,7 +25,19 @@ from userdesk.web.app import create_app
 from userdesk.worker import Worker
 
 POSTGRES_URL = os.environ.get("USERDESK_TEST_POSTGRES_URL")
-BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+# One backend alone (scripts/test runs the two at once, each in a process of its own).
+ONLY_BACKEND = os.environ.get("USERDESK_TEST_BACKEND")
+BACKENDS = [ONLY_BACKEND] if ONLY_BACKEND else ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With PostgreSQL alone, only the tests on a database: the SQLite run has the rest."""
+    if ONLY_BACKEND != "postgresql":
+        return
+    elsewhere = [item for item in items if "engine" not in getattr(item, "fixturenames", ())]
+    if elsewhere:
+        config.hook.pytest_deselected(items=elsewhere)
+        items[:] = [item for item in items if item not in elsewhere]
 
 
 def make_settings(tmp: Path, database_url: str) -> Settings:

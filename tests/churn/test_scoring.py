@@ -235,3 +235,25 @@ def test_a_locked_sign_in_is_no_sign_of_activity(db: Session, org: Organization)
         scoring._statement(db.get_bind().dialect.name, org.id, utcnow(), lambda c: c == person.id)
     ).all()
     assert scoring._columns(rows).row(0).days_since_event is None
+
+
+def test_ranges_skip_the_ids_of_other_organizations(
+    db: Session, org: Organization, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An organization whose users come after many others' is scored in as many steps as
+    its own users fill ranges, not as many as there are ids before them."""
+    other = factories.make_organization(db)
+    for _ in range(30):
+        factories.make_user(db, other)
+    mine = [factories.make_user(db, org) for _ in range(5)]
+    monkeypatch.setattr(scoring, "RANGE", 2)
+    job = scoring.start(db, actor=system_actor(org.id, "tests"))
+    steps = 1
+    while not jobs.step(db, job=job, base_url="http://testserver"):
+        steps += 1
+    assert job.status == "done", job.problems
+    assert steps == 1 + 3  # the backtest, then ranges of 2, 2 and 1 of the five
+    scored = db.scalars(
+        select(ChurnScore.user_id).where(ChurnScore.run_id == job.params["run_id"])
+    ).all()
+    assert sorted(scored) == sorted(p.id for p in mine)

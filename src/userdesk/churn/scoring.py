@@ -268,6 +268,7 @@ def _step(db: Session, job: Job, actor: Actor, base_url: str) -> bool:
         )
 
     if run_id is None:
+        job.cursor = _range_after(db, org, job.cursor) or job.cursor
         _read_ahead.start(db, job.id, job.cursor, statement(job.cursor))  # during the backtest
         run = ChurnRun(
             organization_id=org,
@@ -287,16 +288,16 @@ def _step(db: Session, job: Job, actor: Actor, base_url: str) -> bool:
     calibration = model.Calibration(run.calibration["a"], run.calibration["b"])
     trained = boosting.for_run(db, run) if run.model == boosting.NAME else None
     cutoffs = cutoffs_of(db.get_one(Organization, org))
-    last_id = db.scalar(select(func.max(User.id)).where(User.organization_id == org)) or 0
     after = job.cursor
     rows = _read_ahead.take(job.id, after) or db.execute(statement(after)).all()
-    if after + RANGE < last_id:
-        _read_ahead.start(db, job.id, after + RANGE, statement(after + RANGE))
+    following = _range_after(db, org, after + RANGE)
+    if following is not None:
+        _read_ahead.start(db, job.id, following, statement(following))
     scored = _write(db, run, rows, calibration, cutoffs, trained)
     run.users += scored
     job.done += scored
-    job.cursor = after + RANGE
-    if job.cursor < last_id:
+    if following is not None:
+        job.cursor = following
         return False
     run.finished_at = utcnow()
     audit.record(
@@ -308,6 +309,16 @@ def _step(db: Session, job: Job, actor: Actor, base_url: str) -> bool:
         changes={"users": run.users, "as_of": as_of.isoformat(), "model": run.model},
     )
     return True
+
+
+def _range_after(db: Session, organization_id: int, after: int) -> int | None:
+    """Where the next range of ids starts (just before the organization's first user with
+    an id above AFTER), or None when no user is left: ranges skip the ids of other
+    organizations' users instead of stepping through them."""
+    first = db.scalar(
+        select(func.min(User.id)).where(User.organization_id == organization_id, User.id > after)
+    )
+    return None if first is None else first - 1
 
 
 class _ReadAhead:
