@@ -142,12 +142,14 @@ def start(
 
 @dataclass(frozen=True)
 class _Parsed:
+    key: tuple[str, tuple[tuple[str, str], ...]]  # the file's digest and the mapping
     rows: list[rules.Row]
     first: dict[str, int]  # each email's first row in the file
 
 
+# Files being imported, parsed; a file of 20 MB takes some 200 MB parsed.
 _PARSED: dict[tuple[str, tuple[tuple[str, str], ...]], _Parsed] = {}
-PARSED_KEPT = 4
+PARSED_KEPT = 2
 
 
 def _parsed(db: Session, job: Job) -> _Parsed:
@@ -165,7 +167,7 @@ def _parsed(db: Session, job: Job) -> _Parsed:
         first: dict[str, int] = {}
         for row in rows:
             first.setdefault(normalize_email(row.values.get("email", "")), row.number)
-        parsed = _Parsed(rows, first)
+        parsed = _Parsed(key, rows, first)
         while len(_PARSED) >= PARSED_KEPT:
             _PARSED.pop(next(iter(_PARSED)))
         _PARSED[key] = parsed
@@ -209,7 +211,10 @@ def _step(db: Session, job: Job, actor: Actor, base_url: str) -> bool:
     job.done += len(valid)
     job.failed += len(batch) - len(valid)
     job.cursor += len(batch)
-    return job.cursor >= len(parsed.rows)
+    finished = job.cursor >= len(parsed.rows)
+    if finished:
+        _PARSED.pop(parsed.key, None)
+    return finished
 
 
 def _by_name(rows: Any) -> dict[str, Any]:
