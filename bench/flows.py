@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import os
-import resource
 import sqlite3
 import statistics
 import subprocess
@@ -114,10 +113,12 @@ def export_figures(userdesk: str, env: dict[str, str]) -> tuple[float, float, fl
     first = time.perf_counter() - started
     while process.stdout.read(1 << 20):
         pass
-    process.wait()
+    _, status, usage = os.wait4(process.pid, 0)  # this child's own peak, not the others'
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        raise RuntimeError(f"userdesk export exited with {process.returncode}")
     total = time.perf_counter() - started
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return first, total, peak_kb / 1024
+    return first, total, usage.ru_maxrss / 1024
 
 
 def timeline_first_page(events: int) -> float:

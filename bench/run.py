@@ -246,7 +246,6 @@ def main() -> None:
         if built is None
         else f"database: `userdesk demo --users {users}` built it in {built:.0f} s"
     )
-    # First, while no server has run yet: a child's peak RSS is then the export's own.
     flow_rows = [Row(*row) for row in flows.main(USERDESK, path)]
     print_table(run_cases(url, key, baseline=path))
     print()
