@@ -439,9 +439,17 @@ app.add_typer(audit_app, name="audit")
 @audit_app.command("verify")
 def audit_verify(org: OrgOption = None) -> None:
     """Check the audit log's hash chain; name the first broken link and exit 1 on a break."""
-    with _transaction() as db:
+    with _transaction() as db, _progress() as progress:
         organization_id = organizations.resolve_organization(db, org).id if org else None
-        breaks = audit.verify_chain(db, organization_id=organization_id)
+        events = audit.count_events(db, organization_id=organization_id)
+        task = progress.add_task("Checking", total=events)
+        breaks = audit.verify_chain(
+            db,
+            organization_id=organization_id,
+            checked=lambda more: progress.advance(task, more),
+        )
+        if not breaks:
+            progress.update(task, completed=events)
     for found in breaks:
         errors.print(
             f"[red]Broken:[/red] organization {found.organization_id}, audit event "
@@ -449,7 +457,7 @@ def audit_verify(org: OrgOption = None) -> None:
         )
     if breaks:
         raise typer.Exit(1)
-    console.print("The audit log is intact.")
+    console.print(f"The audit log is intact: {events:,} events checked.")
 
 
 @app.command("worker")

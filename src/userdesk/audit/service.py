@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from userdesk.access import service as access
@@ -293,9 +293,23 @@ class ChainBreak:
     problem: str
 
 
-def verify_chain(db: Session, *, organization_id: int | None = None) -> list[ChainBreak]:
-    """Check every organization's hash chain (or one); the first break of each. Rows, not
-    ORM objects: half the time (100,000 events: 6.1 s -> 2.9 s here)."""
+def count_events(db: Session, *, organization_id: int | None = None) -> int:
+    """How many audit events there are (in one organization, or in all)."""
+    query = select(func.count()).select_from(AuditEvent)
+    if organization_id is not None:
+        query = query.where(AuditEvent.organization_id == organization_id)
+    return db.scalar(query) or 0
+
+
+def verify_chain(
+    db: Session,
+    *,
+    organization_id: int | None = None,
+    checked: Callable[[int], None] = lambda events: None,
+) -> list[ChainBreak]:
+    """Check every organization's hash chain (or one); the first break of each. CHECKED
+    hears how many events were checked since it last heard. Rows, not ORM objects: half
+    the time (100,000 events: 6.1 s -> 2.9 s here)."""
     orgs = (
         [organization_id]
         if organization_id is not None
@@ -318,7 +332,11 @@ def verify_chain(db: Session, *, organization_id: int | None = None) -> list[Cha
             .order_by(AuditEvent.id)
             .execution_options(yield_per=5000)
         )
-        for event_id, occurred_at, impersonator, prev_hash, stored, *values in rows:
+        for done, (event_id, occurred_at, impersonator, prev_hash, stored, *values) in enumerate(
+            rows, start=1
+        ):
+            if done % 10_000 == 0:
+                checked(10_000)
             if prev_hash != previous:
                 breaks.append(ChainBreak(org, event_id, "it does not point to the event before it"))
                 break
