@@ -281,8 +281,11 @@ def import_command(
     _run_job(database, job_id, "Dry run" if dry_run else "Importing", total, settings.base_url)
     with database.sessions() as db:
         job = db.get_one(Job, job_id)
-        for row in jobs.items(db, job, failed_only=True):
-            console.print(f"row {row['row']}: {row['fate']}: {row['detail']}")
+        # Plain text: a report of many rows goes out at once, and no cell is read as markup.
+        sys.stdout.writelines(
+            f"row {row['row']}: {row['fate']}: {row['detail']}\n"
+            for row in jobs.items(db, job, failed_only=True)
+        )
         console.print(
             f"{job.done:,} {'would be created' if dry_run else 'created'}, {job.failed:,} not."
         )
@@ -298,7 +301,7 @@ def _run_job(database: Database, job_id: int, label: str, total: int, base_url: 
             with database.unit_of_work() as db:
                 job = db.get_one(Job, job_id)
                 finished = jobs.step(db, job=job, base_url=base_url)
-                progress.update(task, completed=job.done or job.cursor)
+                progress.update(task, completed=job.done + job.failed)
 
 
 churn_app = typer.Typer(help="Churn prediction.", no_args_is_help=True)
