@@ -6,6 +6,7 @@ from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, File, Form, UploadFile
+from starlette.concurrency import run_in_threadpool
 
 from userdesk.errors import InvalidInput
 from userdesk.imports import service as imports
@@ -38,15 +39,20 @@ async def import_users(
         raise InvalidInput(
             "The mapping is not JSON.", fields={"mapping": "is not a JSON object"}
         ) from None
-    job = imports.draft(
-        db, actor=actor, filename=file.filename or "upload.csv", content=await file.read()
-    )
-    job = imports.start(
-        db,
-        actor=actor,
-        job_id=job.id,
-        mapping=chosen,
-        dry_run=dry_run,
-        send_invitations=send_invitations,
-    )
-    return JobRead.of(job)
+    content = await file.read()
+
+    def keep_and_queue() -> JobRead:  # seconds for a large file: off the event loop
+        job = imports.draft(
+            db, actor=actor, filename=file.filename or "upload.csv", content=content
+        )
+        job = imports.start(
+            db,
+            actor=actor,
+            job_id=job.id,
+            mapping=chosen,
+            dry_run=dry_run,
+            send_invitations=send_invitations,
+        )
+        return JobRead.of(job)
+
+    return await run_in_threadpool(keep_and_queue)

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from userdesk.access import service as access
 from userdesk.errors import DomainError, InvalidInput
@@ -400,7 +401,10 @@ async def upload_import(
     try:
         if file is None or not file.filename:
             raise InvalidInput("Choose a CSV file.", fields={"file": "is required"})
-        job = imports.draft(db, actor=auth.actor, filename=file.filename, content=await file.read())
+        content = await file.read()
+        job = await run_in_threadpool(  # a large file takes seconds to keep
+            imports.draft, db, actor=auth.actor, filename=file.filename, content=content
+        )
     except InvalidInput as exc:
         return render(
             request,
@@ -443,7 +447,8 @@ async def start_import(
     form = await request.form()
     mapping = {f: str(form.get(f"map_{f}") or "") for f in import_rules.FIELDS}
     try:
-        imports.start(
+        await run_in_threadpool(  # it reads the whole file, to count its rows
+            imports.start,
             db,
             actor=auth.actor,
             job_id=job_id,
