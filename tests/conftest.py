@@ -68,6 +68,7 @@ def engine(
     schema = f"ud_test_{uuid.uuid4().hex[:12]}"
     admin = make_engine(POSTGRES_URL)
     with admin.begin() as conn:
+        _keep_pg_trgm_in_public(conn)
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     eng = make_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema},public"})
     upgrade(eng)
@@ -76,6 +77,25 @@ def engine(
     with admin.begin() as conn:
         conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()
+
+
+def _keep_pg_trgm_in_public(conn: Connection) -> None:
+    """pg_trgm lives in public, which every test schema's search path holds.
+
+    The migration's CREATE EXTENSION IF NOT EXISTS would otherwise put it in the first test
+    schema, where a run that dies before dropping its schema leaves it out of every later
+    run's reach ("operator class gin_trgm_ops does not exist").
+    """
+    where = conn.execute(
+        text(
+            "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
+            "WHERE e.extname = 'pg_trgm'"
+        )
+    ).scalar()
+    if where is None:
+        conn.execute(text("CREATE EXTENSION pg_trgm SCHEMA public"))
+    elif where != "public":
+        conn.execute(text("ALTER EXTENSION pg_trgm SET SCHEMA public"))
 
 
 @pytest.fixture
