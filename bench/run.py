@@ -79,8 +79,9 @@ def ensure_sqlite_database(users: int) -> tuple[Path, float | None]:
         [USERDESK, "demo", "--users", str(users), "--seed", "1"], env=_env(url), check=True
     )
     elapsed = time.perf_counter() - started
-    with sqlite3.connect(partial) as conn:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    connection = sqlite3.connect(partial)  # its `with` commits, it does not close
+    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    connection.close()
     partial.rename(path)
     for leftover in DATA.glob(f"{partial.name}*"):
         leftover.unlink()
