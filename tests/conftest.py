@@ -34,10 +34,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """With PostgreSQL alone, only the tests on a database: the SQLite run has the rest."""
     if ONLY_BACKEND != "postgresql":
         return
-    elsewhere = [item for item in items if "engine" not in getattr(item, "fixturenames", ())]
+    kept, elsewhere = [], []
+    for item in items:
+        on_database = "engine" in getattr(item, "fixturenames", ())
+        (kept if on_database else elsewhere).append(item)
     if elsewhere:
         config.hook.pytest_deselected(items=elsewhere)
-        items[:] = [item for item in items if item not in elsewhere]
+        items[:] = kept
 
 
 def make_settings(tmp: Path, database_url: str) -> Settings:
