@@ -22,13 +22,15 @@ $(VENV)/.installed-eval: $(VENV)/.installed
 	touch $@
 
 node_modules/.package-lock.json: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 
 $(VENDOR)/.copied: node_modules/.package-lock.json
 	mkdir -p $(VENDOR)
 	cp node_modules/@tabler/core/dist/css/tabler.min.css $(VENDOR)/
 	cp node_modules/@tabler/core/dist/js/tabler.min.js $(VENDOR)/
 	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/
+	cp node_modules/swagger-ui-dist/swagger-ui-bundle.js $(VENDOR)/
+	cp node_modules/swagger-ui-dist/swagger-ui.css $(VENDOR)/
 	touch $@
 
 run: setup

@@ -18,13 +18,13 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from bench import flows
 from userdesk.db.engine import make_engine
@@ -55,7 +55,12 @@ SHORT_SEARCHES = ("a", "el", "zq", "x status:active", "jo verified:no")
 
 
 def _env(database_url: str) -> dict[str, str]:
-    return {**os.environ, "USERDESK_DATABASE_URL": database_url, "USERDESK_VAR_DIR": str(DATA)}
+    return {
+        **os.environ,
+        "USERDESK_DATABASE_URL": database_url,
+        "USERDESK_VAR_DIR": str(DATA),
+        "USERDESK_SERVER_TIMING": "1",  # off by default: it would help guess who has an account
+    }
 
 
 def _run(args: Sequence[str], database_url: str) -> str:
@@ -179,6 +184,105 @@ def sign_in(client: httpx.Client) -> None:
         raise RuntimeError("the bench admin could not sign in")
 
 
+ALIKE_ROUNDS = 30  # timed requests per kind of address
+ALIKE_WARM_UP = 5
+
+
+def _form_token(client: httpx.Client, path: str) -> str:
+    page = client.get(path)
+    return page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+
+
+def _alike(send: Callable[[str, str], httpx.Response], known: list[str]) -> str | None:
+    """Median wall time of SEND for the KNOWN addresses and as many unknown ones, taken in
+    turns, each request from an address of its own (uvicorn believes X-Forwarded-For from
+    loopback), so that no per-IP limit is met."""
+    rounds = ALIKE_ROUNDS + ALIKE_WARM_UP
+    if len(known) < rounds:
+        return None
+    unknown = [f"nobody-{time.time_ns()}-{n}@example.com" for n in range(rounds)]
+    samples: dict[str, list[float]] = {"known": [], "unknown": []}
+    run = time.time_ns() // 1000 % 250  # another network at each run: per-IP limits last
+    for n in range(rounds):
+        order = [("known", known[n]), ("unknown", unknown[n])]
+        for kind, email in order if n % 2 else order[::-1]:
+            ip = f"10.{run}.{n}.{1 + (kind == 'known')}"
+            started = time.perf_counter()
+            response = send(email, ip)
+            elapsed = (time.perf_counter() - started) * 1000
+            if response.status_code != 200:  # 429: the known addresses' hourly limits
+                return f"not measured: {response.request.url.path} answered {response.status_code}"
+            if n >= ALIKE_WARM_UP:
+                samples[kind].append(elapsed)
+    k, u = statistics.median(samples["known"]), statistics.median(samples["unknown"])
+    return f"known {k:.1f} ms, unknown {u:.1f} ms: ratio {max(k, u) / min(k, u):.2f}"
+
+
+def enumeration_rows(base: str, database_url: str) -> list[Row]:
+    """How much longer an anonymous answer takes for an address with an account than for one
+    without (or the reverse): /password/forgot and /signup, medians of 30 each, over HTTP."""
+    slug, known, was = _open_registration(database_url)
+    rows = []
+    try:
+        with httpx.Client(base_url=base, follow_redirects=False) as client:
+            token = _form_token(client, "/password/forgot")
+
+            def forgot(email: str, ip: str) -> httpx.Response:
+                return client.post(
+                    "/password/forgot",
+                    data={"email": email, "csrf_token": token},
+                    headers={"X-Forwarded-For": ip},
+                )
+
+            def signup(email: str, ip: str) -> httpx.Response:
+                data = {"org": slug, "email": email, "first_name": "B", "csrf_token": token}
+                return client.post("/signup", data=data, headers={"X-Forwarded-For": ip})
+
+            half = len(known) // 2
+            for case, send, emails in (
+                ("password/forgot known/unknown median ratio", forgot, known[:half]),
+                ("signup registered/new median ratio", signup, known[half:]),
+            ):
+                figure = _alike(send, emails)
+                if figure is not None:
+                    rows.append(Row(case, figure, "< 1.3"))
+    finally:
+        _open_registration(database_url, restore=was)
+    return rows
+
+
+def _open_registration(
+    database_url: str, restore: str | None = None
+) -> tuple[str, list[str], str | None]:
+    """Open registration in the first organization (or set it back to RESTORE); its slug,
+    the addresses of 70 of its active users and the policy it had. The known addresses are
+    the same at each run: `make bench` more than three times an hour meets their limits."""
+    from userdesk.access.rules import system_actor
+    from userdesk.db.session import Database
+    from userdesk.organizations import service as organizations
+    from userdesk.organizations.models import Organization
+
+    database = Database.from_url(database_url)
+    try:
+        with database.unit_of_work() as db:
+            organization = db.scalars(select(Organization).order_by(Organization.id)).first()
+            if organization is None:
+                return "", [], None
+            was = organizations.registration_policy(organization).value
+            actor = system_actor(organization.id)
+            organizations.update_settings(db, actor=actor, registration=restore or "open")
+            emails = db.scalars(
+                text(
+                    "SELECT email FROM users WHERE organization_id = :org AND status = 'active' "
+                    "ORDER BY id LIMIT :n"
+                ),
+                {"org": organization.id, "n": 2 * (ALIKE_ROUNDS + ALIKE_WARM_UP)},
+            ).all()
+            return organization.slug, list(emails), was
+    finally:
+        database.engine.dispose()
+
+
 def users_in(database_url: str) -> int:
     engine = make_engine(database_url)
     with engine.connect() as conn:
@@ -288,6 +392,7 @@ def run_cases(url: str, key: str, *, baseline: Path | None) -> list[Row]:
     bare_env = {**os.environ, "BENCH_DATABASE": str(baseline), "PYTHONPATH": str(ROOT)}
     rows: list[Row] = []
     with serving(ours, _env(url), "/readyz") as base:
+        rows.extend(enumeration_rows(base, url))
         with httpx.Client(base_url=base, follow_redirects=False) as console:
             sign_in(console)
             page = timings(console, ["/console/users?q=status%3Aactive"])

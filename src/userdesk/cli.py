@@ -10,13 +10,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from typer.core import TyperGroup
 
 from userdesk.access import service as access
 from userdesk.access.rules import system_actor
@@ -26,17 +27,40 @@ from userdesk.churn import scoring
 from userdesk.churn.models import ChurnRun
 from userdesk.config import get_settings
 from userdesk.db.session import Database
-from userdesk.errors import DomainError
+from userdesk.errors import DomainError, NotFound
 from userdesk.exports import service as exports
 from userdesk.imports import service as imports
 from userdesk.jobs import service as jobs
 from userdesk.jobs.models import Job
 from userdesk.organizations import service as organizations
 from userdesk.organizations.models import Organization
+from userdesk.two_step import service as two_step
 from userdesk.users import service as users
+from userdesk.validation import text_problem
 from userdesk.worker import Worker
 
-app = typer.Typer(help="Userdesk: manage the users of your product.", no_args_is_help=True)
+
+class _CheckedGroup(TyperGroup):
+    """The `userdesk` command: an argument holding a NUL or a lone surrogate (how Python
+    reads bytes of argv that are not UTF-8) is refused, naming its option, before any
+    command runs or anything reaches the database."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
+        for index, arg in enumerate(args):
+            if problem := text_problem(arg):
+                if arg.startswith("--") and "=" in arg:
+                    name = arg.split("=", 1)[0]
+                elif index and args[index - 1].startswith("-"):
+                    name = args[index - 1]
+                else:
+                    name = f"argument {index + 1}"
+                raise typer.BadParameter(problem, ctx=ctx, param_hint=ascii(name)[1:-1])
+        return super().parse_args(ctx, args)
+
+
+app = typer.Typer(
+    cls=_CheckedGroup, help="Userdesk: manage the users of your product.", no_args_is_help=True
+)
 api_key_app = typer.Typer(help="API keys for the host product and scripts.", no_args_is_help=True)
 app.add_typer(api_key_app, name="api-key")
 console = Console()
@@ -59,12 +83,17 @@ def _transaction() -> Iterator[Session]:
         with database.unit_of_work() as db:
             yield db
     except DomainError as exc:
-        errors.print(f"[red]Error:[/red] {exc.message}")
-        for field, problem in exc.fields.items():
-            errors.print(f"  {field}: {problem}")
-        raise typer.Exit(1) from None
+        _fail(exc)
     finally:
         database.dispose()
+
+
+def _fail(exc: DomainError) -> NoReturn:
+    """Print EXC with its fields and exit with 1."""
+    errors.print(f"[red]Error:[/red] {exc.message}")
+    for field, problem in exc.fields.items():
+        errors.print(f"  {field}: {problem}")
+    raise typer.Exit(1) from None
 
 
 @app.command()
@@ -184,6 +213,7 @@ def serve(
 
     from userdesk import demo
     from userdesk.db.migrate import upgrade
+    from userdesk.web.access_log import log_config as redacted_log_config
     from userdesk.web.app import create_app
 
     settings = get_settings()
@@ -222,6 +252,8 @@ def serve(
             port=port,
             log_level="info",
             access_log=access_log,
+            log_config=redacted_log_config(),  # tokens in paths become "…"
+            server_header=False,  # no "Server: uvicorn" (what runs is nobody's business)
         )
     finally:
         if outbox and thread:
@@ -273,9 +305,20 @@ def import_command(
     database = _database()
     with _transaction() as db:
         actor = system_actor(organizations.resolve_organization(db, org).id, "userdesk import")
-        job = imports.draft(db, actor=actor, filename=file.name, content=file.read_bytes())
+    try:  # read before the transaction: a server beside goes on writing meanwhile
+        upload = imports.read_upload(actor=actor, filename=file.name, content=file.read_bytes())
+        parsed = imports.parse_upload(upload)
+    except DomainError as exc:
+        _fail(exc)
+    with _transaction() as db:
+        job = imports.keep_draft(db, actor=actor, upload=upload)
         job = imports.start(
-            db, actor=actor, job_id=job.id, dry_run=dry_run, send_invitations=send_invitations
+            db,
+            actor=actor,
+            job_id=job.id,
+            dry_run=dry_run,
+            send_invitations=send_invitations,
+            parsed=parsed,
         )
         job_id, total = job.id, job.total
     _run_job(database, job_id, "Dry run" if dry_run else "Importing", total, settings.base_url)
@@ -461,6 +504,28 @@ def audit_verify(org: OrgOption = None) -> None:
     if breaks:
         raise typer.Exit(1)
     console.print(f"The audit log is intact: {events:,} events checked.")
+
+
+two_step_app = typer.Typer(help="Two-step verification.", no_args_is_help=True)
+app.add_typer(two_step_app, name="two-step")
+
+
+@two_step_app.command("reset")
+def two_step_reset(
+    email: Annotated[str, typer.Option(help="The person who lost their authenticator.")],
+    org: OrgOption = None,
+) -> None:
+    """Turn off someone's two-step verification (an Administrator's too): they sign in with
+    their password and set it up again."""
+    with _transaction() as db:
+        organization = organizations.resolve_organization(db, org)
+        user = users.find_by_email(db, organization.id, email)
+        if user is None:
+            _fail(NotFound(f"No user {email} in '{organization.slug}'.", fields={"email": email}))
+        two_step.reset(
+            db, actor=system_actor(organization.id, "userdesk two-step reset"), user_id=user.id
+        )
+        console.print(f"Two-step verification is off for {user.email}.")
 
 
 @app.command("worker")

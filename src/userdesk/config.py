@@ -20,10 +20,9 @@ class Settings:
     mail_from: str
     var_dir: Path
     base_url_given: bool = True  # False: the default, which `serve` adapts to its port
-    session_max_age_seconds: int = 14 * 24 * 3600
-    session_idle_seconds: int = 24 * 3600
     cookie_secure: bool = False
     churn_every_hours: int = 24  # how often the worker scores churn; 0: never by itself
+    server_timing: bool = False  # a Server-Timing header on every response (the bench's)
 
     @property
     def https(self) -> bool:
@@ -63,7 +62,18 @@ def load_settings() -> Settings:
         cookie_secure=base_url.startswith("https://"),
         base_url_given="USERDESK_BASE_URL" in os.environ,
         churn_every_hours=_hours("USERDESK_CHURN_EVERY_HOURS", 24),
+        server_timing=_flag("USERDESK_SERVER_TIMING"),
     )
+
+
+def _flag(name: str) -> bool:
+    """A yes/no setting: 1, true, yes or on (any case) turn it on; unset or empty, off."""
+    value = os.environ.get(name, "").strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"{name}={value!r} is not one of 1, true, yes, on, 0, false, no, off")
 
 
 def _hours(name: str, default: int) -> int:

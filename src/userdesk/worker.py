@@ -161,7 +161,7 @@ class Worker:
             .limit(BATCH)
         )
         claimed = []
-        with self.database.unit_of_work() as db:
+        with self.database.unit_of_work(background=True) as db:
             if db.get_bind().dialect.name == "postgresql":
                 due = due.with_for_update(skip_locked=True)
             for message_id in db.scalars(due).all():
@@ -190,7 +190,7 @@ class Worker:
             send(email)
         except (OSError, smtplib.SMTPException) as exc:
             error = f"{type(exc).__name__}: {exc}"
-        with self.database.unit_of_work() as db:
+        with self.database.unit_of_work(background=True) as db:
             message = db.get(OutboxMessage, message_id)
             if message is None:
                 return
@@ -216,7 +216,7 @@ class Worker:
         if self.bans_checked_at and now - self.bans_checked_at < BAN_CHECK:
             return 0
         self.bans_checked_at = now
-        with self.database.unit_of_work() as db:
+        with self.database.unit_of_work(background=True) as db:
             return lifecycle.lift_expired_bans(db, now=now)
 
     def schedule_churn(self) -> int:
@@ -226,7 +226,7 @@ class Worker:
         if not every or (self.churn_checked_at and now - self.churn_checked_at < CHURN_CHECK):
             return 0
         self.churn_checked_at = now
-        with self.database.unit_of_work() as db:
+        with self.database.unit_of_work(background=True) as db:
             due = scoring.due(db, now, every)
             for organization_id in due:
                 scoring.start(db, actor=system_actor(organization_id, "churn schedule"))
@@ -244,7 +244,7 @@ class Worker:
         for organization_id in organization_ids:
             with self.database.unit_of_work(write=False) as db:
                 measured = dashboard.measure(db, organization_id, now.date())
-            with self.database.unit_of_work() as db:
+            with self.database.unit_of_work(background=True) as db:
                 dashboard.store(db, organization_id, now.date(), measured)
         return len(organization_ids)
 
@@ -262,13 +262,13 @@ class Worker:
             with self.database.unit_of_work(write=False) as db:
                 runs = dashboard.measure_runs(db, organization_id)
             if runs:
-                with self.database.unit_of_work() as db:
+                with self.database.unit_of_work(background=True) as db:
                     done += dashboard.store_runs(db, organization_id, runs)
         return done
 
     def run_jobs(self, budget: timedelta = JOB_BUDGET) -> int:
         """Work on one waiting job for up to BUDGET, a chunk per transaction; chunks done."""
-        with self.database.unit_of_work() as db:
+        with self.database.unit_of_work(background=True) as db:
             job = jobs.claim(db)
             job_id = job.id if job else None
         if job_id is None:
@@ -276,7 +276,7 @@ class Worker:
         started, steps = utcnow(), 0
         finished = False
         while not finished and utcnow() - started < budget:
-            with self.database.unit_of_work() as db:
+            with self.database.unit_of_work(background=True) as db:
                 finished = jobs.step(
                     db, job=db.get_one(Job, job_id), base_url=self.settings.base_url
                 )

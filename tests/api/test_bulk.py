@@ -136,3 +136,68 @@ def test_a_job_stops_when_its_starter_loses_access(
     stored = db.get(Job, int(job["id"]))
     assert stored is not None
     assert stored.status == "failed"
+
+
+def test_an_empty_selection_is_refused_not_taken_as_everyone(
+    client: TestClient, db: Session, org: Organization
+) -> None:
+    key = factories.make_api_key(db, org)
+    bystander = factories.make_user(db, org)
+    for path in ("/api/v1/users/bulk/preview", "/api/v1/users/bulk"):
+        refused = client.post(
+            path, json={"action": "disable", "ids": [], "reason": "x"}, headers=bearer(key)
+        )
+        assert refused.status_code == 400
+        assert refused.json()["code"] == "bulk.empty_selection"
+        assert [e["field"] for e in refused.json()["errors"]] == ["ids"]
+    db.expire_all()
+    assert db.get(User, bystander.id).status == "active"  # type: ignore[union-attr]
+
+
+def test_the_acting_admin_is_never_a_target_of_their_own_bulk_action(
+    client: TestClient, db: Session, org: Organization, database: BoundDatabase, settings: Settings
+) -> None:
+    admin = factories.make_admin(db, org)
+    factories.make_admin(db, org)  # not the last administrator
+    team = factories.make_team(db, org, "Ops")
+    admin.team_id = team.id
+    mates = [factories.make_user(db, org, team=team) for _ in range(2)]
+    db.flush()
+    csrf = factories.login(client, admin.email)
+    body = {"action": "disable", "q": 'team:"Ops"', "reason": "Reorganised"}
+    preview = client.post(
+        "/api/v1/users/bulk/preview", json=body, headers={"X-CSRF-Token": csrf}
+    ).json()
+    assert preview["total"] == 2
+    assert admin.email not in {u["email"] for u in preview["sample"]}
+    assert [(u["email"], u["why"]) for u in preview["left_out"]] == [
+        (admin.email, bulk.LEFT_OUT_SELF)
+    ]
+    job = client.post("/api/v1/users/bulk", json=body, headers={"X-CSRF-Token": csrf}).json()
+    assert job["total"] == 2
+    drain(database, settings)
+    done = client.get(f"/api/v1/jobs/{job['id']}", headers={"X-CSRF-Token": csrf}).json()
+    assert (done["done"], done["failed"]) == (2, 0)
+    db.expire_all()
+    assert db.get(User, admin.id).status == "active"  # type: ignore[union-attr]
+    assert {db.get(User, u.id).status for u in mates} == {"disabled"}  # type: ignore[union-attr]
+
+
+def test_an_admin_signs_everyone_a_query_finds_out_at_once(
+    client: TestClient, db: Session, org: Organization, database: BoundDatabase, settings: Settings
+) -> None:
+    key = factories.make_api_key(db, org)
+    people = [factories.make_user(db, org) for _ in range(3)]
+    browsers = []
+    for person in people:
+        browser = TestClient(client.app, base_url="http://testserver", follow_redirects=False)
+        factories.login(browser, person.email)
+        browsers.append(browser)
+    job = client.post(
+        "/api/v1/users/bulk",
+        json={"action": "revoke-sessions", "q": "role:Member"},
+        headers=bearer(key),
+    ).json()
+    assert job["total"] == 3
+    drain(database, settings)
+    assert [b.get("/me").status_code for b in browsers] == [303, 303, 303]

@@ -153,6 +153,23 @@ def test_an_import_needs_users_import_and_a_readable_file(
     assert binary.json()["errors"][0]["field"] == "file"
 
 
+@pytest.mark.parametrize("mapping", ["not json", "[1]", '"email"', '{"email": 1}'])
+def test_a_mapping_that_is_not_an_object_of_column_names_is_refused_naming_it(
+    client: TestClient, db: Session, org: Organization, mapping: str
+) -> None:
+    """A mapping that is not JSON, or JSON but not an object of column names, is a 400
+    naming the mapping, not a server error."""
+    key = factories.make_api_key(db, org)
+    response = client.post(
+        "/api/v1/imports",
+        files={"file": ("a.csv", b"email\nann@example.com\n", "text/csv")},
+        data={"mapping": mapping},
+        headers=bearer(key),
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["field"] == "mapping"
+
+
 def test_each_imported_user_is_audited_with_the_file_and_row(
     client: TestClient, db: Session, org: Organization, database: BoundDatabase, settings: Settings
 ) -> None:

@@ -49,6 +49,7 @@ def test_a_person_renames_themself_changes_their_password_and_ends_a_session(
     sessions = tab.get_by_test_id("sessions")
     expect(sessions.get_by_text("This session")).to_be_visible()
     expect(sessions.locator("tbody tr")).to_have_count(2)
+    tab.get_by_label("Your password, to sign a session out").fill(factories.PASSWORD)
     sessions.get_by_role("button", name="End").click()
     expect(tab.get_by_test_id("me-message")).to_have_text("That session is signed out.")
     expect(tab.get_by_test_id("sessions").locator("tbody tr")).to_have_count(1)

@@ -42,3 +42,15 @@ def test_delete_is_confirmed_by_typing_the_email(page: Page, live_server: LiveSe
     page.get_by_role("button", name="Delete user").click()
     expect(page.locator("h2 [data-status=deleted]")).to_be_visible()
     expect(page.get_by_role("button", name="Reactivate user")).to_be_visible()
+
+
+def test_apply_to_selected_waits_for_a_ticked_row(page: Page, live_server: LiveServer) -> None:
+    sign_in(page, live_server)
+    page.goto(f"{live_server.url}/console/users")
+    apply = page.get_by_role("button", name="Apply to selected")
+    expect(apply).to_be_disabled()
+    first = page.locator("[data-testid=users-table] tbody tr[data-user-id] input[type=checkbox]")
+    first.first.check()
+    expect(apply).to_be_enabled()
+    first.first.uncheck()
+    expect(apply).to_be_disabled()

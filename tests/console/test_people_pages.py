@@ -242,5 +242,6 @@ def test_an_import_is_uploaded_mapped_dry_run_then_run_from_the_console(
     assert report.text.splitlines() == [
         "row,email,fate,detail",
         '2,"kim@example.com","created",""',
-        '3,"nope","invalid","email \'nope\' is not an email address"',
+        '3,"nope","invalid","email \'nope\' is not an email address: an email address must '
+        'have an @-sign."',
     ]

@@ -178,3 +178,41 @@ def test_an_organization_may_tell_disabled_users_the_reason(
         "/login", data={"email": user.email, "password": factories.PASSWORD, "csrf_token": token}
     )
     assert "Your account is disabled: Contract ended." in refused.text
+
+
+def test_apply_to_selected_with_nothing_selected_is_refused(
+    client: TestClient, db: Session, org: Organization
+) -> None:
+    """ "Apply to selected" with no row ticked acts on nobody, not on everyone."""
+    admin = factories.make_admin(db, org)
+    bystander = factories.make_user(db, org)
+    csrf = factories.login(client, admin.email)
+    listing = client.get("/console/users").text
+    selected_form = listing.split('id="bulk-selected"', 1)[1].split("</form>", 1)[0]
+    assert 'name="selected" value="true"' in selected_form
+    assert "data-needs-selection" in selected_form
+    preview = client.get("/console/bulk", params={"action": "disable", "selected": "true"})
+    assert preview.status_code == 400
+    assert "Select at least one user" in preview.text
+    started = client.post(
+        "/console/bulk",
+        data={"action": "disable", "selected": "true", "reason": "x", "csrf_token": csrf},
+    )
+    assert started.status_code == 400
+    db.expire_all()
+    assert db.get(User, bystander.id).status == "active"  # type: ignore[union-attr]
+
+
+def test_a_bulk_preview_leaves_the_acting_admin_out_and_says_why(
+    client: TestClient, db: Session, org: Organization
+) -> None:
+    admin = factories.make_admin(db, org)
+    others = [factories.make_user(db, org) for _ in range(2)]
+    factories.login(client, admin.email)
+    ids = [str(admin.id)] + [str(u.id) for u in others]
+    preview = client.get("/console/bulk", params={"action": "disable", "ids": ids})
+    assert preview.status_code == 200
+    assert "Disable 2 users" in preview.text
+    left_out = preview.text.split('data-testid="bulk-left-out"', 1)[1].split("</ul>", 1)[0]
+    assert admin.email in left_out
+    assert "yourself" in left_out

@@ -18,7 +18,11 @@ from userdesk.query.rules import (
 )
 from userdesk.users.rules import UserStatus
 
-stripped = st.text(min_size=1, max_size=20).map(str.strip).filter(bool)
+# Text a query can search for: anything but a NUL (nor lone surrogates).
+text = st.text(
+    st.characters(exclude_characters="\x00", exclude_categories=("Cs",)), min_size=1, max_size=20
+)
+stripped = text.map(str.strip).filter(bool)
 text_terms = stripped.map(TextTerm)
 choice_terms = st.one_of(
     st.lists(

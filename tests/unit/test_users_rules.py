@@ -42,3 +42,26 @@ def test_a_person_without_a_name_is_shown_by_email() -> None:
 def test_every_status_has_a_label_and_pending_reads_not_activated() -> None:
     assert set(STATUS_LABELS) == set(UserStatus)
     assert UserStatus.PENDING.label == "Not Activated"
+
+
+def test_a_password_may_not_hold_the_product_the_person_or_the_organization() -> None:
+    from userdesk.users.rules import password_context, password_problem
+
+    words = password_context("annabelle.lee", "Annabelle", "Lee", "Acme Widgets", "acme")
+    assert {"userdesk", "annabelle", "acme", "widgets"} <= words
+    assert "lee" not in words  # too short to be a word worth refusing
+    assert "contains 'annabelle'" in (password_problem("ANNABELLE-1987!x", words) or "")
+    assert "contains 'userdesk'" in (password_problem("my userdesk pass", words) or "")
+    assert "contains 'widgets'" in (password_problem("widgets4ever!", words) or "")
+    assert password_problem("correct horse battery", words) is None
+    assert password_problem("userdesk rocks!") is not None  # the product, even with no context
+
+
+def test_any_characters_and_up_to_128_of_them_make_a_password() -> None:
+    """No composition rule (ASVS 6.2.5), and 64 characters or more are welcome (6.2.9)."""
+    from userdesk.users.rules import PASSWORD_MAX_LENGTH, password_problem
+
+    assert PASSWORD_MAX_LENGTH >= 64
+    for password in ("alllowercaseletters", "ÜnïcødeÆ 🐙 Ωmega", "12345 67890 13579", "x" * 128):
+        assert password_problem(password) is None, password
+    assert "at most 128" in (password_problem("x" * 129) or "")

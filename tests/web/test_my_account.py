@@ -182,6 +182,8 @@ def test_wrong_current_passwords_are_limited_then_even_the_right_one_waits(
     [
         ("short", "", "new_password", "at least 8 characters"),
         ("password123", "", "new_password", "most common passwords"),
+        ("my own userdesk login", "", "new_password", "contains &#39;userdesk&#39;"),
+        ("organization of mine", "", "new_password", "contains &#39;organization&#39;"),
         (factories.PASSWORD, "", "new_password", "same as the current password"),
         (NEW_PASSWORD, "something else entirely", "new_password_again", "does not match"),
     ],
@@ -245,7 +247,10 @@ def test_ending_one_session_signs_out_that_device_only(
                 LoginSession.user_id == ann.id, LoginSession.user_agent == FIREFOX_WINDOWS
             )
         ).one()
-        response = laptop.post(f"/me/sessions/{phone_session.id}/end", data={"csrf_token": csrf})
+        response = laptop.post(
+            f"/me/sessions/{phone_session.id}/end",
+            data={"csrf_token": csrf, "current_password": factories.PASSWORD},
+        )
         assert response.status_code == 303
         assert "That session is signed out." in laptop.get(response.headers["location"]).text
         assert phone.get("/me").status_code == 303
@@ -254,7 +259,10 @@ def test_ending_one_session_signs_out_that_device_only(
     (event,) = audit_rows(db, ann, "user.session_ended")
     assert event.actor_user_id == ann.id
     assert event.changes == {"session": phone_session.id, "device": "Firefox on Windows"}
-    again = laptop.post(f"/me/sessions/{phone_session.id}/end", data={"csrf_token": csrf})
+    again = laptop.post(
+        f"/me/sessions/{phone_session.id}/end",
+        data={"csrf_token": csrf, "current_password": factories.PASSWORD},
+    )
     assert again.status_code == 404  # ended already
 
 
@@ -267,10 +275,11 @@ def test_the_current_session_or_someone_elses_cannot_be_ended_from_here(
     csrf = factories.login(laptop, ann.email)
     own = db.scalars(select(LoginSession).where(LoginSession.user_id == ann.id)).one()
     other = db.scalars(select(LoginSession).where(LoginSession.user_id == bob.id)).one()
-    current = laptop.post(f"/me/sessions/{own.id}/end", data={"csrf_token": csrf})
+    typed = {"csrf_token": csrf, "current_password": factories.PASSWORD}
+    current = laptop.post(f"/me/sessions/{own.id}/end", data=typed)
     assert current.status_code == 400
     assert "sign out instead" in current.text
-    foreign = laptop.post(f"/me/sessions/{other.id}/end", data={"csrf_token": csrf})
+    foreign = laptop.post(f"/me/sessions/{other.id}/end", data=typed)
     assert foreign.status_code == 404
     assert bobs.get("/me").status_code == 200
 
@@ -282,7 +291,10 @@ def test_signing_out_everywhere_else_keeps_only_this_session(
     factories.login(phone, ann.email)
     with browser(app, "curl/8.5.0") as third:
         factories.login(third, ann.email)
-        response = laptop.post("/me/sessions/others/end", data={"csrf_token": csrf})
+        response = laptop.post(
+            "/me/sessions/others/end",
+            data={"csrf_token": csrf, "current_password": factories.PASSWORD},
+        )
         assert response.headers["location"] == "/me?done=sessions&ended=2"
         assert third.get("/me").status_code == 303
     assert phone.get("/me").status_code == 303
@@ -292,6 +304,26 @@ def test_signing_out_everywhere_else_keeps_only_this_session(
     (event,) = audit_rows(db, ann, "user.sessions_ended")
     assert event.actor_user_id == ann.id
     assert event.changes["sessions"] == 2
+
+
+def test_ending_sessions_takes_the_current_password(
+    laptop: TestClient, phone: TestClient, db: Session, ann: User
+) -> None:
+    """Someone who finds a signed-in browser cannot sign its owner out elsewhere."""
+    csrf = factories.login(laptop, ann.email)
+    factories.login(phone, ann.email)
+    phone_session = db.scalars(
+        select(LoginSession).where(
+            LoginSession.user_id == ann.id, LoginSession.user_agent == FIREFOX_WINDOWS
+        )
+    ).one()
+    for path in ("/me/sessions/others/end", f"/me/sessions/{phone_session.id}/end"):
+        for typed in ("", "not my password"):
+            refused = laptop.post(path, data={"csrf_token": csrf, "current_password": typed})
+            assert refused.status_code == 400
+            assert 'data-testid="sessions-current_password-error"' in refused.text
+    assert phone.get("/me").status_code == 200
+    assert audit_rows(db, ann, "user.sessions_ended") == []
 
 
 def ask_email(client: TestClient, csrf: str, email: str, password: str) -> str:
@@ -397,7 +429,10 @@ def test_a_person_can_end_an_admins_impersonation_of_them(
     with TestClient(client.app, base_url="http://testserver", follow_redirects=False) as acting:
         assert use_link(acting, link_for(client, admin_csrf, ann)) == 303
         assert acting.get("/me").status_code == 200
-        response = laptop.post("/me/sessions/others/end", data={"csrf_token": csrf})
+        response = laptop.post(
+            "/me/sessions/others/end",
+            data={"csrf_token": csrf, "current_password": factories.PASSWORD},
+        )
         assert response.status_code == 303
         assert acting.get("/me").status_code != 200
     (event,) = audit_rows(db, ann, "user.sessions_ended")
@@ -426,9 +461,16 @@ def test_the_api_reads_and_renames_me_and_lists_and_ends_my_sessions(
         "Firefox on Windows": False,
     }
     (other,) = [s for s in sessions if not s["current"]]
-    stale = laptop.delete(f"/api/v1/me/sessions/{other['id']}")
+    url = f"/api/v1/me/sessions/{other['id']}"
+    typed = {"current_password": factories.PASSWORD}
+    stale = laptop.request("DELETE", url, json=typed)
     assert stale.status_code == 403  # a write needs the CSRF token
-    ended = laptop.delete(f"/api/v1/me/sessions/{other['id']}", headers={"X-CSRF-Token": csrf})
+    wrong = laptop.request(
+        "DELETE", url, json={"current_password": "nope"}, headers={"X-CSRF-Token": csrf}
+    )
+    assert wrong.status_code == 400
+    assert phone.get("/api/v1/me").status_code == 200
+    ended = laptop.request("DELETE", url, json=typed, headers={"X-CSRF-Token": csrf})
     assert ended.status_code == 204
     assert phone.get("/api/v1/me").status_code == 401
     assert [e.action for e in audit_rows(db, ann, "user.updated")] == ["user.updated"]

@@ -71,7 +71,8 @@ def test_sign_in_is_limited_per_email_whether_or_not_it_has_an_account(
         refused = post_login(client, email, WRONG)
         assert refused.status_code == 429
         assert error_of(refused.text) == "Too many attempts. Try again in 10 minutes."
-        assert 590 < int(refused.headers["retry-after"]) <= 600
+        # From the first of the attempts, which ten argon2 checks ago on a busy machine.
+        assert 540 < int(refused.headers["retry-after"]) <= 600
 
 
 def test_sign_in_is_limited_per_ip(

@@ -1,7 +1,8 @@
 """Managing roles, teams and groups (Settings and /api/v1/roles|teams|groups).
 
 Managing them takes settings.manage. Built-in roles keep their names and permissions and
-cannot be deleted; nobody makes or edits a role to hold a permission they lack.
+cannot be deleted; nobody makes, edits or deletes a role holding a permission they do not
+hold organization-wide (a role's scope is part of what it grants).
 Deleting a team leaves its members without a team; deleting a group drops it from its
 members; deleting a role takes it from its holders (refused while it is the last
 Administrator's only way to be one: built-ins are not deleted at all).
@@ -12,12 +13,12 @@ from __future__ import annotations
 from typing import TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from userdesk.access import service as access
 from userdesk.access.models import Group, Role, RolePermission, Team
-from userdesk.access.rules import ALL_PERMISSIONS, Actor, Permission, RoleScope
+from userdesk.access.rules import ALL_PERMISSIONS, Actor, Permission, RoleScope, missing_to_define
 from userdesk.audit import service as audit
 from userdesk.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 
@@ -68,10 +69,13 @@ def _name(db: Session, model: type[Named], org: int, name: str, current: int | N
         raise InvalidInput("A name is required.", fields={"name": "is required"})
     if len(name) > NAME_MAX:
         raise InvalidInput("The name is too long.", fields={"name": f"is longer than {NAME_MAX}"})
-    taken = db.scalar(
-        select(model.id).where(model.organization_id == org, func.lower(model.name) == name.lower())
-    )
-    if taken is not None and taken != current:
+    # SQLite's lower() folds ASCII only: the exact name is looked for too ('Ö' twice).
+    same = or_(model.name == name, func.lower(model.name) == name.lower())
+    others = select(model.id).where(model.organization_id == org, same)
+    if current is not None:
+        others = others.where(model.id != current)
+    taken = db.scalar(others.limit(1))
+    if taken is not None:
         raise Conflict(
             f"'{name}' exists already.", code="name_taken", fields={"name": f"'{name}' is taken"}
         )
@@ -169,12 +173,12 @@ def _permissions(values: list[str]) -> list[str]:
 
 
 def _require_holds(actor: Actor, permissions: list[str]) -> None:
-    lacking = sorted(set(permissions) - actor.permissions)
+    """A role is defined for the whole organization: managing one takes holding each of
+    its permissions organization-wide (so nobody makes or widens one beyond their grant)."""
+    lacking = missing_to_define(actor, permissions)
     if lacking:
-        raise PermissionDenied(
-            f"You cannot manage a role holding {', '.join(lacking)}, which you lack.",
-            code="permission_denied",
-        )
+        message = f"You cannot manage a role holding {', '.join(lacking)}, which you lack."
+        raise PermissionDenied(message, code="permission_denied", fields={"permissions": message})
 
 
 def _scope(value: str | None) -> str:

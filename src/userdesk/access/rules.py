@@ -21,6 +21,7 @@ class Permission(StrEnum):
     ROLES_ASSIGN = "roles.assign"
     SETTINGS_MANAGE = "settings.manage"
     AUDIT_READ = "audit.read"
+    MAIL_READ = "mail.read"  # the Mailbox (links that open an account hidden)
 
 
 ALL_PERMISSIONS = frozenset(Permission)
@@ -169,12 +170,139 @@ def system_actor(organization_id: int, name: str = "system") -> Actor:
     return Actor(organization_id, None, None, name, (Grant(frozenset(ALL_PERMISSIONS)),))
 
 
-def missing_to_grant(actor: Actor, role_permissions: Iterable[str]) -> list[str]:
-    """What ACTOR lacks to give a role holding ROLE_PERMISSIONS (empty: they may).
+def holds_everywhere(actor: Actor, permission: str) -> bool:
+    """Whether ACTOR holds PERMISSION over every user of the organization."""
+    return actor.has(permission) and actor.team_scope(permission) is None
 
-    Nobody grants what they do not hold, and granting at all takes roles.assign.
+
+def _lacking(actor: Actor, permission: str, covered: bool, where: str) -> str | None:
+    if covered:
+        return None
+    return permission if not actor.has(permission) else f"{permission} {where}"
+
+
+def takeover_problem(
+    name: str, theirs: frozenset[str], mine: frozenset[str], what: str
+) -> str | None:
+    """Why someone holding MINE may not WHAT (e.g. "be impersonated") NAME, who holds THEIRS;
+    None when they may.
+
+    Acting as someone, or sending them a link that sets their password or address, takes
+    holding strictly more than they do: a subset is not enough, so one Administrator never
+    takes over another's account.
     """
-    missing = sorted(set(role_permissions) - actor.permissions)
-    if not actor.has(Permission.ROLES_ASSIGN):
-        missing.insert(0, Permission.ROLES_ASSIGN.value)
+    if theirs < mine:
+        return None
+    more = sorted(theirs - mine)
+    if more:
+        return f"{name} holds {', '.join(more)}, which you lack."
+    return f"{name} holds every permission you hold: only a user with fewer permissions can {what}."
+
+
+def missing_to_grant(
+    actor: Actor, role_permissions: Iterable[str], *, role_scope: str, team_id: int | None
+) -> list[str]:
+    """What ACTOR lacks to give (or take away) a role holding ROLE_PERMISSIONS with
+    ROLE_SCOPE to a user of TEAM_ID (None: in no team); empty when they may.
+
+    A role's scope is part of what it grants: an organization-wide role is given only by
+    someone holding each of its permissions organization-wide, a team-scoped one only by
+    someone holding each of them over the user's team; and granting takes roles.assign
+    over that user.
+    """
+    missing = []
+    team = "over that user's team"
+    if problem := _lacking(
+        actor, Permission.ROLES_ASSIGN, actor.covers(Permission.ROLES_ASSIGN, team_id), team
+    ):
+        missing.append(problem)
+    for permission in sorted(set(role_permissions)):
+        if role_scope == RoleScope.TEAM:
+            problem = _lacking(actor, permission, actor.covers(permission, team_id), team)
+        else:
+            problem = _lacking(
+                actor, permission, holds_everywhere(actor, permission), "organization-wide"
+            )
+        if problem:
+            missing.append(problem)
     return missing
+
+
+@dataclass(frozen=True)
+class RoleGrant:
+    """A role as far as granting goes: its id, name, scope and permissions."""
+
+    id: int
+    name: str
+    scope: str
+    permissions: frozenset[str]
+
+
+def membership_change_problem(
+    actor: Actor,
+    *,
+    user_id: int | None,
+    team_before: int | None,
+    roles_before: Iterable[RoleGrant],
+    team_after: int | None,
+    roles_after: Iterable[RoleGrant],
+) -> tuple[str, str] | None:
+    """(field, message) of the first reason ACTOR may not change a user's team and roles
+    from (TEAM_BEFORE, ROLES_BEFORE) to (TEAM_AFTER, ROLES_AFTER); None when they may.
+
+    USER_ID is the user's (None for someone new). Nobody changes their own roles or team:
+    another admin must. Each role given is checked over the team the user lands in, each
+    role taken away over the team the user was in, and a team-scoped role the user keeps
+    while changing team over the new team (it then covers that team).
+    """
+    before = {role.id: role for role in roles_before}
+    after = {role.id: role for role in roles_after}
+    if user_id is not None and actor.user_id == user_id:
+        if set(before) != set(after):
+            return ("role_ids", "You cannot change your own roles: another admin must.")
+        if team_before != team_after:
+            return ("team_id", "You cannot change your own team: another admin must.")
+    checks = [(role, team_after, "give") for i, role in after.items() if i not in before]
+    checks += [(role, team_before, "take away") for i, role in before.items() if i not in after]
+    if team_before != team_after:
+        checks += [
+            (role, team_after, "move")
+            for i, role in after.items()
+            if i in before and role.scope == RoleScope.TEAM
+        ]
+    for role, team_id, verb in checks:
+        missing = missing_to_grant(actor, role.permissions, role_scope=role.scope, team_id=team_id)
+        if not missing:
+            continue
+        lacks = f"it takes {', '.join(missing)}, which you lack"
+        if verb == "move":
+            return (
+                "team_id",
+                f"You cannot move a holder of the team role '{role.name}' there: {lacks}.",
+            )
+        return ("role_ids", f"You cannot {verb} '{role.name}': {lacks}.")
+    return None
+
+
+def missing_to_define(actor: Actor, role_permissions: Iterable[str]) -> list[str]:
+    """What ACTOR lacks to make, change or delete a role holding ROLE_PERMISSIONS: a role
+    is defined for the whole organization, so each permission held organization-wide."""
+    return [
+        p if not actor.has(p) else f"{p} organization-wide"
+        for p in sorted(set(role_permissions))
+        if not holds_everywhere(actor, p)
+    ]
+
+
+def reach_beyond(holder: Actor, actor: Actor) -> list[str]:
+    """The permissions HOLDER holds over users ACTOR does not reach with them (scope
+    included: an organization-wide holder is beyond a team-scoped actor)."""
+    beyond = []
+    for permission in sorted(holder.permissions):
+        mine = actor.team_scope(permission)
+        if mine is None:
+            continue
+        theirs = holder.team_scope(permission)
+        if not actor.has(permission) or theirs is None or not theirs <= mine:
+            beyond.append(permission)
+    return beyond

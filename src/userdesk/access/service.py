@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, bindparam, false, func, select, true
 from sqlalchemy.orm import Session
@@ -14,8 +14,11 @@ from userdesk.access.rules import (
     Actor,
     Grant,
     Permission,
+    RoleGrant,
     grants_for,
-    missing_to_grant,
+    membership_change_problem,
+    reach_beyond,
+    takeover_problem,
 )
 from userdesk.auth.models import ApiKey
 from userdesk.errors import NotFound, PermissionDenied
@@ -137,16 +140,35 @@ def user_holds_builtin(db: Session, user: User, name: str) -> bool:
 
 
 def require_not_weaker(db: Session, actor: Actor, user: User) -> None:
-    """Nobody acts on a user who holds a permission they lack.
+    """Nobody acts on a user who holds a permission they lack, or holds it over users
+    beyond the actor's reach (an organization-wide Agent, to a Team Administrator).
 
     Raises:
         PermissionDenied: naming the permissions the actor lacks.
     """
-    lacking = sorted(actor_for_user(db, user).permissions - actor.permissions)
+    lacking = reach_beyond(actor_for_user(db, user), actor)
     if lacking:
         raise PermissionDenied(
-            f"{user.name} holds {', '.join(lacking)}, which you lack.", code="permission_denied"
+            f"{user.name} holds {', '.join(lacking)} over more users than you do.",
+            code="permission_denied",
         )
+
+
+def require_stronger(db: Session, actor: Actor, user: User, *, what: str) -> None:
+    """Nobody sends a link that sets the password or the address of a user who holds as
+    much as they do (WHAT: the action, e.g. "be sent a verification email"): the user's
+    permissions must be a strict subset of the actor's, held within the actor's reach, as
+    for impersonation. The system (operator commands) may.
+
+    Raises:
+        PermissionDenied: naming what the user holds.
+    """
+    if actor.user_id is None and actor.api_key_id is None:
+        return
+    require_not_weaker(db, actor, user)
+    theirs = actor_for_user(db, user).permissions
+    if problem := takeover_problem(user.name, theirs, actor.permissions, what):
+        raise PermissionDenied(problem, code="permission_denied")
 
 
 def users_in_scope(actor: Actor, permission: str) -> ColumnElement[bool]:
@@ -273,20 +295,48 @@ def filter_choices(db: Session, *, actor: Actor) -> FilterChoices:
     return FilterChoices(teams=names(Team), groups=names(Group), roles=names(Role))
 
 
+def role_grant(role: Role) -> RoleGrant:
+    """ROLE as the grant rules see it."""
+    return RoleGrant(role.id, role.name, role.scope, frozenset(role.permissions))
+
+
+def roles_of(db: Session, user: User) -> list[Role]:
+    """The roles USER holds."""
+    return list(
+        db.scalars(
+            select(Role)
+            .join(UserRole, UserRole.role_id == Role.id)
+            .where(UserRole.user_id == user.id)
+            .order_by(Role.id)
+        )
+    )
+
+
 @dataclass(frozen=True)
 class Assignable:
-    """What an actor may give a new user: teams, groups, and the roles they may grant."""
+    """What an actor may give a user: teams, groups, the roles they may grant or take
+    away, and (editing someone) the roles the user holds that they may not change."""
 
     teams: list[Team]
     groups: list[Group]
     roles: list[Role]
+    kept_roles: list[Role] = field(default_factory=list)
+    team_locked: bool = False
 
 
 def assignable(
-    db: Session, *, actor: Actor, permission: str = Permission.USERS_CREATE
+    db: Session,
+    *,
+    actor: Actor,
+    permission: str = Permission.USERS_CREATE,
+    user: User | None = None,
 ) -> Assignable:
     """The teams (the actor's own, for a team-scoped actor), groups and grantable roles,
-    for creating users (PERMISSION users.create) or editing them (users.update).
+    for creating users (PERMISSION users.create) or editing USER (users.update).
+
+    The roles are those membership_change_problem lets the actor give (or take away from
+    USER); the roles USER holds that it does not are kept_roles. Editing oneself, the
+    roles and the team are all kept.
 
     Raises:
         PermissionDenied: the actor lacks PERMISSION.
@@ -297,12 +347,42 @@ def assignable(
     teams_query = select(Team).where(Team.organization_id == org).order_by(Team.name)
     if scope is not None:
         teams_query = teams_query.where(Team.id.in_(sorted(scope)))
-    every = db.scalars(select(Role).where(Role.organization_id == org).order_by(Role.id))
-    roles = [role for role in every if not missing_to_grant(actor, role.permissions)]
+    every = list(db.scalars(select(Role).where(Role.organization_id == org).order_by(Role.id)))
+    held = roles_of(db, user) if user is not None else []
+    held_grants = [role_grant(role) for role in held]
+    held_ids = {role.id for role in held}
+    # The teams the user is (or may be put) in: a role offered fits at least one.
+    candidates: list[int | None] = [user.team_id] if user is not None else [None]
+    if user is None and scope:
+        candidates = list[int | None](sorted(scope))
+
+    def changeable(role: Role) -> bool:
+        grant = role_grant(role)
+        after = (
+            [g for g in held_grants if g.id != role.id]
+            if role.id in held_ids
+            else [*held_grants, grant]
+        )
+        return any(
+            membership_change_problem(
+                actor,
+                user_id=user.id if user is not None else None,
+                team_before=team,
+                roles_before=held_grants,
+                team_after=team,
+                roles_after=after,
+            )
+            is None
+            for team in candidates
+        )
+
+    offered = [role for role in every if changeable(role)]
     return Assignable(
         teams=list(db.scalars(teams_query)),
         groups=list(
             db.scalars(select(Group).where(Group.organization_id == org).order_by(Group.name))
         ),
-        roles=roles,
+        roles=offered,
+        kept_roles=[role for role in held if role not in offered],
+        team_locked=user is not None and user.id == actor.user_id,
     )

@@ -22,8 +22,10 @@ from userdesk.db.paging import SortKey, decode_cursor, encode_cursor
 from userdesk.errors import InvalidInput, NotFound
 from userdesk.users.models import User
 from userdesk.users.rules import normalize_email
+from userdesk.validation import parse_id
 
 PAGE_SIZE = 50
+PAGE_MAX = 200
 # Entries order by (when, source, id), newest first; the source breaks ties in time.
 ACTIVITY, AUDIT = 0, 1
 # Only its column types matter: the cursor holds (when, source, id).
@@ -70,9 +72,10 @@ def timeline(
         InvalidInput: a cursor not from this timeline, or a limit out of 1..200.
     """
     access.require(actor, Permission.USERS_ACTIVITY)
-    if not 1 <= limit <= 200:
+    if not 1 <= limit <= PAGE_MAX:
         raise InvalidInput(
-            f"Limit {limit} is out of range.", fields={"limit": f"{limit} is not between 1 and 200"}
+            f"Limit {limit} is out of range.",
+            fields={"limit": f"{limit} is not between 1 and {PAGE_MAX}"},
         )
     user = db.scalar(
         select(User).where(
@@ -255,7 +258,7 @@ def _check_event(item: Any) -> tuple[str, str] | None:
         return ("event", "is not an object")
     if item.get("user_id") is None and not item.get("email"):
         return ("user_id", "give user_id or email")
-    if item.get("user_id") is not None and not str(item["user_id"]).isdigit():
+    if item.get("user_id") is not None and parse_id(str(item["user_id"])) is None:
         return ("user_id", f"'{item['user_id']}' is not an id")
     kind = item.get("type")
     if not isinstance(kind, str) or not EVENT_TYPE.match(kind):

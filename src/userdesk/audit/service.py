@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
 
 from userdesk.access import service as access
@@ -83,8 +83,16 @@ def event_hash(event: AuditEvent) -> str:
 
 def _last_hash(db: Session, organization_id: int) -> str | None:
     """The hash at the end of the organization's chain, the organization's row locked so
-    that concurrent writers chain one after the other."""
-    db.execute(select(Organization.id).where(Organization.id == organization_id).with_for_update())
+    that concurrent writers chain one after the other.
+
+    FOR NO KEY UPDATE, not FOR UPDATE: a transaction that inserted a row referring to the
+    organization holds FOR KEY SHARE on it, which FOR UPDATE waits for and FOR NO KEY
+    UPDATE does not; two such writers taking FOR UPDATE would deadlock (PostgreSQL)."""
+    db.execute(
+        select(Organization.id)
+        .where(Organization.id == organization_id)
+        .with_for_update(key_share=True)
+    )
     return db.scalar(
         select(AuditEvent.hash)
         .where(AuditEvent.organization_id == organization_id)
@@ -188,6 +196,7 @@ def record_many(
 
 AUDIT_SORT = SortKey("audit", (AuditEvent.id,), descending=True)
 PAGE_SIZE = 50
+PAGE_MAX = 500
 
 
 @dataclass(frozen=True)
@@ -209,18 +218,27 @@ def list_events(
     cursor: str | None = None,
     limit: int = PAGE_SIZE,
 ) -> AuditPage:
-    """The organization's audit events matching WHERE, newest first, a page after CURSOR.
+    """The organization's audit events matching WHERE, newest first, a page after CURSOR
+    (an actor reading it over some teams only: the events about those teams' users).
 
     Raises:
         PermissionDenied: the actor may not read the audit log.
         InvalidInput: a cursor not from this list, or a limit out of 1..500.
     """
     access.require(actor, Permission.AUDIT_READ)
-    if not 1 <= limit <= 500:
+    if not 1 <= limit <= PAGE_MAX:
         raise InvalidInput(
-            f"Limit {limit} is out of range.", fields={"limit": f"{limit} is not between 1 and 500"}
+            f"Limit {limit} is out of range.",
+            fields={"limit": f"{limit} is not between 1 and {PAGE_MAX}"},
         )
     query = select(AuditEvent).where(AuditEvent.organization_id == actor.organization_id)
+    scope = actor.team_scope(Permission.AUDIT_READ)
+    if scope is not None:
+        # Read over some teams only: the events about their users, nothing else.
+        in_reach = select(cast(User.id, String)).where(
+            User.organization_id == actor.organization_id, User.team_id.in_(sorted(scope))
+        )
+        query = query.where(AuditEvent.target_type == "user", AuditEvent.target_id.in_(in_reach))
     if where.actor:
         query = query.where(AuditEvent.actor_name.ilike(f"%{where.actor}%"))
     if where.action:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from userdesk.access import service as access
 from userdesk.access.models import Role, Team
-from userdesk.access.rules import Actor, Permission, RoleScope
+from userdesk.access.rules import Actor, Permission, RoleScope, missing_to_grant
 from userdesk.activity.models import ActivityEvent
 from userdesk.audit import service as audit
 from userdesk.auth import throttle
@@ -20,13 +20,17 @@ from userdesk.auth.secrets import (
     hash_token,
     new_token,
 )
+from userdesk.auth.session_rules import KEPT_TOKEN_PREFIX, ends_at, is_kept_token
 from userdesk.config import Settings
 from userdesk.db.base import utcnow
 from userdesk.db.session import best_effort
-from userdesk.errors import DomainError, InvalidInput, NotAuthenticated
+from userdesk.errors import DomainError, InvalidInput, NotAuthenticated, PermissionDenied
+from userdesk.organizations import service as organizations
+from userdesk.organizations.models import Organization
 from userdesk.users.models import User
 from userdesk.users.rules import (
     SIGN_IN_STATUSES,
+    password_context,
     password_problem,
 )
 
@@ -37,11 +41,16 @@ TOUCH_EVERY = timedelta(minutes=1)
 
 @dataclass(frozen=True)
 class SignedIn:
-    """A new session: the token goes in the cookie and is never stored."""
+    """A new session: the token goes in the cookie and is never stored.
+
+    COOKIE_MAX_AGE is in seconds for a kept session ("keep me signed in"), whose cookie
+    outlives the browser; None for a cookie that ends with the browser.
+    """
 
     session: LoginSession
     token: str
     user: User
+    cookie_max_age: int | None = None
 
 
 def start_session(
@@ -52,17 +61,27 @@ def start_session(
     ip: str | None = None,
     user_agent: str | None = None,
     replaces_token: str | None = None,
+    keep_signed_in: bool = False,
 ) -> SignedIn:
-    """Open a session for USER, who has just proven who they are (the old one is revoked)."""
+    """Open a session for USER, who has just proven who they are (the old one is revoked).
+
+    It lasts as the organization's settings say. KEEP_SIGNED_IN asks for a kept session
+    (longer limits, a lasting cookie): granted only when the organization allows it and
+    USER has no console access; otherwise the session is an ordinary one.
+    """
     if replaces_token:
         sign_out(db, token=replaces_token)
     now = utcnow()
+    organization = db.get_one(Organization, user.organization_id)
+    kept = keep_signed_in and not _has_console_access(db, user)
+    limits = organizations.session_limits(organization, kept=kept)
     session, token = open_session(
         db,
         user=user,
-        expires_at=now + timedelta(seconds=settings.session_max_age_seconds),
+        expires_at=now + limits.lifetime,
         ip=ip,
         user_agent=user_agent,
+        kept=limits.kept,
     )
     user.last_login_at = now
     user.last_seen_at = now
@@ -76,7 +95,13 @@ def start_session(
         )
     )
     db.flush()
-    return SignedIn(session=session, token=token, user=user)
+    max_age = int(limits.lifetime.total_seconds()) if limits.kept else None
+    return SignedIn(session=session, token=token, user=user, cookie_max_age=max_age)
+
+
+def _has_console_access(db: Session, user: User) -> bool:
+    """Whether USER holds a back-office role now (their sessions are never kept ones)."""
+    return access.actor_for_user(db, user).has_console_access
 
 
 def open_session(
@@ -87,10 +112,12 @@ def open_session(
     ip: str | None,
     user_agent: str | None,
     impersonation_id: int | None = None,
+    kept: bool = False,
 ) -> tuple[LoginSession, str]:
-    """A new session row for USER, and the token for its cookie (stored only hashed)."""
+    """A new session row for USER, and the token for its cookie (stored only hashed); a
+    KEPT session's token says so (`session_rules.KEPT_TOKEN_PREFIX`)."""
     now = utcnow()
-    token = new_token()
+    token = (KEPT_TOKEN_PREFIX if kept else "") + new_token()
     session = LoginSession(
         organization_id=user.organization_id,
         token_hash=hash_token(token),
@@ -109,28 +136,37 @@ def open_session(
 
 
 def authenticate_session(
-    db: Session, *, settings: Settings, token: str
+    db: Session, *, settings: Settings, token: str, now: datetime | None = None
 ) -> tuple[LoginSession, User] | None:
     """The live session behind TOKEN and its user, or None.
 
-    A session is live while it is neither revoked nor expired, has been used within the
-    idle limit, and its user may still sign in: a change of status takes effect at once.
+    A session is live while it is not revoked, its user may still sign in (a change of
+    status takes effect at once), and it has neither outlived its lifetime nor gone unused
+    past its idle limit, both as the organization's settings say now (`session_rules`). A
+    kept session of someone who has since gained console access has the ordinary limits.
+    Its last use is written at most once a minute, so the idle limit is kept to a minute.
     """
-    now = utcnow()
+    now = now or utcnow()
     row = db.execute(
-        select(LoginSession, User)
+        select(LoginSession, User, Organization)
         .join(User, User.id == LoginSession.user_id)
+        .join(Organization, Organization.id == LoginSession.organization_id)
         .where(LoginSession.token_hash == hash_token(token))
     ).first()
     if row is None:
         return None
-    session, user = row
-    if (
-        session.revoked_at is not None
-        or session.expires_at <= now
-        or session.last_seen_at + timedelta(seconds=settings.session_idle_seconds) <= now
-        or user.status not in SIGN_IN_STATUSES
-    ):
+    session, user, organization = row
+    if session.revoked_at is not None or user.status not in SIGN_IN_STATUSES:
+        return None
+    kept = is_kept_token(token) and not _has_console_access(db, user)
+    limits = organizations.session_limits(organization, kept=kept)
+    end = ends_at(
+        created_at=session.created_at,
+        last_seen_at=session.last_seen_at,
+        expires_at=session.expires_at,
+        limits=limits,
+    )
+    if end <= now:
         return None
     if now - session.last_seen_at >= TOUCH_EVERY:
         _touch(
@@ -181,7 +217,8 @@ def create_api_key(
     """A key acting with ROLE (limited to TEAM when the role is team-scoped).
 
     Raises:
-        PermissionDenied: the actor may not manage settings.
+        PermissionDenied: the actor may not manage settings, or may not grant ROLE (over
+            TEAM) itself.
         InvalidInput: no name, a team-scoped role without a team, or a team for an
             organization-wide role.
     """
@@ -199,6 +236,12 @@ def create_api_key(
             f"Role '{role.name}' covers the whole organization: it takes no team.",
             fields={"team": f"'{team.name}' does not apply to role '{role.name}'"},
         )
+    missing = missing_to_grant(
+        actor, role.permissions, role_scope=role.scope, team_id=team.id if team else None
+    )
+    if missing:
+        message = f"You cannot give a key '{role.name}': it takes {', '.join(missing)}."
+        raise PermissionDenied(message, code="permission_denied", fields={"role": message})
     secret = API_KEY_PREFIX + new_token()
     api_key = ApiKey(
         organization_id=actor.organization_id,
@@ -313,13 +356,25 @@ def find_user_token(db: Session, *, token: str, purpose: str) -> tuple[UserToken
     return found, user
 
 
+def password_words(db: Session, user: User) -> frozenset[str]:
+    """The words USER's password may not contain: theirs, their organization's, ours."""
+    organization = db.get_one(Organization, user.organization_id)
+    return password_context(
+        user.email.split("@", 1)[0],
+        user.first_name,
+        user.last_name,
+        organization.name,
+        organization.slug,
+    )
+
+
 def set_password(db: Session, *, user: User, password: str) -> None:
     """Give USER a new password, end their other sessions and forget failed sign-ins.
 
     Raises:
         InvalidInput: the password is too short, too long or too common.
     """
-    if problem := password_problem(password):
+    if problem := password_problem(password, password_words(db, user)):
         raise InvalidInput(f"The password {problem}.", fields={"password": problem})
     user.password_hash = hash_password(password)
     revoke_user_sessions(db, user_id=user.id)

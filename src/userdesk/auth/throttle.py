@@ -22,10 +22,13 @@ of their own:
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -65,23 +68,69 @@ def wait_message(seconds: int) -> str:
 
 @dataclass(frozen=True)
 class Policy:
-    """At most MAX_HITS hits of ACTION per key within WINDOW."""
+    """At most MAX_HITS hits of ACTION per key within WINDOW. ANNOUNCE: whether the answer
+    tells the client how much of it is left (not for counts that other clients' attempts
+    add to, which would tell who else tried; a refusal is told in any case)."""
 
     action: str
     max_hits: int
     window: timedelta
+    announce: bool = True
+
+
+@dataclass(frozen=True)
+class Quota:
+    """Where a client stands with a policy it just met: the policy's name (its action), its
+    quota and window (seconds), what is left of the quota and in how many seconds a unit of
+    it comes back (web.ratelimit turns these into RateLimit-Policy and RateLimit headers)."""
+
+    name: str
+    quota: int
+    window: int
+    remaining: int
+    reset: int
+
+
+# The quotas the current request met, when its adapter collects them (`collecting()`).
+_MET: ContextVar[list[Quota] | None] = ContextVar("userdesk_throttle_met", default=None)
+
+
+@contextmanager
+def collecting() -> Iterator[list[Quota]]:
+    """Within the block (one request), the quotas met are gathered in the list yielded."""
+    met: list[Quota] = []
+    token = _MET.set(met)
+    try:
+        yield met
+    finally:
+        _MET.reset(token)
+
+
+def _met(quota: Quota) -> None:
+    met = _MET.get()
+    if met is not None:
+        met[:] = [q for q in met if q.name != quota.name]
+        met.append(quota)
 
 
 SIGN_IN_PER_IP = Policy("signin.ip", 50, timedelta(minutes=10))
+# Per email typed and client: the IP of a browser without a device cookie for the account,
+# else the device. A stranger's attempts then do not stop the owner's.
 SIGN_IN_PER_EMAIL = Policy("signin.email", 10, timedelta(minutes=10))
+# Per email typed, from all clients without a device cookie together: many addresses
+# guessing at one account at once.
+SIGN_IN_PER_EMAIL_UNTRUSTED = Policy("signin.email.all", 100, timedelta(minutes=10), False)
 SIGNUP_PER_IP = Policy("signup.ip", 10, timedelta(hours=1))
-SIGNUP_PER_EMAIL = Policy("signup.email", 3, timedelta(hours=1))
+SIGNUP_PER_EMAIL = Policy("signup.email", 3, timedelta(hours=1), False)
 PASSWORD_RESET_PER_IP = Policy("reset.ip", 10, timedelta(hours=1))
-PASSWORD_RESET_PER_EMAIL = Policy("reset.email", 3, timedelta(hours=1))
+PASSWORD_RESET_PER_EMAIL = Policy("reset.email", 3, timedelta(hours=1), False)
 VERIFICATION_PER_IP = Policy("verify.ip", 10, timedelta(hours=1))
 VERIFICATION_PER_ACCOUNT = Policy("verify.account", 3, timedelta(hours=1))
-# Not a limit: an account's failed sign-ins, which lock it for a while (auth.signin).
+# Not limits: an account's failed sign-ins, which lock clients out for a while
+# (auth.signin): those of all untrusted clients together under FAILED_SIGN_IN, and those of
+# each client under `failed_from(client)`, both keyed by the account.
 FAILED_SIGN_IN = "signin.failed"
+_FAILED_FROM = "sf:"  # + the first 36 hex digits of the client's SHA-256 (40 characters)
 
 
 def account_key(user_id: int) -> str:
@@ -89,10 +138,44 @@ def account_key(user_id: int) -> str:
     return f"user:{user_id}"
 
 
-def forget_failed_sign_ins(db: Session, *, user_id: int) -> None:
-    """The account proved its owner (a sign-in, a new password): past failures no longer
-    count towards a lock (in DB's transaction)."""
+def client_key(*, ip: str | None, device: str | None) -> str:
+    """Who is signing in: the browser's device-cookie nonce when it has a valid one for the
+    account, else its IP."""
+    return f"device:{device}" if device else ip_key(ip)
+
+
+def ip_key(ip: str | None) -> str:
+    """The key of a client address: an IPv6 address by its /64 (one subscriber's network,
+    whose addresses they may change at will), any other as it is."""
+    if ip and ":" in ip:
+        try:
+            return f"ip:{ipaddress.IPv6Network(f'{ip}/64', strict=False)}"
+        except ValueError:
+            pass
+    return f"ip:{ip or '-'}"
+
+
+def failed_from(client: str) -> str:
+    """The action under which CLIENT's failed sign-ins to an account are counted."""
+    return _FAILED_FROM + _digest(client)[:36]
+
+
+def forget_failed_sign_ins(db: Session, *, user_id: int, client: str | None = None) -> None:
+    """The account proved its owner: past failures no longer count towards a lock (in DB's
+    transaction). A sign-in from CLIENT forgets that client's failures and the untrusted
+    clients' count; a new password (no CLIENT) forgets every client's."""
+    key = _digest(account_key(user_id))
     forget(db, action=FAILED_SIGN_IN, key=account_key(user_id))
+    if client is not None:
+        forget(db, action=failed_from(client), key=account_key(user_id))
+        return
+    db.execute(
+        delete(ThrottleHit).where(
+            ThrottleHit.key == key,
+            ThrottleHit.action >= _FAILED_FROM,
+            ThrottleHit.action < _FAILED_FROM[:-1] + chr(ord(_FAILED_FROM[-1]) + 1),
+        )
+    )
 
 
 def limit(
@@ -103,9 +186,11 @@ def limit(
     max_hits: int,
     window: timedelta,
     now: datetime | None = None,
+    announce: bool = True,
 ) -> None:
     """Count one hit of ACTION for KEY (kept hashed; normalize it first), in a transaction
-    that outlives DB's.
+    that outlives DB's; where it leaves the client is noted for the answer's headers
+    (`collecting()`) when ANNOUNCE says so or when the hit is refused.
 
     Raises:
         RateLimited: MAX_HITS hits already fall within WINDOW; this one is not counted.
@@ -123,11 +208,19 @@ def limit(
             .order_by(ThrottleHit.at.desc())
             .limit(max(max_hits, 1))
         ).all()
+        seconds = math.ceil(window.total_seconds())
         if max_hits <= 0:
-            raise RateLimited(math.ceil(window.total_seconds()))
+            _met(Quota(action, max_hits, seconds, 0, seconds))
+            raise RateLimited(seconds)
         if len(recent) >= max_hits:
             free_at = recent[max_hits - 1] + window
-            raise RateLimited(math.ceil((free_at - now).total_seconds()))
+            wait = max(1, math.ceil((free_at - now).total_seconds()))
+            _met(Quota(action, max_hits, seconds, 0, wait))
+            raise RateLimited(wait)
+        if announce:
+            oldest = recent[-1] if recent else now
+            back = max(1, math.ceil((oldest + window - now).total_seconds()))
+            _met(Quota(action, max_hits, seconds, max_hits - len(recent) - 1, back))
         _prune(session, action=action, key=digest, before=since, now=now)
         return [(ThrottleHit, {"action": action, "key": digest, "at": now})]
 
@@ -141,23 +234,46 @@ def apply(db: Session, policy: Policy, key: str, *, now: datetime | None = None)
         RateLimited: the policy's limit is reached for KEY.
     """
     limit(
-        db, action=policy.action, key=key, max_hits=policy.max_hits, window=policy.window, now=now
+        db,
+        action=policy.action,
+        key=key,
+        max_hits=policy.max_hits,
+        window=policy.window,
+        now=now,
+        announce=policy.announce,
     )
 
 
-def sign_in(db: Session, *, ip: str | None, email: str, now: datetime | None = None) -> None:
-    """Count a sign-in attempt from IP and for EMAIL (known or not: the answer is the same).
+def sign_in(
+    db: Session,
+    *,
+    ip: str | None,
+    email: str,
+    device: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Count a sign-in attempt from IP and for EMAIL (known or not: the answer is the same),
+    per email and client (DEVICE: the nonce of a valid device cookie for the account), and,
+    without a device cookie, per email from every such client together.
 
     Raises:
-        RateLimited: too many attempts from the IP or for the email.
+        RateLimited: too many attempts from the IP, for the email from this client, or for
+            the email from clients without a device cookie.
     """
-    _pair(db, SIGN_IN_PER_IP, ip, SIGN_IN_PER_EMAIL, normalize_email(email), now)
+    email = normalize_email(email)
+    if ip:
+        apply(db, SIGN_IN_PER_IP, ip_key(ip), now=now)
+    apply(db, SIGN_IN_PER_EMAIL, f"{email}|{client_key(ip=ip, device=device)}", now=now)
+    if device is None:
+        apply(db, SIGN_IN_PER_EMAIL_UNTRUSTED, email, now=now)
 
 
-def signed_in(db: Session, *, email: str) -> None:
-    """A sign-in for EMAIL succeeded: its attempts no longer count (those from the IP do,
-    or one could sign in to one's own account between guesses at others)."""
-    forget(db, action=SIGN_IN_PER_EMAIL.action, key=normalize_email(email))
+def signed_in(db: Session, *, email: str, ip: str | None, device: str | None = None) -> None:
+    """A sign-in for EMAIL from this client succeeded: its attempts for the email no longer
+    count (those from the IP do, or one could sign in to one's own account between guesses
+    at others; and those of other clients do)."""
+    key = f"{normalize_email(email)}|{client_key(ip=ip, device=device)}"
+    forget(db, action=SIGN_IN_PER_EMAIL.action, key=key)
 
 
 def signup(db: Session, *, ip: str | None, email: str, now: datetime | None = None) -> None:
@@ -198,7 +314,7 @@ def _pair(
     now: datetime | None,
 ) -> None:
     if ip:
-        apply(db, per_ip, f"ip:{ip}", now=now)
+        apply(db, per_ip, ip_key(ip), now=now)
     apply(db, per_subject, subject, now=now)
 
 

@@ -431,3 +431,4 @@ def due(db: Session, now: datetime, every: timedelta) -> list[int]:
 
 
 jobs.STEPS[KIND] = _step
+jobs.READ_PERMISSION[KIND] = lambda params: Permission.SETTINGS_MANAGE

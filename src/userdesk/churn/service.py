@@ -203,6 +203,7 @@ def send_re_engagement(db: Session, *, actor: Actor, user_id: int, base_url: str
         to=user.email,
         kind=EmailKind.RE_ENGAGEMENT,
         context=mail.email_context(organization, user, link=f"{base_url}/login", expires=utcnow()),
+        user_id=user.id,
     )
     audit.record(
         db,

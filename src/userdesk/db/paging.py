@@ -21,6 +21,7 @@ from sqlalchemy import ColumnElement, Row, Select, literal, tuple_
 from sqlalchemy.orm import Session
 
 from userdesk.errors import InvalidInput
+from userdesk.validation import MAX_ID, text_problem
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,10 @@ def decode_cursor(sort: SortKey, cursor: str) -> list[Any]:
                 value = datetime.fromisoformat(value)
             elif not isinstance(value, python_type):
                 raise TypeError(value)
+            if isinstance(value, int) and not -MAX_ID - 1 <= value <= MAX_ID:
+                raise ValueError(value)  # beyond the databases' 64-bit integers
+            if isinstance(value, str) and text_problem(value):
+                raise ValueError(value)  # a NUL or a lone surrogate: no stored text has one
         except (TypeError, ValueError) as exc:
             raise problem from exc
         decoded.append(value)

@@ -15,6 +15,7 @@ from userdesk.mail import models as mail_models
 from userdesk.organizations import models as organization_models
 from userdesk.outreach import models as outreach_models
 from userdesk.segments import models as segment_models
+from userdesk.two_step import models as two_step_models
 from userdesk.users import models as user_models
 
 metadata = Base.metadata
@@ -40,5 +41,6 @@ __all__ = [
     "organization_models",
     "outreach_models",
     "segment_models",
+    "two_step_models",
     "user_models",
 ]

@@ -1,23 +1,53 @@
-"""Sessions and the unit of work. Adapters own the transaction; services only flush."""
+"""Sessions and the unit of work. Adapters own the transaction; services only flush.
+
+A unit of work that will write waits its turn on `Database.writers`, one writer at a time
+in the process, first come first served: request handlers await it without blocking the
+event loop; the worker's and the CLI's threads block. On SQLite it then takes the
+database's write lock (`BEGIN IMMEDIATE`), which only another process can hold, under
+`busy_timeout` and off the event loop. On PostgreSQL the queue keeps the worker's long
+steps from taking turns with requests' statements on the GIL (each PostgreSQL round trip
+of a request gave the GIL back to a CPU-bound worker thread for up to 5 ms) and keeps a
+request from blocking the event loop on a row locked by the worker.
+
+Nothing that waits (an upload, a thread, a parse) may happen while a writer's turn is
+held: `outside_transaction` ends the transaction around such a wait.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import TypeVar
 
+from anyio import CapacityLimiter, to_thread
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from userdesk.db.engine import BEGIN_OPTION, make_engine
+from userdesk.db.writers import WriteLock
+
+T = TypeVar("T")
+
+# How long a thread (the worker, the CLI) waits for the write lock, all tries together.
+WRITE_WAIT_SECONDS = 60.0
+_UNIT = "userdesk.unit"
+
+
+def is_busy(exc: OperationalError) -> bool:
+    """EXC is SQLite's "database is locked" (another process holds the write lock)."""
+    return "database is locked" in str(exc.orig) or "database is busy" in str(exc.orig)
 
 
 class Database:
-    """An engine and the session factory bound to it."""
+    """An engine, the session factory bound to it, and its writers' queue."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.sessions = sessionmaker(bind=engine, expire_on_commit=False)
+        self.writers = WriteLock()
 
     @classmethod
     def from_url(cls, url: str) -> Database:
@@ -28,15 +58,45 @@ class Database:
         return self.engine.dialect.name
 
     @contextmanager
-    def unit_of_work(self, *, write: bool = True) -> Iterator[Session]:
+    def unit_of_work(self, *, write: bool = True, background: bool = False) -> Iterator[Session]:
         """One transaction: committed when the block ends, rolled back if it raises.
 
-        WRITE says the transaction will change data; on SQLite it then takes the write
-        lock at its start, waiting its turn instead of failing later.
+        WRITE says the transaction will change data: it then waits its turn among the
+        process's writers (blocking this thread; BACKGROUND work, the worker's, lets the
+        requests go first) and, on SQLite, takes the write lock at its start instead of
+        failing later. Not for the event loop: request handlers use `writing()`.
         """
+        if not write:
+            with self._unit() as session:
+                yield session
+            return
+        self.writers.acquire(timeout=WRITE_WAIT_SECONDS, background=background)
+        try:
+            with self._unit() as session:
+                _begin_writing(session, wait=WRITE_WAIT_SECONDS)
+                yield session
+        finally:
+            self.writers.release()
+
+    @asynccontextmanager
+    async def writing(self) -> AsyncIterator[Session]:
+        """`unit_of_work(write=True)` for the event loop: the turn is awaited, never
+        blocking the loop (nor taking a thread while queued)."""
+        writers = self.writers
+        await writers.acquire_async()
+        state = {"held": True}
+        try:
+            with self._unit() as session:
+                session.info[_UNIT] = (writers, state)
+                await _begin_writing_off_loop(session)
+                yield session
+        finally:
+            if state["held"]:
+                writers.release()
+
+    @contextmanager
+    def _unit(self) -> Iterator[Session]:
         with self.sessions() as session:
-            if write and self.dialect == "sqlite":
-                session.connection(execution_options={BEGIN_OPTION: "IMMEDIATE"})
             try:
                 yield session
                 session.commit()
@@ -46,6 +106,58 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+async def _begin_writing_off_loop(session: Session) -> None:
+    """`_begin_writing` for the event loop: no writer of this process holds the database
+    now, another process may, so SQLite's wait for it (busy_timeout) happens in a thread."""
+    if session.get_bind().dialect.name == "sqlite":
+        await run_in_threadpool(_begin_writing, session, wait=0.0)
+
+
+def _begin_writing(session: Session, *, wait: float) -> None:
+    """On SQLite, begin SESSION's transaction holding the write lock, trying again for
+    WAIT seconds beyond the first busy_timeout if another process holds it."""
+    if session.get_bind().dialect.name != "sqlite":
+        return  # PostgreSQL locks rows, not the database: begun by the first statement
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            session.connection(execution_options={BEGIN_OPTION: "IMMEDIATE"})
+            return
+        except OperationalError as exc:
+            session.rollback()
+            if not is_busy(exc) or time.monotonic() >= deadline:
+                raise
+
+
+# Slow work of requests runs one at a time: CPU-bound threads side by side take the GIL
+# from the event loop (each database round trip of a request hands it over, and getting it
+# back takes up to the switch interval per thread in the queue).
+_SLOW_WORK = CapacityLimiter(1)
+
+
+async def outside_transaction(db: Session, work: Callable[[], T]) -> T:
+    """Run WORK in a thread between two transactions of a request's unit of work: what DB
+    did so far is committed and its turn among writers let go while WORK runs (an upload
+    to read or parse, seconds of CPU; one such WORK at a time in the process), then a new
+    transaction begins, as the first did.
+
+    WORK must not use DB; it may open units of its own.
+    """
+    unit = db.info.get(_UNIT)
+    db.commit()
+    if unit is None:  # a read-only unit
+        return await to_thread.run_sync(work, limiter=_SLOW_WORK)
+    writers, state = unit
+    state["held"] = False
+    writers.release()
+    try:
+        return await to_thread.run_sync(work, limiter=_SLOW_WORK)
+    finally:
+        await writers.acquire_async()
+        state["held"] = True
+        await _begin_writing_off_loop(db)
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from userdesk.access import service as access
-from userdesk.access.rules import Actor, Permission
+from userdesk.access.rules import Actor, Permission, takeover_problem
 from userdesk.activity.models import ActivityEvent
 from userdesk.audit import service as audit
 from userdesk.auth import service as auth
@@ -69,15 +69,7 @@ def _problem(db: Session, admin: Actor, user: User) -> str | None:
     if user.status not in SIGN_IN_STATUSES:
         return f"{user.name} is {user.status}: only active users can be impersonated."
     theirs = access.actor_for_user(db, user).permissions
-    if not theirs < admin.permissions:
-        more = sorted(theirs - admin.permissions)
-        return (
-            f"{user.name} holds {', '.join(more)}, which you lack."
-            if more
-            else f"{user.name} holds every permission you hold: only a user with fewer "
-            "permissions can be impersonated."
-        )
-    return None
+    return takeover_problem(user.name, theirs, admin.permissions, "be impersonated")
 
 
 def start(
@@ -221,6 +213,7 @@ def use(
                 admin=admin.name,
                 reason=impersonation.reason,
             ),
+            user_id=user.id,
         )
     return session_token
 

@@ -6,6 +6,8 @@ import csv
 import io
 from typing import NamedTuple
 
+from userdesk.validation import text_problem
+
 FIELDS = ("first_name", "last_name", "email", "team", "groups", "roles")
 REQUIRED = ("email",)
 # Header spellings taken for each field when guessing the mapping.
@@ -18,6 +20,14 @@ ALIASES = {
     "roles": ("roles", "role"),
 }
 LIST_SEPARATORS = (";", "|")
+# What a file may hold: cells, columns and rows beyond these are refused, naming the first
+# one (a 20 MB file of one-character rows would otherwise take gigabytes once parsed).
+MAX_CELL = 32_768  # characters
+MAX_COLUMNS = 500
+MAX_ROWS = 500_000
+# The csv module's own limit (128 KiB a cell) would stop a read with an error naming
+# neither the row nor the column: this module checks cells itself, against MAX_CELL.
+csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
 
 
 class FileProblem(ValueError):
@@ -30,18 +40,53 @@ class Row(NamedTuple):
 
 
 def header(text: str) -> list[str]:
-    """The file's column names.
+    """The file's column names, once every row is found within bounds.
 
     Raises:
-        FileProblem: no header row.
+        FileProblem: no header row; or, naming the row (and the column): a cell over
+            MAX_CELL characters or holding a NUL or a lone surrogate, a row of more than
+            MAX_COLUMNS cells, more than MAX_ROWS rows, or text that is not CSV.
     """
+    reader = csv.reader(io.StringIO(text))
     try:
-        first = next(csv.reader(io.StringIO(text)), None)
+        first = next(reader, None)
+        if not first or not any(cell.strip() for cell in first):
+            raise FileProblem("The file has no header row.")
+        columns = [cell.strip() for cell in first]
+        unsafe = text_problem(text) is not None
+        _check_record(1, first, columns, unsafe=unsafe)
+        for number, record in enumerate(reader, start=2):
+            if number > MAX_ROWS + 1:
+                raise FileProblem(f"The file has more than {MAX_ROWS:,} rows: split it.")
+            _check_record(number, record, columns, unsafe=unsafe)
     except csv.Error as exc:
-        raise FileProblem(f"The file is not CSV: {exc}") from None
-    if not first or not any(cell.strip() for cell in first):
-        raise FileProblem("The file has no header row.")
-    return [cell.strip() for cell in first]
+        raise FileProblem(f"Row {reader.line_num}: the file is not CSV: {exc}.") from None
+    return columns
+
+
+def _check_record(number: int, record: list[str], columns: list[str], *, unsafe: bool) -> None:
+    """Raise FileProblem for the first cell of RECORD (row NUMBER) out of bounds."""
+    if len(record) > MAX_COLUMNS:
+        raise FileProblem(
+            f"Row {number} has {len(record):,} cells: at most {MAX_COLUMNS} columns are read."
+        )
+    if record and max(map(len, record)) > MAX_CELL:
+        index = next(i for i, cell in enumerate(record) if len(cell) > MAX_CELL)
+        raise FileProblem(
+            f"Row {number}, {_column(columns, index)}: the cell is longer than "
+            f"{MAX_CELL:,} characters."
+        )
+    if unsafe:
+        for index, cell in enumerate(record):
+            if problem := text_problem(cell):
+                raise FileProblem(f"Row {number}, {_column(columns, index)}: the cell {problem}.")
+
+
+def _column(columns: list[str], index: int) -> str:
+    """Column INDEX as a person finds it: its number, and its name when it has one."""
+    name = columns[index] if index < len(columns) else ""
+    shown = ascii(name) if text_problem(name) else repr(name)
+    return f"column {index + 1} ({shown})" if name else f"column {index + 1}"
 
 
 def guess_mapping(columns: list[str]) -> dict[str, str]:

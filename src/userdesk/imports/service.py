@@ -55,12 +55,36 @@ USER_COLUMNS = (
 )
 # status, created_via, version of an imported user
 NEW_USER = (UserStatus.PENDING.value, CreatedVia.IMPORT.value, 1)
-BATCH = 5000
+BATCH = 1000  # rows a transaction: a step holds the write lock for a fraction of a second
 MAX_BYTES = 20 * 1024 * 1024
 
 
 def draft(db: Session, *, actor: Actor, filename: str, content: bytes) -> Job:
-    """Keep an uploaded file as a draft import, with a guessed mapping of its columns.
+    """Keep an uploaded file as a draft import, with a guessed mapping of its columns
+    (`read_upload` then `keep_draft`).
+
+    Raises:
+        PermissionDenied: the actor may not import users.
+        InvalidInput: the file is too large, not UTF-8, or has no header row.
+    """
+    return keep_draft(
+        db, actor=actor, upload=read_upload(actor=actor, filename=filename, content=content)
+    )
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An uploaded file, read and checked: what a draft keeps."""
+
+    filename: str
+    text: str
+    digest: str
+    columns: list[str]
+
+
+def read_upload(*, actor: Actor, filename: str, content: bytes) -> Upload:
+    """Read and check an uploaded file, without the database: the seconds a large file
+    takes are spent before the transaction that keeps it begins.
 
     Raises:
         PermissionDenied: the actor may not import users.
@@ -80,14 +104,24 @@ def draft(db: Session, *, actor: Actor, filename: str, content: bytes) -> Job:
         ) from None
     except rules.FileProblem as problem:
         raise InvalidInput(str(problem), fields={"file": str(problem)}) from None
+    return Upload(filename, text, hashlib.sha256(text.encode()).hexdigest(), columns)
+
+
+def keep_draft(db: Session, *, actor: Actor, upload: Upload) -> Job:
+    """Keep UPLOAD as a draft import, with a guessed mapping of its columns.
+
+    Raises:
+        PermissionDenied: the actor may not import users.
+    """
+    access.require(actor, Permission.USERS_IMPORT)
     job = jobs.create(
         db,
         actor=actor,
         kind=KIND,
         params={
-            "filename": filename,
-            "columns": columns,
-            "mapping": rules.guess_mapping(columns),
+            "filename": upload.filename,
+            "columns": upload.columns,
+            "mapping": rules.guess_mapping(upload.columns),
             "dry_run": True,
             "send": False,
         },
@@ -98,8 +132,8 @@ def draft(db: Session, *, actor: Actor, filename: str, content: bytes) -> Job:
         ImportFile(
             organization_id=actor.organization_id,
             job_id=job.id,
-            digest=hashlib.sha256(text.encode()).hexdigest(),
-            content=text,
+            digest=upload.digest,
+            content=upload.text,
         )
     )
     db.flush()
@@ -114,8 +148,11 @@ def start(
     mapping: dict[str, str] | None = None,
     dry_run: bool = True,
     send_invitations: bool = False,
+    parsed: Parsed | None = None,
 ) -> Job:
     """Queue a draft import (as a dry run, or for real) with a mapping of its columns.
+    PARSED, the file as `parse_upload` or `parse_draft` read it before the transaction
+    began, spares parsing it here.
 
     Raises:
         PermissionDenied: the actor may not import users.
@@ -126,13 +163,11 @@ def start(
     job = jobs.get(db, actor=actor, job_id=job_id)
     if job.kind != KIND or job.status not in ("draft", "done"):
         raise NotFound(f"No import {job_id} to start.", code="import.not_found")
-    chosen = {
-        f: c for f, c in (mapping or job.params["mapping"]).items() if f in rules.FIELDS and c
-    }
+    chosen = _chosen(mapping or job.params["mapping"])
     if problem := rules.mapping_problem(chosen, job.params["columns"]):
         raise InvalidInput(problem, fields={"mapping": problem})
     job.params = {**job.params, "mapping": chosen, "dry_run": dry_run, "send": send_invitations}
-    job.total = len(_parsed(db, job).rows)
+    job.total = len(_parsed(db, job, ready=parsed).rows)
     job.status, job.cursor, job.done, job.failed = "queued", 0, 0, 0
     job.problems, job.finished_at = [], None
     jobs.forget_items(db, job)
@@ -140,34 +175,77 @@ def start(
     return job
 
 
+def _chosen(mapping: dict[str, str]) -> dict[str, str]:
+    return {f: c for f, c in mapping.items() if f in rules.FIELDS and c}
+
+
 @dataclass(frozen=True)
-class _Parsed:
+class Parsed:
+    """A file's rows under a mapping."""
+
     key: tuple[str, tuple[tuple[str, str], ...]]  # the file's digest and the mapping
     rows: list[rules.Row]
     first: dict[str, int]  # each email's first row in the file
 
 
 # Files being imported, parsed; a file of 20 MB takes some 200 MB parsed.
-_PARSED: dict[tuple[str, tuple[tuple[str, str], ...]], _Parsed] = {}
+_PARSED: dict[tuple[str, tuple[tuple[str, str], ...]], Parsed] = {}
 PARSED_KEPT = 2
 
 
-def _parsed(db: Session, job: Job) -> _Parsed:
+def _parse(digest: str, text: str, mapping: tuple[tuple[str, str], ...]) -> Parsed:
+    rows = rules.rows(text, dict(mapping))
+    first: dict[str, int] = {}
+    for row in rows:
+        first.setdefault(normalize_email(row.values.get("email", "")), row.number)
+    return Parsed((digest, mapping), rows, first)
+
+
+def parse_upload(upload: Upload, mapping: dict[str, str] | None = None) -> Parsed | None:
+    """UPLOAD's rows under MAPPING (by default the guessed one), for `start`: no database,
+    so that it runs before the transaction; None when the mapping is wrong (`start` says
+    why)."""
+    chosen = _chosen(mapping or rules.guess_mapping(upload.columns))
+    if rules.mapping_problem(chosen, upload.columns):
+        return None
+    return _parse(upload.digest, upload.text, tuple(sorted(chosen.items())))
+
+
+def parse_draft(
+    db: Session, *, actor: Actor, job_id: int, mapping: dict[str, str] | None = None
+) -> Parsed | None:
+    """Draft JOB_ID's rows under MAPPING (by default its own), for `start`: it only reads,
+    so that it runs before the transaction that starts the import; None when there is no
+    such draft or the mapping is wrong (`start` says why).
+
+    Raises:
+        PermissionDenied: the actor may not import users.
+    """
+    access.require(actor, Permission.USERS_IMPORT)
+    job = jobs.get(db, actor=actor, job_id=job_id)
+    chosen = _chosen(mapping or job.params["mapping"])
+    if job.kind != KIND or rules.mapping_problem(chosen, job.params["columns"]):
+        return None
+    file = db.execute(
+        select(ImportFile.digest, ImportFile.content).where(ImportFile.job_id == job.id)
+    ).first()
+    return _parse(file.digest, file.content, tuple(sorted(chosen.items()))) if file else None
+
+
+def _parsed(db: Session, job: Job, *, ready: Parsed | None = None) -> Parsed:
     """The rows of JOB's file under its mapping, parsed once per process (not once per
-    batch): kept under the file's digest, so the file itself is read only then."""
+    batch): kept under the file's digest, so the file itself is read only then. READY is
+    the file as parsed already, if it was."""
     mapping = tuple(sorted(job.params["mapping"].items()))
     digest = db.scalar(select(ImportFile.digest).where(ImportFile.job_id == job.id))
     if digest is None:
         raise NotFound(f"Import {job.id} has no file.", code="import.not_found")
     key = (digest, mapping)
-    parsed = _PARSED.get(key)
+    parsed = ready if ready is not None and ready.key == key else _PARSED.get(key)
     if parsed is None:
         text = db.scalar(select(ImportFile.content).where(ImportFile.job_id == job.id)) or ""
-        rows = rules.rows(text, dict(mapping))
-        first: dict[str, int] = {}
-        for row in rows:
-            first.setdefault(normalize_email(row.values.get("email", "")), row.number)
-        parsed = _Parsed(key, rows, first)
+        parsed = _parse(digest, text, mapping)
+    if key not in _PARSED:
         while len(_PARSED) >= PARSED_KEPT:
             _PARSED.pop(next(iter(_PARSED)))
         _PARSED[key] = parsed
@@ -247,12 +325,19 @@ def _fate(
     outside = not team or names[Team][team.lower()].id not in (scope or ())
     if scope is not None and outside and not (not team and len(scope) == 1):
         return ("invalid", "you may only import into your own team")
+    if team:
+        team_id: int | None = names[Team][team.lower()].id
+    else:
+        team_id = next(iter(scope)) if scope is not None and len(scope) == 1 else None
     for field, model in (("groups", Group), ("roles", Role)):
         for name in rules.split_list(row.values.get(field, "")):
             if name.lower() not in names[model]:
                 return ("invalid", f"unknown {field[:-1]} '{name}'")
+            role = names[model][name.lower()]
             if model is Role and (
-                missing := missing_to_grant(actor, names[Role][name.lower()].permissions)
+                missing := missing_to_grant(
+                    actor, role.permissions, role_scope=role.scope, team_id=team_id
+                )
             ):
                 return ("invalid", f"you cannot grant '{name}' (it takes {', '.join(missing)})")
     return None
@@ -345,3 +430,4 @@ def report_csv(db: Session, *, actor: Actor, job_id: int) -> str:
 
 
 jobs.STEPS[KIND] = _step
+jobs.READ_PERMISSION[KIND] = lambda params: Permission.USERS_IMPORT

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, Field
 
+from userdesk.validation import ID_PATTERN
+
+# The document states what the service checks (a 400 naming the field) without pydantic
+# checking it: the console builds these from its forms and shows the service's message.
+AN_ID: dict[str, Any] = {"pattern": ID_PATTERN}
+IDS: dict[str, Any] = {"items": {"type": "string", "pattern": ID_PATTERN}}
+
 
 class Person(BaseModel):
-    email: str
+    email: str = Field(json_schema_extra={"format": "email"})
     first_name: str = ""
     last_name: str = ""
 
 
 class WelcomeEmail(BaseModel):
-    send: bool = True
+    send: bool = Field(default=True, strict=True)  # true or false, not 0 or "no"
     subject: str | None = Field(
         default=None, description="This send's subject (else the saved one)."
     )
@@ -22,10 +30,10 @@ class WelcomeEmail(BaseModel):
 
 
 class InvitationCreate(BaseModel):
-    people: list[Person]
-    group_ids: list[str] = []
-    team_id: str | None = None
-    role_ids: list[str] = []
+    people: list[Person] = Field(json_schema_extra={"minItems": 1})
+    group_ids: list[str] = Field(default=[], json_schema_extra=IDS)
+    team_id: str | None = Field(default=None, json_schema_extra=AN_ID)
+    role_ids: list[str] = Field(default=[], json_schema_extra=IDS)
     welcome_email: WelcomeEmail = WelcomeEmail()
 
 

@@ -14,7 +14,7 @@ from userdesk.auth.secrets import hash_token, new_token
 from userdesk.auth.service import LinkProblem, set_password
 from userdesk.db import bulk
 from userdesk.db.base import utcnow
-from userdesk.errors import Conflict, InvalidInput, NotFound
+from userdesk.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from userdesk.invitations.models import Invitation
 from userdesk.invitations.schemas import (
     AlreadyThere,
@@ -193,6 +193,7 @@ def _send(
         kind=EmailKind.INVITATION,
         context=context,
         template=template,
+        user_id=user.id,
     )
     invitation.sent_at = utcnow()
 
@@ -247,11 +248,26 @@ def _get(db: Session, actor: Actor, invitation_id: int, permission: str) -> Invi
     return row[0]
 
 
+def may_resend(db: Session, *, actor: Actor, user: User) -> bool:
+    """Whether ACTOR may resend USER's invitation, and so see its link: users.create over
+    the user, who holds nothing beyond the actor's reach."""
+    if user.organization_id != actor.organization_id or not actor.covers(
+        Permission.USERS_CREATE, user.team_id
+    ):
+        return False
+    try:
+        access.require_not_weaker(db, actor, user)
+    except PermissionDenied:
+        return False
+    return True
+
+
 def resend(db: Session, *, actor: Actor, invitation_id: int, base_url: str) -> Invitation:
     """Email a new link (with a new expiry); the old link dies at once.
 
     Raises:
-        PermissionDenied: the actor may not create users.
+        PermissionDenied: the actor may not create users, or the invited user holds
+            permissions beyond the actor's.
         NotFound: no such invitation in reach.
         Conflict: the invitation was accepted or revoked.
     """
@@ -263,6 +279,7 @@ def resend(db: Session, *, actor: Actor, invitation_id: int, base_url: str) -> I
         )
     organization = db.get_one(Organization, invitation.organization_id)
     user = db.get_one(User, invitation.user_id)
+    access.require_not_weaker(db, actor, user)
     token = new_token()
     invitation.token_hash = hash_token(token)
     invitation.expires_at = utcnow() + invitation_ttl(organization)
@@ -400,6 +417,7 @@ def reinvite(db: Session, *, actor: Actor, user: User, base_url: str) -> Invitat
         to=user.email,
         kind=EmailKind.REACTIVATION,
         context=context,
+        user_id=user.id,
     )
     invitation.sent_at = utcnow()
     return invitation
@@ -473,4 +491,5 @@ def invite_imported(
                 expires=expires,
                 inviter=actor.name,
             ),
+            user_id=user_id,
         )

@@ -10,7 +10,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from userdesk.access import service as access
-from userdesk.access.rules import Actor, Permission, system_actor
+from userdesk.access.rules import Actor, Permission, holds_everywhere, system_actor
 from userdesk.auth.models import ApiKey
 from userdesk.db import bulk
 from userdesk.db.base import utcnow
@@ -24,6 +24,9 @@ PROBLEMS_KEPT = 200
 # kind -> step(db, job, actor, base_url): handles one chunk; True when nothing is left.
 Step = Callable[[Session, Job, Actor, str], bool]
 STEPS: dict[str, Step] = {}
+# kind -> the permission a job of that kind takes (from its params): who holds it over the
+# whole organization sees others' jobs of the kind. A kind without one: its starter only.
+READ_PERMISSION: dict[str, Callable[[dict[str, Any]], str]] = {}
 
 
 def create(db: Session, *, actor: Actor, kind: str, params: dict[str, Any], total: int) -> Job:
@@ -48,17 +51,34 @@ def create(db: Session, *, actor: Actor, kind: str, params: dict[str, Any], tota
     return job
 
 
+def started_by(actor: Actor, job: Job) -> bool:
+    """Whether ACTOR (the same person, or the same API key) started JOB."""
+    who = job.actor
+    if actor.user_id is not None:
+        return who.get("user_id") == actor.user_id
+    return actor.api_key_id is not None and who.get("api_key_id") == actor.api_key_id
+
+
 def get(db: Session, *, actor: Actor, job_id: int) -> Job:
-    """A job of the actor's organization.
+    """A job the actor may see: of its organization, and started by it or (a job names
+    users: rows, emails) seen by one who holds users.read and the job's permission
+    (READ_PERMISSION) over the whole organization. Outside reach, a job does not exist.
 
     Raises:
         PermissionDenied: the actor may not read users.
-        NotFound: no such job there.
+        NotFound: no such job within the actor's reach.
     """
     access.require(actor, Permission.USERS_READ)
     job = db.get(Job, job_id)
     if job is None or job.organization_id != actor.organization_id:
         raise NotFound(f"No job {job_id}.", code="job.not_found")
+    if not started_by(actor, job):
+        of_kind = READ_PERMISSION.get(job.kind)
+        if of_kind is None or not (
+            holds_everywhere(actor, Permission.USERS_READ)
+            and holds_everywhere(actor, of_kind(job.params))
+        ):
+            raise NotFound(f"No job {job_id}.", code="job.not_found")
     return job
 
 

@@ -33,6 +33,69 @@ class EmailKind(StrEnum):
         return self.value.replace("_", " ").capitalize()
 
 
+class LinkSecrecy(StrEnum):
+    """What the link of an email gives whoever holds it, and so who may see it back."""
+
+    PUBLIC = "public"  # a page anyone may open: sign in, forgot password, a console page
+    INVITATION = "invitation"  # opens an invited person's account: shown to who may resend it
+    SECRET = "secret"  # opens or changes an account: never shown back, to anyone  # noqa: S105
+
+
+# Deny by default: a kind not named here holds a secret link. (The email change notice
+# is rendered with the confirmation link in its context, so its wording could show it.)
+PUBLIC_LINK_KINDS = frozenset(
+    {
+        EmailKind.RE_ENGAGEMENT,
+        EmailKind.OUTREACH,
+        EmailKind.IMPERSONATION_NOTICE,
+        EmailKind.PASSWORD_CHANGED,
+        EmailKind.SIGNUP_EXISTING,
+    }
+)
+INVITATION_KINDS = frozenset({EmailKind.INVITATION, EmailKind.REACTIVATION})
+HIDDEN = "…"
+
+
+def link_secrecy(kind: str) -> LinkSecrecy:
+    """How secret the link of an email of KIND (a kind's value, maybe unknown) is."""
+    if kind in PUBLIC_LINK_KINDS:
+        return LinkSecrecy.PUBLIC
+    if kind in INVITATION_KINDS:
+        return LinkSecrecy.INVITATION
+    return LinkSecrecy.SECRET
+
+
+def hidden_link(link: str) -> str:
+    """LINK with its last part (the token) replaced by an ellipsis."""
+    head, _, _ = link.rstrip("/").rpartition("/")
+    return f"{head}/{HIDDEN}" if head else HIDDEN
+
+
+# For text written before emails kept a copy without their link: token paths and any long
+# run of token characters (a token is 43 of them) are hidden.
+_TOKEN_PATH = re.compile(
+    r"(/(?:invite|verify|password/reset|signup/confirm|email/confirm|impersonate)/)"
+    r"[^\s<>\"'/?#]+"
+)
+_TOKEN_LIKE = re.compile(r"[A-Za-z0-9_\-]{20,}")
+
+
+def link_problem(text: str, link: str) -> str | None:
+    """What is wrong with how TEXT, rendered with LINK, carries it: a wording may show the
+    link of an email that opens an account only as it is, never inside another address
+    (where a click would hand the token to someone else). None when it is fine."""
+    token = link.rstrip("/").rpartition("/")[2]
+    for url in _URL.findall(text):
+        if token in url and url.rstrip(".,;:!?)]}'") != link:
+            return "may show {{ link }} only as it is, not inside another address"
+    return None
+
+
+def hide_tokens(text: str) -> str:
+    """TEXT with every link token in it replaced by an ellipsis."""
+    return _TOKEN_LIKE.sub(HIDDEN, _TOKEN_PATH.sub(lambda m: m.group(1) + HIDDEN, text))
+
+
 @dataclass(frozen=True)
 class Template:
     subject: str

@@ -20,11 +20,17 @@ from userdesk.errors import InvalidInput
 from userdesk.mail.models import EmailTemplate, OutboxMessage
 from userdesk.mail.rules import (
     DEFAULT_TEMPLATES,
+    HIDDEN,
     SAMPLE_CONTEXT,
     EmailKind,
+    LinkSecrecy,
     RenderedEmail,
     Template,
     TemplateProblem,
+    hidden_link,
+    hide_tokens,
+    link_problem,
+    link_secrecy,
     render,
 )
 from userdesk.organizations.models import Organization
@@ -32,6 +38,7 @@ from userdesk.users.models import User
 
 SUBJECT_MAX = 500
 BODY_MAX = 20_000
+HIDDEN_TEXT = "(The text is hidden: it holds a link that opens the account.)"
 
 
 def template_for(db: Session, organization_id: int, kind: EmailKind) -> Template:
@@ -79,10 +86,19 @@ def update_template(
 
     Raises:
         PermissionDenied: the actor may not manage settings.
-        InvalidInput: an empty or too long subject or body, or one that does not render.
+        InvalidInput: an empty or too long subject or body, one that does not render, or
+            one that puts a link that opens an account inside another address.
     """
     access.require(actor, Permission.SETTINGS_MANAGE)
-    _checked(Template(subject, body))
+    rendered = _checked(Template(subject, body))
+    if link_secrecy(kind) is not LinkSecrecy.PUBLIC and (
+        problem := link_problem(rendered.text, str(SAMPLE_CONTEXT["link"]))
+    ):
+        raise InvalidInput(
+            f"The email template is not valid: the body {problem}.",
+            code="invalid_template",
+            fields={"body": problem},
+        )
     row = db.scalar(
         select(EmailTemplate).where(
             EmailTemplate.organization_id == actor.organization_id,
@@ -131,8 +147,13 @@ def enqueue(
     kind: EmailKind,
     context: dict[str, Any],
     template: Template | None = None,
+    user_id: int | None = None,
 ) -> OutboxMessage:
-    """Queue an email of KIND to TO, rendered now (TEMPLATE overrides the saved one).
+    """Queue an email of KIND to TO, about the user USER_ID, rendered now (TEMPLATE
+    overrides the saved one).
+
+    Unless its link is public, the email also keeps a copy rendered with the link's token
+    hidden: the one the Mailbox shows (whatever the wording does with the link).
 
     Raises:
         InvalidInput: TEMPLATE does not render (naming subject or body).
@@ -146,13 +167,18 @@ def enqueue(
             code="invalid_template",
             fields={f"welcome_email.{problem.field}": problem.message},
         ) from None
+    payload: dict[str, Any] = {"kind": kind.value, "text": email.text, "html": email.html}
+    if user_id is not None:
+        payload["user_id"] = user_id
+    if link_secrecy(kind) is not LinkSecrecy.PUBLIC:
+        payload["shown"] = _without_link(chosen, context, email)
     message = OutboxMessage(
         organization_id=organization_id,
         kind="email",
         status="pending",
         recipient=to,
         subject=email.subject,
-        payload={"kind": kind.value, "text": email.text, "html": email.html},
+        payload=payload,
         next_attempt_at=utcnow(),
     )
     db.add(message)
@@ -160,21 +186,18 @@ def enqueue(
     return message
 
 
-def mailbox(db: Session, *, actor: Actor, limit: int = 100) -> list[OutboxMessage]:
-    """The organization's newest emails, sent or not (links in them are live: admins only).
-
-    Raises:
-        PermissionDenied: the actor may not manage settings.
-    """
-    access.require(actor, Permission.SETTINGS_MANAGE)
-    return list(
-        db.scalars(
-            select(OutboxMessage)
-            .where(
-                OutboxMessage.organization_id == actor.organization_id,
-                OutboxMessage.kind == "email",
-            )
-            .order_by(OutboxMessage.id.desc())
-            .limit(limit)
-        )
-    )
+def _without_link(
+    template: Template, context: dict[str, Any], email: RenderedEmail
+) -> dict[str, str]:
+    """The subject and text of EMAIL as shown back: rendered again with the link's token
+    hidden, so that nothing the wording does to the link can carry the token over."""
+    link = str(context.get("link", ""))
+    token = link.rstrip("/").rpartition("/")[2]
+    try:
+        shown = render(template, {**context, "link": hidden_link(link)})
+    except TemplateProblem:
+        return {"subject": hide_tokens(email.subject), "text": HIDDEN_TEXT}
+    subject, text = shown.subject, shown.text
+    if len(token) >= 16:  # a token, not a page's name (a word of the text could match)
+        subject, text = subject.replace(token, HIDDEN), text.replace(token, HIDDEN)
+    return {"subject": subject, "text": text}

@@ -12,6 +12,15 @@ from userdesk.access import service as access
 from userdesk.access.models import Role, RolePermission
 from userdesk.access.rules import BUILTIN_ROLES, Actor, Permission
 from userdesk.audit import service as audit
+from userdesk.auth.session_rules import (
+    KEPT_IDLE,
+    KEPT_MAX,
+    MINUTES_SETTINGS,
+    SESSION_IDLE,
+    SESSION_MAX,
+    SessionLimits,
+    order_problem,
+)
 from userdesk.errors import Conflict, InvalidInput, NotFound
 from userdesk.organizations.models import Organization
 from userdesk.signup.rules import RegistrationPolicy, domains_problem, policy_problem
@@ -133,6 +142,35 @@ def registration_domains(organization: Organization) -> list[str]:
     return list(organization.settings.get("registration_domains", []))
 
 
+def session_minutes(organization: Organization) -> dict[str, int]:
+    """The organization's session limits in minutes, by setting name (defaults filled in)."""
+    return {s.name: int(organization.settings.get(s.name, s.default)) for s in MINUTES_SETTINGS}
+
+
+def allows_keep_signed_in(organization: Organization) -> bool:
+    """Whether end users may choose "keep me signed in" (off unless turned on)."""
+    return bool(organization.settings.get("keep_signed_in", False))
+
+
+def requires_two_step(organization: Organization) -> bool:
+    """Whether back-office users must sign in with two-step verification (off by default)."""
+    return bool(organization.settings.get("two_step_required_for_console", False))
+
+
+def session_limits(organization: Organization, *, kept: bool = False) -> SessionLimits:
+    """How long the organization's sessions may go unused and last: a kept session's
+    ("keep me signed in") when KEPT and the organization still allows it."""
+    minutes = session_minutes(organization)
+    if kept and allows_keep_signed_in(organization):
+        idle, lifetime = minutes[KEPT_IDLE.name], minutes[KEPT_MAX.name]
+    else:
+        kept = False
+        idle, lifetime = minutes[SESSION_IDLE.name], minutes[SESSION_MAX.name]
+    return SessionLimits(
+        idle=timedelta(minutes=idle), lifetime=timedelta(minutes=lifetime), kept=kept
+    )
+
+
 def update_settings(
     db: Session,
     *,
@@ -145,6 +183,12 @@ def update_settings(
     churn_cutoffs: tuple[float, float] | None = None,
     registration: str | None = None,
     registration_domains: list[str] | None = None,
+    session_idle_minutes: int | None = None,
+    session_max_minutes: int | None = None,
+    keep_signed_in: bool | None = None,
+    keep_signed_in_idle_minutes: int | None = None,
+    keep_signed_in_max_minutes: int | None = None,
+    two_step_required_for_console: bool | None = None,
 ) -> Organization:
     """Change the organization's settings that were given.
 
@@ -177,10 +221,21 @@ def update_settings(
             )
         changes["churn_cutoffs"] = [medium_from, high_from]
     changes |= _registration_changes(organization, registration, registration_domains)
+    changes |= _session_changes(
+        organization,
+        {
+            SESSION_IDLE.name: session_idle_minutes,
+            SESSION_MAX.name: session_max_minutes,
+            KEPT_IDLE.name: keep_signed_in_idle_minutes,
+            KEPT_MAX.name: keep_signed_in_max_minutes,
+        },
+    )
     for name, value in (
         ("show_disable_reason", show_disable_reason),
         ("allow_impersonation", allow_impersonation),
         ("notify_impersonation", notify_impersonation),
+        ("keep_signed_in", keep_signed_in),
+        ("two_step_required_for_console", two_step_required_for_console),
     ):
         if value is not None:
             changes[name] = value
@@ -197,6 +252,29 @@ def update_settings(
             changes=changes,
         )
     return organization
+
+
+def _session_changes(organization: Organization, given: dict[str, int | None]) -> dict[str, object]:
+    """The session limits to store (minutes by name); raises InvalidInput naming the field
+    whose value is out of bounds, or an idle limit longer than its session's lifetime."""
+    changes: dict[str, int] = {}
+    for setting in MINUTES_SETTINGS:
+        value = given.get(setting.name)
+        if value is None:
+            continue
+        if problem := setting.problem(value):
+            raise InvalidInput(
+                f"{setting.label}: {setting.low} to {setting.high} minutes.",
+                fields={setting.name: problem},
+            )
+        changes[setting.name] = value
+    if problem_at := order_problem(session_minutes(organization) | changes):
+        field, problem = problem_at
+        raise InvalidInput(
+            "A session cannot stay unused for longer than it may last.",
+            fields={field: problem},
+        )
+    return dict(changes)
 
 
 def _registration_changes(

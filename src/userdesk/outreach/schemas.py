@@ -6,14 +6,22 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from userdesk.validation import ID_PATTERN
+
 
 class OutreachCreate(BaseModel):
-    agent_id: str = Field(description="A user holding the Agent role, within your reach.")
+    agent_id: str = Field(
+        json_schema_extra={"pattern": ID_PATTERN},  # the service names a bad one
+        description="A user holding the Agent role, within your reach.",
+    )
     note: str = Field(default="", description="What the agent should know; kept with it.")
 
 
 class OutreachReassign(BaseModel):
-    agent_id: str = Field(description="The agent who takes the outreach over.")
+    agent_id: str = Field(
+        json_schema_extra={"pattern": ID_PATTERN},  # the service names a bad one
+        description="The agent who takes the outreach over.",
+    )
     note: str | None = Field(default=None, description="A new note; the old one if left out.")
 
 

@@ -28,6 +28,7 @@ from userdesk.outreach.schemas import AgentChoice, OutreachRead
 from userdesk.users import service as users
 from userdesk.users.models import User, UserRole
 from userdesk.users.rules import SIGN_IN_STATUSES
+from userdesk.validation import parse_id
 
 NOTE_MAX = 1000
 
@@ -76,12 +77,11 @@ def agents(db: Session, *, actor: Actor, user_id: int) -> list[AgentChoice]:
 
 
 def _agent(db: Session, actor: Actor, agent_id: str, user: User) -> User:
-    try:
-        wanted = int(agent_id)
-    except (TypeError, ValueError):
+    wanted = parse_id(agent_id)
+    if wanted is None:
         raise InvalidInput(
             f"'{agent_id}' is not an agent's id.", fields={"agent_id": f"'{agent_id}' is not an id"}
-        ) from None
+        )
     if wanted == user.id:
         raise InvalidInput(
             f"{user.name} cannot reach out to themselves.",
@@ -146,6 +146,7 @@ def _email_agent(
             reasons="; ".join(row.reasons),
             note=row.note,
         ),
+        user_id=user.id,
     )
 
 

@@ -19,6 +19,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from userdesk.users.rules import UserStatus
+from userdesk.validation import text_problem
 
 CHURN_LEVELS = ("low", "medium", "high")
 YES = ("yes", "true")
@@ -233,8 +234,12 @@ def parse(source: str) -> Query:
 
     Raises:
         QueryError: a term is malformed, names an unknown filter, or has a value the
-            filter does not take; the error names the term and what is allowed.
+            filter does not take; the error names the term and what is allowed. A NUL
+            or a lone surrogate is no text to search for (SQLite's full-text index errs
+            on a NUL, PostgreSQL refuses it).
     """
+    if problem := text_problem(source):
+        raise QueryError(ascii(source)[1:-1], f"The query {problem}.")
     terms: list[Term] = []
     for raw, key_text, values in _tokens(source):
         if key_text is None:

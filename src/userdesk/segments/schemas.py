@@ -3,23 +3,37 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from userdesk.segments.models import Segment
 
+# What the document states and the service checks (a 400 naming the field): the console
+# builds these from its form and shows the service's message.
+NAME_DOC: dict[str, Any] = {
+    "minLength": 1,
+    "maxLength": 100,
+    "pattern": "^[^\\x00]*[^\\s\\x00][^\\x00]*$",
+}
+SORT_DOC: dict[str, Any] = {
+    "enum": ["name", "-name", "email", "-email", "created", "-created", "seen", "-seen"]
+}
+
 
 class SegmentCreate(BaseModel):
-    name: str = Field(description="Shown in the sidebar.")
+    name: str = Field(description="Shown in the sidebar.", json_schema_extra=NAME_DOC)
     query: str = Field(default="", description="In the query language, as `q=` takes it.")
-    sort: str = Field(default="name", description="As `sort=` takes it.")
+    sort: str = Field(
+        default="name", description="As `sort=` takes it.", json_schema_extra=SORT_DOC
+    )
     shared: bool = Field(default=False, description="Shown to everyone in the organization.")
 
 
 class SegmentUpdate(BaseModel):
-    name: str | None = None
+    name: str | None = Field(default=None, json_schema_extra=NAME_DOC)
     query: str | None = None
-    sort: str | None = None
+    sort: str | None = Field(default=None, json_schema_extra=SORT_DOC)
     shared: bool | None = None
 
 

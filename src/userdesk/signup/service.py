@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from userdesk.access.rules import Actor
 from userdesk.audit import service as audit
-from userdesk.auth import throttle
+from userdesk.auth import decoy, throttle
 from userdesk.auth.secrets import hash_password
 from userdesk.auth.service import find_user_token, issue_user_token, set_password
 from userdesk.db.base import utcnow
@@ -35,6 +36,7 @@ from userdesk.users.rules import (
     email_problem,
     name_problem,
     normalize_email,
+    password_context,
     password_problem,
 )
 
@@ -81,6 +83,13 @@ def takes_registrations(db: Session) -> bool:
     )
 
 
+def offers_keep_signed_in(db: Session) -> bool:
+    """Whether the sign-in page offers "keep me signed in": the portal's organization allows
+    it. The choice is checked again against the user's own organization when they sign in."""
+    organization = portal_organization(db, None)
+    return organization is not None and organizations.allows_keep_signed_in(organization)
+
+
 def check_open(organization: Organization) -> None:
     """Raises RegistrationClosed when the organization takes people by invitation only."""
     if organizations.registration_policy(organization) is RegistrationPolicy.CLOSED:
@@ -110,7 +119,14 @@ def register(db: Session, *, organization: Organization, form: Registration, bas
     for field, value in (("first_name", form.first_name), ("last_name", form.last_name)):
         if problem := name_problem(value):
             problems[field] = problem
-    if form.password and (problem := password_problem(form.password)):
+    words = password_context(
+        form.email.split("@", 1)[0],
+        form.first_name,
+        form.last_name,
+        organization.name,
+        organization.slug,
+    )
+    if form.password and (problem := password_problem(form.password, words)):
         problems["password"] = problem
     if not problems and organizations.registration_policy(organization) is (
         RegistrationPolicy.DOMAINS
@@ -132,8 +148,18 @@ def register(db: Session, *, organization: Organization, form: Registration, bas
     if existing is None:
         _new_account(db, organization, form, hashed, base_url)
     elif existing.status == UserStatus.PENDING.value and existing.email_verified_at is None:
+        # A new account's row costs more than this one's update (an index entry per word on
+        # PostgreSQL): a stand-in's, undone, so that the time does not tell either.
+        with decoy.undone(db):
+            decoy.stand_in(db, form.email, organization=organization)
         _register_again(db, organization, existing, form, hashed, base_url)
     else:
+        # What a new account costs (its row, audit event and link), done for a stand-in and
+        # undone, so that the time taken does not tell that the address has an account.
+        with decoy.undone(db):
+            if (person := decoy.stand_in(db, form.email, organization=organization)) is not None:
+                _registered(db, person, form, changes={"email": person.email})
+                issue_user_token(db, user=person, purpose=SIGNUP, ttl=SIGNUP_LINK_TTL)
         _tell_the_owner(db, organization, existing, base_url)
 
 
@@ -168,15 +194,19 @@ def _new_account(
     )
     db.add(user)
     db.flush()
+    _registered(db, user, form, changes={"email": user.email})
+    _send_confirmation(db, organization, user, base_url)
+
+
+def _registered(db: Session, user: User, form: Registration, *, changes: dict[str, Any]) -> None:
     audit.record(
         db,
         actor=_person(user, form),
         action="user.registered",
         target_type="user",
         target_id=user.id,
-        changes={"email": user.email, "with_password": bool(form.password)},
+        changes={**changes, "with_password": bool(form.password)},
     )
-    _send_confirmation(db, organization, user, base_url)
 
 
 def _register_again(
@@ -194,14 +224,7 @@ def _register_again(
     user.last_name = user.last_name or form.last_name.strip()
     user.version += 1
     db.flush()
-    audit.record(
-        db,
-        actor=_person(user, form),
-        action="user.registered",
-        target_type="user",
-        target_id=user.id,
-        changes={"email": user.email, "with_password": bool(form.password), "again": True},
-    )
+    _registered(db, user, form, changes={"email": user.email, "again": True})
     _send_confirmation(db, organization, user, base_url)
 
 
@@ -215,6 +238,7 @@ def _send_confirmation(db: Session, organization: Organization, user: User, base
         context=mail.email_context(
             organization, user, link=f"{base_url}/signup/confirm/{token}", expires=expires
         ),
+        user_id=user.id,
     )
 
 
@@ -228,6 +252,7 @@ def _tell_the_owner(db: Session, organization: Organization, user: User, base_ur
         context=mail.email_context(
             organization, user, link=f"{base_url}/password/forgot", expires=utcnow()
         ),
+        user_id=user.id,
     )
 
 

@@ -23,11 +23,14 @@ from userdesk.auth import throttle
 from userdesk.auth.devices import describe_device
 from userdesk.auth.models import LoginSession
 from userdesk.auth.secrets import hash_password, verify_password
+from userdesk.auth.service import password_words
+from userdesk.auth.session_rules import ends_at
 from userdesk.db.base import utcnow
 from userdesk.errors import InvalidInput, NotFound, PermissionDenied
 from userdesk.impersonation.models import Impersonation
 from userdesk.mail import service as mail
 from userdesk.mail.rules import EmailKind
+from userdesk.organizations import service as organizations
 from userdesk.organizations.models import Organization
 from userdesk.users.models import User
 from userdesk.users.rules import email_problem, name_problem, normalize_email, password_problem
@@ -49,7 +52,7 @@ def _own(actor: Actor, user: User) -> None:
 WRONG_PASSWORD_LIMIT = throttle.Policy("account.wrong_password", 10, timedelta(minutes=15))
 
 
-def _check_current_password(db: Session, user: User, current_password: str) -> None:
+def check_current_password(db: Session, user: User, current_password: str) -> None:
     """Raises InvalidInput unless CURRENT_PASSWORD is USER's (RateLimited after too many
     wrong ones lately, whatever is typed)."""
     if not current_password:
@@ -130,8 +133,8 @@ def change_own_password(
     """
     _own(actor, user)
     access.refuse_while_impersonating(actor, "change the password")
-    _check_current_password(db, user, current_password)
-    if problem := password_problem(new_password):
+    check_current_password(db, user, current_password)
+    if problem := password_problem(new_password, password_words(db, user)):
         raise InvalidInput(f"The new password {problem}.", fields={"new_password": problem})
     if new_password == current_password:
         raise InvalidInput(
@@ -150,6 +153,7 @@ def change_own_password(
         context=mail.email_context(
             organization, user, link=f"{base_url}/password/forgot", expires=utcnow()
         ),
+        user_id=user.id,
     )
     audit.record(
         db,
@@ -190,7 +194,7 @@ def request_own_email_change(
             f"{new_email} is your address already.",
             fields={"email": f"'{new_email}' is your current address"},
         )
-    _check_current_password(db, user, current_password)
+    check_current_password(db, user, current_password)
     _request_email_change(db, user, new_email, base_url)
     user.version += 1
     db.flush()
@@ -222,18 +226,36 @@ def list_own_sessions(
 ) -> list[SessionView]:
     """USER's sessions that are neither revoked nor expired, most recently used first.
 
+    Expired as the organization's limits say; a row does not say whether its session is a
+    kept one, so where the organization allows those, the longer limits are assumed.
+
     Raises:
         PermissionDenied: ACTOR is not USER.
     """
     _own(actor, user)
+    organization = db.get_one(Organization, user.organization_id)
+    limits = organizations.session_limits(organization, kept=True)
+    now = utcnow()
     rows = db.scalars(
         select(LoginSession)
         .where(
             LoginSession.user_id == user.id,
             LoginSession.revoked_at.is_(None),
-            LoginSession.expires_at > utcnow(),
+            LoginSession.expires_at > now,
         )
         .order_by(LoginSession.last_seen_at.desc(), LoginSession.id.desc())
+    )
+    live = (
+        row
+        for row in rows
+        if row.id == current_session_id
+        or ends_at(
+            created_at=row.created_at,
+            last_seen_at=row.last_seen_at,
+            expires_at=row.expires_at,
+            limits=limits,
+        )
+        > now
     )
     return [
         SessionView(
@@ -245,22 +267,32 @@ def list_own_sessions(
             current=row.id == current_session_id,
             impersonation=row.impersonation_id is not None,
         )
-        for row in rows
+        for row in live
     ]
 
 
 def end_own_session(
-    db: Session, *, actor: Actor, user: User, session_id: int, current_session_id: int | None
+    db: Session,
+    *,
+    actor: Actor,
+    user: User,
+    session_id: int,
+    current_session_id: int | None,
+    current_password: str,
 ) -> None:
-    """USER signs out one of their other sessions (an admin's impersonation included).
+    """USER, proving their password again, signs out one of their other sessions (an
+    admin's impersonation included).
 
     Raises:
         PermissionDenied: ACTOR is not USER, or is an admin impersonating them.
+        InvalidInput: the current password is wrong; or it is the session in use (sign
+            out instead).
+        RateLimited: too many wrong passwords lately.
         NotFound: USER has no such live session.
-        InvalidInput: it is the session in use (sign out instead).
     """
     _own(actor, user)
     access.refuse_while_impersonating(actor, "sign the user out of their sessions")
+    check_current_password(db, user, current_password)
     session = db.scalar(
         select(LoginSession).where(
             LoginSession.id == session_id,
@@ -289,15 +321,24 @@ def end_own_session(
 
 
 def end_other_sessions(
-    db: Session, *, actor: Actor, user: User, current_session_id: int | None
+    db: Session,
+    *,
+    actor: Actor,
+    user: User,
+    current_session_id: int | None,
+    current_password: str,
 ) -> int:
-    """USER signs out everywhere but here; returns how many sessions ended.
+    """USER, proving their password again, signs out everywhere but here; returns how many
+    sessions ended.
 
     Raises:
         PermissionDenied: ACTOR is not USER, or is an admin impersonating them.
+        InvalidInput: the current password is wrong.
+        RateLimited: too many wrong passwords lately.
     """
     _own(actor, user)
     access.refuse_while_impersonating(actor, "sign the user out of their sessions")
+    check_current_password(db, user, current_password)
     ended = _end_sessions(db, user, keep=current_session_id)
     db.flush()
     audit.record(

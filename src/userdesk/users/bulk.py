@@ -24,6 +24,7 @@ from userdesk.users import lifecycle
 from userdesk.users import service as users
 from userdesk.users.models import User
 from userdesk.users.rules import Action
+from userdesk.validation import ID_PATTERN, id_problem
 
 KIND = "users.bulk"
 RESEND_INVITATION = "resend-invitation"
@@ -34,6 +35,7 @@ ACTIONS = (
     Action.TRASH.value,
     Action.RESTORE.value,
     Action.VALIDATE.value,
+    Action.REVOKE_SESSIONS.value,
     RESEND_INVITATION,
 )
 CHUNK = 200
@@ -42,11 +44,24 @@ PREVIEW_SIZE = 10
 
 
 class BulkRequest(BaseModel):
-    action: str = Field(description=f"One of {', '.join(ACTIONS)}.")
+    # json_schema_extra: what the document states and the service checks (the console
+    # builds this from a form and shows the service's message).
+    action: str = Field(
+        description=f"One of {', '.join(ACTIONS)}.", json_schema_extra={"enum": list(ACTIONS)}
+    )
     q: str | None = Field(default=None, description="Everyone this query finds...")
-    ids: list[str] | None = Field(default=None, description="...or these users.")
-    reason: str | None = None
-    days: int | None = None
+    ids: list[str] | None = Field(
+        default=None,
+        description="...or these users.",
+        json_schema_extra={
+            "items": {"type": "string", "pattern": ID_PATTERN},
+            "maxItems": MAX_IDS,
+        },
+    )
+    reason: str | None = Field(default=None, json_schema_extra={"maxLength": lifecycle.REASON_MAX})
+    days: int | None = Field(
+        default=None, json_schema_extra={"minimum": 1, "maximum": lifecycle.BAN_DAYS_MAX}
+    )
     permanent: bool = False
 
 
@@ -54,6 +69,12 @@ class BulkPreview(BaseModel):
     action: str
     total: int
     sample: list[dict[str, Any]]
+    left_out: list[dict[str, Any]] = Field(
+        default=[], description="Users the selection names who are not acted on, and why."
+    )
+
+
+LEFT_OUT_SELF = "You cannot take a bulk action on yourself."
 
 
 # What each action is called in the console.
@@ -64,6 +85,7 @@ BULK_LABELS = {
     "trash": "Trash",
     "restore": "Restore",
     "validate": "Validate",
+    "revoke-sessions": "Sign out",
     RESEND_INVITATION: "Resend invitation",
 }
 
@@ -88,15 +110,21 @@ def _selection(db: Session, actor: Actor, request: BulkRequest) -> list[ColumnEl
             fields={"q": "give q or ids", "ids": "give q or ids"},
         )
     if request.ids is not None:
+        if not request.ids:
+            raise InvalidInput(
+                "Select at least one user first.",
+                code="bulk.empty_selection",
+                fields={"ids": "no user is selected"},
+            )
         if len(request.ids) > MAX_IDS:
             raise InvalidInput(
                 f"At most {MAX_IDS} ids at a time: use a query for more.",
                 fields={"ids": f"has {len(request.ids)} ids"},
             )
         problems = {
-            f"ids[{i}]": f"'{value}' is not an id"
+            f"ids[{i}]": problem
             for i, value in enumerate(request.ids)
-            if not value.isdigit()
+            if (problem := id_problem(value))
         }
         if problems:
             raise InvalidInput("Some ids are not valid.", fields=problems)
@@ -107,6 +135,13 @@ def _selection(db: Session, actor: Actor, request: BulkRequest) -> list[ColumnEl
     return users.matching(
         db, actor=actor, query=builder.parse_query(request.q or ""), permission=permission
     )
+
+
+def _targets(selection: list[ColumnElement[bool]], actor: Actor) -> list[ColumnElement[bool]]:
+    """The selection less the acting admin: nobody is the target of their own bulk action."""
+    if actor.user_id is None:
+        return selection
+    return [*selection, User.id != actor.user_id]
 
 
 def _given(request: BulkRequest) -> lifecycle.ActionInput:
@@ -122,8 +157,25 @@ def preview(db: Session, *, actor: Actor, request: BulkRequest) -> BulkPreview:
         PermissionDenied: the actor lacks the action's permission.
         InvalidInput: an unknown action, a bad query or ids.
     """
-    where = _selection(db, actor, request)
+    selection = _selection(db, actor, request)
+    where = _targets(selection, actor)
     total = db.scalar(select(func.count()).select_from(User).where(*where)) or 0
+    left_out = []
+    if actor.user_id is not None:
+        me = db.execute(
+            select(User.id, User.email, User.first_name, User.last_name).where(
+                *selection, User.id == actor.user_id
+            )
+        ).first()
+        if me is not None:
+            left_out.append(
+                {
+                    "id": str(me.id),
+                    "email": me.email,
+                    "name": f"{me.first_name} {me.last_name}".strip(),
+                    "why": LEFT_OUT_SELF,
+                }
+            )
     sample = db.execute(
         select(User.id, User.email, User.first_name, User.last_name, User.status)
         .where(*where)
@@ -142,6 +194,7 @@ def preview(db: Session, *, actor: Actor, request: BulkRequest) -> BulkPreview:
             }
             for r in sample
         ],
+        left_out=left_out,
     )
 
 
@@ -159,7 +212,7 @@ def start(db: Session, *, actor: Actor, request: BulkRequest) -> Job:
 
 def _step(db: Session, job: Job, actor: Actor, base_url: str) -> bool:
     request = BulkRequest.model_validate(job.params)
-    where = _selection(db, actor, request)
+    where = _targets(_selection(db, actor, request), actor)
     chunk = db.execute(
         select(User.id, User.email)
         .where(*where, User.id > job.cursor)
@@ -199,3 +252,4 @@ def _act(db: Session, actor: Actor, request: BulkRequest, user_id: int, base_url
 
 
 jobs.STEPS[KIND] = _step
+jobs.READ_PERMISSION[KIND] = lambda params: permission_for(str(params.get("action")))

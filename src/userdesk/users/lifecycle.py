@@ -54,6 +54,8 @@ PERMISSION = {
 }
 # Actions one may not take against oneself.
 NOT_ON_ONESELF = frozenset({*CUTS_ACCESS, Action.INVALIDATE})
+# Actions that email the user a link to choose a password: only for someone who holds less.
+SENDS_ACCOUNT_LINK = frozenset({Action.ACTIVATE, Action.REACTIVATE})
 REASON_MAX = 500
 BAN_DAYS_MAX = 3650
 DISABLE_REASONS = (
@@ -86,7 +88,8 @@ def apply(
 
     Raises:
         PermissionDenied: the actor lacks the action's permission, or the user holds
-            permissions the actor lacks.
+            permissions the actor lacks (for activate and reactivate, which email a link
+            to choose a password: holds as much as the actor).
         NotFound: no such user within the actor's reach.
         InvalidInput: a missing reason, a bad number of days, a confirmation that is not
             the user's email.
@@ -181,6 +184,8 @@ def _check_target(db: Session, actor: Actor, user: User, action: Action) -> None
     if user.id == actor.user_id and action in NOT_ON_ONESELF:
         raise Conflict(f"You cannot {action.value} yourself.", code="user.self")
     access.require_not_weaker(db, actor, user)
+    if action in SENDS_ACCOUNT_LINK:
+        access.require_stronger(db, actor, user, what=f"be given '{action.value}'")
     if (
         action is Action.DELETE
         and access.user_holds_builtin(db, user, TEAM_ADMINISTRATOR.name)

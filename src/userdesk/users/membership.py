@@ -10,9 +10,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from userdesk.access.models import Group, Role, Team
-from userdesk.access.rules import Actor, Permission, missing_to_grant
+from userdesk.access.rules import Actor, Permission, membership_change_problem
+from userdesk.access.service import role_grant
 from userdesk.errors import InvalidInput, PermissionDenied
 from userdesk.users.models import User, UserGroup, UserRole
+from userdesk.validation import parse_id
 
 Linked = TypeVar("Linked", Group, Role)
 
@@ -35,10 +37,10 @@ class Membership:
 def _ids(field: str, values: Sequence[str], problems: dict[str, str]) -> list[int]:
     ids = []
     for index, value in enumerate(values):
-        try:
-            ids.append(int(value))
-        except (TypeError, ValueError):
-            problems[f"{field}[{index}]"] = f"'{value}' is not an id"
+        if (found := parse_id(value)) is None:
+            problems[f"{field}[{index}]"] = f"{value!r} is not an id"
+        else:
+            ids.append(found)
     return ids
 
 
@@ -51,6 +53,7 @@ def resolve(
     role_ids: Sequence[str],
     default_team: bool = True,
     permission: str = Permission.USERS_CREATE,
+    check_roles: bool = True,
 ) -> Membership:
     """The team, groups and roles named by id, in the actor's organization.
 
@@ -59,8 +62,8 @@ def resolve(
 
     Raises:
         InvalidInput: an id that is malformed or names nothing in the organization.
-        PermissionDenied: a team outside the actor's reach, or a role the actor may not
-            grant (without roles.assign, or holding a permission the actor lacks).
+        PermissionDenied: a team outside the actor's reach, or (CHECK_ROLES, for someone
+            new) a role the actor may not grant in that team (see require_change_allowed).
     """
     org = actor.organization_id
     problems: dict[str, str] = {}
@@ -69,21 +72,22 @@ def resolve(
     if default_team and team_id is None and scope is not None and len(scope) == 1:
         team_id = str(next(iter(scope)))
     if team_id is not None:
-        ids = _ids("team_id", [team_id], problems)
-        team = db.get(Team, ids[0]) if ids else None
-        if ids and (team is None or team.organization_id != org):
-            problems["team_id"] = f"'{team_id}' is not a team"
+        wanted = parse_id(team_id)
+        team = db.get(Team, wanted) if wanted is not None else None
+        if team is None or team.organization_id != org:
+            problems["team_id"] = f"{team_id!r} is not a team"
             team = None
     groups = _load(db, Group, org, "group_ids", group_ids, problems)
     roles = _load(db, Role, org, "role_ids", role_ids, problems)
     if problems:
         raise InvalidInput("Some teams, groups or roles are not valid.", fields=problems)
     if scope is not None and (team is None or team.id not in scope):
-        raise PermissionDenied(
-            "You may only put users in your own teams.", code="permission_denied"
+        message = "You may only put users in your own teams."
+        raise PermissionDenied(message, code="permission_denied", fields={"team_id": message})
+    if check_roles:
+        require_change_allowed(
+            actor, user=None, held=[], team_after=team.id if team else None, roles_after=roles
         )
-    if roles:
-        _require_grantable(actor, roles)
     return Membership(team=team, groups=groups, roles=roles)
 
 
@@ -101,19 +105,37 @@ def _load(
         for row in db.scalars(select(model).where(model.organization_id == org, model.id.in_(ids)))
     }
     for index, value in enumerate(values):
-        if value.isdigit() and int(value) not in found:
+        if (wanted := parse_id(value)) is not None and wanted not in found:
             problems[f"{field}[{index}]"] = f"'{value}' is not a {field[:-4]}"
     return [found[i] for i in dict.fromkeys(ids) if i in found]
 
 
-def _require_grantable(actor: Actor, roles: Sequence[Role]) -> None:
-    for role in roles:
-        missing = missing_to_grant(actor, role.permissions)
-        if missing:
-            raise PermissionDenied(
-                f"You cannot grant '{role.name}': it holds {', '.join(missing)}, which you lack.",
-                code="permission_denied",
-            )
+def require_change_allowed(
+    actor: Actor,
+    *,
+    user: User | None,
+    held: Sequence[Role],
+    team_after: int | None,
+    roles_after: Sequence[Role],
+) -> None:
+    """Refuse a change of USER's team and roles (USER None: someone new) that the actor
+    may not make: its own, or a role given or taken beyond the actor's own grant over the
+    user (access.rules.membership_change_problem).
+
+    Raises:
+        PermissionDenied: naming the field at fault (role_ids or team_id).
+    """
+    problem = membership_change_problem(
+        actor,
+        user_id=user.id if user is not None else None,
+        team_before=user.team_id if user is not None else None,
+        roles_before=[role_grant(role) for role in held],
+        team_after=team_after,
+        roles_after=[role_grant(role) for role in roles_after],
+    )
+    if problem is not None:
+        field, message = problem
+        raise PermissionDenied(message, code="permission_denied", fields={field: message})
 
 
 def replace_links(

@@ -9,7 +9,21 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from userdesk.users.models import User
-from userdesk.users.rules import UserStatus, display_name
+from userdesk.users.rules import (
+    CREATED_VIA_PATTERN,
+    EMAIL_MAX_LENGTH,
+    NAME_MAX_LENGTH,
+    UserStatus,
+    display_name,
+)
+from userdesk.validation import ID_PATTERN
+
+# The document states what the service checks (a 400 naming the field) without pydantic
+# checking it: the console builds these from its forms and shows the service's message.
+AN_ID: dict[str, Any] = {"pattern": ID_PATTERN}
+IDS: dict[str, Any] = {"items": {"type": "string", "pattern": ID_PATTERN}}
+EMAIL: dict[str, Any] = {"format": "email", "maxLength": EMAIL_MAX_LENGTH}
+NAME: dict[str, Any] = {"maxLength": NAME_MAX_LENGTH}
 
 # What a list reads of each user: enough for user_view, nothing more.
 LIST_COLUMNS: tuple[Any, ...] = (
@@ -33,17 +47,20 @@ LIST_COLUMNS: tuple[Any, ...] = (
 
 
 class UserCreate(BaseModel):
-    email: str
-    first_name: str = ""
-    last_name: str = ""
-    team_id: str | None = None
-    group_ids: list[str] = []
-    role_ids: list[str] = []
+    email: str = Field(json_schema_extra=EMAIL)
+    first_name: str = Field(default="", json_schema_extra=NAME)
+    last_name: str = Field(default="", json_schema_extra=NAME)
+    team_id: str | None = Field(default=None, json_schema_extra=AN_ID)
+    group_ids: list[str] = Field(default=[], json_schema_extra=IDS)
+    role_ids: list[str] = Field(default=[], json_schema_extra=IDS)
     send_welcome_email: bool = Field(
-        default=False, description="Email a link to choose a password (never a password)."
+        default=False,
+        strict=True,
+        description="Email a link to choose a password (never a password).",
     )
     status: str | None = Field(
         default=None,
+        json_schema_extra={"enum": ["active", "pending", None]},
         description=(
             '"pending": a Not Activated user known by email alone (no password), for the host '
             "product; creating one is idempotent on the email (200 with the existing user). "
@@ -52,6 +69,7 @@ class UserCreate(BaseModel):
     )
     created_via: str | None = Field(
         default=None,
+        json_schema_extra={"pattern": CREATED_VIA_PATTERN},
         description="How the user came (a slug of the host's choosing: ticket, chat ...).",
     )
 
@@ -59,14 +77,16 @@ class UserCreate(BaseModel):
 class UserUpdate(BaseModel):
     """The fields to change; a field left out stays as it is (team_id null: no team)."""
 
-    first_name: str | None = None
-    last_name: str | None = None
+    first_name: str | None = Field(default=None, json_schema_extra=NAME)
+    last_name: str | None = Field(default=None, json_schema_extra=NAME)
     email: str | None = Field(
-        default=None, description="Changes only once the new address is confirmed."
+        default=None,
+        description="Changes only once the new address is confirmed.",
+        json_schema_extra=EMAIL,
     )
-    team_id: str | None = None
-    group_ids: list[str] | None = None
-    role_ids: list[str] | None = None
+    team_id: str | None = Field(default=None, json_schema_extra=AN_ID)
+    group_ids: list[str] | None = Field(default=None, json_schema_extra=IDS)
+    role_ids: list[str] | None = Field(default=None, json_schema_extra=IDS)
 
 
 class NamedRef(BaseModel):

@@ -25,7 +25,7 @@ from userdesk.access import service as access
 from userdesk.access.models import Group, Role, Team
 from userdesk.access.rules import ADMINISTRATOR, Actor, Permission
 from userdesk.audit import service as audit
-from userdesk.auth import throttle
+from userdesk.auth import decoy, throttle
 from userdesk.auth.secrets import hash_password
 from userdesk.auth.service import LinkProblem, find_user_token, issue_user_token, set_password
 from userdesk.db.base import utcnow
@@ -42,7 +42,7 @@ from userdesk.mail.rules import EmailKind
 from userdesk.organizations.models import Organization
 from userdesk.query import builder
 from userdesk.query.rules import Key, Query
-from userdesk.users.membership import attach, replace_links, resolve
+from userdesk.users.membership import attach, replace_links, require_change_allowed, resolve
 from userdesk.users.models import User, UserGroup, UserRole
 from userdesk.users.rules import (
     CreatedVia,
@@ -51,6 +51,7 @@ from userdesk.users.rules import (
     email_problem,
     name_problem,
     normalize_email,
+    password_context,
     password_problem,
 )
 from userdesk.users.schemas import (
@@ -282,7 +283,11 @@ def create_admin(
     problems = {}
     if problem := email_problem(email):
         problems["email"] = problem
-    if problem := password_problem(password):
+    organization = db.get_one(Organization, actor.organization_id)
+    words = password_context(
+        email.split("@", 1)[0], first_name, last_name, organization.name, organization.slug
+    )
+    if problem := password_problem(password, words):
         problems["password"] = problem
     if problems:
         raise InvalidInput("The administrator's details are not valid.", fields=problems)
@@ -463,6 +468,7 @@ def _email(db: Session, user: User, kind: EmailKind, link: str, expires: datetim
         to=user.email,
         kind=kind,
         context=mail.email_context(organization, user, link=link, expires=expires),
+        user_id=user.id,
     )
 
 
@@ -470,7 +476,8 @@ def send_verification_email(db: Session, *, actor: Actor, user_id: int, base_url
     """Email the user a new link to confirm their address (the previous link dies).
 
     Raises:
-        PermissionDenied: the actor may not update this user.
+        PermissionDenied: the actor may not update this user, or the user holds as much
+            as the actor (their permissions are not a strict subset of the actor's).
         NotFound: no such user in reach.
         Conflict: the address is verified already.
         RateLimited: too many verification emails for this account lately.
@@ -479,6 +486,7 @@ def send_verification_email(db: Session, *, actor: Actor, user_id: int, base_url
     user = get_user(db, actor=actor, user_id=user_id)
     if not actor.covers(Permission.USERS_UPDATE, user.team_id):
         raise NotFound(f"No user {user_id}.", code="user.not_found")
+    access.require_stronger(db, actor, user, what="be sent a verification email")
     _send_verification(db, user, base_url)
     audit.record(
         db,
@@ -531,20 +539,28 @@ def request_password_reset(
 ) -> None:
     """Email a reset link to EMAIL when it belongs to someone who may sign in.
 
-    Says nothing either way, so that it cannot tell who has an account.
+    Says nothing either way, so that it cannot tell who has an account, not even by the
+    time it takes: without an account the same link and email are made for a stand-in, and
+    undone (auth.decoy).
 
     Raises:
         RateLimited: too many requests from IP or for EMAIL (known or not) lately.
     """
     throttle.password_reset(db, ip=ip, email=email)
-    for user in db.scalars(select(User).where(User.email_normalized == normalize_email(email))):
-        if user.status in (UserStatus.ACTIVE.value, UserStatus.PENDING.value):
-            token, expires = issue_user_token(
-                db, user=user, purpose=SET_PASSWORD, ttl=RESET_LINK_TTL
-            )
-            _email(
-                db, user, EmailKind.PASSWORD_RESET, f"{base_url}/password/reset/{token}", expires
-            )
+    found = db.scalars(select(User).where(User.email_normalized == normalize_email(email))).all()
+    eligible = [u for u in found if u.status in (UserStatus.ACTIVE.value, UserStatus.PENDING.value)]
+    for user in eligible:
+        _send_reset_link(db, user, base_url)
+    if not eligible:
+        with decoy.undone(db):
+            # Someone who exists: a known address's answer adds no person either.
+            if (person := decoy.someone(db) or decoy.stand_in(db, email)) is not None:
+                _send_reset_link(db, person, base_url)
+
+
+def _send_reset_link(db: Session, user: User, base_url: str) -> None:
+    token, expires = issue_user_token(db, user=user, purpose=SET_PASSWORD, ttl=RESET_LINK_TTL)
+    _email(db, user, EmailKind.PASSWORD_RESET, f"{base_url}/password/reset/{token}", expires)
 
 
 def reset_password(db: Session, *, token: str, password: str) -> User:
@@ -611,7 +627,9 @@ def update_user(
     Raises:
         PreconditionRequired: no VERSION.
         PreconditionFailed: the user changed since VERSION.
-        PermissionDenied: the actor may not update this user, give those roles or teams.
+        PermissionDenied: the actor may not update this user, give or take those roles
+            or that team (beyond its own grant over the user), or edits its own roles or
+            team (fields role_ids, team_id).
         NotFound: no such user within reach.
         InvalidInput: a bad name, email, team, group or role (each field named).
         Conflict: the new email is taken, or the last Administrator would be demoted.
@@ -638,6 +656,8 @@ def update_user(
     access.require_not_weaker(db, actor, user)
     if data.email is not None and normalize_email(data.email) != user.email_normalized:
         access.refuse_while_impersonating(actor, "change an email")
+        if user.id != actor.user_id:
+            access.require_stronger(db, actor, user, what="have their email changed")
     if actor.impersonator_id is not None and data.role_ids is not None:
         held = db.scalars(select(UserRole.role_id).where(UserRole.user_id == user.id))
         if set(data.role_ids) != {str(role_id) for role_id in held}:
@@ -662,6 +682,15 @@ def update_user(
         role_ids=data.role_ids or [],
         default_team=False,
         permission=Permission.USERS_UPDATE,
+        check_roles=False,
+    )
+    held_roles = access.roles_of(db, user)
+    require_change_allowed(
+        actor,
+        user=user,
+        held=held_roles,
+        team_after=membership.team.id if membership.team else None,
+        roles_after=membership.roles if data.role_ids is not None else held_roles,
     )
     before = loaded_user_view(get_user(db, actor=actor, user_id=user.id))
     keeps_admin = any(r.name == ADMINISTRATOR.name and r.builtin for r in membership.roles)
@@ -736,6 +765,7 @@ def _request_email_change(db: Session, user: User, new_email: str, base_url: str
         to=new_email,
         kind=EmailKind.EMAIL_CHANGE,
         context=context,
+        user_id=user.id,
     )
     mail.enqueue(
         db,
@@ -743,6 +773,7 @@ def _request_email_change(db: Session, user: User, new_email: str, base_url: str
         to=user.email,
         kind=EmailKind.EMAIL_CHANGE_NOTICE,
         context=context,
+        user_id=user.id,
     )
 
 

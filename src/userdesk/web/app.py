@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import cast
 from urllib.parse import quote
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -23,9 +24,11 @@ from userdesk.auth.throttle import RateLimited
 from userdesk.config import Settings, get_settings
 from userdesk.db.session import Database
 from userdesk.errors import DomainError, NotAuthenticated
-from userdesk.web import problems
+from userdesk.two_step import service as two_step
+from userdesk.web import access_log, inputs, openapi, problems
 from userdesk.web.api import DESCRIPTION, PREFIX
 from userdesk.web.api import router as api_router
+from userdesk.web.api_docs import router as api_docs_router
 from userdesk.web.console.dashboard import router as dashboard_router
 from userdesk.web.console.people import router as people_router
 from userdesk.web.console.retention import router as retention_router
@@ -34,8 +37,11 @@ from userdesk.web.portal.account import router as account_router
 from userdesk.web.portal.impersonate import router as impersonation_router
 from userdesk.web.portal.routes import router as portal_router
 from userdesk.web.portal.signup import router as signup_router
+from userdesk.web.portal.two_step import router as two_step_router
 from userdesk.web.problems import status_of
+from userdesk.web.ratelimit import RateLimitHeadersMiddleware
 from userdesk.web.security import SecurityHeadersMiddleware
+from userdesk.web.security_log import RefusalLogMiddleware
 from userdesk.web.templating import templates
 from userdesk.web.timing import ServerTimingMiddleware
 
@@ -51,26 +57,35 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         version=__version__,
         description=DESCRIPTION,
         openapi_url=f"{PREFIX}/openapi.json",
-        docs_url=f"{PREFIX}/docs",
+        docs_url=None,  # web.api_docs serves it under the CSP, from /static
         redoc_url=None,
     )
     app.state.settings = settings
     app.state.database = database
+    openapi.install(app)  # every status each operation can answer, as problems
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.include_router(portal_router)
     app.include_router(account_router)
+    app.include_router(two_step_router)
     app.include_router(impersonation_router)
     app.include_router(signup_router)
     app.include_router(dashboard_router)
     app.include_router(people_router)  # before console_router: /users/new before /users/{id}
     app.include_router(console_router)
     app.include_router(retention_router)
+    app.include_router(api_docs_router)
     app.include_router(api_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.add_middleware(ServerTimingMiddleware)
-    app.add_middleware(SecurityHeadersMiddleware, https=settings.https)
+    # No NUL nor lone surrogate past the edge, in any face: a 400 naming the field.
+    app.add_middleware(inputs.RefuseUnsafeTextMiddleware, render_page=_refusal_page)
+    app.add_middleware(RateLimitHeadersMiddleware)
+    app.add_middleware(RefusalLogMiddleware)
+    if settings.server_timing:  # USERDESK_SERVER_TIMING: it tells how long work took
+        app.add_middleware(ServerTimingMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, https=settings.https)  # outermost: 500s too
+    access_log.install()
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:
@@ -109,6 +124,8 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
     if _is_api(request):
         return await problems.domain_error_problem(request, exc)
     exc = cast(DomainError, exc)
+    if exc.code == two_step.REQUIRED_CODE:  # a back-office user without a second step yet
+        return RedirectResponse("/me?two_step=required#two-step", status_code=303)
     if isinstance(exc, NotAuthenticated):
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         if request.headers.get("HX-Request"):
@@ -121,13 +138,19 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
     return page
 
 
+async def _refusal_page(request: Request, message: str, fields: dict[str, str]) -> Response:
+    return _error_page(request, 400, "That did not work", message, fields)
+
+
 async def _validation_error(request: Request, exc: Exception) -> Response:
     problem = await problems.validation_error_problem(request, exc)
     if _is_api(request):
         return problem
     detail = cast(RequestValidationError, exc).errors()
     message = "; ".join(str(e.get("msg", "is not valid")) for e in detail) or "Bad request"
-    return _error_page(request, 400, "That did not work", message)
+    # The fields at fault, named as the API's problem names them.
+    fields = {e["field"]: e["detail"] for e in orjson.loads(problem.body).get("errors", [])}
+    return _error_page(request, 400, "That did not work", message, fields)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -136,4 +159,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     exc = cast(HTTPException, exc)
     if exc.status_code == 404:
         return _error_page(request, 404, "Not found", "There is nothing at this address.")
-    return _error_page(request, exc.status_code, "That did not work", str(exc.detail))
+    page = _error_page(request, exc.status_code, "That did not work", str(exc.detail))
+    if exc.status_code == 405:
+        page.headers["Allow"] = problems.allowed_methods(request)
+    return page

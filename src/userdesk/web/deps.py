@@ -9,7 +9,8 @@ themselves stay sync, so the service work of a request runs in one worker thread
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import dataclasses
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -25,6 +26,7 @@ from userdesk.config import Settings
 from userdesk.db.session import Database
 from userdesk.errors import NotAuthenticated, PermissionDenied
 from userdesk.impersonation import service as impersonation
+from userdesk.two_step import service as two_step
 from userdesk.users.models import User
 
 SESSION_COOKIE = "userdesk_session"
@@ -52,16 +54,49 @@ def session_cookie(settings: Settings) -> str:
     return HOST_SESSION_COOKIE if settings.https else SESSION_COOKIE
 
 
+def form_csrf_cookie(settings: Settings) -> str:
+    """The name of the sign-in forms' token cookie: __Host- prefixed over HTTPS too."""
+    return f"__Host-{FORM_CSRF_COOKIE}" if settings.https else FORM_CSRF_COOKIE
+
+
 def cookie_secure(settings: Settings) -> bool:
     """Whether cookies are sent over HTTPS only."""
     return settings.cookie_secure or settings.https
 
 
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
 async def unit_of_work(request: Request) -> AsyncIterator[Session]:
-    """One transaction per request, committed before the response is sent."""
+    """One transaction per request, committed before the response is sent.
+
+    A request that writes reads its form off the wire first, then awaits its turn for the
+    write lock (SQLite): nothing waits on the network, and the event loop never waits on
+    the database. What `after_unit` queued runs once the transaction has ended.
+    """
     database: Database = request.app.state.database
-    with database.unit_of_work(write=request.method not in SAFE_METHODS) as db:
-        yield db
+    try:
+        if request.method in SAFE_METHODS:
+            with database.unit_of_work(write=False) as db:
+                yield db
+            return
+        if request.headers.get("content-type", "").startswith(FORM_TYPES):
+            await request.form()  # kept by the request for the CSRF check and the route
+        async with database.writing() as db:
+            yield db
+    finally:
+        for work in getattr(request.state, "after_unit", ()):
+            async with database.writing() as own:
+                work(own)
+
+
+def after_unit(request: Request, work: Callable[[Session], None]) -> None:
+    """Run WORK in a transaction of its own once the request's has ended (committed or
+    rolled back): a record that must outlive a request about to fail. Not at once: the
+    request's transaction may hold the only write lock."""
+    if not hasattr(request.state, "after_unit"):
+        request.state.after_unit = []
+    request.state.after_unit.append(work)
 
 
 DbSession = Annotated[Session, Depends(unit_of_work, scope="function")]
@@ -80,6 +115,9 @@ class Auth:
     user: User | None = None
     session: LoginSession | None = None
     impersonation: impersonation.Live | None = None  # an admin acting as the user
+    # The organization requires a second step of back-office users and this one has none
+    # yet: until they set it up, they act with no permission at all.
+    two_step_due: bool = False
 
     @property
     def csrf_token(self) -> str | None:
@@ -96,6 +134,7 @@ async def optional_auth(request: Request, db: DbSession, settings: SettingsDep) 
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         actor = auth.authenticate_api_key(db, secret=header[7:].strip(), ip=ip, user_agent=agent)
+        request.state.actor_api_key_id = actor.api_key_id  # for the security log
         return Auth(actor=actor)
     token = request.cookies.get(session_cookie(settings))
     if not token:
@@ -104,6 +143,7 @@ async def optional_auth(request: Request, db: DbSession, settings: SettingsDep) 
     if found is None:
         return None
     session, user = found
+    request.state.actor_user_id = user.id  # for the security log
     actor = access.actor_for_user(db, user, ip=ip, user_agent=agent)
     live = None
     if session.impersonation_id is not None:
@@ -111,8 +151,11 @@ async def optional_auth(request: Request, db: DbSession, settings: SettingsDep) 
         if live is None:
             return None
         actor = impersonation.as_impersonated(actor, live.admin_actor)
+    due = live is None and two_step.is_due(db, user, has_console_access=actor.has_console_access)
+    if due:
+        actor = dataclasses.replace(actor, grants=())
     request.state.csrf_token = session.csrf_token
-    return Auth(actor=actor, user=user, session=session, impersonation=live)
+    return Auth(actor=actor, user=user, session=session, impersonation=live, two_step_due=due)
 
 
 def _impersonation(
@@ -122,9 +165,10 @@ def _impersonation(
     goes in the user's timeline and the banner on the page."""
     live = impersonation.live(db, session=session, user=user)
     if isinstance(live, str):
-        database: Database = request.app.state.database
-        with database.unit_of_work() as own:
-            impersonation.cut_short(own, session_id=session.id, why=live)
+        why, session_id = live, session.id
+        after_unit(
+            request, lambda own: impersonation.cut_short(own, session_id=session_id, why=why)
+        )
     if not isinstance(live, impersonation.Live):
         return None
     impersonation.note_request(db, live, user, method=request.method, path=request.url.path, ip=ip)
@@ -184,6 +228,11 @@ async def console_auth(found: CurrentAuth) -> Auth:
     """
     if found.session is None:
         raise NotAuthenticated("Sign in first.", code="not_authenticated")
+    if found.two_step_due:
+        raise PermissionDenied(
+            "Your organization requires two-step verification: set it up on your account page.",
+            code=two_step.REQUIRED_CODE,
+        )
     if not found.actor.has_console_access:
         raise PermissionDenied(
             "Your account has no access to the console.", code="console_forbidden"

@@ -11,6 +11,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from userdesk.auth.throttle import RateLimited
 from userdesk.errors import (
@@ -92,7 +93,7 @@ async def validation_error_problem(_request: Request, exc: Exception) -> Respons
     exc = cast(RequestValidationError, exc)
     errors = []
     for error in exc.errors():
-        location = [str(part) for part in error.get("loc", ()) if part not in ("body", "query")]
+        location = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
         field = ".".join(location) or "body"
         value = error.get("input")
         shown = "" if isinstance(value, dict | list) or value is None else f" (got {value!r})"
@@ -101,8 +102,35 @@ async def validation_error_problem(_request: Request, exc: Exception) -> Respons
     return problem_response(400, "invalid_input", detail, errors=errors)
 
 
-async def http_error_problem(_request: Request, exc: Exception) -> Response:
+async def http_error_problem(request: Request, exc: Exception) -> Response:
     exc = cast(HTTPException, exc)
     phrase = HTTPStatus(exc.status_code).phrase
     code = phrase.lower().replace(" ", "_")
-    return problem_response(exc.status_code, code, str(exc.detail or phrase), headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request)
+    return problem_response(exc.status_code, code, str(exc.detail or phrase), headers=headers)
+
+
+METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> str:
+    """The Allow header of a 405: the methods of every route at the request's path.
+
+    Starlette answers with the methods of the first route whose path matches, but a path
+    often has several (GET, PATCH and DELETE /users/{id} are three routes): each method is
+    tried against every route (FastAPI nests included routers, so they are asked whole).
+    """
+    allowed = []
+    for method in METHODS:
+        scope = {  # a fresh one per method: matching writes into it
+            "type": "http",
+            "path": request.scope["path"],
+            "root_path": request.scope.get("root_path", ""),
+            "method": method,
+            "app": request.app,
+        }
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return ", ".join(allowed)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from userdesk.audit import service as audit
 from userdesk.audit.schemas import AuditPage
+from userdesk.web.api.params import IsoDate
 from userdesk.web.deps import CurrentActor, DbSession
 from userdesk.web.filters import audit_filter
 
@@ -21,10 +22,10 @@ async def list_audit(
     actor_name: str | None = None,
     action: str | None = None,
     target: str | None = None,
-    since: date | None = None,
-    until: date | None = None,
+    since: IsoDate | None = None,
+    until: IsoDate | None = None,
     cursor: str | None = None,
-    limit: int = audit.PAGE_SIZE,
+    limit: Annotated[int, Query(ge=1, le=audit.PAGE_MAX)] = audit.PAGE_SIZE,
 ) -> AuditPage:
     """Newest first. `action` is an action or a prefix ending in a dot (`user.`);
     `target` a user's id or email; `since` and `until` dates (UTC, `until` included).

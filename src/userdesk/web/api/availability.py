@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body
 
 from userdesk.availability import service as availability
 from userdesk.web.deps import CurrentActor, DbSession
+from userdesk.web.inputs import PathId
 from userdesk.web.json import JSON
 
 router = APIRouter(tags=["availability"])
@@ -33,9 +34,9 @@ async def set_organization_hours(
     return JSON(availability.set_organization_hours(db, actor=actor, data=body).to_json())
 
 
-@router.put("/users/{user_id}/business-hours", response_model=None)
+@router.put("/users/{user_id:int}/business-hours", response_model=None)
 async def set_agent_hours(
-    user_id: int,
+    user_id: PathId,
     db: DbSession,
     actor: CurrentActor,
     body: dict[str, Any] | None = Body(default=None, examples=[EXAMPLE]),

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from userdesk.churn import scoring
 from userdesk.jobs.schemas import JobRead
+from userdesk.web.api.params import IsoDateTime
 from userdesk.web.deps import CurrentActor, DbSession
 
 router = APIRouter(prefix="/churn", tags=["churn"])
 
 
 class RunRequest(BaseModel):
-    as_of: datetime | None = Field(
+    as_of: IsoDateTime | None = Field(
         default=None, description="Score as of this moment (ISO 8601); now if left out."
     )
 

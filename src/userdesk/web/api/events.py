@@ -18,8 +18,9 @@ async def record_events(
     db: DbSession,
     actor: CurrentActor,
     items: list[Any] = Body(
+        json_schema_extra={"maxItems": activity.MAX_EVENTS},  # the service names `events`
         description='Up to 1,000 of {"user_id" or "email", "type", "occurred_at", '
-        '"properties", "id"}; past times are fine (backfill); an "id" sent again is skipped.'
+        '"properties", "id"}; past times are fine (backfill); an "id" sent again is skipped.',
     ),
 ) -> EventsResult:
     """Bad items come back in `errors` by index; the good ones are kept."""

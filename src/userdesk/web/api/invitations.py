@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter
 
 from userdesk.invitations import service as invitations
 from userdesk.invitations.schemas import InvitationCreate, InvitationRead, InvitationResult
 from userdesk.web.deps import CurrentActor, DbSession, SettingsDep
+from userdesk.web.inputs import PathId
 
 router = APIRouter(prefix="/invitations", tags=["invitations"])
 
@@ -22,7 +25,9 @@ async def invite(
 
 @router.get("", response_model=list[InvitationRead])
 async def list_invitations(
-    db: DbSession, actor: CurrentActor, status: str | None = None
+    db: DbSession,
+    actor: CurrentActor,
+    status: Literal["pending", "accepted", "expired", "revoked"] | None = None,
 ) -> list[InvitationRead]:
     """Newest first; `status` is pending, accepted, expired or revoked."""
     found = invitations.list_invitations(db, actor=actor, status=status)
@@ -31,7 +36,7 @@ async def list_invitations(
 
 @router.post("/{invitation_id}/resend", response_model=InvitationRead)
 async def resend(
-    invitation_id: int, db: DbSession, actor: CurrentActor, settings: SettingsDep
+    invitation_id: PathId, db: DbSession, actor: CurrentActor, settings: SettingsDep
 ) -> InvitationRead:
     """Email a new link; the old one stops working at once."""
     invitation = invitations.resend(
@@ -41,6 +46,6 @@ async def resend(
 
 
 @router.post("/{invitation_id}/revoke", response_model=InvitationRead)
-async def revoke(invitation_id: int, db: DbSession, actor: CurrentActor) -> InvitationRead:
+async def revoke(invitation_id: PathId, db: DbSession, actor: CurrentActor) -> InvitationRead:
     """Kill the link at once."""
     return invitations.read(invitations.revoke(db, actor=actor, invitation_id=invitation_id))

@@ -7,13 +7,14 @@ from fastapi import APIRouter
 from userdesk.jobs import service as jobs
 from userdesk.jobs.schemas import JobRead
 from userdesk.web.deps import CurrentActor, DbSession
+from userdesk.web.inputs import PathId
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 
 @router.get("/{job_id}", response_model=JobRead)
 async def get_job(
-    job_id: int, db: DbSession, actor: CurrentActor, failed_only: bool = False
+    job_id: PathId, db: DbSession, actor: CurrentActor, failed_only: bool = False
 ) -> JobRead:
     """How far the job got, and what it found item by item (an import: every row by
     number, with its fate; `failed_only=true`: the rows that failed, and why)."""

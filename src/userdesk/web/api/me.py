@@ -15,7 +15,9 @@ from pydantic import BaseModel, Field
 from userdesk.errors import PermissionDenied
 from userdesk.users import account
 from userdesk.users.models import User
+from userdesk.users.rules import PASSWORD_MAX_LENGTH
 from userdesk.web.deps import Auth, CurrentAuth, DbSession
+from userdesk.web.inputs import PathId
 
 router = APIRouter(prefix="/me", tags=["me"])
 
@@ -117,9 +119,22 @@ def list_sessions(db: DbSession, found: CurrentAuth) -> list[SessionRead]:
     ]
 
 
-@router.delete("/sessions/{session_id}", status_code=204)
-def end_session(session_id: int, db: DbSession, found: CurrentAuth) -> Response:
-    """Sign out one of one's other sessions (refused while impersonating)."""
+class EndSessionBody(BaseModel):
+    current_password: str = Field(
+        max_length=PASSWORD_MAX_LENGTH, description="One's password, typed again."
+    )
+
+
+@router.delete(
+    "/sessions/{session_id}",
+    status_code=204,
+    responses={429: {"description": "Too many wrong passwords lately."}},
+)
+def end_session(
+    session_id: PathId, body: EndSessionBody, db: DbSession, found: CurrentAuth
+) -> Response:
+    """Sign out one of one's other sessions, typing one's password again (refused while
+    impersonating)."""
     user = _person(found)
     account.end_own_session(
         db,
@@ -127,5 +142,6 @@ def end_session(session_id: int, db: DbSession, found: CurrentAuth) -> Response:
         user=user,
         session_id=session_id,
         current_session_id=found.session.id if found.session else None,
+        current_password=body.current_password,
     )
     return Response(status_code=204)

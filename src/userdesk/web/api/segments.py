@@ -7,6 +7,7 @@ from fastapi import APIRouter, Response
 from userdesk.segments import service as segments
 from userdesk.segments.schemas import SegmentCreate, SegmentRead, SegmentUpdate
 from userdesk.web.deps import CurrentActor, DbSession
+from userdesk.web.inputs import PathId
 
 router = APIRouter(prefix="/segments", tags=["segments"])
 
@@ -24,13 +25,13 @@ async def create_segment(data: SegmentCreate, db: DbSession, actor: CurrentActor
 
 
 @router.get("/{segment_id}", response_model=SegmentRead)
-async def get_segment(segment_id: int, db: DbSession, actor: CurrentActor) -> SegmentRead:
+async def get_segment(segment_id: PathId, db: DbSession, actor: CurrentActor) -> SegmentRead:
     return SegmentRead.of(segments.get_segment(db, actor=actor, segment_id=segment_id))
 
 
 @router.patch("/{segment_id}", response_model=SegmentRead)
 async def update_segment(
-    segment_id: int, data: SegmentUpdate, db: DbSession, actor: CurrentActor
+    segment_id: PathId, data: SegmentUpdate, db: DbSession, actor: CurrentActor
 ) -> SegmentRead:
     """Change the fields given."""
     segment = segments.update_segment(db, actor=actor, segment_id=segment_id, data=data)
@@ -38,6 +39,6 @@ async def update_segment(
 
 
 @router.delete("/{segment_id}", status_code=204)
-async def delete_segment(segment_id: int, db: DbSession, actor: CurrentActor) -> Response:
+async def delete_segment(segment_id: PathId, db: DbSession, actor: CurrentActor) -> Response:
     segments.delete_segment(db, actor=actor, segment_id=segment_id)
     return Response(status_code=204)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
+from starlette.convertors import Convertor, register_url_convertor
 
 from userdesk.activity import service as activity
 from userdesk.activity.service import TimelinePage
@@ -18,6 +20,7 @@ from userdesk.db.base import utcnow
 from userdesk.errors import InvalidInput
 from userdesk.impersonation import service as impersonation
 from userdesk.jobs.schemas import JobRead
+from userdesk.two_step import service as two_step
 from userdesk.users import bulk, lifecycle
 from userdesk.users import service as users
 from userdesk.users.bulk import BulkPreview, BulkRequest
@@ -31,11 +34,35 @@ from userdesk.users.schemas import (
     UserUpdate,
     loaded_user_view,
 )
+from userdesk.web.api.params import NAME_PATTERN, StrictBool
 from userdesk.web.deps import CurrentActor, DbSession, SettingsDep
 from userdesk.web.downloads import csv_download
+from userdesk.web.inputs import PathId
 from userdesk.web.json import JSON
 
 router = APIRouter(prefix="/users", tags=["users"])
+
+
+class ActionConvertor(Convertor[str]):
+    """`{action:action}` matches the actions only, so that POST /users/{id}/churn (GET
+    only) is a 405 naming GET, not a 400 saying 'churn' is not an action."""
+
+    regex = "|".join(re.escape(action.value) for action in Action)
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("action", ActionConvertor())
+
+# The sorts of users.service.SORTS, as the document lists them.
+SortParam = Annotated[
+    Literal["name", "-name", "email", "-email", "created", "-created", "seen", "-seen"],
+    Query(description="name, email, created or seen; a leading - reverses it."),
+]
 
 QueryParam = Annotated[
     str,
@@ -53,10 +80,8 @@ async def list_users(
     db: DbSession,
     actor: CurrentActor,
     q: QueryParam = "",
-    sort: Annotated[
-        str, Query(description="name, email, created or seen; a leading - reverses it.")
-    ] = "name",
-    limit: Annotated[int, Query()] = users.DEFAULT_PAGE_SIZE,
+    sort: SortParam = "name",
+    limit: Annotated[int, Query(ge=1, le=users.MAX_PAGE_SIZE)] = users.DEFAULT_PAGE_SIZE,
     cursor: str | None = None,
 ) -> JSON:
     """One page of users; pass `next_cursor` back as `cursor` for the next one."""
@@ -103,7 +128,7 @@ async def create_user(
     responses={200: {"content": {"text/csv": {}}, "description": "RFC 4180 CSV"}},
 )
 async def export_users(
-    request: Request, actor: CurrentActor, q: QueryParam = "", sort: str = "name"
+    request: Request, actor: CurrentActor, q: QueryParam = "", sort: SortParam = "name"
 ) -> StreamingResponse:
     """Exactly the users of the view (query and sort), every page of it, as CSV."""
     return csv_download(request, actor, q=q, sort=sort)
@@ -121,9 +146,14 @@ async def start_bulk(request: BulkRequest, db: DbSession, actor: CurrentActor) -
     return JobRead.of(bulk.start(db, actor=actor, request=request))
 
 
-@router.post("/{user_id}/verification-email", status_code=202, response_model=None)
+@router.post(
+    "/{user_id:int}/verification-email",
+    status_code=202,
+    response_model=None,
+    responses={429: {"description": "Too many verification emails for the user lately."}},
+)
 async def send_verification_email(
-    user_id: int, db: DbSession, actor: CurrentActor, settings: SettingsDep
+    user_id: PathId, db: DbSession, actor: CurrentActor, settings: SettingsDep
 ) -> JSON:
     """Email the user a new link to confirm their address; the previous link dies."""
     user = users.send_verification_email(
@@ -132,24 +162,39 @@ async def send_verification_email(
     return JSON({"status": "queued", "email": user.email}, status_code=202)
 
 
-@router.get("/{user_id}/churn", response_model=ChurnRead)
-async def user_churn(user_id: int, db: DbSession, actor: CurrentActor) -> ChurnRead:
+@router.get("/{user_id:int}/churn", response_model=ChurnRead)
+async def user_churn(user_id: PathId, db: DbSession, actor: CurrentActor) -> ChurnRead:
     """The user's churn risk: level, probability, reasons in words, the score's trend
     over the last runs, and the retention actions the reasons suggest."""
     return churn.user_churn(db, actor=actor, user_id=user_id)
 
 
-@router.post("/{user_id}/re-engagement-email", status_code=202, response_model=None)
+@router.post("/{user_id:int}/re-engagement-email", status_code=202, response_model=None)
 async def send_re_engagement(
-    user_id: int, db: DbSession, actor: CurrentActor, settings: SettingsDep
+    user_id: PathId, db: DbSession, actor: CurrentActor, settings: SettingsDep
 ) -> JSON:
     """A retention action: email the user the re-engagement template."""
     user = churn.send_re_engagement(db, actor=actor, user_id=user_id, base_url=settings.base_url)
     return JSON({"status": "queued", "email": user.email}, status_code=202)
 
 
+@router.post(
+    "/{user_id:int}/two-step/reset", response_model=None, responses={200: {"model": UserRead}}
+)
+async def reset_two_step(user_id: PathId, db: DbSession, actor: CurrentActor) -> JSON:
+    """Turn off the user's two-step verification (a lost phone): they sign in with their
+    password alone and set it up again. 409 when they have none."""
+    two_step.reset(db, actor=actor, user_id=user_id)
+    return _read(db, actor, user_id)
+
+
 class ImpersonationBody(BaseModel):
-    reason: str = Field(description="Why you need to act as the user; kept in the audit log.")
+    reason: str = Field(
+        min_length=1,
+        max_length=impersonation.REASON_MAX,
+        pattern=NAME_PATTERN,  # not blank, no NUL
+        description="Why you need to act as the user; kept in the audit log.",
+    )
 
 
 class ImpersonationRead(BaseModel):
@@ -157,9 +202,9 @@ class ImpersonationRead(BaseModel):
     expires_at: datetime
 
 
-@router.post("/{user_id}/impersonations", status_code=201, response_model=ImpersonationRead)
+@router.post("/{user_id:int}/impersonations", status_code=201, response_model=ImpersonationRead)
 async def impersonate(
-    user_id: int,
+    user_id: PathId,
     body: ImpersonationBody,
     db: DbSession,
     actor: CurrentActor,
@@ -175,18 +220,24 @@ async def impersonate(
 
 
 class ActionBody(BaseModel):
-    reason: str | None = Field(default=None, description="Required to disable or ban.")
-    days: int | None = Field(default=None, description="For a ban: how many days.")
-    permanent: bool = Field(default=False, description="For a ban: for good.")
+    reason: str | None = Field(
+        default=None, max_length=lifecycle.REASON_MAX, description="Required to disable or ban."
+    )
+    days: int | None = Field(
+        default=None, ge=1, le=lifecycle.BAN_DAYS_MAX, description="For a ban: how many days."
+    )
+    permanent: StrictBool = Field(default=False, description="For a ban: for good.")
 
 
 class DeleteBody(BaseModel):
     confirm_email: str = Field(description="The user's email, typed again.")
 
 
-@router.post("/{user_id}/{action}", response_model=None, responses={200: {"model": UserRead}})
+@router.post(
+    "/{user_id:int}/{action:action}", response_model=None, responses={200: {"model": UserRead}}
+)
 async def act(
-    user_id: int,
+    user_id: PathId,
     action: Action,
     db: DbSession,
     actor: CurrentActor,
@@ -212,9 +263,9 @@ async def act(
     return _read(db, actor, user_id)
 
 
-@router.delete("/{user_id}", response_model=None, responses={200: {"model": UserRead}})
+@router.delete("/{user_id:int}", response_model=None, responses={200: {"model": UserRead}})
 async def delete_user(
-    user_id: int, body: DeleteBody, db: DbSession, actor: CurrentActor, settings: SettingsDep
+    user_id: PathId, body: DeleteBody, db: DbSession, actor: CurrentActor, settings: SettingsDep
 ) -> JSON:
     """Soft delete: access removed, data kept. `confirm_email` must be the user's email."""
     lifecycle.apply(
@@ -228,9 +279,9 @@ async def delete_user(
     return _read(db, actor, user_id)
 
 
-@router.patch("/{user_id}", response_model=None, responses={200: {"model": UserRead}})
+@router.patch("/{user_id:int}", response_model=None, responses={200: {"model": UserRead}})
 async def update_user(
-    user_id: int,
+    user_id: PathId,
     data: UserUpdate,
     db: DbSession,
     actor: CurrentActor,
@@ -272,16 +323,20 @@ def _read(db: DbSession, actor: CurrentActor, user_id: int) -> JSON:
     return JSON(loaded_user_view(user), headers={"ETag": f'W/"{user.version}"'})
 
 
-@router.get("/{user_id}/activity", response_model=TimelinePage)
+@router.get("/{user_id:int}/activity", response_model=TimelinePage)
 async def user_activity(
-    user_id: int, db: DbSession, actor: CurrentActor, cursor: str | None = None, limit: int = 50
+    user_id: PathId,
+    db: DbSession,
+    actor: CurrentActor,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=activity.PAGE_MAX)] = activity.PAGE_SIZE,
 ) -> TimelinePage:
     """What the user did and what was done to them, newest first (users.activity)."""
     return activity.timeline(db, actor=actor, user_id=user_id, cursor=cursor, limit=limit)
 
 
-@router.get("/{user_id}", response_model=None, responses={200: {"model": UserRead}})
-async def get_user(user_id: int, db: DbSession, actor: CurrentActor) -> JSON:
+@router.get("/{user_id:int}", response_model=None, responses={200: {"model": UserRead}})
+async def get_user(user_id: PathId, db: DbSession, actor: CurrentActor) -> JSON:
     """One user, with an `ETag` to send back as `If-Match` when editing; a support agent
     has `availability`, "online" or "away" by their business hours (null for others)."""
     user = users.get_user(db, actor=actor, user_id=user_id)

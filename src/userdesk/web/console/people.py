@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from userdesk.access import service as access
+from userdesk.db.session import Database, outside_transaction
 from userdesk.errors import DomainError, InvalidInput
 from userdesk.imports import rules as import_rules
 from userdesk.imports import service as imports
@@ -17,6 +17,7 @@ from userdesk.invitations.rules import parse_people
 from userdesk.invitations.schemas import InvitationCreate, Person, WelcomeEmail
 from userdesk.jobs import service as jobs
 from userdesk.jobs.schemas import JobRead
+from userdesk.mail import mailbox as mailboxes
 from userdesk.mail import service as mail
 from userdesk.mail.rules import EmailKind, Template
 from userdesk.users import bulk, lifecycle
@@ -26,6 +27,7 @@ from userdesk.users.schemas import UserCreate
 from userdesk.web.console.pages import partial, render
 from userdesk.web.deps import ConsoleAuth, DbSession, SettingsDep
 from userdesk.web.downloads import csv_download
+from userdesk.web.inputs import PathId
 
 router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
 
@@ -181,7 +183,7 @@ async def invitations_page(
 
 @router.post("/invitations/{invitation_id}/resend")
 async def resend_invitation(
-    invitation_id: int, db: DbSession, auth: ConsoleAuth, settings: SettingsDep
+    invitation_id: PathId, db: DbSession, auth: ConsoleAuth, settings: SettingsDep
 ) -> Response:
     invitations.resend(
         db, actor=auth.actor, invitation_id=invitation_id, base_url=settings.base_url
@@ -190,14 +192,14 @@ async def resend_invitation(
 
 
 @router.post("/invitations/{invitation_id}/revoke")
-async def revoke_invitation(invitation_id: int, db: DbSession, auth: ConsoleAuth) -> Response:
+async def revoke_invitation(invitation_id: PathId, db: DbSession, auth: ConsoleAuth) -> Response:
     invitations.revoke(db, actor=auth.actor, invitation_id=invitation_id)
     return RedirectResponse("/console/invitations?status=revoked", status_code=303)
 
 
 @router.post("/users/{user_id}/verification-email", response_class=HTMLResponse)
 async def send_verification_email(
-    request: Request, user_id: int, db: DbSession, auth: ConsoleAuth, settings: SettingsDep
+    request: Request, user_id: PathId, db: DbSession, auth: ConsoleAuth, settings: SettingsDep
 ) -> Response:
     """Queue a new verification email; answers with a toast (htmx) or back to the list."""
     user = users.send_verification_email(
@@ -215,7 +217,7 @@ async def send_verification_email(
 
 @router.get("/mailbox", response_class=HTMLResponse)
 async def mailbox(request: Request, db: DbSession, auth: ConsoleAuth) -> Response:
-    messages = mail.mailbox(db, actor=auth.actor)
+    messages = mailboxes.entries(db, actor=auth.actor)
     return render(request, "console/mailbox.html", auth, db, messages=messages, nav="mailbox")
 
 
@@ -266,8 +268,11 @@ async def save_email_template(
     return RedirectResponse(f"/console/settings/emails/{kind.value}?saved=1", status_code=303)
 
 
-def _bulk_request(action: str, q: str, ids: list[str], **given: Any) -> BulkRequest:
-    return BulkRequest(action=action, q=None if ids else q, ids=ids or None, **given)
+def _bulk_request(action: str, q: str, ids: list[str], selected: bool, **given: Any) -> BulkRequest:
+    """The selected rows ("Apply to selected", even when none is ticked) or the query."""
+    if selected or ids:
+        return BulkRequest(action=action, ids=ids, **given)
+    return BulkRequest(action=action, q=q, **given)
 
 
 @router.get("/bulk", response_class=HTMLResponse)
@@ -278,9 +283,10 @@ async def bulk_preview(
     action: str = "",
     q: str = "",
     ids: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
+    selected: bool = False,
 ) -> Response:
     """How many users the action will reach, and who, before it starts."""
-    preview = bulk.preview(db, actor=auth.actor, request=_bulk_request(action, q, ids))
+    preview = bulk.preview(db, actor=auth.actor, request=_bulk_request(action, q, ids, selected))
     return render(
         request,
         "console/bulk.html",
@@ -289,6 +295,7 @@ async def bulk_preview(
         preview=preview,
         q=q,
         ids=ids,
+        selected=selected,
         label=BULK_LABELS.get(action, action),
         reasons=lifecycle.DISABLE_REASONS,
         errors={},
@@ -304,6 +311,7 @@ async def bulk_start(
     action: Annotated[str, Form()] = "",
     q: Annotated[str, Form()] = "",
     ids: ListField = [],  # noqa: B006
+    selected: Annotated[bool, Form()] = False,
     reason: Annotated[str, Form()] = "",
     days: Annotated[str, Form()] = "",
     permanent: Annotated[bool, Form()] = False,
@@ -314,12 +322,16 @@ async def bulk_start(
             "days": int(days) if days.strip() and not permanent else None,
             "permanent": permanent,
         }
-        job = bulk.start(db, actor=auth.actor, request=_bulk_request(action, q, ids, **given))
+        job = bulk.start(
+            db, actor=auth.actor, request=_bulk_request(action, q, ids, selected, **given)
+        )
     except (InvalidInput, ValueError) as exc:
         errors = (
             exc.fields if isinstance(exc, InvalidInput) else {"days": f"'{days}' is not a number"}
         )
-        preview = bulk.preview(db, actor=auth.actor, request=_bulk_request(action, q, ids))
+        preview = bulk.preview(
+            db, actor=auth.actor, request=_bulk_request(action, q, ids, selected)
+        )
         return render(
             request,
             "console/bulk.html",
@@ -329,6 +341,7 @@ async def bulk_start(
             preview=preview,
             q=q,
             ids=ids,
+            selected=selected,
             label=BULK_LABELS.get(action, action),
             reasons=lifecycle.DISABLE_REASONS,
             errors=errors,
@@ -357,7 +370,7 @@ def _job_words(job: JobRead) -> dict[str, str]:
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
-async def job_page(request: Request, job_id: int, db: DbSession, auth: ConsoleAuth) -> Response:
+async def job_page(request: Request, job_id: PathId, db: DbSession, auth: ConsoleAuth) -> Response:
     found = jobs.get(db, actor=auth.actor, job_id=job_id)
     job = JobRead.of(found, jobs.items(db, found, failed_only=True, limit=REPORT_ROWS_SHOWN))
     words = _job_words(job)
@@ -367,7 +380,7 @@ async def job_page(request: Request, job_id: int, db: DbSession, auth: ConsoleAu
 
 
 @router.get("/imports/{job_id}/report.csv")
-async def import_report(job_id: int, db: DbSession, auth: ConsoleAuth) -> Response:
+async def import_report(job_id: PathId, db: DbSession, auth: ConsoleAuth) -> Response:
     """Every row of an import with its fate, as a CSV file."""
     report = imports.report_csv(db, actor=auth.actor, job_id=job_id)
     return Response(
@@ -401,10 +414,16 @@ async def upload_import(
     try:
         if file is None or not file.filename:
             raise InvalidInput("Choose a CSV file.", fields={"file": "is required"})
-        content = await file.read()
-        job = await run_in_threadpool(  # a large file takes seconds to keep
-            imports.draft, db, actor=auth.actor, filename=file.filename, content=content
+        upload_file, filename = file, file.filename
+        upload = await outside_transaction(  # seconds for a large file: not in the transaction
+            db,
+            lambda: imports.read_upload(
+                actor=auth.actor,
+                filename=filename,
+                content=upload_file.file.read(imports.MAX_BYTES + 1),
+            ),
         )
+        job = imports.keep_draft(db, actor=auth.actor, upload=upload)
     except InvalidInput as exc:
         return render(
             request,
@@ -420,7 +439,9 @@ async def upload_import(
 
 
 @router.get("/imports/{job_id}", response_class=HTMLResponse)
-async def map_import(request: Request, job_id: int, db: DbSession, auth: ConsoleAuth) -> Response:
+async def map_import(
+    request: Request, job_id: PathId, db: DbSession, auth: ConsoleAuth
+) -> Response:
     draft = jobs.get(db, actor=auth.actor, job_id=job_id)
     return render(
         request,
@@ -437,7 +458,7 @@ async def map_import(request: Request, job_id: int, db: DbSession, auth: Console
 @router.post("/imports/{job_id}", response_class=HTMLResponse)
 async def start_import(
     request: Request,
-    job_id: int,
+    job_id: PathId,
     db: DbSession,
     auth: ConsoleAuth,
     dry_run: Annotated[bool, Form()] = False,
@@ -446,15 +467,22 @@ async def start_import(
     """Run the import (or a dry run) with the columns as mapped."""
     form = await request.form()
     mapping = {f: str(form.get(f"map_{f}") or "") for f in import_rules.FIELDS}
+    database: Database = request.app.state.database
+
+    def parse() -> imports.Parsed | None:  # the whole file, to count its rows: seconds
+        with database.unit_of_work(write=False) as reading:
+            return imports.parse_draft(reading, actor=auth.actor, job_id=job_id, mapping=mapping)
+
     try:
-        await run_in_threadpool(  # it reads the whole file, to count its rows
-            imports.start,
+        parsed = await outside_transaction(db, parse)
+        imports.start(
             db,
             actor=auth.actor,
             job_id=job_id,
             mapping=mapping,
             dry_run=dry_run,
             send_invitations=send_invitations,
+            parsed=parsed,
         )
     except InvalidInput as exc:
         draft = jobs.get(db, actor=auth.actor, job_id=job_id)

@@ -14,6 +14,7 @@ from userdesk.outreach import service as outreach
 from userdesk.users import groups
 from userdesk.web.console.routes import user_page
 from userdesk.web.deps import ConsoleAuth, DbSession, SettingsDep
+from userdesk.web.inputs import PathId
 
 router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
 
@@ -42,7 +43,7 @@ def _refused(
 
 @router.post("/users/{user_id}/invitation/resend", response_class=HTMLResponse)
 async def resend_invitation(
-    request: Request, user_id: int, db: DbSession, auth: ConsoleAuth, settings: SettingsDep
+    request: Request, user_id: PathId, db: DbSession, auth: ConsoleAuth, settings: SettingsDep
 ) -> Response:
     """Resend the user's pending invitation: a new link, the old one dead."""
     try:
@@ -57,7 +58,7 @@ async def resend_invitation(
 @router.post("/users/{user_id}/groups", response_class=HTMLResponse)
 async def add_to_group(
     request: Request,
-    user_id: int,
+    user_id: PathId,
     db: DbSession,
     auth: ConsoleAuth,
     group_id: Annotated[str, Form()] = "",
@@ -73,7 +74,7 @@ async def add_to_group(
 @router.post("/users/{user_id}/outreach", response_class=HTMLResponse)
 async def assign_outreach(
     request: Request,
-    user_id: int,
+    user_id: PathId,
     db: DbSession,
     auth: ConsoleAuth,
     settings: SettingsDep,
@@ -98,8 +99,8 @@ async def assign_outreach(
 @router.post("/users/{user_id}/outreach/{assignment_id}/reassign", response_class=HTMLResponse)
 async def reassign_outreach(
     request: Request,
-    user_id: int,
-    assignment_id: int,
+    user_id: PathId,
+    assignment_id: PathId,
     db: DbSession,
     auth: ConsoleAuth,
     settings: SettingsDep,
@@ -123,7 +124,7 @@ async def reassign_outreach(
 
 @router.post("/users/{user_id}/outreach/{assignment_id}/done", response_class=HTMLResponse)
 async def outreach_done(
-    request: Request, user_id: int, assignment_id: int, db: DbSession, auth: ConsoleAuth
+    request: Request, user_id: PathId, assignment_id: PathId, db: DbSession, auth: ConsoleAuth
 ) -> Response:
     """Mark the outreach done (its agent, or whoever may update the user)."""
     try:

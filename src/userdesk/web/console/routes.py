@@ -15,6 +15,7 @@ from userdesk.access.models import Group, Role, Team
 from userdesk.access.rules import ALL_PERMISSIONS, Permission
 from userdesk.activity import service as activity
 from userdesk.audit import service as audit
+from userdesk.auth.session_rules import MINUTES_SETTINGS
 from userdesk.availability import service as availability
 from userdesk.churn import scoring
 from userdesk.churn import service as churn
@@ -35,6 +36,7 @@ from userdesk.query.rules import Query, parse
 from userdesk.segments import service as segments
 from userdesk.segments.schemas import SegmentCreate, SegmentUpdate
 from userdesk.signup.rules import RegistrationPolicy, parse_domains
+from userdesk.two_step import service as two_step
 from userdesk.users import bulk, lifecycle
 from userdesk.users import service as users
 from userdesk.users.bulk import BULK_LABELS
@@ -44,6 +46,7 @@ from userdesk.web.console import views
 from userdesk.web.console.pages import partial, render
 from userdesk.web.deps import ConsoleAuth, DbSession, SettingsDep
 from userdesk.web.filters import audit_filter
+from userdesk.web.inputs import PathId, QueryId
 
 router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
 
@@ -61,7 +64,7 @@ async def users_list(
     q: str = "",
     sort: str = "name",
     cursor: str | None = None,
-    segment: int | None = None,
+    segment: QueryId = None,
 ) -> Response:
     """The Users list for the query in the URL: the whole page, the results, or more rows."""
     target = request.headers.get("HX-Target") if request.headers.get("HX-Request") else None
@@ -161,7 +164,7 @@ async def create_segment(
 
 @router.get("/segments/{segment_id}", response_class=HTMLResponse)
 async def edit_segment_form(
-    request: Request, segment_id: int, db: DbSession, auth: ConsoleAuth
+    request: Request, segment_id: PathId, db: DbSession, auth: ConsoleAuth
 ) -> Response:
     segment = segments.get_segment(db, actor=auth.actor, segment_id=segment_id)
     return render(
@@ -180,7 +183,7 @@ async def edit_segment_form(
 @router.post("/segments/{segment_id}", response_class=HTMLResponse)
 async def edit_segment(
     request: Request,
-    segment_id: int,
+    segment_id: PathId,
     db: DbSession,
     auth: ConsoleAuth,
     name: Annotated[str, Form()] = "",
@@ -212,7 +215,7 @@ async def edit_segment(
 
 
 @router.post("/segments/{segment_id}/delete")
-async def delete_segment(segment_id: int, db: DbSession, auth: ConsoleAuth) -> Response:
+async def delete_segment(segment_id: PathId, db: DbSession, auth: ConsoleAuth) -> Response:
     segments.delete_segment(db, actor=auth.actor, segment_id=segment_id)
     return RedirectResponse("/console/users", status_code=303)
 
@@ -220,7 +223,7 @@ async def delete_segment(segment_id: int, db: DbSession, auth: ConsoleAuth) -> R
 @router.get("/users/{user_id}", response_class=HTMLResponse)
 async def user_detail(
     request: Request,
-    user_id: int,
+    user_id: PathId,
     db: DbSession,
     auth: ConsoleAuth,
     action: str | None = None,
@@ -234,7 +237,7 @@ def user_page(
     request: Request,
     db: DbSession,
     auth: ConsoleAuth,
-    user_id: int,
+    user_id: PathId,
     *,
     dialog: str | None = None,
     done: str | None = None,
@@ -270,6 +273,10 @@ def user_page(
             and user.id != auth.actor.user_id
         ),
         impersonation_link=impersonation_link,
+        # Offered where the user has it and the viewer may edit them; checked again on use.
+        can_reset_two_step=(
+            editable and user.id != auth.actor.user_id and two_step.is_enabled(db, user)
+        ),
         presence=availability.user_availability(db, user, utcnow()),
         churn=(
             churn.user_churn(db, actor=auth.actor, user_id=user.id)
@@ -284,7 +291,7 @@ def user_page(
         ),
         version=user.version,
         choices=(
-            access.assignable(db, actor=auth.actor, permission=Permission.USERS_UPDATE)
+            access.assignable(db, actor=auth.actor, permission=Permission.USERS_UPDATE, user=user)
             if dialog == "edit" and editable
             else None
         ),
@@ -295,7 +302,7 @@ def user_page(
 @router.post("/users/{user_id}/edit", response_class=HTMLResponse)
 async def edit_user(
     request: Request,
-    user_id: int,
+    user_id: PathId,
     db: DbSession,
     auth: ConsoleAuth,
     settings: SettingsDep,
@@ -345,7 +352,9 @@ async def edit_user(
             problem=exc.message,
             stale=True,
         )
-    except (InvalidInput, Conflict) as exc:
+    except (InvalidInput, Conflict, PermissionDenied) as exc:
+        if isinstance(exc, PermissionDenied) and not exc.fields:
+            raise
         if not exc.fields and isinstance(exc, Conflict):
             return user_page(request, db, auth, user_id, problem=exc.message, status_code=409)
         return user_page(
@@ -356,14 +365,15 @@ async def edit_user(
             dialog="edit",
             form=form,
             errors=exc.fields,
-            status_code=400,
+            # A role or team the admin may not give: the field says why.
+            status_code=403 if isinstance(exc, PermissionDenied) else 400,
         )
     return RedirectResponse(f"/console/users/{user_id}?done=edit", status_code=303)
 
 
 @router.get("/users/{user_id}/activity", response_class=HTMLResponse)
 async def user_activity(
-    request: Request, user_id: int, db: DbSession, auth: ConsoleAuth, cursor: str | None = None
+    request: Request, user_id: PathId, db: DbSession, auth: ConsoleAuth, cursor: str | None = None
 ) -> Response:
     """More of the user's timeline (htmx)."""
     page = activity.timeline(db, actor=auth.actor, user_id=user_id, cursor=cursor)
@@ -375,7 +385,7 @@ async def user_activity(
 @router.post("/users/{user_id}/actions/{action}", response_class=HTMLResponse)
 async def user_action(
     request: Request,
-    user_id: int,
+    user_id: PathId,
     action: Action,
     db: DbSession,
     auth: ConsoleAuth,
@@ -437,10 +447,22 @@ async def user_action(
     return RedirectResponse(f"/console/users/{user_id}?done={action.value}", status_code=303)
 
 
+@router.post("/users/{user_id}/two-step/reset", response_class=HTMLResponse)
+async def reset_two_step(
+    request: Request, user_id: PathId, db: DbSession, auth: ConsoleAuth
+) -> Response:
+    """Turn off a user's two-step verification (a lost phone)."""
+    try:
+        two_step.reset(db, actor=auth.actor, user_id=user_id)
+    except Conflict as exc:
+        return user_page(request, db, auth, user_id, problem=exc.message, status_code=409)
+    return RedirectResponse(f"/console/users/{user_id}?done=two_step_reset", status_code=303)
+
+
 @router.post("/users/{user_id}/impersonate", response_class=HTMLResponse)
 async def impersonate_user(
     request: Request,
-    user_id: int,
+    user_id: PathId,
     db: DbSession,
     auth: ConsoleAuth,
     settings: SettingsDep,
@@ -469,7 +491,7 @@ async def impersonate_user(
 
 @router.post("/users/{user_id}/re-engagement-email", response_class=HTMLResponse)
 async def send_re_engagement(
-    request: Request, user_id: int, db: DbSession, auth: ConsoleAuth, settings: SettingsDep
+    request: Request, user_id: PathId, db: DbSession, auth: ConsoleAuth, settings: SettingsDep
 ) -> Response:
     """A retention action from the churn card: one click, audited."""
     try:
@@ -554,6 +576,10 @@ def _settings(
         registration=organizations.registration_policy(organization),
         registration_policies=list(RegistrationPolicy),
         registration_domains=", ".join(organizations.registration_domains(organization)),
+        session_settings=MINUTES_SETTINGS,
+        session_minutes=organizations.session_minutes(organization),
+        keep_signed_in=organizations.allows_keep_signed_in(organization),
+        two_step_required=organizations.requires_two_step(organization),
         errors=errors or {},
         saved=request.query_params.get("saved"),
         nav="settings",
@@ -574,7 +600,23 @@ async def save_settings(
     churn_high: Annotated[str, Form()] = "60",
     registration: Annotated[str | None, Form()] = None,
     registration_domains: Annotated[str | None, Form()] = None,
+    session_idle_minutes: Annotated[str | None, Form()] = None,
+    session_max_minutes: Annotated[str | None, Form()] = None,
+    keep_signed_in: Annotated[bool, Form()] = False,
+    keep_signed_in_idle_minutes: Annotated[str | None, Form()] = None,
+    keep_signed_in_max_minutes: Annotated[str | None, Form()] = None,
+    two_step_required: Annotated[bool, Form()] = False,
 ) -> Response:
+    minutes, problems = _whole_minutes(
+        {
+            "session_idle_minutes": session_idle_minutes,
+            "session_max_minutes": session_max_minutes,
+            "keep_signed_in_idle_minutes": keep_signed_in_idle_minutes,
+            "keep_signed_in_max_minutes": keep_signed_in_max_minutes,
+        }
+    )
+    if problems:
+        return _settings(request, db, auth, errors=problems, status_code=400)
     try:
         days = int(invitation_ttl_days)
     except ValueError:
@@ -601,10 +643,27 @@ async def save_settings(
             registration_domains=parse_domains(registration_domains)
             if registration_domains is not None
             else None,
+            keep_signed_in=keep_signed_in,
+            two_step_required_for_console=two_step_required,
+            **minutes,
         )
     except InvalidInput as exc:
         return _settings(request, db, auth, errors=exc.fields, status_code=400)
     return RedirectResponse("/console/settings?saved=1", status_code=303)
+
+
+def _whole_minutes(fields: dict[str, str | None]) -> tuple[dict[str, int], dict[str, str]]:
+    """The fields sent (as whole numbers) and, by field, those that are not numbers."""
+    minutes: dict[str, int] = {}
+    problems: dict[str, str] = {}
+    for name, text in fields.items():
+        if text is None:
+            continue
+        try:
+            minutes[name] = int(text.strip())
+        except ValueError:
+            problems[name] = f"{text[:40]!r} is not a whole number of minutes"
+    return minutes, problems
 
 
 # Any: mypy cannot bind the services' model type variable through a dict lookup.
@@ -641,7 +700,7 @@ async def add_named(
 async def rename_named(
     request: Request,
     kind: str,
-    item_id: int,
+    item_id: PathId,
     db: DbSession,
     auth: ConsoleAuth,
     name: Annotated[str, Form()] = "",
@@ -657,7 +716,7 @@ async def rename_named(
 
 
 @router.post("/settings/{kind}/{item_id}/delete")
-async def delete_named(kind: str, item_id: int, db: DbSession, auth: ConsoleAuth) -> Response:
+async def delete_named(kind: str, item_id: PathId, db: DbSession, auth: ConsoleAuth) -> Response:
     model = NAMED_KINDS.get(kind)
     if model is None:
         raise NotFound(f"No settings for '{kind}'.")

@@ -13,9 +13,11 @@ from fastapi.responses import RedirectResponse, Response
 
 from userdesk.auth.throttle import RateLimited
 from userdesk.errors import DomainError, NotAuthenticated
+from userdesk.two_step import service as two_step
 from userdesk.users import account
 from userdesk.users.models import User
 from userdesk.web.deps import Auth, CurrentAuth, DbSession, SettingsDep
+from userdesk.web.inputs import PathId
 from userdesk.web.problems import status_of
 from userdesk.web.templating import templates
 
@@ -65,6 +67,13 @@ def me_page(
             "error": error,
             "sent": request.query_params.get("sent"),
             "impersonating": found.impersonation is not None,
+            "two_step": two_step.summary(
+                db,
+                user=found.user,
+                has_console_access=found.actor.has_console_access or found.two_step_due,
+            )
+            if found.user is not None
+            else None,
         },
         status_code=status,
     )
@@ -83,13 +92,13 @@ def _done_message(request: Request) -> str | None:
     return message
 
 
-def _user(found: Auth) -> User:
+def own_user(found: Auth) -> User:
     if found.user is None or found.session is None:
         raise NotAuthenticated("Sign in first.", code="not_authenticated")
     return found.user
 
 
-def _refused(
+def refused(
     request: Request,
     db: DbSession,
     found: Auth,
@@ -98,7 +107,9 @@ def _refused(
     values: dict[str, str],
 ) -> Response:
     """The page again, with EXC next to the fields it names (else atop FORM)."""
-    fields = dict(exc.fields) if form != "sessions" else {}
+    fields = dict(exc.fields)
+    if form == "sessions":  # a session's id has no field of its own: said atop the form
+        fields = {k: v for k, v in fields.items() if k == "current_password"}
     if not fields:
         fields = {"form": exc.message}
     response = me_page(
@@ -118,14 +129,14 @@ def change_name(
     last_name: Annotated[str, Form()] = "",
 ) -> Response:
     """Change my first and last name."""
-    user = _user(found)
+    user = own_user(found)
     try:
         account.change_own_name(
             db, actor=found.actor, user=user, first_name=first_name, last_name=last_name
         )
     except DomainError as exc:
         values = {"first_name": first_name, "last_name": last_name}
-        return _refused(request, db, found, "name", exc, values)
+        return refused(request, db, found, "name", exc, values)
     return RedirectResponse("/me?done=name", status_code=303)
 
 
@@ -141,7 +152,7 @@ def change_password(
     sign_out_others: Annotated[str, Form()] = "",
 ) -> Response:
     """Change my password, proving the current one; maybe sign out my other sessions."""
-    user = _user(found)
+    user = own_user(found)
     values = {"sign_out_others": sign_out_others}
     if new_password != new_password_again:
         errors = {"new_password_again": "does not match the new password"}
@@ -158,7 +169,7 @@ def change_password(
             base_url=settings.base_url,
         )
     except DomainError as exc:
-        return _refused(request, db, found, "password", exc, values)
+        return refused(request, db, found, "password", exc, values)
     return RedirectResponse(f"/me?done=password&ended={ended}", status_code=303)
 
 
@@ -172,7 +183,7 @@ def change_email(
     current_password: Annotated[str, Form()] = "",
 ) -> Response:
     """Ask to move to a new address: it gets a link, the current one a notice."""
-    user = _user(found)
+    user = own_user(found)
     try:
         account.request_own_email_change(
             db,
@@ -183,27 +194,42 @@ def change_email(
             base_url=settings.base_url,
         )
     except DomainError as exc:
-        return _refused(request, db, found, "email", exc, {"email": email})
+        return refused(request, db, found, "email", exc, {"email": email})
     return RedirectResponse("/me?done=email", status_code=303)
 
 
 @router.post("/me/sessions/others/end")
-def end_other_sessions(request: Request, db: DbSession, found: CurrentAuth) -> Response:
+def end_other_sessions(
+    request: Request,
+    db: DbSession,
+    found: CurrentAuth,
+    current_password: Annotated[str, Form()] = "",
+) -> Response:
     """Sign me out everywhere but here."""
-    user = _user(found)
+    user = own_user(found)
     try:
         ended = account.end_other_sessions(
-            db, actor=found.actor, user=user, current_session_id=_session_id(found)
+            db,
+            actor=found.actor,
+            user=user,
+            current_session_id=_session_id(found),
+            current_password=current_password,
         )
     except DomainError as exc:
-        return _refused(request, db, found, "sessions", exc, {})
+        return refused(request, db, found, "sessions", exc, {})
     return RedirectResponse(f"/me?done=sessions&ended={ended}", status_code=303)
 
 
 @router.post("/me/sessions/{session_id}/end")
-def end_session(request: Request, session_id: int, db: DbSession, found: CurrentAuth) -> Response:
+def end_session(
+    request: Request,
+    session_id: PathId,
+    db: DbSession,
+    found: CurrentAuth,
+    current_password: Annotated[str, Form()] = "",
+) -> Response:
     """Sign out one of my other sessions."""
-    user = _user(found)
+    user = own_user(found)
     try:
         account.end_own_session(
             db,
@@ -211,9 +237,10 @@ def end_session(request: Request, session_id: int, db: DbSession, found: Current
             user=user,
             session_id=session_id,
             current_session_id=_session_id(found),
+            current_password=current_password,
         )
     except DomainError as exc:
-        return _refused(request, db, found, "sessions", exc, {})
+        return refused(request, db, found, "sessions", exc, {})
     return RedirectResponse("/me?done=session", status_code=303)
 
 

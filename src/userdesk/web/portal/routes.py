@@ -17,18 +17,21 @@ from userdesk.impersonation import service as impersonation
 from userdesk.invitations import service as invitations
 from userdesk.organizations.models import Organization
 from userdesk.signup import service as signup
+from userdesk.two_step import service as two_step
+from userdesk.two_step.service import SecondStep
 from userdesk.users import service as users
 from userdesk.web.deps import (
-    FORM_CSRF_COOKIE,
     CurrentAuth,
     DbSession,
     OptionalAuth,
     SettingsDep,
     client_ip,
     cookie_secure,
+    form_csrf_cookie,
     session_cookie,
 )
 from userdesk.web.portal import account as my_account
+from userdesk.web.portal import devices
 from userdesk.web.templating import templates
 
 router = APIRouter(tags=["portal"], include_in_schema=False)
@@ -56,12 +59,13 @@ def anonymous_form(
     request: Request, template: str, context: dict[str, object], status: int = 200
 ) -> Response:
     """A page with a form for someone not signed in, protected by a double-submit token."""
-    token = request.cookies.get(FORM_CSRF_COOKIE) or new_token()
+    cookie = form_csrf_cookie(request.app.state.settings)
+    token = request.cookies.get(cookie) or new_token()
     response = templates.TemplateResponse(
         request, template, {**context, "form_csrf": token}, status_code=status
     )
     response.set_cookie(
-        FORM_CSRF_COOKIE,
+        cookie,
         token,
         httponly=True,
         samesite="lax",
@@ -72,7 +76,7 @@ def anonymous_form(
 
 
 def form_token_ok(request: Request, sent: str) -> bool:
-    expected = request.cookies.get(FORM_CSRF_COOKIE)
+    expected = request.cookies.get(form_csrf_cookie(request.app.state.settings))
     return bool(expected) and tokens_equal(sent, expected or "")
 
 
@@ -98,6 +102,7 @@ def login_page(
             "error": error,
             "notice": notice,
             "signup": signup.takes_registrations(db),
+            "keep_signed_in": signup.offers_keep_signed_in(db),
         },
         status,
     )
@@ -121,6 +126,7 @@ def login(
     password: Annotated[str, Form()] = "",
     csrf_token: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "",
+    keep_signed_in: Annotated[str, Form()] = "",
 ) -> Response:
     if not form_token_ok(request, csrf_token):
         return login_page(
@@ -135,6 +141,8 @@ def login(
             ip=client_ip(request),
             user_agent=request.headers.get("user-agent"),
             replaces_token=request.cookies.get(session_cookie(settings)),
+            keep_signed_in=keep_signed_in == "true",
+            device_cookie=devices.carried(request, settings),
         )
     except NotAuthenticated as exc:
         return login_page(
@@ -146,20 +154,53 @@ def login(
         )
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
-    return _signed_in(db, settings, signed_in, safe_next(next))
+    if isinstance(signed_in, SecondStep):
+        return second_step_page(
+            request,
+            token=signed_in.token,
+            next_path=safe_next(next),
+            keep_signed_in=keep_signed_in == "true",
+        )
+    response = signed_in_response(db, settings, signed_in, safe_next(next))
+    devices.remember(request, response, settings, signed_in.user.id)
+    return response
 
 
-def _signed_in(
+def second_step_page(
+    request: Request,
+    *,
+    token: str,
+    next_path: str | None,
+    keep_signed_in: bool,
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    """The sign-in's second step: the code from the authenticator app, or a recovery code."""
+    return anonymous_form(
+        request,
+        "portal/login_two_step.html",
+        {
+            "challenge": token,
+            "next": next_path or "",
+            "keep_signed_in": keep_signed_in,
+            "error": error,
+        },
+        status,
+    )
+
+
+def signed_in_response(
     db: DbSession, settings: SettingsDep, signed_in: auth.SignedIn, target: str | None
 ) -> Response:
-    """Send the newly signed-in person on, with their session cookie."""
+    """Send the newly signed-in person on, with their session cookie: one that ends with the
+    browser, unless the session is a kept one ("keep me signed in")."""
     actor = access.actor_for_user(db, signed_in.user)
     home = "/console/users" if actor.has_console_access else "/me"
     response = RedirectResponse(target or home, status_code=303)
     response.set_cookie(
         session_cookie(settings),
         signed_in.token,
-        max_age=settings.session_max_age_seconds,
+        max_age=signed_in.cookie_max_age,
         httponly=True,
         samesite="lax",
         secure=cookie_secure(settings),
@@ -266,6 +307,11 @@ def accept_invitation(
             {"invitation": invitation, "organization": organization, "errors": errors},
             400,
         )
+    if two_step.is_enabled(db, user):  # an earlier account's second step still holds
+        challenge = two_step.start_challenge(db, user=user)
+        return second_step_page(
+            request, token=challenge.token, next_path=None, keep_signed_in=False
+        )
     signed_in = auth.start_session(
         db,
         settings=settings,
@@ -274,7 +320,7 @@ def accept_invitation(
         user_agent=request.headers.get("user-agent"),
         replaces_token=request.cookies.get(session_cookie(settings)),
     )
-    return _signed_in(db, settings, signed_in, None)
+    return signed_in_response(db, settings, signed_in, None)
 
 
 def password_errors(

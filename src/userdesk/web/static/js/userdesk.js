@@ -1,6 +1,8 @@
 // Behaviour the pages would otherwise write inline (the Content-Security-Policy allows
 // scripts from this site only, and no eval):
 // - [data-remove-after="ms"] removes itself after that many milliseconds (toasts).
+// - [data-needs-selection] (a submit button of a form) is disabled while none of the
+//   form's checkboxes is ticked (the server refuses an empty selection too).
 (function () {
   "use strict";
   function within(root, selector) {
@@ -8,13 +10,28 @@
     if (root.matches && root.matches(selector)) found.push(root);
     return found;
   }
+  function selectionChanged(form) {
+    const ticked = form.elements && Array.from(form.elements).some(function (el) {
+      return el.type === "checkbox" && el.checked;
+    });
+    form.querySelectorAll("[data-needs-selection]").forEach(function (button) {
+      button.disabled = !ticked;
+    });
+  }
   function init(root) {
+    within(root, "[data-needs-selection]").forEach(function (button) {
+      if (button.form) selectionChanged(button.form);
+    });
     within(root, "[data-remove-after]").forEach(function (el) {
       if (el.dataset.removeArmed) return;
       el.dataset.removeArmed = "1";
       setTimeout(function () { el.remove(); }, Number(el.dataset.removeAfter) || 4000);
     });
   }
+  document.addEventListener("change", function (event) {
+    const box = event.target;
+    if (box.type === "checkbox" && box.form) selectionChanged(box.form);
+  });
   document.addEventListener("htmx:load", function (event) { init(event.detail.elt); });
   document.addEventListener("DOMContentLoaded", function () { init(document); });
 })();
