@@ -27,7 +27,8 @@ def test_a_code_of_the_neighbouring_step_is_taken_and_a_used_one_is_not() -> Non
 def test_typed_spaces_are_ignored_and_other_text_is_no_code() -> None:
     now = rules.step_of(59)
     assert rules.matching_step(RFC_SECRET, "287 082", now_step=now, after_step=None) == now
-    for typed in ("", "28708", "2870822", "abcdef", "\x00" * 6):
+    wide = "".join(chr(0xFF10 + int(d)) for d in "287082")  # full-width digits: no code
+    for typed in ("", "28708", "2870822", "abcdef", "\x00" * 6, wide):
         assert rules.matching_step(RFC_SECRET, typed, now_step=now, after_step=None) is None
 
 

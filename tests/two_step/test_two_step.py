@@ -297,3 +297,31 @@ def test_the_console_offers_the_reset_on_the_users_page(
     assert "Done: reset two-step verification." in client.get(done.headers["location"]).text
     again = client.post(f"/console/users/{user.id}/two-step/reset", data={"csrf_token": csrf})
     assert again.status_code == 409
+
+
+def test_bad_input_to_the_second_step_is_a_4xx_and_signs_nobody_in(
+    client: TestClient, db: Session, org: Organization
+) -> None:
+    user = factories.make_user(db, org)
+    csrf = factories.login(client, user.email)
+    enroll(client, csrf)
+    page = password_step(client, user.email)
+    wide = "".join(chr(0xFF11 + i) for i in range(6))  # full-width digits
+    for code in ("", "1" * 100_000, "12\x0034", wide):
+        assert 400 <= second_step(client, page, code) < 500, repr(code[:10])
+    no_challenge = client.post(
+        "/login/two-step", data={"csrf_token": _field(page, "csrf_token"), "code": "123456"}
+    )
+    assert no_challenge.status_code == 401
+    stale_form = client.post(
+        "/login/two-step", data={"challenge": _field(page, "challenge"), "code": "123456"}
+    )
+    assert stale_form.status_code == 403
+    assert client.get("/me").status_code == 303  # still nobody signed in
+    csrf = factories.login(client, factories.make_user(db, org).email)
+    client.post("/me/two-step/begin", data={"csrf_token": csrf})
+    huge = client.post(
+        "/me/two-step/confirm",
+        data={"csrf_token": csrf, "code": "9" * 100_000, "current_password": factories.PASSWORD},
+    )
+    assert huge.status_code == 400

@@ -50,7 +50,9 @@ def matching_step(secret: str, typed: str, *, now_step: int, after_step: int | N
     """The step whose code TYPED is, among now and DRIFT_STEPS around it, later than
     AFTER_STEP (a code works once); None when it is none of them."""
     code = normalize_code(typed)
-    if len(code) != DIGITS or not code.isdigit():
+    if len(code) != DIGITS or not (
+        code.isascii() and code.isdigit()
+    ):  # ASCII: not full-width digits
         return None
     found = None
     for step in range(now_step - DRIFT_STEPS, now_step + DRIFT_STEPS + 1):
