@@ -146,7 +146,11 @@ def require_not_weaker(db: Session, actor: Actor, user: User) -> None:
     Raises:
         PermissionDenied: naming the permissions the actor lacks.
     """
-    lacking = reach_beyond(actor_for_user(db, user), actor)
+    _require_within_reach(actor_for_user(db, user), actor, user)
+
+
+def _require_within_reach(holder: Actor, actor: Actor, user: User) -> None:
+    lacking = reach_beyond(holder, actor)
     if lacking:
         raise PermissionDenied(
             f"{user.name} holds {', '.join(lacking)} over more users than you do.",
@@ -165,9 +169,9 @@ def require_stronger(db: Session, actor: Actor, user: User, *, what: str) -> Non
     """
     if actor.user_id is None and actor.api_key_id is None:
         return
-    require_not_weaker(db, actor, user)
-    theirs = actor_for_user(db, user).permissions
-    if problem := takeover_problem(user.name, theirs, actor.permissions, what):
+    holder = actor_for_user(db, user)
+    _require_within_reach(holder, actor, user)
+    if problem := takeover_problem(user.name, holder.permissions, actor.permissions, what):
         raise PermissionDenied(problem, code="permission_denied")
 
 

@@ -236,7 +236,7 @@ def list_events(
     if scope is not None:
         # Read over some teams only: the events about their users, nothing else.
         in_reach = select(cast(User.id, String)).where(
-            User.organization_id == actor.organization_id, User.team_id.in_(sorted(scope))
+            access.users_in_scope(actor, Permission.AUDIT_READ)
         )
         query = query.where(AuditEvent.target_type == "user", AuditEvent.target_id.in_(in_reach))
     if where.actor:

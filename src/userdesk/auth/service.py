@@ -30,8 +30,8 @@ from userdesk.organizations.models import Organization
 from userdesk.users.models import User
 from userdesk.users.rules import (
     SIGN_IN_STATUSES,
-    password_context,
     password_problem,
+    person_password_words,
 )
 
 API_KEY_PREFIX = "ud_"
@@ -359,12 +359,8 @@ def find_user_token(db: Session, *, token: str, purpose: str) -> tuple[UserToken
 def password_words(db: Session, user: User) -> frozenset[str]:
     """The words USER's password may not contain: theirs, their organization's, ours."""
     organization = db.get_one(Organization, user.organization_id)
-    return password_context(
-        user.email.split("@", 1)[0],
-        user.first_name,
-        user.last_name,
-        organization.name,
-        organization.slug,
+    return person_password_words(
+        user.email, user.first_name, user.last_name, organization.name, organization.slug
     )
 
 

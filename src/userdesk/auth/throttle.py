@@ -318,6 +318,18 @@ def _pair(
     apply(db, per_subject, subject, now=now)
 
 
+def refuse_while_limited(
+    db: Session, policy: Policy, key: str, *, now: datetime | None = None
+) -> None:
+    """Counts nothing; raises RateLimited while POLICY's hits for KEY fill its window (a
+    limit on failures, counted with `record`, that holds back even what would succeed)."""
+    now = now or utcnow()
+    recent = recent_hits(db, action=policy.action, key=key, window=policy.window, now=now)
+    if len(recent) >= policy.max_hits:
+        wait = recent[-policy.max_hits] + policy.window - now
+        raise RateLimited(math.ceil(wait.total_seconds()))
+
+
 def recent_hits(
     db: Session, *, action: str, key: str, window: timedelta, now: datetime | None = None
 ) -> list[datetime]:

@@ -73,11 +73,12 @@ def entries(db: Session, *, actor: Actor, limit: int = LIMIT) -> list[MailboxEnt
         scanned += len(batch)
         before = batch[-1].id
         people = _people(db, actor.organization_id, batch)
+        resendable: dict[int, bool] = {}  # by invited user: one check each, not one a row
         for message in batch:
             named = _named(message, people)
             if scope is not None and not (named and all(u.team_id in scope for u in named)):
                 continue
-            shown.append(_entry(db, actor, message, named))
+            shown.append(_entry(db, actor, message, named, resendable))
             if len(shown) == limit:
                 break
     return shown
@@ -108,7 +109,13 @@ def _named(message: OutboxMessage, people: Iterable[User]) -> list[User]:
     return [u for u in people if u.id == about or u.email_normalized == to]
 
 
-def _entry(db: Session, actor: Actor, message: OutboxMessage, named: list[User]) -> MailboxEntry:
+def _entry(
+    db: Session,
+    actor: Actor,
+    message: OutboxMessage,
+    named: list[User],
+    resendable: dict[int, bool],
+) -> MailboxEntry:
     kind = str(message.payload.get("kind", ""))
     secrecy = link_secrecy(kind)
     whole = secrecy is LinkSecrecy.PUBLIC
@@ -122,7 +129,9 @@ def _entry(db: Session, actor: Actor, message: OutboxMessage, named: list[User])
             ),
             None,
         )
-        whole = invited is not None and invitations.may_resend(db, actor=actor, user=invited)
+        if invited is not None and invited.id not in resendable:
+            resendable[invited.id] = invitations.may_resend(db, actor=actor, user=invited)
+        whole = invited is not None and resendable[invited.id]
     subject, text = message.subject or "", str(message.payload.get("text", ""))
     error = message.last_error
     if not whole:

@@ -65,9 +65,15 @@ def link_secrecy(kind: str) -> LinkSecrecy:
     return LinkSecrecy.SECRET
 
 
+def split_link(link: str) -> tuple[str, str]:
+    """LINK's address up to its last part, and that last part: the token."""
+    head, _, token = link.rstrip("/").rpartition("/")
+    return head, token
+
+
 def hidden_link(link: str) -> str:
     """LINK with its last part (the token) replaced by an ellipsis."""
-    head, _, _ = link.rstrip("/").rpartition("/")
+    head, _ = split_link(link)
     return f"{head}/{HIDDEN}" if head else HIDDEN
 
 
@@ -84,7 +90,7 @@ def link_problem(text: str, link: str) -> str | None:
     """What is wrong with how TEXT, rendered with LINK, carries it: a wording may show the
     link of an email that opens an account only as it is, never inside another address
     (where a click would hand the token to someone else). None when it is fine."""
-    token = link.rstrip("/").rpartition("/")[2]
+    _, token = split_link(link)
     for url in _URL.findall(text):
         if token in url and url.rstrip(".,;:!?)]}'") != link:
             return "may show {{ link }} only as it is, not inside another address"

@@ -32,6 +32,7 @@ from userdesk.mail.rules import (
     link_problem,
     link_secrecy,
     render,
+    split_link,
 )
 from userdesk.organizations.models import Organization
 from userdesk.users.models import User
@@ -192,7 +193,7 @@ def _without_link(
     """The subject and text of EMAIL as shown back: rendered again with the link's token
     hidden, so that nothing the wording does to the link can carry the token over."""
     link = str(context.get("link", ""))
-    token = link.rstrip("/").rpartition("/")[2]
+    _, token = split_link(link)
     try:
         shown = render(template, {**context, "link": hidden_link(link)})
     except TemplateProblem:

@@ -36,8 +36,8 @@ from userdesk.users.rules import (
     email_problem,
     name_problem,
     normalize_email,
-    password_context,
     password_problem,
+    person_password_words,
 )
 
 SIGNUP = "signup"  # the purpose of the confirmation link's token
@@ -119,12 +119,8 @@ def register(db: Session, *, organization: Organization, form: Registration, bas
     for field, value in (("first_name", form.first_name), ("last_name", form.last_name)):
         if problem := name_problem(value):
             problems[field] = problem
-    words = password_context(
-        form.email.split("@", 1)[0],
-        form.first_name,
-        form.last_name,
-        organization.name,
-        organization.slug,
+    words = person_password_words(
+        form.email, form.first_name, form.last_name, organization.name, organization.slug
     )
     if form.password and (problem := password_problem(form.password, words)):
         problems["password"] = problem

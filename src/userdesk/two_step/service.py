@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 import segno
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from userdesk import security_log
@@ -95,13 +95,10 @@ def is_due(db: Session, user: User, *, has_console_access: bool) -> bool:
 
 
 def remaining_recovery_codes(db: Session, user: User) -> int:
-    return len(
-        db.scalars(
-            select(RecoveryCode.id).where(
-                RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None)
-            )
-        ).all()
+    unused = select(func.count()).where(
+        RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None)
     )
+    return db.scalar(unused) or 0
 
 
 @dataclass(frozen=True)
@@ -323,7 +320,7 @@ def complete_challenge(
     """
     now = now or utcnow()
     found, user = find_user_token(db, token=token, purpose=CHALLENGE)
-    _refuse_while_limited(db, user, now)
+    throttle.refuse_while_limited(db, FAILED_CODES, throttle.account_key(user.id), now=now)
     factor = _factor(db, user.id)
     accepted = factor is not None and factor.enabled_at is not None
     if accepted and factor is not None:
@@ -359,16 +356,6 @@ def complete_challenge(
         replaces_token=replaces_token,
         keep_signed_in=keep_signed_in,
     )
-
-
-def _refuse_while_limited(db: Session, user: User, now: datetime) -> None:
-    key = throttle.account_key(user.id)
-    recent = throttle.recent_hits(
-        db, action=FAILED_CODES.action, key=key, window=FAILED_CODES.window, now=now
-    )
-    if len(recent) >= FAILED_CODES.max_hits:
-        wait = recent[-FAILED_CODES.max_hits] + FAILED_CODES.window - now
-        raise throttle.RateLimited(max(1, int(wait.total_seconds()) + 1))
 
 
 def _accepted_step(
@@ -421,8 +408,5 @@ def _forget(db: Session, user: User) -> None:
 
 
 def _own(actor: Actor, user: User) -> None:
-    if actor.user_id is None or actor.user_id != user.id:
-        raise PermissionDenied(
-            "Only the person signed in can change their own account.", code="account.not_own"
-        )
+    account.require_own(actor, user)
     access.refuse_while_impersonating(actor, "change two-step verification")

@@ -9,7 +9,6 @@ users.moderate action "revoke sessions" under their own name instead.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -39,7 +38,7 @@ from userdesk.users.service import _request_email_change
 WRONG_PASSWORD = "is not your current password"  # noqa: S105 - a message, not a password
 
 
-def _own(actor: Actor, user: User) -> None:
+def require_own(actor: Actor, user: User) -> None:
     """Raises PermissionDenied unless ACTOR is USER (API keys have no account of their own)."""
     if actor.user_id is None or actor.user_id != user.id:
         raise PermissionDenied(
@@ -59,13 +58,10 @@ def check_current_password(db: Session, user: User, current_password: str) -> No
         raise InvalidInput(
             "Type your current password.", fields={"current_password": "is required"}
         )
-    policy, key = WRONG_PASSWORD_LIMIT, throttle.account_key(user.id)
-    recent = throttle.recent_hits(db, action=policy.action, key=key, window=policy.window)
-    if len(recent) >= policy.max_hits:
-        wait = recent[-policy.max_hits] + policy.window - utcnow()
-        raise throttle.RateLimited(math.ceil(wait.total_seconds()))
+    key = throttle.account_key(user.id)
+    throttle.refuse_while_limited(db, WRONG_PASSWORD_LIMIT, key)
     if not verify_password(user.password_hash, current_password):
-        throttle.apply(db, policy, key)
+        throttle.apply(db, WRONG_PASSWORD_LIMIT, key)
         raise InvalidInput(
             f"The current password {WRONG_PASSWORD}.",
             code="account.wrong_password",
@@ -82,7 +78,7 @@ def change_own_name(
         PermissionDenied: ACTOR is not USER.
         InvalidInput: a name is too long (each field named).
     """
-    _own(actor, user)
+    require_own(actor, user)
     first, last = first_name.strip(), last_name.strip()
     problems = {
         field: problem
@@ -131,7 +127,7 @@ def change_own_password(
         InvalidInput: the current password is wrong, or the new one too short, too long,
             too common, or the same as the current one (the field named).
     """
-    _own(actor, user)
+    require_own(actor, user)
     access.refuse_while_impersonating(actor, "change the password")
     check_current_password(db, user, current_password)
     if problem := password_problem(new_password, password_words(db, user)):
@@ -184,7 +180,7 @@ def request_own_email_change(
             the current one.
         Conflict: NEW_EMAIL belongs to someone else in the organization.
     """
-    _own(actor, user)
+    require_own(actor, user)
     access.refuse_while_impersonating(actor, "change the email")
     new_email = new_email.strip()
     if problem := email_problem(new_email):
@@ -232,7 +228,7 @@ def list_own_sessions(
     Raises:
         PermissionDenied: ACTOR is not USER.
     """
-    _own(actor, user)
+    require_own(actor, user)
     organization = db.get_one(Organization, user.organization_id)
     limits = organizations.session_limits(organization, kept=True)
     now = utcnow()
@@ -290,7 +286,7 @@ def end_own_session(
         RateLimited: too many wrong passwords lately.
         NotFound: USER has no such live session.
     """
-    _own(actor, user)
+    require_own(actor, user)
     access.refuse_while_impersonating(actor, "sign the user out of their sessions")
     check_current_password(db, user, current_password)
     session = db.scalar(
@@ -336,7 +332,7 @@ def end_other_sessions(
         InvalidInput: the current password is wrong.
         RateLimited: too many wrong passwords lately.
     """
-    _own(actor, user)
+    require_own(actor, user)
     access.refuse_while_impersonating(actor, "sign the user out of their sessions")
     check_current_password(db, user, current_password)
     ended = _end_sessions(db, user, keep=current_session_id)

@@ -142,6 +142,15 @@ def password_context(*texts: str) -> frozenset[str]:
     return frozenset(words)
 
 
+def person_password_words(
+    email: str, first_name: str, last_name: str, organization_name: str, organization_slug: str
+) -> frozenset[str]:
+    """The words of `password_context` for a person and their organization."""
+    return password_context(
+        email.split("@", 1)[0], first_name, last_name, organization_name, organization_slug
+    )
+
+
 def password_problem(password: str, context: frozenset[str] = PRODUCT_WORDS) -> str | None:
     """What is wrong with PASSWORD, or None: its length, being a common password, or
     holding a word of CONTEXT (`password_context`). No composition rules."""

@@ -51,8 +51,8 @@ from userdesk.users.rules import (
     email_problem,
     name_problem,
     normalize_email,
-    password_context,
     password_problem,
+    person_password_words,
 )
 from userdesk.users.schemas import (
     LIST_COLUMNS,
@@ -284,8 +284,8 @@ def create_admin(
     if problem := email_problem(email):
         problems["email"] = problem
     organization = db.get_one(Organization, actor.organization_id)
-    words = password_context(
-        email.split("@", 1)[0], first_name, last_name, organization.name, organization.slug
+    words = person_password_words(
+        email, first_name, last_name, organization.name, organization.slug
     )
     if problem := password_problem(password, words):
         problems["password"] = problem
