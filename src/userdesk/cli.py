@@ -213,7 +213,7 @@ def serve(
 
     from userdesk import demo
     from userdesk.db.migrate import upgrade
-    from userdesk.web.access_log import log_config as redacted_log_config
+    from userdesk.web.access_log import log_config as server_log_config
     from userdesk.web.app import create_app
 
     settings = get_settings()
@@ -252,7 +252,7 @@ def serve(
             port=port,
             log_level="info",
             access_log=access_log,
-            log_config=redacted_log_config(),  # tokens in paths become "…"
+            log_config=server_log_config(),  # the security log on stderr
             server_header=False,  # no "Server: uvicorn" (what runs is nobody's business)
         )
     finally:

@@ -55,7 +55,7 @@ class RedactTokens(logging.Filter):
 
 
 def install(logger_name: str = ACCESS_LOGGER) -> None:
-    """Put the filter on LOGGER_NAME once (for servers that do not take `log_config()`)."""
+    """Put the filter on the access logger once (`create_app()` does, for every server)."""
     logger = logging.getLogger(logger_name)
     if not any(isinstance(f, RedactTokens) for f in logger.filters):
         logger.addFilter(RedactTokens())
@@ -65,13 +65,13 @@ SECURITY_LOGGER = "userdesk.security"
 
 
 def log_config() -> dict[str, Any]:
-    """uvicorn's default logging configuration with the access log redacted, and the
-    security log on standard error."""
+    """uvicorn's default logging configuration with the security log on standard error.
+
+    The access log's filter is not declared here: `create_app()` installs it, and
+    dictConfig would add a second one beside it."""
     from uvicorn.config import LOGGING_CONFIG
 
     config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
-    config.setdefault("filters", {})["redact_tokens"] = {"()": RedactTokens}
-    config["loggers"][ACCESS_LOGGER].setdefault("filters", []).append("redact_tokens")
     # The security log (userdesk.security_log): its JSON lines, as they are, on stderr.
     config["formatters"]["security"] = {"format": "%(message)s"}
     config["handlers"]["security"] = {

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import cast
 from urllib.parse import quote
 
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -143,13 +142,15 @@ async def _refusal_page(request: Request, message: str, fields: dict[str, str]) 
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
-    problem = await problems.validation_error_problem(request, exc)
     if _is_api(request):
-        return problem
+        return await problems.validation_error_problem(request, exc)
     detail = cast(RequestValidationError, exc).errors()
     message = "; ".join(str(e.get("msg", "is not valid")) for e in detail) or "Bad request"
     # The fields at fault, named as the API's problem names them.
-    fields = {e["field"]: e["detail"] for e in orjson.loads(problem.body).get("errors", [])}
+    fields = {
+        e["field"]: e["detail"]
+        for e in problems.validation_errors(cast(RequestValidationError, exc))
+    }
     return _error_page(request, 400, "That did not work", message, fields)
 
 

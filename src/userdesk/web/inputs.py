@@ -30,13 +30,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from userdesk.validation import MAX_ID, text_problem
 from userdesk.web.problems import field_errors, problem_response
+from userdesk.web.security import JSON_FACES
 
 ID_DESCRIPTION = "An id: an integer from 1 to 2^63 - 1."
 PathId = Annotated[int, Path(ge=1, le=MAX_ID, description=ID_DESCRIPTION)]
 QueryId = Annotated[int | None, Query(ge=1, le=MAX_ID, description=ID_DESCRIPTION)]
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-JSON_FACES = ("/api/", "/scim/")
 # A request with more bad fields than this is named by its first ones.
 PROBLEMS_SHOWN = 10
 

@@ -89,8 +89,8 @@ def retry_after(exc: RateLimited) -> dict[str, str]:
     return {"Retry-After": str(exc.retry_after)}
 
 
-async def validation_error_problem(_request: Request, exc: Exception) -> Response:
-    exc = cast(RequestValidationError, exc)
+def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
+    """Each field the framework refused, named as the problem names it, with what is wrong."""
     errors = []
     for error in exc.errors():
         location = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
@@ -98,6 +98,11 @@ async def validation_error_problem(_request: Request, exc: Exception) -> Respons
         value = error.get("input")
         shown = "" if isinstance(value, dict | list) or value is None else f" (got {value!r})"
         errors.append({"field": field, "detail": f"{error.get('msg', 'is not valid')}{shown}"})
+    return errors
+
+
+async def validation_error_problem(_request: Request, exc: Exception) -> Response:
+    errors = validation_errors(cast(RequestValidationError, exc))
     detail = "; ".join(f"{e['field']}: {e['detail']}" for e in errors)
     return problem_response(400, "invalid_input", detail, errors=errors)
 

@@ -47,7 +47,8 @@ TOKEN_PAGES = (
 )
 # What browsers and proxies may keep: the static assets (they name nobody).
 CACHEABLE = ("/static/",)
-JSON_ERRORS = ("/api/", "/scim/")
+# The faces that answer JSON (errors as problems), and the rest pages.
+JSON_FACES = ("/api/", "/scim/")
 
 _COMMON: tuple[tuple[bytes, bytes], ...] = (
     (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
@@ -127,7 +128,7 @@ class SecurityHeadersMiddleware:
 
 
 async def _server_error(path: str, send: Send) -> None:
-    if path.startswith(JSON_ERRORS):
+    if path.startswith(JSON_FACES):
         body, media_type = _SERVER_ERROR_PROBLEM, b"application/problem+json"
     else:
         body, media_type = _SERVER_ERROR_PAGE, b"text/html; charset=utf-8"

@@ -14,13 +14,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from userdesk import security_log
 from userdesk.web.access_log import redact
+from userdesk.web.security import JSON_FACES
 
 LOGGED = frozenset({400, 401, 403, 405, 409, 412, 413, 415, 422, 428, 429})
-API_PREFIX = "/api/"
 
 
 def refused(status: int, path: str) -> bool:
-    return status in LOGGED or (status == 404 and path.startswith(API_PREFIX))
+    return status in LOGGED or (status == 404 and path.startswith(JSON_FACES))
 
 
 class RefusalLogMiddleware:
