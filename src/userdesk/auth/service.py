@@ -158,7 +158,12 @@ def authenticate_session(
     session, user, organization = row
     if session.revoked_at is not None or user.status not in SIGN_IN_STATUSES:
         return None
-    kept = is_kept_token(token) and not _has_console_access(db, user)
+    # Console access (a query of the user's roles) matters only where kept sessions are on.
+    kept = (
+        is_kept_token(token)
+        and organizations.allows_keep_signed_in(organization)
+        and not _has_console_access(db, user)
+    )
     limits = organizations.session_limits(organization, kept=kept)
     end = ends_at(
         created_at=session.created_at,

@@ -75,19 +75,24 @@ def portal_organization(db: Session, slug: str | None) -> Organization | None:
     return db.scalars(select(Organization)).one()
 
 
-def takes_registrations(db: Session) -> bool:
-    """Whether the portal's organization lets people register (a link on the sign-in page)."""
+@dataclass(frozen=True)
+class SignInOffers:
+    """What the sign-in page offers besides signing in, as the portal's organization says."""
+
+    registration: bool  # a link to /signup
+    # "keep me signed in" (checked again against the user's own organization at sign-in)
+    keep_signed_in: bool
+
+
+def sign_in_offers(db: Session) -> SignInOffers:
     organization = portal_organization(db, None)
-    return organization is not None and (
-        organizations.registration_policy(organization) is not RegistrationPolicy.CLOSED
+    if organization is None:
+        return SignInOffers(registration=False, keep_signed_in=False)
+    return SignInOffers(
+        registration=organizations.registration_policy(organization)
+        is not RegistrationPolicy.CLOSED,
+        keep_signed_in=organizations.allows_keep_signed_in(organization),
     )
-
-
-def offers_keep_signed_in(db: Session) -> bool:
-    """Whether the sign-in page offers "keep me signed in": the portal's organization allows
-    it. The choice is checked again against the user's own organization when they sign in."""
-    organization = portal_organization(db, None)
-    return organization is not None and organizations.allows_keep_signed_in(organization)
 
 
 def check_open(organization: Organization) -> None:

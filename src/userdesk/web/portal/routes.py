@@ -93,6 +93,7 @@ def login_page(
     notice: str | None = None,
     status: int = 200,
 ) -> Response:
+    offers = signup.sign_in_offers(db)
     return anonymous_form(
         request,
         "portal/login.html",
@@ -101,8 +102,8 @@ def login_page(
             "email": email,
             "error": error,
             "notice": notice,
-            "signup": signup.takes_registrations(db),
-            "keep_signed_in": signup.offers_keep_signed_in(db),
+            "signup": offers.registration,
+            "keep_signed_in": offers.keep_signed_in,
         },
         status,
     )
