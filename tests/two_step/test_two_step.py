@@ -325,3 +325,18 @@ def test_bad_input_to_the_second_step_is_a_4xx_and_signs_nobody_in(
         data={"csrf_token": csrf, "code": "9" * 100_000, "current_password": factories.PASSWORD},
     )
     assert huge.status_code == 400
+
+
+def test_the_console_reset_is_refused_out_of_reach_and_without_the_permission(
+    client: TestClient, db: Session, org: Organization
+) -> None:
+    team, other = factories.make_team(db, org, "Mine"), factories.make_team(db, org, "Theirs")
+    user = factories.make_user(db, org, team=other)
+    enroll(client, factories.login(client, user.email))
+    for role, teamed in (("Team Administrator", team), ("Agent", None)):
+        client.cookies.clear()
+        actor = factories.make_user(db, org, team=teamed, roles=(role,))
+        csrf = factories.login(client, actor.email)
+        refused = client.post(f"/console/users/{user.id}/two-step/reset", data={"csrf_token": csrf})
+        assert refused.status_code in (403, 404), role
+    assert db.scalar(select(TwoStepFactor).where(TwoStepFactor.user_id == user.id))
