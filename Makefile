@@ -21,6 +21,11 @@ $(VENV)/.installed-eval: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[dev,eval]'
 	touch $@
 
+# The bench also needs the bench extra (Django, for the admin changelist side-by-side).
+$(VENV)/.installed-bench: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $@
+
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 
@@ -40,7 +45,7 @@ test: setup $(VENV)/.installed-eval
 	scripts/ensure-chromium
 	scripts/test
 
-bench: setup
+bench: setup $(VENV)/.installed-bench
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null 2>&1; } \
 		|| echo "wrk is not installed: throughput is measured with an httpx client instead"
 	$(BIN)/python -m bench

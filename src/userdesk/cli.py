@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import signal
 import sys
 import threading
 import time
@@ -197,30 +199,52 @@ def _database_is_empty(database: Database) -> bool:
         return (db.scalar(select(func.count()).select_from(Organization)) or 0) == 0
 
 
+# How long a server process may take to answer its supervisor before it is replaced.
+HEALTHCHECK_SECONDS = 30
+
+
+def _exit_cleanly(_signal: int, _frame: object) -> None:
+    """SIGINT or SIGTERM to `serve`: exit with 0 once the `finally` blocks ran (the outbox
+    worker stopped between two messages). One server process hands the signal it caught
+    back here when it has stopped serving; several, their supervisor keeps it."""
+    raise SystemExit(0)
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, show_default=False, help="Server processes (default: one per core)."),
+    ] = None,
     demo_users: Annotated[
         int,
         typer.Option(help="On an empty database, first create a demo organization this big."),
     ] = 0,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = True,
-    worker: Annotated[bool, typer.Option(help="Run the outbox worker in this process too.")] = True,
+    worker: Annotated[
+        bool, typer.Option(help="Run the outbox worker beside the server processes.")
+    ] = True,
 ) -> None:
-    """Migrate, then serve the console, the portal and the API (and send queued mail)."""
+    """Migrate, then serve the console, the portal and the API from WORKERS processes
+    (and send queued mail beside them)."""
     import uvicorn
 
     from userdesk import demo
     from userdesk.db.migrate import upgrade
+    from userdesk.web import server
     from userdesk.web.access_log import log_config as server_log_config
     from userdesk.web.app import create_app
 
+    processes = workers or os.cpu_count() or 1
     settings = get_settings()
     if not settings.base_url_given:  # links in emails point where this server listens
         settings = dataclasses.replace(settings, base_url=f"http://{host}:{port}")
+        # The server processes read their settings afresh: from the environment they inherit.
+        os.environ["USERDESK_BASE_URL"] = settings.base_url
     database = _database()
-    upgrade(database.engine)
+    upgrade(database.engine)  # once, before any server process starts
     if demo_users and _database_is_empty(database):
         with database.unit_of_work() as db, _progress() as progress:
             task = progress.add_task("Creating the demo organization", total=demo_users)
@@ -239,15 +263,29 @@ def serve(
                 "The database has data already; to set an admin password, run "
                 "`userdesk create-admin --email E --password P`."
             )
+    console.print(
+        f"{processes} server process{'es' if processes > 1 else ''}"
+        + (", and the outbox worker beside them." if worker else "; no outbox worker.")
+    )
+    # One outbox worker, a thread of this process: beside the server in it (one process),
+    # or beside uvicorn's supervisor, which stops the server processes on SIGINT/SIGTERM and
+    # returns; then the worker stops too.
     outbox = Worker(database, settings) if worker else None
     thread = threading.Thread(target=outbox.run, name="outbox", daemon=True) if outbox else None
-    if thread:
-        thread.start()
     if not settings.smtp_url:
         console.print("No USERDESK_SMTP_URL: emails stay in the outbox (console: Mailbox).")
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, _exit_cleanly)
     try:
+        if thread:
+            thread.start()
         uvicorn.run(
-            create_app(settings, database),
+            # Several processes each build their app (server.app); one serves this one's.
+            server.IMPORT_STRING if processes > 1 else create_app(settings, database),
+            factory=processes > 1,
+            workers=processes,
+            # A process starting on a busy machine takes seconds to import the app: not hung.
+            timeout_worker_healthcheck=HEALTHCHECK_SECONDS,
             host=host,
             port=port,
             log_level="info",
@@ -259,6 +297,7 @@ def serve(
         if outbox and thread:
             outbox.stop()
             thread.join(timeout=10)
+        database.dispose()
 
 
 @app.command("export")
@@ -530,18 +569,26 @@ def two_step_reset(
 
 @app.command("worker")
 def worker_command() -> None:
-    """Send queued emails until stopped (several may run against PostgreSQL)."""
+    """Run the outbox worker alone until SIGINT or SIGTERM: send queued emails, run jobs,
+    lift ended bans. Any number may run, beside `userdesk serve` and each other: each
+    message and each job is leased to one worker at a time."""
     settings = get_settings()
-    if not settings.smtp_url:
-        errors.print("USERDESK_SMTP_URL is not set: there is nothing to send mail with.")
-        raise typer.Exit(1)
     database = _database()
     outbox = Worker(database, settings)
-    console.print(f"Outbox worker {outbox.name} sending through {settings.smtp_url}")
+    if settings.smtp_url:
+        console.print(f"Outbox worker {outbox.name} sending through {settings.smtp_url}")
+    else:
+        console.print(
+            f"Outbox worker {outbox.name}: no USERDESK_SMTP_URL, so emails stay in the outbox "
+            "(console: Mailbox); jobs run."
+        )
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):  # finish the pass, then stop
+        signal.signal(stop_signal, lambda _signal, _frame: outbox.stop())
     try:
         outbox.run()
-    except KeyboardInterrupt:
-        outbox.stop()
+    finally:
+        database.dispose()
+    console.print(f"Outbox worker {outbox.name} stopped.")
 
 
 if __name__ == "__main__":

@@ -2,9 +2,12 @@
 
 A message is claimed by a conditional UPDATE (free, or its lease run out), so that two
 workers never hold the same row; on PostgreSQL the candidates are read with
-FOR UPDATE SKIP LOCKED so that workers do not queue behind each other. Sending happens
-outside any transaction; the outcome is written in a new one. A worker that dies
-mid-send leaves a lease that runs out, and the message is tried again.
+FOR UPDATE SKIP LOCKED so that workers do not queue behind each other; on SQLite the
+claim's transaction holds the database's write lock from its start (BEGIN IMMEDIATE), so
+workers in several processes claim one after the other. Sending happens outside any
+transaction, only while the lease holds (renewed when half of it went by); the outcome is
+written in a new one. A worker that dies mid-send leaves a lease that runs out, and the
+message is tried again.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from urllib.parse import unquote, urlsplit
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
 
 from userdesk.access.rules import system_actor
 from userdesk.churn import scoring
@@ -50,6 +54,18 @@ CHURN_CHECK = timedelta(minutes=10)  # how often to look for organizations due a
 JOB_BUDGET = timedelta(seconds=2)
 STATUS_COUNT = timedelta(hours=1)  # how often to count users by status (the dashboard)
 RUN_COUNT = timedelta(minutes=1)  # how often to look for scoring runs to count by level
+
+
+# PostgreSQL advisory lock keys of the chores that look for what is due and then act on it:
+# one worker at a time does each (two would both find the same ban ended, and both lift it).
+CHORES = {"bans": 0x75640001, "churn": 0x75640002, "statuses": 0x75640003, "runs": 0x75640004}
+
+
+def one_worker_at_a_time(db: Session, chore: str) -> None:
+    """Hold CHORE for the rest of DB's transaction, waiting while another worker's holds
+    it. On SQLite the write lock, taken when the transaction begins, already does."""
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(select(func.pg_advisory_xact_lock(CHORES[chore])))
 
 
 def backoff(attempts: int) -> timedelta:
@@ -179,12 +195,15 @@ class Worker:
         return claimed
 
     def deliver(self, message_id: int, send: Callable[[EmailMessage], None]) -> None:
-        """Send one claimed message and record what happened."""
+        """Send one claimed message, if this worker still holds it, and record what happened."""
         with self.database.sessions() as db:
             message = db.get(OutboxMessage, message_id)
             if message is None or message.locked_by != self.name:
                 return
             email = build_email(message, self.settings.mail_from)
+            lease_left = (message.locked_until or utcnow()) - utcnow()
+        if lease_left < LEASE / 2 and not self.renew(message_id):
+            return  # the lease ran out (slow sends before it): another worker may hold it
         error = None
         try:
             send(email)
@@ -210,6 +229,24 @@ class Worker:
                 message.next_attempt_at = utcnow() + backoff(message.attempts)
                 log.warning("outbox message %s failed, will retry: %s", message_id, error)
 
+    def renew(self, message_id: int) -> bool:
+        """Lengthen this worker's lease of a claimed message before sending it, so that no
+        other worker claims it meanwhile: a batch sent slowly outlasts its first lease.
+        False when the lease ran out already (another worker may have claimed it)."""
+        now = utcnow()
+        with self.database.unit_of_work(background=True) as db:
+            result = db.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id == message_id,
+                    OutboxMessage.status == "pending",
+                    OutboxMessage.locked_by == self.name,
+                    OutboxMessage.locked_until > now,
+                )
+                .values(locked_until=now + LEASE)
+            )
+            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
     def lift_bans(self) -> int:
         """End the bans whose time is up (at most once every BAN_CHECK)."""
         now = utcnow()
@@ -217,6 +254,7 @@ class Worker:
             return 0
         self.bans_checked_at = now
         with self.database.unit_of_work(background=True) as db:
+            one_worker_at_a_time(db, "bans")
             return lifecycle.lift_expired_bans(db, now=now)
 
     def schedule_churn(self) -> int:
@@ -227,6 +265,7 @@ class Worker:
             return 0
         self.churn_checked_at = now
         with self.database.unit_of_work(background=True) as db:
+            one_worker_at_a_time(db, "churn")
             due = scoring.due(db, now, every)
             for organization_id in due:
                 scoring.start(db, actor=system_actor(organization_id, "churn schedule"))
@@ -245,6 +284,7 @@ class Worker:
             with self.database.unit_of_work(write=False) as db:
                 measured = dashboard.measure(db, organization_id, now.date())
             with self.database.unit_of_work(background=True) as db:
+                one_worker_at_a_time(db, "statuses")
                 dashboard.store(db, organization_id, now.date(), measured)
         return len(organization_ids)
 
@@ -263,6 +303,7 @@ class Worker:
                 runs = dashboard.measure_runs(db, organization_id)
             if runs:
                 with self.database.unit_of_work(background=True) as db:
+                    one_worker_at_a_time(db, "runs")
                     done += dashboard.store_runs(db, organization_id, runs)
         return done
 

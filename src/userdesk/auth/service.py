@@ -9,7 +9,7 @@ from sqlalchemy import Executable, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from userdesk.access import service as access
-from userdesk.access.models import Role, Team
+from userdesk.access.models import Role, RolePermission, Team
 from userdesk.access.rules import Actor, Permission, RoleScope, missing_to_grant
 from userdesk.activity.models import ActivityEvent
 from userdesk.audit import service as audit
@@ -270,35 +270,43 @@ def create_api_key(
     return NewApiKey(api_key=api_key, secret=secret)
 
 
-_API_KEY = select(
-    ApiKey.id,
-    ApiKey.organization_id,
-    ApiKey.name,
-    ApiKey.role_id,
-    ApiKey.team_id,
-    ApiKey.revoked_at,
-    ApiKey.last_used_at,
-).where(ApiKey.key_hash == bindparam("key_hash"))
+# The key and its role's grants, one row per permission: one statement per API request.
+_API_KEY = (
+    select(
+        ApiKey.id,
+        ApiKey.organization_id,
+        ApiKey.name,
+        ApiKey.team_id,
+        ApiKey.revoked_at,
+        ApiKey.last_used_at,
+        ApiKey.role_id,
+        Role.scope,
+        RolePermission.permission,
+    )
+    .join(Role, Role.id == ApiKey.role_id)
+    .join(RolePermission, RolePermission.role_id == Role.id, isouter=True)
+    .where(ApiKey.key_hash == bindparam("key_hash"))
+)
 
 
 def authenticate_api_key(
     db: Session, *, secret: str, ip: str | None = None, user_agent: str | None = None
 ) -> Actor:
-    """The actor for an API key secret.
+    """The actor for an API key secret, with what its role grants at this moment.
 
     Raises:
         NotAuthenticated: the key is unknown or revoked.
     """
-    key = db.connection().execute(_API_KEY, {"key_hash": hash_token(secret)}).first()
-    if key is None or key.revoked_at is not None:
+    rows = db.connection().execute(_API_KEY, {"key_hash": hash_token(secret)}).all()
+    if not rows or rows[0].revoked_at is not None:
         raise NotAuthenticated("The API key is not valid.", code="auth.invalid_api_key")
+    key = rows[0]
     now = utcnow()
     if key.last_used_at is None or now - key.last_used_at >= TOUCH_EVERY:
         _touch(db, update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
-    return access.actor_for_role(
-        db,
+    return access.actor_with_role_grants(
+        ((row.role_id, row.scope, row.permission) for row in rows),
         organization_id=key.organization_id,
-        role_id=key.role_id,
         team_id=key.team_id,
         name=f"API key {key.name}",
         api_key_id=key.id,

@@ -9,6 +9,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.sql.elements import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 
 def normalize_url(url: str) -> str:
@@ -34,7 +36,16 @@ def word_prefix(haystack: str | None, prefix: str) -> bool:
     )
 
 
+def unindexed(column: Any) -> Any:
+    """COLUMN behind SQLite's unary +: the same value, but no index is chosen for a
+    condition on it or for an order by it (the query planner is steered by the rest)."""
+    return UnaryExpression(column, operator=custom_op("+"), type_=column.type)
+
+
 BEGIN_OPTION = "userdesk_sqlite_begin"
+# How long SQLite waits for a write lock held by another process before it answers
+# "database is locked" (the request then answers 503 with Retry-After).
+BUSY_TIMEOUT_MS = 5000
 # SQLite's page cache per connection, in KiB; it also bounds what a sort keeps in memory.
 CACHE_KIB = 65536
 SORT_CACHE_KIB = 16384
@@ -63,10 +74,11 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
         # SAVEPOINT works (and with it tests rolled back at the end).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        # First, so that the PRAGMAs below wait too when another process holds a lock.
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=5000")
         cursor.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         cursor.execute("PRAGMA threads=1")  # a large sort merges in a helper thread
         cursor.close()

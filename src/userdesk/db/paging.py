@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,8 +19,10 @@ from typing import Any
 
 import orjson
 from sqlalchemy import ColumnElement, Row, Select, literal, tuple_
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from userdesk.db.engine import unindexed
 from userdesk.errors import InvalidInput
 from userdesk.validation import MAX_ID, text_problem
 
@@ -51,22 +54,60 @@ class SortKey:
         nulls_last = self.columns[0].is_(None).asc()
         return [nulls_last if self.descending else nulls_first, *self._order(columns)]
 
-    def segments(self, values: Sequence[Any] | None) -> list[tuple[list[Any], list[Any]]]:
-        """The (where, order by) of each query that continues the list after VALUES."""
+    def segments(
+        self, values: Sequence[Any] | None, term: Callable[[Any], Any] = lambda column: column
+    ) -> list[tuple[list[Any], list[Any]]]:
+        """The (where, order by) of each query that continues the list after VALUES; TERM
+        wraps each column (as in order_all)."""
+        columns = [term(c) for c in self.columns]
         if not self.nullable:
-            where = [self._after(self.columns, values)] if values is not None else []
-            return [(where, self._order(self.columns))]
-        first, rest = self.columns[0], self.columns[1:]
+            where = [self._after(columns, values)] if values is not None else []
+            return [(where, self._order(columns))]
+        first, rest = columns[0], columns[1:]
         null_part = ([first.is_(None)], self._order(rest))
-        value_part = ([first.is_not(None)], self._order(self.columns))
+        value_part = ([first.is_not(None)], self._order(columns))
         parts = [value_part, null_part] if self.descending else [null_part, value_part]
         if values is None:
             return parts
         if values[0] is None:  # inside the NULL segment
             where = [first.is_(None), self._after(rest, values[1:])]
             return [(where, null_part[1])] + ([value_part] if not self.descending else [])
-        where = [self._after(self.columns, values)]
+        where = [self._after(columns, values)]
         return [(where, value_part[1])] + ([null_part] if self.descending else [])
+
+
+class RanLong(Exception):
+    """A page's statements ran past the time they were given (see fetch_page_within)."""
+
+
+def fetch_page_within(
+    db: Session,
+    query: Select[Any],
+    key: SortKey,
+    *,
+    cursor: str | None,
+    limit: int,
+    seconds: float,
+) -> tuple[list[Row[Any]], str | None]:
+    """fetch_page, stopped with RanLong when its statements take longer than SECONDS.
+
+    Only on SQLite (elsewhere it is fetch_page): a progress handler interrupts the
+    statement, a read, and the transaction goes on.
+    """
+    connection = db.connection()
+    if connection.dialect.name != "sqlite":
+        return fetch_page(db, query, key, cursor=cursor, limit=limit)
+    deadline = time.monotonic() + seconds
+    raw: Any = connection.connection.driver_connection
+    raw.set_progress_handler(lambda: time.monotonic() > deadline, 1000)
+    try:
+        return fetch_page(db, query, key, cursor=cursor, limit=limit)
+    except OperationalError as error:
+        if "interrupted" in str(error.orig):
+            raise RanLong from None
+        raise
+    finally:
+        raw.set_progress_handler(None, 0)
 
 
 def fetch_page(
@@ -76,14 +117,20 @@ def fetch_page(
     *,
     cursor: str | None,
     limit: int,
+    few: bool = False,
 ) -> tuple[list[Row[Any]], str | None]:
     """Up to LIMIT rows of QUERY after CURSOR in KEY's order, and the cursor for the next.
 
-    QUERY selects columns (not ORM entities) that include KEY's columns.
+    QUERY selects columns (not ORM entities) that include KEY's columns. FEW says that
+    QUERY's conditions find few rows through an index of their own: on SQLite they are
+    then sorted, rather than sought along the sort's index (which the query planner,
+    knowing no better, may prefer, and then read most of the table to fill a page).
     """
     values = decode_cursor(key, cursor) if cursor else None
+    sqlite = db.get_bind().dialect.name == "sqlite"
+    term = unindexed if few and sqlite else lambda column: column
     rows: list[Row[Any]] = []
-    for where, order_by in key.segments(values):
+    for where, order_by in key.segments(values, term):
         wanted = limit + 1 - len(rows)
         statement = query.where(*where).order_by(*order_by).limit(wanted)
         rows.extend(db.connection().execute(statement).all())

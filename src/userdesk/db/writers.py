@@ -7,7 +7,10 @@ queue here instead: request handlers await their turn without blocking the loop,
 worker's and the CLI's threads block, and the lock goes to the waiter that came first,
 whichever kind it is, but for background writers (the worker), which let the others go
 first for a while. The database's own lock then only orders this process against others
-(a `userdesk worker` or a CLI import beside the server), under `busy_timeout`.
+(the other server processes of `userdesk serve --workers N`, a `userdesk worker`, a CLI
+import), under `busy_timeout`: a writer takes it at its start (`BEGIN IMMEDIATE`) and
+waits for the other process's to end; a request still kept out after that answers 503
+with Retry-After (web.app). This queue holds no state that another process needs.
 """
 
 from __future__ import annotations

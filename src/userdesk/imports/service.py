@@ -55,7 +55,12 @@ USER_COLUMNS = (
 )
 # status, created_via, version of an imported user
 NEW_USER = (UserStatus.PENDING.value, CreatedVia.IMPORT.value, 1)
-BATCH = 1000  # rows a transaction: a step holds the write lock for a fraction of a second
+# Rows a transaction: a step holds the write lock for a fraction of a second (0.15 s at
+# 35,000 rows a second; a second on a machine loaded to a tenth of that). Each commit
+# writes out every page the batch touched, scattered across the users' indexes, search
+# tables and the invitations' token index, and checkpoints them: 5,000 rows touch few more
+# pages than 1,000, and 100,000 rows took a fifth less CPU time at 5,000 a transaction.
+BATCH = 5000
 MAX_BYTES = 20 * 1024 * 1024
 
 
@@ -262,27 +267,28 @@ def _step(db: Session, job: Job, actor: Actor, base_url: str) -> bool:
         Group: _by_name(db.scalars(select(Group).where(Group.organization_id == org))),
         Role: _by_name(db.scalars(select(Role).where(Role.organization_id == org))),
     }
+    emails = [row.values.get("email", "") for row in batch]
+    keys = [normalize_email(email) for email in emails]
     existing = {
         email
         for (email,) in bulk.select_in(
             db.connection(),
             "SELECT email_normalized FROM users "
             "WHERE organization_id = {mark} AND email_normalized IN ({values})",
-            [normalize_email(row.values.get("email", "")) for row in batch],
+            keys,
             (org,),
         )
     }
     scope = actor.team_scope(Permission.USERS_IMPORT)
     success = "would be created" if params["dry_run"] else "created"
     fates: list[dict[str, Any]] = []
-    valid: list[rules.Row] = []
-    for row in batch:
-        email = row.values.get("email", "")
-        if fate := _fate(actor, scope, row, names, existing, parsed.first):
+    valid: list[tuple[rules.Row, str]] = []  # each with its email as compared
+    for row, email, key in zip(batch, emails, keys, strict=True):
+        if fate := _fate(actor, scope, row, email, key, names, existing, parsed.first):
             fates.append({"row": row.number, "email": email, "fate": fate[0], "detail": fate[1]})
         else:
             fates.append({"row": row.number, "email": email, "fate": success})
-            valid.append(row)
+            valid.append((row, key))
     if valid and not params["dry_run"]:
         _create(db, actor, valid, names, params, base_url)
     jobs.record_items(db, job, fates)
@@ -303,15 +309,16 @@ def _fate(
     actor: Actor,
     scope: frozenset[int] | None,
     row: rules.Row,
+    email: str,
+    key: str,
     names: dict[Any, dict[str, Any]],
     existing: set[str],
     first: dict[str, int],
 ) -> tuple[str, str] | None:
-    """(fate, why) for a row that will not be created; None for one that will."""
-    email = row.values.get("email", "")
+    """(fate, why) for a row that will not be created; None for one that will. EMAIL is
+    the row's, KEY the same normalized (`normalize_email`)."""
     if problem := email_problem(email):
         return ("invalid", f"email {problem}")
-    key = normalize_email(email)
     if key in existing:
         return ("exists", f"{email} is in the organization already")
     if first[key] != row.number:
@@ -346,65 +353,51 @@ def _fate(
 def _create(
     db: Session,
     actor: Actor,
-    rows: list[rules.Row],
+    rows: list[tuple[rules.Row, str]],
     names: dict[Any, dict[str, Any]],
     params: dict[str, Any],
     base_url: str,
 ) -> None:
-    """Create the users of ROWS, their links, invitations and audit events: a few
-    statements a batch."""
+    """Create the users of ROWS (each with its email normalized), their links,
+    invitations and audit events: a few statements a batch, the values of each made in
+    one pass over the rows."""
     scope = actor.team_scope(Permission.USERS_IMPORT)
     default_team = next(iter(scope)) if scope is not None and len(scope) == 1 else None
     org = actor.organization_id
     conn = db.connection()
     now = bulk.sql_time(conn.dialect.name)(utcnow())
-    people = [
-        (
-            row.values["email"],
-            row.values.get("first_name", ""),
-            row.values.get("last_name", ""),
-            names[Team][row.values["team"].lower()].id if row.values.get("team") else default_team,
-        )
-        for row in rows
-    ]
-    ids = bulk.next_ids(conn, "users", len(people))
-    bulk.insert_rows(
-        conn,
-        "users",
-        USER_COLUMNS,
-        [
-            (user_id, org, email, normalize_email(email), first, last, team, *NEW_USER, now, now)
-            for user_id, (email, first, last, team) in zip(ids, people, strict=True)
-        ],
-    )
-    team_names = {team.id: team.name for team in names[Team].values()}
+    teams, team_names = names[Team], {team.id: team.name for team in names[Team].values()}
     send, filename = params["send"], params["filename"]
+    ids = bulk.next_ids(conn, "users", len(rows))
+    users: list[tuple[Any, ...]] = []
+    people: list[tuple[int, str, str, str]] = []  # (id, email, first, last), to invite
     groups: list[tuple[int, int, int]] = []
     roles: list[tuple[int, int, int]] = []
     events: list[tuple[int, dict[str, Any]]] = []
-    for row, user_id, (email, _, _, team_id) in zip(rows, ids, people, strict=True):
+    for user_id, (row, key) in zip(ids, rows, strict=True):
+        values = row.values
+        email = values["email"]
+        first, last = values.get("first_name", ""), values.get("last_name", "")
+        team = values.get("team")
+        team_id = teams[team.lower()].id if team else default_team
+        users.append((user_id, org, email, key, first, last, team_id, *NEW_USER, now, now))
+        people.append((user_id, email, first, last))
         changes: dict[str, Any] = {"email": email}
         if team_id is not None:
             changes["team"] = team_names[team_id]
         for field, model, links in (("groups", Group, groups), ("roles", Role, roles)):
-            chosen = [names[model][n.lower()] for n in rules.split_list(row.values.get(field, ""))]
+            if not (cell := values.get(field)):
+                continue
+            chosen = [names[model][n.lower()] for n in rules.split_list(cell)]
             if chosen:
                 links.extend((org, user_id, found.id) for found in chosen)
                 changes[field] = [found.name for found in chosen]
         changes |= {"email_sent": send, "file": filename, "row": row.number}
         events.append((user_id, changes))
+    bulk.insert_rows(conn, "users", USER_COLUMNS, users)
     bulk.insert_rows(conn, "user_groups", ("organization_id", "user_id", "group_id"), groups)
     bulk.insert_rows(conn, "user_roles", ("organization_id", "user_id", "role_id"), roles)
-    invitations.invite_imported(
-        db,
-        actor=actor,
-        users=[
-            (user_id, email, first, last)
-            for user_id, (email, first, last, _) in zip(ids, people, strict=True)
-        ],
-        send=send,
-        base_url=base_url,
-    )
+    invitations.invite_imported(db, actor=actor, users=people, send=send, base_url=base_url)
     audit.record_many(db, actor=actor, action="user.imported", target_type="user", targets=events)
 
 

@@ -6,32 +6,37 @@ PostgreSQL: a pg_trgm GIN index). Shorter terms match the start of a word (SQLit
 FTS5 table users_words with prefix indexes; PostgreSQL: a GIN index on the words), since
 a substring of one or two characters can only be found by reading every row.
 
-On SQLite a term that matches many rows is instead checked row by row (ud_contains,
-ud_word_prefix: see userdesk.db.engine), with the same meaning as the index.
+On SQLite the query is planned here (see selection): a term that matches many rows is
+checked against its index's list of ids, or row by row (ud_contains, ud_word_prefix: see
+userdesk.db.engine) with the same meaning as the index.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    ColumnClause,
     ColumnElement,
-    TableClause,
+    CompoundSelect,
+    Select,
     and_,
     column,
     exists,
     func,
+    intersect,
     literal_column,
     select,
     table,
+    text,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from userdesk.access.models import Group, Role, Team
+from userdesk.db.engine import unindexed
 from userdesk.errors import InvalidInput
 from userdesk.query.rules import (
     ChoiceTerm,
@@ -51,10 +56,23 @@ NAMED_MODELS: dict[Key, type[Role | Team | Group]] = {
     Key.GROUP: Group,
 }
 SHORT_TERM = 3  # terms shorter than this match word prefixes
-# A term found in more rows than this is checked row by row as the list is read in its
-# sort order (matches are frequent, so a page fills fast) instead of collecting every
-# match from the index first (which costs as much as there are matches).
-FTS_FEW = 5_000
+# On SQLite, a term whose index lists at most this many users is where a page starts:
+# they are read by id and sorted (which costs as much as there are of them, some 3 µs
+# each, as much as a few index entries read in order). When every term has more, the
+# list is read in its sort order: matches are then frequent, so a page fills fast. A
+# term listing at most LISTED_MOST users (free text: TEXT_LISTED_MOST, as its row-by-row
+# check costs more) is then checked against its list, built once per page (some 0.2 µs
+# an id), every other term row by row.
+FEW = 5_000
+# A read in sort order that runs long sorts the users of the shortest list instead, when
+# it has at most this many (more would cost more than the read).
+SORTED_INSTEAD_MOST = 10_000
+LISTED_MOST = 20_000
+TEXT_LISTED_MOST = 50_000
+# A long term is looked up by its rarest trigrams (this many), each first counted up to
+# TRIGRAM_PROBE (enough to tell the rare from the common).
+RARE_TRIGRAMS = 3
+TRIGRAM_PROBE = 1_000
 WORD = re.compile(r"[^\W_]+")
 _FTS = table("users_fts", column("rowid"), column("users_fts"))
 _WORDS = table("users_words", column("rowid"), column("users_words"))
@@ -78,6 +96,47 @@ def parse_query(source: str) -> Query:
         ) from None
 
 
+@dataclass(frozen=True)
+class Selection:
+    """The conditions selecting a query's users, and whether they find few (FEW at most)
+    through an index: a page of them is then best sorted, not read along a sort index."""
+
+    where: list[ColumnElement[bool]]
+    few: bool
+    # When the users are read in sort order and some terms have lists: the same users
+    # from the shortest list (or what the lists have in common), to sort instead should
+    # the read run long (the matches may all lie far along the sort: "jo" sorted by
+    # email starts at "jo...").
+    instead: Selection | None = None
+
+
+# A condition on the users table, written with each of its columns wrapped in a function
+# (unindexed: so that SQLite does not choose an index for it).
+Check = Callable[[Callable[[Any], Any]], ColumnElement[bool]]
+
+
+@dataclass(frozen=True, eq=False)
+class _Condition:
+    """One term of a query as SQL: CHECK tells whether a row matches; LISTED, where an
+    index can, lists the ids of the organization's users that match (only those if EXACT;
+    some others too if not: CHECK then narrows them)."""
+
+    check: Check
+    listed: Select[Any] | None = None
+    exact: bool = True
+    # When the rows are read in sort order, left for SQLite to use an index for: a single
+    # status or a team, which lead an index with the sort's columns.
+    left_to_planner: bool = False
+    # The column of the index that lists it (a time), which may be the sort's.
+    column: Any = None
+    term_key: Key | None = None  # status, for the choice of the index left to SQLite
+    # Checked on a row as cheaply as on a list of ids (a column of users): never a list.
+    cheap_check: bool = False
+    # LISTED gives the ids in increasing order (a full-text index): how far the first FEW
+    # reach into the ids tells how many there are in all.
+    in_id_order: bool = False
+
+
 def conditions(
     db: Session, *, organization_id: int, query: Query, now: datetime
 ) -> list[ColumnElement[bool]]:
@@ -86,33 +145,200 @@ def conditions(
     Raises:
         InvalidInput: a role, team or group name that the organization does not have.
     """
+    return selection(db, organization_id=organization_id, query=query, now=now).where
+
+
+def selection(
+    db: Session, *, organization_id: int, query: Query, now: datetime, sort_column: Any = None
+) -> Selection:
+    """The users QUERY describes, and how SQLite should find them.
+
+    SQLite's statistics know how many rows a column's value has on average, not how many
+    this value has (a status of 3 % looks like one of 72 %; a group of 50 users like one
+    of 140,000), so it cannot tell a rare term from a common one and may read most of the
+    table for a page. Here each term that an index can list is counted first:
+
+    - one lists FEW users or fewer: the users come from its list, the other terms are
+      checked on them, and they are sorted;
+    - otherwise the users are read along the sort's index (SORT_COLUMN leads it: a
+      range on it is read from that index), and a term listing at most LISTED_MOST users
+      (TEXT_LISTED_MOST for free text) is checked against its list, which the index
+      entries answer before any row is read (a term matching 1 % of the users costs a
+      few thousand index entries, not a few thousand rows);
+    - every other term is checked row by row: each matches many, so a page fills fast.
+
+    PostgreSQL, whose statistics know the common values, plans for itself.
+
+    Raises:
+        InvalidInput: a role, team or group name that the organization does not have.
+    """
     dialect = db.get_bind().dialect.name
-    found: list[ColumnElement[bool]] = []
+    found = _conditions(db, organization_id, query, now, dialect)
+    if dialect != "sqlite":
+        return Selection([c.check(_as_is) for c in found], few=False)
+    top_id = db.scalar(select(func.max(User.id))) or 0
+    # A single status, or a time the list is sorted by, is read along an index that gives
+    # both the order and the matches: nothing to count there.
+    listed = {
+        index: c.listed
+        for index, c in enumerate(found)
+        if c.listed is not None
+        and not (c.term_key == Key.STATUS and c.left_to_planner)
+        and not (c.column is not None and c.column is sort_column)
+    }
+    estimated = {
+        index: _size(db, ids, FEW, top_id if found[index].in_id_order else None)
+        for index, ids in listed.items()
+    }
+    if estimated and min(estimated.values()) <= FEW:
+        index = min(estimated, key=lambda i: estimated[i])
+        chosen = found[index]
+        where: list[ColumnElement[bool]] = [User.id.in_(listed[index])]
+        where.extend(c.check(unindexed) for c in found if c is not chosen or not c.exact)
+        return Selection(where, few=True)
+    # One index at most for SQLite to choose besides the sort's: the status's if there is
+    # one (each sort has an index after the status), else the team's.
+    planned = [c for c in found if c.left_to_planner]
+    planned = planned[:1] if len(planned) < 2 else [c for c in planned if c.term_key == Key.STATUS]
+    lists: list[tuple[int, _Condition, Select[Any]]] = []
+    checks: list[_Condition] = []
+    indexed: list[_Condition] = []
+    for index, c in enumerate(found):
+        if c in planned or (c.column is not None and c.column is sort_column):
+            indexed.append(c)
+            continue
+        if index in listed and not c.cheap_check:
+            ids = listed[index]
+            size = estimated[index] if c.in_id_order else _count_up_to(db, ids, LISTED_MOST)
+            if size <= (TEXT_LISTED_MOST if c.in_id_order else LISTED_MOST):
+                lists.append((size, c, ids))
+                continue
+        checks.append(c)
+    rest = [c.check(unindexed) for c in checks] + [
+        c.check(unindexed) for _, c, _ in lists if not c.exact
+    ]
+    if not lists:
+        return Selection([*(c.check(_as_is) for c in indexed), *rest], few=False)
+    most, _, shortest_list = min(lists, key=lambda item: item[0])
+    shortest: Select[Any] | CompoundSelect[Any] = shortest_list
+    if len(lists) > 1:
+        # Lists that are each too long may have few users in common (a term and a role).
+        shortest = intersect(*(listed for _, _, listed in lists))
+        if _size(db, shortest, FEW, None) <= FEW:
+            where = [User.id.in_(shortest), *(c.check(unindexed) for c in indexed), *rest]
+            return Selection(where, few=True)
+    in_lists = [unindexed(User.id).in_(listed) for _, _, listed in lists]
+    sorted_instead = [
+        User.id.in_(shortest),
+        *(c.check(unindexed) for c in indexed),
+        *rest,
+    ]
+    return Selection(
+        [*in_lists, *(c.check(_as_is) for c in indexed), *rest],
+        few=False,
+        instead=Selection(sorted_instead, few=True) if most <= SORTED_INSTEAD_MOST else None,
+    )
+
+
+def _as_is(column: Any) -> Any:
+    return column
+
+
+def _size(
+    db: Session, listed: Select[Any] | CompoundSelect[Any], most: int, top_id: int | None
+) -> int:
+    """How many ids LISTED has: exactly up to MOST; beyond, MOST + 1, or when TOP_ID (the
+    largest user id) is given, an estimate from how far into the ids the first MOST + 1
+    reach (LISTED in increasing order)."""
+    counted = listed.limit(most + 1).subquery()
+    count, deepest = db.execute(
+        select(func.count(), func.max(counted.c[0])).select_from(counted)
+    ).one()
+    if count <= most or not top_id or not deepest:
+        return int(count)
+    return int(count * top_id // deepest)
+
+
+def _count_up_to(db: Session, listed: Select[Any], most: int) -> int:
+    """How many rows LISTED has, counting no further than MOST + 1."""
+    return db.scalar(select(func.count()).select_from(listed.limit(most + 1).subquery())) or 0
+
+
+def _conditions(
+    db: Session, organization_id: int, query: Query, now: datetime, dialect: str
+) -> list[_Condition]:
+    found: list[_Condition] = []
+    times: dict[Key, list[TimeTerm]] = {}
     for term in query.terms:
         if isinstance(term, ChoiceTerm):
             found.append(_choice(db, organization_id, term))
         elif isinstance(term, FlagTerm):
-            column_ = User.email_verified_at if term.key == Key.VERIFIED else User.validated_at
-            found.append(column_.is_not(None) if term.value else column_.is_(None))
+            found.append(_flag(term))
         elif isinstance(term, LoginNeverTerm):
-            found.append(User.last_login_at.is_(None))
+            found.append(
+                _Condition(
+                    lambda c: c(User.last_login_at).is_(None),
+                    _listed(organization_id, lambda u: u.last_login_at.is_(None)),
+                    cheap_check=True,
+                )
+            )
         elif isinstance(term, TimeTerm):
-            found.append(_time(term, now))
+            times.setdefault(term.key, []).append(term)
+    found.extend(_time(organization_id, key, terms, now) for key, terms in times.items())
     found.extend(_text(db, query.texts, dialect))
     return found
 
 
-def _choice(db: Session, organization_id: int, term: ChoiceTerm) -> ColumnElement[bool]:
+def _listed(
+    organization_id: int, where: Callable[[type[User]], ColumnElement[bool]]
+) -> Select[Any]:
+    """The ids of the organization's users that meet WHERE (written on the class it is
+    given: another name for the users table, inside a statement on users)."""
+    listed = aliased(User, name="listed")
+    return select(listed.id).where(listed.organization_id == organization_id, where(listed))
+
+
+def _flag(term: FlagTerm) -> _Condition:
+    def check(c: Callable[[Any], Any]) -> ColumnElement[bool]:
+        column_ = c(User.email_verified_at if term.key == Key.VERIFIED else User.validated_at)
+        found: ColumnElement[bool] = column_.is_not(None) if term.value else column_.is_(None)
+        return found
+
+    # No index: the flags split the users in large parts, never a rare one.
+    return _Condition(check)
+
+
+def _choice(db: Session, organization_id: int, term: ChoiceTerm) -> _Condition:
+    values = term.values
     if term.key == Key.STATUS:
-        return User.status.in_(term.values)
+        return _Condition(
+            lambda c: c(User.status).in_(values),
+            _listed(organization_id, lambda u: u.status.in_(values)),
+            cheap_check=True,
+            left_to_planner=len(values) == 1,
+            term_key=Key.STATUS,
+        )
     if term.key == Key.CHURN:
-        return User.churn_level.in_(term.values)
+        return _Condition(
+            lambda c: c(User.churn_level).in_(values),
+            _listed(organization_id, lambda u: u.churn_level.in_(values)),
+            cheap_check=True,
+        )
     ids = _ids_by_name(db, NAMED_MODELS[term.key], organization_id, term)
     if term.key == Key.TEAM:
-        return User.team_id.in_(ids)
+        listed = aliased(User, name="listed")  # a team is one organization's
+        return _Condition(
+            lambda c: c(User.team_id).in_(ids),
+            select(listed.id).where(listed.team_id.in_(ids)),
+            cheap_check=True,
+            left_to_planner=True,
+        )
     link = UserRole if term.key == Key.ROLE else UserGroup
     link_column = UserRole.role_id if term.key == Key.ROLE else UserGroup.group_id
-    return exists().where(link.user_id == User.id, link_column.in_(ids))
+    return _Condition(
+        lambda _c: exists().where(link.user_id == User.id, link_column.in_(ids)),
+        select(link.user_id).where(link_column.in_(ids)),
+    )
 
 
 def _ids_by_name(
@@ -137,15 +363,26 @@ def _ids_by_name(
     return [row_id for row_id, _ in rows]
 
 
-def _time(term: TimeTerm, now: datetime) -> ColumnElement[bool]:
-    column_ = User.last_seen_at if term.key == Key.SEEN else User.created_at
-    lower, upper = term.bounds(now)
-    parts = []
-    if lower is not None:
-        parts.append(column_ >= lower)
-    if upper is not None:
-        parts.append(column_ < upper)
-    return and_(*parts) if parts else column_.is_not(None)
+def _time(organization_id: int, key: Key, terms: list[TimeTerm], now: datetime) -> _Condition:
+    """The terms on one time (seen or created) as one interval, so that an index reads
+    only the rows between its ends."""
+    lowers = [low for low, _ in (t.bounds(now) for t in terms) if low is not None]
+    uppers = [high for _, high in (t.bounds(now) for t in terms) if high is not None]
+
+    def between(column_: Any) -> ColumnElement[bool]:
+        parts = [column_ >= max(lowers)] if lowers else []
+        parts += [column_ < min(uppers)] if uppers else []
+        return and_(*parts) if parts else column_.is_not(None)
+
+    def column_of(user: Any) -> Any:
+        return user.last_seen_at if key == Key.SEEN else user.created_at
+
+    return _Condition(
+        lambda c: between(c(column_of(User))),
+        _listed(organization_id, lambda u: between(column_of(u))),
+        cheap_check=True,
+        column=column_of(User),
+    )
 
 
 def words(text: str) -> list[str]:
@@ -153,53 +390,119 @@ def words(text: str) -> list[str]:
     return WORD.findall(text.lower())
 
 
-def _text(db: Session, texts: Sequence[str], dialect: str) -> list[ColumnElement[bool]]:
-    long_terms = [t for t in texts if len(t) >= SHORT_TERM]
-    short_terms = [t for t in texts if len(t) < SHORT_TERM]
-    found: list[ColumnElement[bool]] = []
+def _text(db: Session, texts: Sequence[str], dialect: str) -> list[_Condition]:
+    found: list[_Condition] = []
     prefixes: list[str] = []
-    for term in short_terms:
-        term_words = words(term)
-        if term_words:
+    long_terms = [t for t in texts if len(t) >= SHORT_TERM]
+    if dialect == "sqlite":
+        rare = [t for term in long_terms for t in _rare_trigrams(db, term)]
+        if len(long_terms) == 1:
+            found.append(_substring(long_terms[0], rare))
+        elif long_terms:  # the index finds rows with all of them at once, faster than each
+            found.append(_substrings(long_terms, rare))
+    else:
+        found.extend(_Condition(_like_check(term)) for term in long_terms)
+    for term in texts:
+        if len(term) >= SHORT_TERM:
+            continue
+        if term_words := words(term):
             prefixes.extend(term_words)
         else:  # punctuation only: no index knows it, so read the rows
-            found.append(_like(term))
+            found.append(_Condition(_like_check(term)))
+    unique = list(dict.fromkeys(prefixes))
     if dialect == "sqlite":
-        if long_terms:
-            match = " AND ".join(_fts_string(t) for t in long_terms)
-            found.append(
-                _sqlite_match(db, _FTS, _FTS.c.users_fts, match)
-                if _few(db, _FTS, _FTS.c.users_fts, match)
-                else and_(*(func.ud_contains(User.search_text, t.lower()) for t in long_terms))
-            )
-        if prefixes:
-            unique = list(dict.fromkeys(prefixes))
-            match = " AND ".join(f"{_fts_string(p)}*" for p in unique)
-            found.append(
-                _sqlite_match(db, _WORDS, _WORDS.c.users_words, match)
-                if _few(db, _WORDS, _WORDS.c.users_words, match)
-                else and_(*(func.ud_word_prefix(User.search_text, p) for p in unique))
-            )
-        return found
-    found.extend(_like(t) for t in long_terms)
-    if prefixes:
-        tsquery = " & ".join(f"{p}:*" for p in dict.fromkeys(prefixes))
+        if len(unique) == 1:
+            found.append(_word_prefix(unique[0]))
+        elif unique:
+            found.append(_word_prefixes(unique))
+    elif unique:
+        tsquery = " & ".join(f"{p}:*" for p in unique)
         found.append(
-            _PG_WORDS.op("@@")(func.to_tsquery(literal_column("'simple'::regconfig"), tsquery))
+            _Condition(
+                lambda _c: _PG_WORDS.op("@@")(
+                    func.to_tsquery(literal_column("'simple'::regconfig"), tsquery)
+                )
+            )
         )
     return found
 
 
-def _few(db: Session, fts: TableClause, column: ColumnClause[Any], match: str) -> bool:
-    """Whether MATCH finds at most FTS_FEW rows (it stops counting there)."""
-    found = select(fts.c.rowid).where(column.op("MATCH")(match)).limit(FTS_FEW + 1).subquery()
-    return (db.scalar(select(func.count()).select_from(found)) or 0) <= FTS_FEW
+def _like_check(text: str) -> Check:
+    return lambda _c: _like(text)
 
 
-def _sqlite_match(
-    db: Session, fts: TableClause, column: ColumnClause[Any], match: str
-) -> ColumnElement[bool]:
-    return User.id.in_(select(fts.c.rowid).where(column.op("MATCH")(match)))
+def _word_prefix(prefix: str) -> _Condition:
+    """A word starting with PREFIX: listed by the prefix index of users_words."""
+    return _Condition(
+        lambda _c: func.ud_word_prefix(User.search_text, prefix),
+        select(_WORDS.c.rowid).where(_WORDS.c.users_words.op("MATCH")(f"{_fts_string(prefix)}*")),
+        in_id_order=True,
+    )
+
+
+def _word_prefixes(prefixes: list[str]) -> _Condition:
+    """Words starting with each of PREFIXES, listed together by users_words."""
+    match = " AND ".join(f"{_fts_string(p)}*" for p in prefixes)
+    return _Condition(
+        lambda _c: and_(*(func.ud_word_prefix(User.search_text, p) for p in prefixes)),
+        select(_WORDS.c.rowid).where(_WORDS.c.users_words.op("MATCH")(match)),
+        in_id_order=True,
+    )
+
+
+def _rare_trigrams(db: Session, term: str) -> list[str]:
+    """The trigrams of TERM to ask the index for: the rarest RARE_TRIGRAMS of them.
+
+    The index is asked for rows holding these, not for TERM as a phrase: a phrase reads
+    the positions of every one of its trigrams, and in an email address most are in
+    every row ("exa", "com"), which costs a second at a million users. The rows found
+    are then checked for TERM.
+    """
+    trigrams = list(dict.fromkeys(term[i : i + 3] for i in range(len(term) - 2)))
+    counted: list[tuple[int, int, str]] = []
+    for index, trigram in enumerate(trigrams):
+        count = _fts_count_up_to(db, _fts_string(trigram), TRIGRAM_PROBE)
+        counted.append((count, index, trigram))
+        if count == 0:  # no row has it: nor has any TERM
+            break
+    rarest = sorted(counted)
+    # Rare trigrams narrow each other cheaply; the index finds common ones together only
+    # by reading through them all, so one common trigram (the rarest) is asked alone.
+    return [t for count, _, t in rarest[:RARE_TRIGRAMS] if count <= TRIGRAM_PROBE] or [rarest[0][2]]
+
+
+def _substring(term: str, trigrams: list[str]) -> _Condition:
+    """TERM anywhere in the search text: listed by the trigram index users_fts."""
+    return _Condition(
+        lambda _c: func.ud_contains(User.search_text, term.lower()),
+        _trigram_rows(trigrams),
+        exact=len(term) == SHORT_TERM,  # its one trigram
+        in_id_order=True,
+    )
+
+
+def _substrings(terms: list[str], trigrams: list[str]) -> _Condition:
+    """Each of TERMS anywhere in the search text, listed together by users_fts."""
+    return _Condition(
+        lambda _c: and_(*(func.ud_contains(User.search_text, t.lower()) for t in terms)),
+        _trigram_rows(list(dict.fromkeys(trigrams))),
+        exact=False,
+        in_id_order=True,
+    )
+
+
+def _trigram_rows(trigrams: list[str]) -> Select[Any]:
+    match = " AND ".join(_fts_string(t) for t in trigrams)
+    return select(_FTS.c.rowid).where(_FTS.c.users_fts.op("MATCH")(match))
+
+
+_FTS_COUNT = text(
+    "SELECT count(*) FROM (SELECT rowid FROM users_fts WHERE users_fts MATCH :match LIMIT :most)"
+)
+
+
+def _fts_count_up_to(db: Session, match: str, most: int) -> int:
+    return db.scalar(_FTS_COUNT, {"match": match, "most": most + 1}) or 0
 
 
 def _fts_string(text: str) -> str:

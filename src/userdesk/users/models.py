@@ -34,6 +34,7 @@ class User(OrgScoped, Timestamped, Base):
         Index("ix_users_org_last_seen", "organization_id", "last_seen_at", "id"),
         Index("ix_users_org_status_last_seen", "organization_id", "status", "last_seen_at", "id"),
         Index("ix_users_org_last_login", "organization_id", "last_login_at"),
+        Index("ix_users_org_churn", "organization_id", "churn_level"),
         Index("ix_users_status_until", "status", "status_until"),  # bans that run out
         # A team is one organization's: the team leads, for team filters in the usual sorts.
         Index("ix_users_team_name", "team_id", "first_name", "last_name", "id"),
@@ -97,21 +98,25 @@ class User(OrgScoped, Timestamped, Base):
 
 class UserGroup(OrgScoped, Base):
     __tablename__ = "user_groups"
+    # A group's users, from the index alone (group filters: see userdesk.query.builder).
+    __table_args__ = (Index("ix_user_groups_group_user", "group_id", "user_id"),)
 
     user_id: Mapped[int] = mapped_column(
         Id, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
     group_id: Mapped[int] = mapped_column(
-        Id, ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True, index=True
+        Id, ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True
     )
 
 
 class UserRole(OrgScoped, Base):
     __tablename__ = "user_roles"
+    # A role's users, from the index alone (role filters: see userdesk.query.builder).
+    __table_args__ = (Index("ix_user_roles_role_user", "role_id", "user_id"),)
 
     user_id: Mapped[int] = mapped_column(
         Id, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
     role_id: Mapped[int] = mapped_column(
-        Id, ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True, index=True
+        Id, ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True
     )

@@ -186,18 +186,34 @@ class UserPage:
     next_cursor: str | None
 
 
+# Matches a figure needs in a sample before it is scaled into an estimate.
+ESTIMATE_FROM = 10
+
+
 class Count(BaseModel):
-    """A count; `capped` when counting stopped at `count` and there are more."""
+    """How many users a figure counts, and how sure it is.
+
+    Exact unless a flag says otherwise. `estimated`: counting every match would have taken
+    longer than the counts may, so `count` is scaled from the matches found in an even
+    spread of the users (rounded to two significant digits); it may be off either way.
+    `capped`: there are at least `count` (those found in that spread, when too few to
+    scale), maybe more.
+    """
 
     count: int
     capped: bool = False
+    estimated: bool = False
 
     @property
     def label(self) -> str:
+        if self.estimated:
+            return f"≈ {self.count:,}"
         return f"{self.count:,}+" if self.capped else f"{self.count:,}"
 
 
 class UserCounts(BaseModel):
+    """The figures of the Users list's tabs: all, each status, and Without Login."""
+
     all: Count
     statuses: dict[str, Count]
     without_login: Count
@@ -211,16 +227,31 @@ class UserCounts(BaseModel):
         )
 
     @classmethod
-    def capped_at(
-        cls, cap: int, total: int, statuses: dict[str, int], without_login: int
+    def scaled(
+        cls, total: int, statuses: dict[str, int], without_login: int, *, share: float
     ) -> UserCounts:
-        """Counts that went up to CAP + 1 rows: those past CAP are shown as "CAP+"."""
+        """Estimates from counts taken over SHARE (0 < SHARE < 1) of the users.
 
-        def count(n: int) -> Count:
-            return Count(count=min(n, cap), capped=n > cap)
+        A figure found fewer than ESTIMATE_FROM times in that share is too rare to scale
+        (one user found in 1 % is not "about 100"): it says "at least" what was found.
+        """
+
+        def estimate(found: int) -> Count:
+            if found < ESTIMATE_FROM:
+                return Count(count=found, capped=True)
+            return Count(count=max(found, _two_significant_digits(found / share)), estimated=True)
 
         return cls(
-            all=count(total),
-            statuses={s: count(n) for s, n in statuses.items()},
-            without_login=count(without_login),
+            all=estimate(total),
+            statuses={s: estimate(n) for s, n in statuses.items()},
+            without_login=estimate(without_login),
         )
+
+
+def _two_significant_digits(value: float) -> int:
+    """VALUE rounded as an estimate is shown: 61,234.5 -> 61,000; 7.4 -> 7."""
+    whole = round(value)
+    if whole < 100:
+        return whole
+    digits = len(str(whole)) - 2
+    return round(whole, -digits)

@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
+    Integer,
     Row,
-    ScalarSelect,
     Select,
+    and_,
     bindparam,
     delete,
     func,
     literal,
     select,
+    true,
     union_all,
 )
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.sql.selectable import Exists
 
 from userdesk.access import service as access
 from userdesk.access.models import Group, Role, Team
@@ -29,7 +37,7 @@ from userdesk.auth import decoy, throttle
 from userdesk.auth.secrets import hash_password
 from userdesk.auth.service import LinkProblem, find_user_token, issue_user_token, set_password
 from userdesk.db.base import utcnow
-from userdesk.db.paging import SortKey, fetch_page
+from userdesk.db.paging import RanLong, SortKey, fetch_page, fetch_page_within
 from userdesk.errors import (
     Conflict,
     InvalidInput,
@@ -68,6 +76,9 @@ from userdesk.users.schemas import (
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
+# Seconds a page may read users in sort order before it sorts the few it can list instead
+# (builder.Selection.instead).
+READ_IN_ORDER_WITHIN = 0.025
 
 SORTS = {
     key.name: key
@@ -82,7 +93,6 @@ SORTS = {
         SortKey(f"-{field}", columns, descending=True, nullable=nullable),
     )
 }
-COUNT_CAP = 10_000
 
 
 def sort_key(sort: str) -> SortKey:
@@ -106,10 +116,22 @@ def matching(
     db: Session, *, actor: Actor, query: Query, permission: str
 ) -> list[ColumnElement[bool]]:
     """The conditions selecting the users QUERY describes among those PERMISSION covers."""
-    return [
-        access.users_in_scope(actor, permission),
-        *builder.conditions(db, organization_id=actor.organization_id, query=query, now=utcnow()),
-    ]
+    return _selection(db, actor=actor, query=query, permission=permission).where
+
+
+def _selection(
+    db: Session, *, actor: Actor, query: Query, permission: str, sort: SortKey | None = None
+) -> builder.Selection:
+    found = builder.selection(
+        db,
+        organization_id=actor.organization_id,
+        query=query,
+        now=utcnow(),
+        sort_column=sort.columns[0] if sort else None,
+    )
+    scope = access.users_in_scope(actor, permission)
+    instead = found.instead and builder.Selection([scope, *found.instead.where], few=True)
+    return builder.Selection([scope, *found.where], found.few, instead)
 
 
 def list_users(
@@ -139,9 +161,22 @@ def list_users(
             f"Limit {limit} is out of range.",
             fields={"limit": f"{limit} is not between 1 and {MAX_PAGE_SIZE}"},
         )
-    where = matching(db, actor=actor, query=builder.parse_query(q), permission=permission)
-    page_query: Select[Any] = select(*LIST_COLUMNS).where(*where)
-    rows, next_cursor = fetch_page(db, page_query, key, cursor=cursor, limit=limit)
+    found = _selection(
+        db, actor=actor, query=builder.parse_query(q), permission=permission, sort=key
+    )
+    page_query: Select[Any] = select(*LIST_COLUMNS).where(*found.where)
+    if found.instead is None:
+        rows, next_cursor = fetch_page(
+            db, page_query, key, cursor=cursor, limit=limit, few=found.few
+        )
+    else:
+        try:
+            rows, next_cursor = fetch_page_within(
+                db, page_query, key, cursor=cursor, limit=limit, seconds=READ_IN_ORDER_WITHIN
+            )
+        except RanLong:  # the matches lie far along the sort: sort them instead
+            instead = select(*LIST_COLUMNS).where(*found.instead.where)
+            rows, next_cursor = fetch_page(db, instead, key, cursor=cursor, limit=limit, few=True)
     return UserPage(items=_with_link_names(db, rows), next_cursor=next_cursor)
 
 
@@ -186,45 +221,266 @@ def _with_link_names(db: Session, rows: Sequence[Row[Any]]) -> list[UserView]:
     ]
 
 
-def count_users(db: Session, *, actor: Actor, q: str = "") -> UserCounts:
+COUNT_CAP = 10_000  # matches enough for an estimate good to about 1 %
+# Seconds for counting every match, then until the estimate's sample stops (from the
+# start of count_users, reading the query included); with a request's own cost, well
+# under 200 ms.
+COUNT_EXACT_WITHIN = 0.04
+COUNT_SAMPLE_WITHIN = 0.08
+# The sample reads the id range in blocks of consecutive ids (at most _SAMPLE_BLOCKS of
+# them, each of at least _SAMPLE_BLOCK_IDS ids), in an order that spreads any first few
+# over the whole range, so that old and new users are both in it.
+_SAMPLE_BLOCKS = 1024
+_SAMPLE_BLOCK_IDS = 256
+# Seconds the sample gets however late it starts: enough for the list of ids an index
+# makes for a common term, which comes before the first row.
+_SAMPLE_LEAST = 0.04
+# Rows fetched at a time: first few (PostgreSQL reads blocks until it has them, and a
+# block without a match still gives a row), then twice as many each time.
+_SAMPLE_FETCH = 16
+_SAMPLE_FETCH_MOST = 1024
+_SAVEPOINT = "user_counts"
+_QUERY_CANCELED = "57014"  # PostgreSQL's SQLSTATE for a statement_timeout
+
+
+def count_users(
+    db: Session,
+    *,
+    actor: Actor,
+    q: str = "",
+    cap: int = COUNT_CAP,
+    exact_within: float = COUNT_EXACT_WITHIN,
+    sample_within: float = COUNT_SAMPLE_WITHIN,
+) -> UserCounts:
     """How many users match Q in each status, in all, and without a sign-in.
 
-    The status term of Q is left out, so that every status can be counted. A count stops
-    at COUNT_CAP: one that reaches it says "at least", it is never an estimate.
+    The status term of Q is left out, so that every status can be counted. One statement
+    counts every figure at once; when it finishes within EXACT_WITHIN seconds the figures
+    are exact, however large. Otherwise (a common term over many users) they are
+    estimates, labelled as such, scaled from the matches in an even spread of the users
+    (see _sampled), or "at least" what it found where it found too few to scale: the
+    spread grows until it has found CAP matches, EXACT_WITHIN + SAMPLE_WITHIN seconds
+    have passed since the call, or it has covered everyone (the figures are then exact).
+    So counting never holds a page for long, whatever the query, and is never silently
+    wrong.
 
     Raises:
         PermissionDenied: the actor may not read users.
         InvalidInput: a bad query term.
     """
+    started = time.monotonic()
     access.require(actor, Permission.USERS_READ)
     query = builder.parse_query(q).without_key(Key.STATUS)
     where = matching(db, actor=actor, query=query, permission=Permission.USERS_READ)
+    connection = db.connection()
+    try:
+        # Reading the query may have taken a while: the exact count still gets its time.
+        with _stopped_at(connection, time.monotonic() + exact_within):
+            return _Tally(connection.execute(_tally_query(where)).all()).exact()
+    except _OutOfTime:
+        pass
+    return _sampled(connection, where, cap=cap, deadline=started + exact_within + sample_within)
 
-    def up_to_cap(*extra: ColumnElement[bool]) -> ScalarSelect[int]:
-        rows = select(literal(1)).where(*where, *extra).limit(COUNT_CAP + 1).subquery()
-        return select(func.count()).select_from(rows).scalar_subquery()
 
-    total = db.scalar(select(up_to_cap())) or 0
-    if total <= COUNT_CAP:
-        # Few enough to count exactly in one pass over them.
-        never = User.last_login_at.is_(None)
-        rows = db.execute(
-            select(User.status, never, func.count()).where(*where).group_by(User.status, never)
-        ).all()
-        statuses = {s.value: 0 for s in UserStatus}
-        for status, _, n in rows:
-            statuses[status] += n
-        return UserCounts.exact(total, statuses, sum(n for _, is_never, n in rows if is_never))
-    # Otherwise each status (and "without login") up to the cap, in one statement.
-    names = [s.value for s in UserStatus]
-    counts = db.execute(
+class _OutOfTime(Exception):
+    """A count statement ran past its deadline and was stopped."""
+
+
+class _Timer:
+    """What a long read inside _stopped_at calls around each fetch of a server-side cursor:
+    PostgreSQL times each fetch on its own (SQLite's handler watches the whole time)."""
+
+    def __init__(self, connection: Connection, deadline: float) -> None:
+        self.connection, self.deadline = connection, deadline
+
+    def renew(self) -> None:
+        """The timeout set again to the time left; _OutOfTime when there is none."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise _OutOfTime
+        if self.connection.dialect.name != "sqlite":
+            ms = math.ceil(left * 1000)
+            self.connection.exec_driver_sql(f"SET LOCAL statement_timeout = {ms}")
+
+    def lift(self) -> None:
+        """No timeout, so that closing the cursor is not cancelled (after a cancelled fetch
+        the transaction is in error and this fails: the savepoint's rollback follows)."""
+        if self.connection.dialect.name != "sqlite":
+            with suppress(DBAPIError):
+                self.connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
+
+
+@contextmanager
+def _stopped_at(connection: Connection, deadline: float) -> Iterator[_Timer]:
+    """Statements run inside stop with _OutOfTime once time.monotonic() passes DEADLINE.
+
+    SQLite: a progress handler on the connection interrupts the statement (a read; the
+    transaction goes on). PostgreSQL: statement_timeout set in a savepoint that is rolled
+    back after, which also clears a cancelled statement's error.
+    """
+    timer = _Timer(connection, deadline)
+    if deadline <= time.monotonic():
+        raise _OutOfTime
+    if connection.dialect.name == "sqlite":
+        raw: Any = connection.connection.driver_connection
+        raw.set_progress_handler(lambda: time.monotonic() > deadline, 1000)
+        try:
+            yield timer
+        except OperationalError as error:
+            if "interrupted" in str(error.orig):
+                raise _OutOfTime from None
+            raise
+        finally:
+            raw.set_progress_handler(None, 0)
+        return
+    connection.exec_driver_sql(f"SAVEPOINT {_SAVEPOINT}")
+    try:
+        timer.renew()
+        yield timer
+    except OperationalError as error:
+        if getattr(error.orig, "sqlstate", None) == _QUERY_CANCELED:
+            raise _OutOfTime from None
+        raise
+    finally:
+        connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+        connection.exec_driver_sql(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+
+
+def _tally_query(where: Sequence[ColumnElement[bool]]) -> Select[str, bool, int]:
+    """Matches per (status, never signed in): every figure of the tabs in one statement."""
+    never = User.last_login_at.is_(None)
+    return select(User.status, never, func.count()).where(*where).group_by(User.status, never)
+
+
+def _read_by_id(where: Sequence[ColumnElement[bool]]) -> list[ColumnElement[bool]]:
+    """WHERE as tests that no index answers ("IS TRUE"), so that a block of ids is read by
+    id, not found by walking another index over the whole organization. A role's or a
+    group's EXISTS stays as it is: PostgreSQL then joins the links of the block's users
+    (it would otherwise run the subquery once per user)."""
+    return [c if isinstance(c, Exists) else c.is_(true()) for c in where]
+
+
+def _stride(blocks: int) -> int:
+    """A step through BLOCKS blocks (taken modulo BLOCKS) that visits each once and spreads
+    any first few over the whole range: the golden ratio of BLOCKS, made coprime to it."""
+    stride = max(1, round(blocks * 0.6180339887))
+    while math.gcd(stride, blocks) != 1:
+        stride += 1
+    return stride
+
+
+class _Tally:
+    """The figures summed from rows of _tally_query."""
+
+    def __init__(self, rows: Sequence[Row[str, bool, int]] = ()) -> None:
+        self.statuses = {s.value: 0 for s in UserStatus}
+        self.total = self.without_login = 0
+        self.add(rows)
+
+    def add(self, rows: Sequence[Row[str, bool, int]] | Sequence[tuple[str, bool, int]]) -> None:
+        for status, never, n in rows:
+            self.statuses[status] += n
+            self.total += n
+            self.without_login += n if never else 0
+
+    def exact(self) -> UserCounts:
+        return UserCounts.exact(self.total, self.statuses, self.without_login)
+
+    def scaled(self, share: float) -> UserCounts:
+        return UserCounts.scaled(self.total, self.statuses, self.without_login, share=share)
+
+
+def _sampled(
+    connection: Connection, where: Sequence[ColumnElement[bool]], *, cap: int, deadline: float
+) -> UserCounts:
+    """The figures estimated from the matches among an even spread of the users.
+
+    One statement reads the id range block by block, in the order of _stride (each block
+    gives its matches, or one empty row, so that its end shows), and hands the rows over
+    as it goes: a statement's own cost, such as a list of ids an index makes for a term,
+    is paid once. Reading stops when CAP matches are found, time.monotonic() passes
+    DEADLINE (it gets _SAMPLE_LEAST at least), or every block is read (the figures are
+    then exact). The block being read when it stops is left out; each figure is scaled
+    by the share of the id range in the blocks read.
+    """
+    # Two subqueries: each reads one end of the primary key (together, in one SELECT, they
+    # would read the whole table on SQLite).
+    low, high = connection.execute(
         select(
-            *(up_to_cap(User.status == name) for name in names),
-            up_to_cap(User.last_login_at.is_(None)),
+            select(func.min(User.id)).scalar_subquery(), select(func.max(User.id)).scalar_subquery()
         )
     ).one()
-    return UserCounts.capped_at(
-        COUNT_CAP, total, dict(zip(names, counts[:-1], strict=True)), counts[-1]
+    tally = _Tally()
+    if low is None:
+        return tally.exact()
+    span = high - low + 1
+    size = max(_SAMPLE_BLOCK_IDS, -(-span // _SAMPLE_BLOCKS))
+    blocks = -(-span // size)
+    stride = _stride(blocks)
+    params = {"low": low, "size": size, "blocks": blocks, "stride": stride}
+    read = done = 0  # ids and blocks read
+    block: dict[tuple[str, bool], int] = {}  # the matches of the block being read
+    deadline = max(deadline, time.monotonic() + _SAMPLE_LEAST)
+    try:
+        with _stopped_at(connection, deadline) as timer:
+            # Rows as they come (PostgreSQL: a server-side cursor), so that it can stop.
+            result = connection.execute(
+                _sample_query(connection.dialect.name, where),
+                params,
+                execution_options={"yield_per": _SAMPLE_FETCH},
+            )
+            try:
+                fetch = _SAMPLE_FETCH
+                while tally.total < cap and time.monotonic() < deadline:
+                    rows = result.fetchmany(fetch)
+                    fetch = min(fetch * 2, _SAMPLE_FETCH_MOST)
+                    if not rows:  # every block read
+                        tally.add([(s, n, count) for (s, n), count in block.items()])
+                        return tally.exact()
+                    for position, status, never in rows:
+                        while done < position:  # the blocks before this row's are read
+                            tally.add([(s, n, count) for (s, n), count in block.items()])
+                            block.clear()
+                            first = low + (done * stride % blocks) * size
+                            read += min(high, first + size - 1) - first + 1
+                            done += 1
+                        if status is not None:
+                            block[status, bool(never)] = block.get((status, bool(never)), 0) + 1
+                    timer.renew()
+            finally:
+                timer.lift()
+                result.close()
+    except _OutOfTime:
+        pass
+    if read == 0:
+        return tally.scaled(share=1.0)  # nothing read: every figure "at least 0"
+    return tally.scaled(share=read / span)
+
+
+def _sample_query(dialect: str, where: Sequence[ColumnElement[bool]]) -> Select[int, str, bool]:
+    """The matches of WHERE, block by block in the order of _stride, one empty row for a
+    block without any (see _sampled for the parameters).
+
+    Each block is read by id: SQLite joins the blocks to the users in the order written;
+    PostgreSQL, whose planner would rather read every match once and then compare each
+    block with all of them, is made to look each block up by a LATERAL subquery.
+    """
+    steps = select(literal(0, Integer).label("n")).cte("blocks", recursive=True)
+    blocks = bindparam("blocks", type_=Integer)
+    steps = steps.union_all(select((steps.c.n + 1).label("n")).where(steps.c.n + 1 < blocks))
+    size = bindparam("size", type_=Integer)
+    first = (
+        bindparam("low", type_=Integer)
+        + (steps.c.n * bindparam("stride", type_=Integer) % blocks) * size
+    )
+    in_block = and_(User.id.between(first, first + size - 1), *_read_by_id(where))
+    never = User.last_login_at.is_(None)
+    if dialect == "sqlite":
+        return select(steps.c.n, User.status, never).select_from(steps.outerjoin(User, in_block))
+    # OFFSET 0 keeps the planner from merging the subquery into the join.
+    matches = select(User.status, never.label("never")).where(in_block).offset(0).lateral("matches")
+    return select(steps.c.n, matches.c.status, matches.c.never).select_from(
+        steps.outerjoin(matches, true())
     )
 
 

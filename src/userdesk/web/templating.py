@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import jinja2
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
@@ -34,7 +36,38 @@ def _timestamp(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
 
 
-templates = Jinja2Templates(directory=TEMPLATES)
+# What `obj.name` finds as an attribute of a plain dict (its methods): anything else is
+# one of its items.
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+class Environment(jinja2.Environment):
+    """Jinja's environment, reading `view.name` off a plain dict at once.
+
+    Jinja tries `getattr` first and the item after it, so each `u.email` of a list's rows
+    (whose users are dicts) raised and caught an AttributeError: a fifth of the Users
+    page's rendering. For a plain dict the attribute can only be one of dict's own, so
+    anything else goes straight to the item: the same answer, without the exception.
+    """
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except LookupError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+
+templates = Jinja2Templates(
+    env=Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=jinja2.select_autoescape(),
+        # Templates are read once per process, not looked up on disk at every render: a
+        # changed template shows once the server is restarted.
+        auto_reload=False,
+    )
+)
 templates.env.filters["ago"] = _ago
 templates.env.filters["timestamp"] = _timestamp
 # html_paragraphs escapes everything but the <p>, <br> and <a> it writes itself.

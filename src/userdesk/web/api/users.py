@@ -92,7 +92,10 @@ async def list_users(
 async def count_users(db: DbSession, actor: CurrentActor, q: QueryParam = "") -> UserCounts:
     """Users per status for the query (its status term left out), in all, and without login.
 
-    A count that reaches 10,000 stops there and says `"capped": true`.
+    Exact when they can be counted within a fraction of a second. Otherwise each figure
+    is an estimate (`"estimated": true`, scaled from an even sample of the users and
+    rounded to two significant digits) or, when the sample holds too few of them to
+    scale, `"capped": true`: at least `count`.
     """
     return users.count_users(db, actor=actor, q=q)
 

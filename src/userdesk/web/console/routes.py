@@ -69,11 +69,9 @@ async def users_list(
     """The Users list for the query in the URL: the whole page, the results, or more rows."""
     target = request.headers.get("HX-Target") if request.headers.get("HX-Request") else None
     error = None
-    page = counts = None
+    page = None
     try:
         page = users.list_users(db, actor=auth.actor, q=q, sort=sort, cursor=cursor)
-        if target != "load-more":
-            counts = users.count_users(db, actor=auth.actor, q=q)
     except InvalidInput as exc:
         error = exc
     query = _parsed_or_empty(q)
@@ -88,13 +86,12 @@ async def users_list(
             for action, label in BULK_LABELS.items()
             if auth.actor.has(bulk.permission_for(action))
         ],
-        "counts": counts,
         "error": error,
         "q": q,
         "query": query,
         "sort": sort,
         "segment": _current_segment(db, auth, segment),
-        "tabs": views.tabs(query, sort, counts),
+        "tabs": views.tabs(query, sort),
         "chips": views.chips(query, sort),
         "sorts": {f: views.sort_link(query, sort, f) for f in ("name", "email", "created", "seen")},
         "nav": "users",
@@ -116,6 +113,25 @@ async def users_list(
         status_code=400 if error else 200,
         **{k: v for k, v in context.items() if k not in ("auth", "actor")},
     )
+
+
+@router.get("/users/counts", response_class=HTMLResponse)
+async def users_counts(
+    request: Request, db: DbSession, auth: ConsoleAuth, q: str = "", sort: str = "name"
+) -> Response:
+    """The figures of the Users list's tabs for Q, fetched by the page once its rows show.
+
+    Counting may take longer than listing a page, so the list never waits for it. A bad
+    query answers 400 naming q (htmx leaves the badges empty; the results show the error).
+    """
+    try:
+        counts = users.count_users(db, actor=auth.actor, q=q)
+    except InvalidInput as exc:
+        response = partial(request, "console/_users_counts.html", auth, {"error": exc})
+        response.status_code = 400
+        return response
+    context = {"counts": counts, "tabs": views.tabs(_parsed_or_empty(q), sort, counts)}
+    return partial(request, "console/_users_counts.html", auth, context)
 
 
 def _actions(auth: ConsoleAuth, view: dict[str, Any]) -> list[str]:

@@ -39,8 +39,12 @@ class Link:
     count: Count | None = None
 
 
-def tabs(query: Query, sort: str, counts: UserCounts | None) -> list[Link]:
-    """All, one tab per status, and Without Login (a filter beside the status)."""
+def tabs(query: Query, sort: str, counts: UserCounts | None = None) -> list[Link]:
+    """All, one tab per status, and Without Login (a filter beside the status).
+
+    COUNTS are the figures of the tabs, given by the counts fragment that the page loads
+    after its rows; the page itself shows the tabs without them.
+    """
     status_terms = query.of_key(Key.STATUS)
     chosen = (
         status_terms[0].values

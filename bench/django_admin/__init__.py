@@ -1,0 +1,1 @@
+"""A minimal Django project whose admin changelist the bench sets beside the console."""

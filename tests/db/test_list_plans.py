@@ -1,0 +1,92 @@
+"""SQLite reads a page of users the way builder.selection chose: from a rare term's few
+users, or along the index of the list's sort. Its statistics cannot tell a rare value from
+a common one, so without steering it may read the whole table for one page."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, event, select
+from sqlalchemy.orm import Session
+
+from userdesk import demo
+from userdesk.access.rules import system_actor
+from userdesk.organizations.models import Organization
+from userdesk.query import builder
+from userdesk.users import service
+from userdesk.users.models import User
+
+
+@contextmanager
+def page_plans(db: Session) -> Iterator[list[str]]:
+    """The query plans of the page statements (those with LIMIT) run inside."""
+    connection = db.connection()
+    pages: list[tuple[str, Any]] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "ORDER BY" in statement and statement.lstrip().startswith("SELECT users.id"):
+            pages.append((statement, parameters))
+
+    event.listen(connection, "before_cursor_execute", seen)
+    plans: list[str] = []
+    try:
+        yield plans
+    finally:
+        event.remove(connection, "before_cursor_execute", seen)
+    for statement, parameters in pages:
+        rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+        plans.append("\n".join(row[3] for row in rows))
+
+
+@pytest.fixture
+def people(db: Session, org: Organization, connection: Connection) -> Organization:
+    """Enough demo users (with their statistics) for SQLite to plan as it would at scale;
+    one of them alone has a churn level."""
+    demo.populate(db, organization=org, count=3_000, seed=3)
+    first = db.scalars(select(User).where(User.organization_id == org.id).limit(1)).one()
+    first.churn_level = "high"
+    db.flush()
+    connection.exec_driver_sql("ANALYZE")
+    return org
+
+
+def test_a_rare_term_pages_from_its_few_users(
+    db: Session, people: Organization, connection: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if connection.dialect.name != "sqlite":
+        return
+    for sort in ("name", "-seen", "created", "email"):
+        with page_plans(db) as plans:
+            page = service.list_users(db, actor=system_actor(people.id), q="churn:high", sort=sort)
+        assert len(page.items) == 1
+        assert plans, sort
+        for plan in plans:
+            assert "SEARCH users USING INTEGER PRIMARY KEY" in plan, (sort, plan)
+
+
+@pytest.mark.parametrize("listed_most", [0, 1_000])
+def test_common_terms_page_along_the_sort_index(
+    db: Session,
+    people: Organization,
+    connection: Connection,
+    monkeypatch: pytest.MonkeyPatch,
+    listed_most: int,
+) -> None:
+    """Checked row by row (LISTED_MOST 0) or against their lists, never sorted whole."""
+    if connection.dialect.name != "sqlite":
+        return
+    monkeypatch.setattr(builder, "FEW", 5)
+    monkeypatch.setattr(builder, "LISTED_MOST", listed_most)
+    for sort, index in (("name", "ix_users_org_name"), ("created", "ix_users_org_created")):
+        with page_plans(db) as plans:
+            page = service.list_users(
+                db, actor=system_actor(people.id), q="login:never verified:yes e", sort=sort
+            )
+        assert len(page.items) == service.DEFAULT_PAGE_SIZE
+        assert plans, sort
+        for plan in plans:
+            assert index in plan, (sort, plan)
+            assert "TEMP B-TREE" not in plan, (sort, plan)
