@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
 
 from userdesk.activity import service as activity
@@ -97,7 +98,8 @@ async def count_users(db: DbSession, actor: CurrentActor, q: QueryParam = "") ->
     rounded to two significant digits) or, when the sample holds too few of them to
     scale, `"capped": true`: at least `count`.
     """
-    return users.count_users(db, actor=actor, q=q)
+    # Up to a tenth of a second of counting: off the event loop, so no other request waits.
+    return await run_in_threadpool(users.count_users, db, actor=actor, q=q)
 
 
 @router.post(
