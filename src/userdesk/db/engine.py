@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
@@ -108,3 +110,24 @@ def sorting_in_little_memory(connection: Connection) -> Iterator[None]:
         yield
     finally:
         connection.exec_driver_sql(f"PRAGMA cache_size=-{CACHE_KIB}")
+
+
+class Interrupted(Exception):
+    """A SQLite statement ran past its deadline and was stopped (see sqlite_stopped_at)."""
+
+
+@contextmanager
+def sqlite_stopped_at(connection: Connection, deadline: float) -> Iterator[None]:
+    """SQLite statements run inside are interrupted with Interrupted once time.monotonic()
+    passes DEADLINE: a progress handler on the connection stops the statement (a read),
+    and the transaction goes on."""
+    raw: Any = connection.connection.driver_connection
+    raw.set_progress_handler(lambda: time.monotonic() > deadline, 1000)
+    try:
+        yield
+    except OperationalError as error:
+        if "interrupted" in str(error.orig):
+            raise Interrupted from None
+        raise
+    finally:
+        raw.set_progress_handler(None, 0)

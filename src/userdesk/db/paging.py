@@ -19,10 +19,9 @@ from typing import Any
 
 import orjson
 from sqlalchemy import ColumnElement, Row, Select, literal, tuple_
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from userdesk.db.engine import unindexed
+from userdesk.db.engine import Interrupted, sqlite_stopped_at, unindexed
 from userdesk.errors import InvalidInput
 from userdesk.validation import MAX_ID, text_problem
 
@@ -97,17 +96,11 @@ def fetch_page_within(
     connection = db.connection()
     if connection.dialect.name != "sqlite":
         return fetch_page(db, query, key, cursor=cursor, limit=limit)
-    deadline = time.monotonic() + seconds
-    raw: Any = connection.connection.driver_connection
-    raw.set_progress_handler(lambda: time.monotonic() > deadline, 1000)
     try:
-        return fetch_page(db, query, key, cursor=cursor, limit=limit)
-    except OperationalError as error:
-        if "interrupted" in str(error.orig):
-            raise RanLong from None
-        raise
-    finally:
-        raw.set_progress_handler(None, 0)
+        with sqlite_stopped_at(connection, time.monotonic() + seconds):
+            return fetch_page(db, query, key, cursor=cursor, limit=limit)
+    except Interrupted:
+        raise RanLong from None
 
 
 def fetch_page(

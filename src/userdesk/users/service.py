@@ -37,6 +37,7 @@ from userdesk.auth import decoy, throttle
 from userdesk.auth.secrets import hash_password
 from userdesk.auth.service import LinkProblem, find_user_token, issue_user_token, set_password
 from userdesk.db.base import utcnow
+from userdesk.db.engine import Interrupted, sqlite_stopped_at
 from userdesk.db.paging import RanLong, SortKey, fetch_page, fetch_page_within
 from userdesk.errors import (
     Conflict,
@@ -322,16 +323,11 @@ def _stopped_at(connection: Connection, deadline: float) -> Iterator[_Timer]:
     if deadline <= time.monotonic():
         raise _OutOfTime
     if connection.dialect.name == "sqlite":
-        raw: Any = connection.connection.driver_connection
-        raw.set_progress_handler(lambda: time.monotonic() > deadline, 1000)
         try:
-            yield timer
-        except OperationalError as error:
-            if "interrupted" in str(error.orig):
-                raise _OutOfTime from None
-            raise
-        finally:
-            raw.set_progress_handler(None, 0)
+            with sqlite_stopped_at(connection, deadline):
+                yield timer
+        except Interrupted:
+            raise _OutOfTime from None
         return
     connection.exec_driver_sql(f"SAVEPOINT {_SAVEPOINT}")
     try:
