@@ -73,3 +73,30 @@ def test_a_bad_query_in_the_counts_answers_400_naming_q(
 def test_the_counts_need_a_signed_in_reader(client: TestClient) -> None:
     response = client.get("/console/users/counts", follow_redirects=False)
     assert response.status_code in (303, 401)
+
+
+def test_the_counts_are_refused_to_a_member_and_count_everyone_for_an_agent(
+    client: TestClient, db: Session, org: Organization
+) -> None:
+    team = factories.make_team(db, org, "Support EU")
+    factories.make_user(db, org, first_name="Ann", team=team)
+    factories.make_user(db, org, first_name="Anne")
+    member = factories.make_user(db, org, first_name="Mo", roles=("Member",))
+    agent = factories.make_user(db, org, first_name="Al", roles=("Agent",))
+    factories.login(client, member.email)
+    refused = client.get("/console/users/counts", params={"q": "ann"}, follow_redirects=False)
+    assert refused.status_code == 403
+    assert 'data-testid="tab-count"' not in refused.text
+    client.cookies.clear()
+    factories.login(client, agent.email)
+    fragment = client.get("/console/users/counts", params={"q": "ann"}).text
+    assert _badges(fragment)[0] == "2"  # org-wide reach: both teams and none
+
+
+def test_a_nul_in_the_counts_query_is_a_400_naming_q(
+    client: TestClient, db: Session, org: Organization
+) -> None:
+    factories.login(client, factories.make_admin(db, org).email)
+    response = client.get("/console/users/counts", params={"q": "ann\x00"})
+    assert response.status_code == 400
+    assert "q" in response.text
