@@ -34,8 +34,6 @@ def test_a_status_tab_and_a_chip_narrow_and_widen_the_list(
     page: Page, live_server: LiveServer
 ) -> None:
     sign_in(page, live_server)
-    rows = page.locator("[data-testid=users-table] tbody tr[data-user-id]")
-    everyone = rows.count()
     tabs = page.get_by_test_id("status-tabs")
     tabs.get_by_role("link", name=re.compile("^Active")).click()
     expect(page).to_have_url(re.compile(r"q=status%3Aactive"))
@@ -45,7 +43,11 @@ def test_a_status_tab_and_a_chip_narrow_and_widen_the_list(
     expect(page.get_by_test_id("filter-chip")).to_have_text(re.compile("status:active"))
     page.get_by_test_id("filter-chip").get_by_role("link").click()
     expect(page.get_by_test_id("filter-chip")).to_have_count(0)
-    expect(rows).to_have_count(everyone)
+    # The live server is shared with other tests that add users, so the widened list is
+    # recognised by the statuses it shows again, not by a count taken earlier.
+    expect(page).not_to_have_url(re.compile(r"q=status"))
+    others = page.locator("[data-testid=users-table] [data-status]:not([data-status=active])")
+    expect(others.first).to_be_visible()
 
 
 def test_a_view_saved_as_a_segment_appears_in_the_sidebar(
