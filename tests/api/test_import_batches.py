@@ -142,3 +142,38 @@ def test_each_user_of_a_file_of_several_batches_gets_its_own_rows_links_and_even
         (9, "created"),
     ]
     assert of(created["g@example.com"]) == ("Gil", "Gee", sales.id, [], [])
+
+
+def test_an_imports_steps_leave_the_log_to_grow_and_its_last_puts_back_the_default(
+    org: Organization, database: BoundDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite: each step but the last commits with wal_autocheckpoint raised (the log is
+    copied into the database less often); the last, and a step that fails, with SQLite's
+    default, so that their commits copy what is left."""
+    monkeypatch.setattr(imports, "BATCH", 3)
+    actor = system_actor(org.id, "tests")
+    file = "email\n" + "".join(f"p{n}@example.com\n" for n in range(8))
+    with database.unit_of_work() as session:
+        draft = imports.draft(session, actor=actor, filename="f.csv", content=file.encode())
+        job_id = imports.start(session, actor=actor, job_id=draft.id, dry_run=False).id
+    seen = []
+    finished = False
+    while not finished:
+        with database.unit_of_work() as session:
+            finished = jobs.step(session, job=session.get_one(Job, job_id), base_url="http://x")
+            if session.connection().dialect.name == "sqlite":
+                pragma = session.connection().exec_driver_sql("PRAGMA wal_autocheckpoint")
+                seen.append(pragma.scalar_one())
+    if seen:
+        assert seen == [imports.IMPORT_CHECKPOINT_PAGES] * 2 + [imports.CHECKPOINT_PAGES]
+
+        def fails(*args: object) -> bool:
+            raise RuntimeError("step failed")
+
+        monkeypatch.setattr(imports, "_run_batch", fails)
+        with database.unit_of_work() as session:
+            job = imports.start(session, actor=actor, job_id=job_id, dry_run=True)
+            with pytest.raises(RuntimeError):
+                imports._step(session, job, actor, "http://x")
+            pragma = session.connection().exec_driver_sql("PRAGMA wal_autocheckpoint")
+            assert pragma.scalar_one() == imports.CHECKPOINT_PAGES

@@ -164,33 +164,24 @@ def record_many(
     # What every event of the batch hashes alike; each adds its target, changes and link.
     common = _hashed(organization_id, now, same, actor.impersonator_name, None)
     connection = db.connection()
-    stored = (
-        organization_id,
-        bulk.sql_time(connection.dialect.name)(now),
-        actor.impersonator_name,
-        *same.values(),
-    )
     previous = _last_hash(db, organization_id)
     rows = []
     for target_id, changes in targets:
         target = str(target_id)
         digest = _digest(common | {"target_id": target, "changes": changes, "prev_hash": previous})
-        rows.append((*stored, target, bulk.json_text(changes), previous, digest))
+        rows.append((target, bulk.json_text(changes), previous, digest))
         previous = digest
     bulk.insert_rows(
         connection,
         "audit_events",
-        (
-            "organization_id",
-            "occurred_at",
-            "impersonator_name",
-            *same,
-            "target_id",
-            "changes",
-            "prev_hash",
-            "hash",
-        ),
+        ("target_id", "changes", "prev_hash", "hash"),
         rows,
+        same={
+            "organization_id": organization_id,
+            "occurred_at": bulk.sql_time(connection.dialect.name)(now),
+            "impersonator_name": actor.impersonator_name,
+            **same,
+        },
     )
 
 

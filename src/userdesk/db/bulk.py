@@ -69,19 +69,37 @@ def insert_rows(
     table: str,
     columns: Sequence[str],
     rows: Sequence[Sequence[Any]],
+    *,
+    same: Mapping[str, Any] | None = None,
 ) -> None:
-    """Insert ROWS (values in the order of COLUMNS) into TABLE.
+    """Insert ROWS (values in the order of COLUMNS) into TABLE, with the columns of SAME
+    set to the same value in every row.
+
+    On SQLite SAME's values are passed once a statement (`INSERT ... SELECT` over a VALUES
+    list of the rest): the audit events of an import, most of whose columns are alike,
+    go in at twice the speed. PostgreSQL would type the VALUES list's columns from their
+    values, a column of NULLs as text, so there each row carries them.
 
     Nothing is returned: RETURNING makes SQLite's inserts a third slower; the caller who
     needs the new ids reads them back by a unique key, in one statement.
     """
-    row_marks = f"({', '.join([_mark(conn)] * len(columns))})"
-    head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "  # noqa: S608 - names from code
+    same = dict(same or {})
+    if same and conn.dialect.name != "sqlite":
+        fixed = tuple(same.values())
+        columns, rows, same = (*same, *columns), [(*fixed, *row) for row in rows], {}
+    mark = _mark(conn)
+    row_marks = f"({', '.join([mark] * len(columns))})"
+    head = f"INSERT INTO {table} ({', '.join([*same, *columns])}) "
+    if same:  # a VALUES list's columns are column1, column2, ... to its SELECT
+        chosen = [mark] * len(same) + [f"column{n + 1}" for n in range(len(columns))]
+        head, tail = f"{head}SELECT {', '.join(chosen)} FROM (VALUES ", ")"  # noqa: S608
+    else:
+        head, tail = f"{head}VALUES ", ""
     per_statement = min(ROWS_PER_STATEMENT, PARAMETERS_PER_STATEMENT // len(columns))
     for start in range(0, len(rows), per_statement):
         chunk = rows[start : start + per_statement]
-        sql = head + ", ".join([row_marks] * len(chunk))
-        conn.exec_driver_sql(sql, tuple(chain.from_iterable(chunk)))
+        sql = head + ", ".join([row_marks] * len(chunk)) + tail
+        conn.exec_driver_sql(sql, (*same.values(), *chain.from_iterable(chunk)))
 
 
 def update_rows(

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from userdesk.access import service as access
 from userdesk.access.rules import Actor, Permission
 from userdesk.audit import service as audit
-from userdesk.auth.secrets import hash_token, new_token
+from userdesk.auth.secrets import hash_token, new_token, new_tokens
 from userdesk.auth.service import LinkProblem, set_password
 from userdesk.db import bulk
 from userdesk.db.base import utcnow
@@ -438,42 +438,28 @@ def invite_imported(
     organization = db.get_one(Organization, actor.organization_id)
     now = utcnow()
     expires = now + invitation_ttl(organization)
-    tokens = [new_token() for _ in users]
+    tokens = new_tokens(len(users))
     conn = db.connection()
     sql_time = bulk.sql_time(conn.dialect.name)
-    created, until = sql_time(now), sql_time(expires)
+    created = sql_time(now)
     bulk.insert_rows(
         conn,
         "invitations",
-        (
-            "organization_id",
-            "user_id",
-            "email",
-            "token_hash",
-            "status",
-            "expires_at",
-            "invited_by_id",
-            "invited_by_name",
-            "sent_at",
-            "resend_count",
-            "created_at",
-        ),
+        ("user_id", "email", "token_hash"),
         [
-            (
-                organization.id,
-                user_id,
-                email,
-                hash_token(token),
-                "pending",
-                until,
-                actor.user_id,
-                actor.name,
-                created if send else None,
-                0,
-                created,
-            )
+            (user_id, email, hash_token(token))
             for (user_id, email, _, _), token in zip(users, tokens, strict=True)
         ],
+        same={
+            "organization_id": actor.organization_id,
+            "status": "pending",
+            "expires_at": sql_time(expires),
+            "invited_by_id": actor.user_id,
+            "invited_by_name": actor.name,
+            "sent_at": created if send else None,
+            "resend_count": 0,
+            "created_at": created,
+        },
     )
     if not send:
         return
