@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from sqlalchemy import Executable, bindparam, select, update
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from userdesk.access import service as access
@@ -23,6 +25,7 @@ from userdesk.auth.secrets import (
 from userdesk.auth.session_rules import KEPT_TOKEN_PREFIX, ends_at, is_kept_token
 from userdesk.config import Settings
 from userdesk.db.base import utcnow
+from userdesk.db.prepared import Prepared
 from userdesk.db.session import best_effort
 from userdesk.errors import DomainError, InvalidInput, NotAuthenticated, PermissionDenied
 from userdesk.organizations import service as organizations
@@ -137,8 +140,8 @@ def open_session(
 
 def authenticate_session(
     db: Session, *, settings: Settings, token: str, now: datetime | None = None
-) -> tuple[LoginSession, User] | None:
-    """The live session behind TOKEN and its user, or None.
+) -> tuple[LoginSession, User, Organization] | None:
+    """The live session behind TOKEN, its user and their organization, or None.
 
     A session is live while it is not revoked, its user may still sign in (a change of
     status takes effect at once), and it has neither outlived its lifetime nor gone unused
@@ -179,7 +182,7 @@ def authenticate_session(
             update(LoginSession).where(LoginSession.id == session.id).values(last_seen_at=now),
             update(User).where(User.id == user.id).values(last_seen_at=now),
         )
-    return session, user
+    return session, user, organization
 
 
 def _touch(db: Session, *statements: Executable) -> None:
@@ -297,22 +300,34 @@ def authenticate_api_key(
     Raises:
         NotAuthenticated: the key is unknown or revoked.
     """
-    rows = db.connection().execute(_API_KEY, {"key_hash": hash_token(secret)}).all()
-    if not rows or rows[0].revoked_at is not None:
+    connection = db.connection()
+    rows = _api_key_statement(connection.dialect).rows(
+        connection, (), {"key_hash": hash_token(secret)}
+    )
+    if not rows or rows[0][4] is not None:  # revoked_at
         raise NotAuthenticated("The API key is not valid.", code="auth.invalid_api_key")
-    key = rows[0]
+    key_id, organization_id, name, team_id, _revoked_at, last_used_at = rows[0][:6]
     now = utcnow()
-    if key.last_used_at is None or now - key.last_used_at >= TOUCH_EVERY:
-        _touch(db, update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
+    if last_used_at is None or now - last_used_at >= TOUCH_EVERY:
+        _touch(db, update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now))
     return access.actor_with_role_grants(
-        ((row.role_id, row.scope, row.permission) for row in rows),
-        organization_id=key.organization_id,
-        team_id=key.team_id,
-        name=f"API key {key.name}",
-        api_key_id=key.id,
+        ((row[6], row[7], row[8]) for row in rows),  # role_id, scope, permission
+        organization_id=organization_id,
+        team_id=team_id,
+        name=f"API key {name}",
+        api_key_id=key_id,
         ip=ip,
         user_agent=user_agent,
     )
+
+
+@lru_cache(maxsize=4)
+def _api_key_statement(dialect: Dialect) -> Prepared:
+    """_API_KEY compiled once per dialect: it runs on every API request."""
+    prepared = Prepared.build(dialect, _API_KEY, (), ["key_hash"], fixed=True)
+    if prepared is None:  # pragma: no cover - it has no value rendered inline
+        raise AssertionError("_API_KEY cannot be prepared")
+    return prepared
 
 
 class LinkProblem(DomainError):

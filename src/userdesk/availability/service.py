@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from userdesk.access import service as access
@@ -21,13 +21,29 @@ from userdesk.users.rules import SIGN_IN_STATUSES
 
 
 def organization_hours(organization: Organization) -> BusinessHours:
-    return parse_hours(organization.settings.get("business_hours", DEFAULT))
+    return _hours_in(organization.settings)
+
+
+def _hours_in(settings: dict[str, Any]) -> BusinessHours:
+    """The business hours an organization's SETTINGS hold (the default when none)."""
+    return parse_hours(settings.get("business_hours", DEFAULT))
 
 
 def read_organization_hours(db: Session, *, actor: Actor) -> BusinessHours:
     """Raises: PermissionDenied (no users.read)."""
     access.require(actor, Permission.USERS_READ)
     return organization_hours(db.get_one(Organization, actor.organization_id))
+
+
+def user_availability(db: Session, user: User, now: datetime) -> str | None:
+    organization = db.get_one(Organization, user.organization_id)
+    is_agent = access.user_holds_builtin(db, user, AGENT.name)
+    return availability(organization, user, is_agent=is_agent, now=now)
+
+
+def _presence(hours: BusinessHours, status: str, now: datetime) -> str:
+    """An agent's "online" or "away" under HOURS (theirs, else the organization's)."""
+    return "online" if hours.is_open(now) and status in SIGN_IN_STATUSES else "away"
 
 
 def availability(
@@ -38,14 +54,19 @@ def availability(
     if not is_agent:
         return None
     hours = parse_hours(user.business_hours) if user.business_hours else None
-    open_now = (hours or organization_hours(organization)).is_open(now)
-    return "online" if open_now and user.status in SIGN_IN_STATUSES else "away"
+    return _presence(hours or organization_hours(organization), user.status, now)
 
 
-def user_availability(db: Session, user: User, now: datetime) -> str | None:
-    organization = db.get_one(Organization, user.organization_id)
-    is_agent = access.user_holds_builtin(db, user, AGENT.name)
-    return availability(organization, user, is_agent=is_agent, now=now)
+# The listed agents' own hours and status, and their organization's hours, in one
+# statement of columns: a list page asks for it each time it shows an agent.
+_LISTED_AGENTS = (
+    select(User.id, User.status, User.business_hours, Organization.settings)
+    .join(Organization, Organization.id == User.organization_id)
+    .where(
+        User.organization_id == bindparam("organization_id"),
+        User.id.in_(bindparam("ids", expanding=True)),
+    )
+)
 
 
 def of_listed(db: Session, organization_id: int, views: list[dict[str, Any]]) -> dict[str, str]:
@@ -53,12 +74,19 @@ def of_listed(db: Session, organization_id: int, views: list[dict[str, Any]]) ->
     agents = [int(v["id"]) for v in views if any(r["name"] == AGENT.name for r in v["roles"])]
     if not agents:
         return {}
-    organization = db.get_one(Organization, organization_id)
+    rows = db.connection().execute(
+        _LISTED_AGENTS, {"organization_id": organization_id, "ids": agents}
+    )
     now = utcnow()
-    return {
-        str(user.id): availability(organization, user, is_agent=True, now=now) or ""
-        for user in db.scalars(select(User).where(User.id.in_(agents)))
-    }
+    found: dict[str, str] = {}
+    shared: BusinessHours | None = None  # the organization's, read once
+    for user_id, status, own_hours, settings in rows:
+        if own_hours:
+            hours = parse_hours(own_hours)
+        else:
+            shared = hours = shared or _hours_in(settings)
+        found[str(user_id)] = _presence(hours, status, now)
+    return found
 
 
 def _checked(data: Any) -> dict[str, Any]:

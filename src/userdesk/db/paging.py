@@ -11,17 +11,29 @@ from __future__ import annotations
 
 import base64
 import binascii
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Row, Select, literal, tuple_
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Integer,
+    bindparam,
+    literal,
+    select,
+    tuple_,
+)
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from userdesk.db.engine import Interrupted, sqlite_stopped_at, unindexed
+from userdesk.db.prepared import Prepared
 from userdesk.errors import InvalidInput
 from userdesk.validation import MAX_ID, text_problem
 
@@ -40,7 +52,12 @@ class SortKey:
 
     def _after(self, columns: Sequence[Any], values: Sequence[Any]) -> ColumnElement[bool]:
         key = tuple_(*columns)
-        bound = tuple_(*(literal(v, c.type) for c, v in zip(columns, values, strict=True)))
+        bound = tuple_(
+            *(
+                v if isinstance(v, BindParameter) else literal(v, c.type)
+                for c, v in zip(columns, values, strict=True)
+            )
+        )
         return key < bound if self.descending else key > bound
 
     def order_all(self, term: Callable[[Any], Any] = lambda column: column) -> list[Any]:
@@ -79,15 +96,19 @@ class RanLong(Exception):
     """A page's statements ran past the time they were given (see fetch_page_within)."""
 
 
+Rows = Sequence[Sequence[Any]]
+
+
 def fetch_page_within(
     db: Session,
-    query: Select[Any],
+    columns: Sequence[Any],
+    where: Sequence[ColumnElement[bool]],
     key: SortKey,
     *,
     cursor: str | None,
     limit: int,
     seconds: float,
-) -> tuple[list[Row[Any]], str | None]:
+) -> tuple[Rows, str | None]:
     """fetch_page, stopped with RanLong when its statements take longer than SECONDS.
 
     Only on SQLite (elsewhere it is fetch_page): a progress handler interrupts the
@@ -95,45 +116,163 @@ def fetch_page_within(
     """
     connection = db.connection()
     if connection.dialect.name != "sqlite":
-        return fetch_page(db, query, key, cursor=cursor, limit=limit)
+        return fetch_page(db, columns, where, key, cursor=cursor, limit=limit)
     try:
         with sqlite_stopped_at(connection, time.monotonic() + seconds):
-            return fetch_page(db, query, key, cursor=cursor, limit=limit)
+            return fetch_page(db, columns, where, key, cursor=cursor, limit=limit)
     except Interrupted:
         raise RanLong from None
 
 
 def fetch_page(
     db: Session,
-    query: Select[Any],
+    columns: Sequence[Any],
+    where: Sequence[ColumnElement[bool]],
     key: SortKey,
     *,
     cursor: str | None,
     limit: int,
     few: bool = False,
-) -> tuple[list[Row[Any]], str | None]:
-    """Up to LIMIT rows of QUERY after CURSOR in KEY's order, and the cursor for the next.
+) -> tuple[Rows, str | None]:
+    """Up to LIMIT rows of COLUMNS (which include KEY's) of the rows WHERE selects, after
+    CURSOR in KEY's order, and the cursor for the next. Each row holds its values in the
+    order of COLUMNS, as SQLAlchemy reads them.
 
-    QUERY selects columns (not ORM entities) that include KEY's columns. FEW says that
-    QUERY's conditions find few rows through an index of their own: on SQLite they are
+    FEW says that WHERE finds few rows through an index of its own: on SQLite they are
     then sorted, rather than sought along the sort's index (which the query planner,
     knowing no better, may prefer, and then read most of the table to fill a page).
+
+    Each statement is compiled once per shape (see Prepared); only its values change.
     """
     values = decode_cursor(key, cursor) if cursor else None
-    sqlite = db.get_bind().dialect.name == "sqlite"
-    term = unindexed if few and sqlite else lambda column: column
-    rows: list[Row[Any]] = []
-    for where, order_by in key.segments(values, term):
-        wanted = limit + 1 - len(rows)
-        statement = query.where(*where).order_by(*order_by).limit(wanted)
-        rows.extend(db.connection().execute(statement).all())
-        if len(rows) > limit:
-            break
+    connection = db.connection()
+    dialect = connection.dialect
+    unindex = few and dialect.name == "sqlite"
+    where_keys = [w._generate_cache_key() for w in where]
+    if any(k is None for k in where_keys):
+        page = None
+    else:
+        shape = (
+            dialect.name,
+            tuple(columns),
+            tuple(k.key for k in where_keys if k is not None),
+            key.name,
+            unindex,
+            None if values is None else values[0] is None,
+        )
+        page = _PAGES.get(shape)
+        if page is None and shape not in _PAGES:
+            page = _PAGES.put(
+                shape, _PreparedPage.build(dialect, columns, where, key, values, unindex)
+            )
+    rows: list[Sequence[Any]] = []
+    if page is None:  # a shape that cannot be prepared: SQLAlchemy compiles it each time
+        query = select(*columns).where(*where)
+        term = unindexed if unindex else _as_is
+        for segment_where, order_by in key.segments(values, term):
+            wanted = limit + 1 - len(rows)
+            statement = query.where(*segment_where).order_by(*order_by).limit(wanted)
+            rows.extend(connection.execute(statement).all())
+            if len(rows) > limit:
+                break
+        positions: Sequence[int] = [_position(columns, c) for c in key.columns]
+    else:
+        extracted = [b for k in where_keys if k is not None for b in k.bindparams]
+        named = {_WANTED: 0}
+        if values is not None:
+            named.update((_after(i), v) for i, v in enumerate(values))
+        for segment in page.segments:
+            named[_WANTED] = limit + 1 - len(rows)
+            rows.extend(segment.rows(connection, extracted, named))
+            if len(rows) > limit:
+                break
+        positions = page.positions
     if len(rows) <= limit:
         return rows, None
     rows = rows[:limit]
     last = rows[-1]
-    return rows, encode_cursor(key, [getattr(last, c.key) for c in key.columns])
+    return rows, encode_cursor(key, [last[i] for i in positions])
+
+
+def _as_is(column: Any) -> Any:
+    return column
+
+
+def _position(columns: Sequence[Any], column: Any) -> int:
+    return next(i for i, c in enumerate(columns) if c is column)
+
+
+_WANTED = "page_wanted"
+
+
+def _after(index: int) -> str:
+    return f"page_after_{index}"
+
+
+@dataclass(frozen=True)
+class _PreparedPage:
+    """The statements of one shape of page (sort, conditions, where the cursor lies)."""
+
+    segments: tuple[Prepared, ...]
+    positions: tuple[int, ...]  # of the sort key's columns among the page's
+
+    @classmethod
+    def build(
+        cls,
+        dialect: Dialect,
+        columns: Sequence[Any],
+        where: Sequence[ColumnElement[bool]],
+        key: SortKey,
+        values: Sequence[Any] | None,
+        unindex: bool,
+    ) -> _PreparedPage | None:
+        after: list[Any] | None = None
+        if values is not None:
+            after = [
+                None if i == 0 and v is None else bindparam(_after(i), type_=c.type)
+                for i, (c, v) in enumerate(zip(key.columns, values, strict=True))
+            ]
+        extracted = [b for w in where if (k := w._generate_cache_key()) for b in k.bindparams]
+        named = [_WANTED, *(_after(i) for i in range(len(key.columns)))]
+        query = select(*columns).where(*where)
+        segments = []
+        for segment_where, order_by in key.segments(after, unindexed if unindex else _as_is):
+            statement = (
+                query.where(*segment_where)
+                .order_by(*order_by)
+                .limit(bindparam(_WANTED, type_=Integer))
+            )
+            prepared = Prepared.build(dialect, statement, extracted, named)
+            if prepared is None:
+                return None
+            segments.append(prepared)
+        return cls(tuple(segments), tuple(_position(columns, c) for c in key.columns))
+
+
+class _Shapes:
+    """Prepared pages (None: a shape that cannot be) by shape; past MOST, the first kept
+    is forgotten first."""
+
+    def __init__(self, most: int) -> None:
+        self.most = most
+        self.found: OrderedDict[Any, _PreparedPage | None] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def __contains__(self, shape: Any) -> bool:
+        return shape in self.found
+
+    def get(self, shape: Any) -> _PreparedPage | None:
+        return self.found.get(shape)
+
+    def put(self, shape: Any, page: _PreparedPage | None) -> _PreparedPage | None:
+        with self.lock:
+            self.found[shape] = page
+            while len(self.found) > self.most:
+                self.found.popitem(last=False)
+        return page
+
+
+_PAGES = _Shapes(512)
 
 
 def encode_cursor(sort: SortKey, values: Sequence[Any]) -> str:

@@ -8,7 +8,9 @@ private space).
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, or_, select
+from typing import NamedTuple
+
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from userdesk.access import service as access
@@ -24,6 +26,19 @@ from userdesk.users.service import SORTS
 NAME_MAX = 100
 
 
+# The segments an actor sees: the organization's shared ones and their own. An actor
+# without a user (an API key) has no own ones: `owner_id = NULL` is never true.
+_VISIBLE = and_(
+    Segment.organization_id == bindparam("organization_id"),
+    or_(Segment.shared.is_(True), Segment.owner_id == bindparam("owner_id")),
+)
+_BY_NAME = (Segment.name, Segment.id)
+
+
+def _seen_by(actor: Actor) -> dict[str, int | None]:
+    return {"organization_id": actor.organization_id, "owner_id": actor.user_id}
+
+
 def list_segments(db: Session, *, actor: Actor) -> list[Segment]:
     """The shared segments and the actor's own, by name.
 
@@ -31,16 +46,34 @@ def list_segments(db: Session, *, actor: Actor) -> list[Segment]:
         PermissionDenied: the actor may not read users.
     """
     access.require(actor, Permission.USERS_READ)
-    visible: ColumnElement[bool] = Segment.shared.is_(True)
-    if actor.user_id is not None:
-        visible = or_(visible, Segment.owner_id == actor.user_id)
-    return list(
-        db.scalars(
-            select(Segment)
-            .where(Segment.organization_id == actor.organization_id, visible)
-            .order_by(Segment.name, Segment.id)
-        )
-    )
+    return list(db.scalars(select(Segment).where(_VISIBLE).order_by(*_BY_NAME), _seen_by(actor)))
+
+
+class SegmentLink(NamedTuple):
+    """What the console's sidebar shows of a segment: a link to its view."""
+
+    id: int
+    name: str
+    query: str
+    sort: str
+    shared: bool
+
+
+_LINKS = (
+    select(Segment.id, Segment.name, Segment.query, Segment.sort, Segment.shared)
+    .where(_VISIBLE)
+    .order_by(*_BY_NAME)
+)
+
+
+def list_segment_links(db: Session, *, actor: Actor) -> list[SegmentLink]:
+    """`list_segments` as links, read as columns: every console page shows them.
+
+    Raises:
+        PermissionDenied: the actor may not read users.
+    """
+    access.require(actor, Permission.USERS_READ)
+    return [SegmentLink(*row) for row in db.connection().execute(_LINKS, _seen_by(actor))]
 
 
 def get_segment(db: Session, *, actor: Actor, segment_id: int) -> Segment:

@@ -82,16 +82,28 @@ def is_enabled(db: Session, user: User) -> bool:
     return factor is not None and factor.enabled_at is not None
 
 
-def is_required(db: Session, user: User, *, has_console_access: bool) -> bool:
-    """Whether USER's organization requires a second step of back-office users like them."""
+def is_required(
+    db: Session, user: User, *, has_console_access: bool, organization: Organization | None = None
+) -> bool:
+    """Whether USER's organization requires a second step of back-office users like them.
+
+    ORGANIZATION: USER's, when the caller has it at hand (else it is read)."""
     if not has_console_access:
         return False
-    return organizations.requires_two_step(db.get_one(Organization, user.organization_id))
+    if organization is None:
+        organization = db.get_one(Organization, user.organization_id)
+    return organizations.requires_two_step(organization)
 
 
-def is_due(db: Session, user: User, *, has_console_access: bool) -> bool:
-    """Whether USER must set up a second step before acting with their roles."""
-    return is_required(db, user, has_console_access=has_console_access) and not is_enabled(db, user)
+def is_due(
+    db: Session, user: User, *, has_console_access: bool, organization: Organization | None = None
+) -> bool:
+    """Whether USER must set up a second step before acting with their roles (ORGANIZATION:
+    USER's, when the caller has it at hand)."""
+    required = is_required(
+        db, user, has_console_access=has_console_access, organization=organization
+    )
+    return required and not is_enabled(db, user)
 
 
 def remaining_recovery_codes(db: Session, user: User) -> int:

@@ -34,6 +34,8 @@ class User(OrgScoped, Timestamped, Base):
         Index("ix_users_org_last_seen", "organization_id", "last_seen_at", "id"),
         Index("ix_users_org_status_last_seen", "organization_id", "status", "last_seen_at", "id"),
         Index("ix_users_org_last_login", "organization_id", "last_login_at"),
+        # The counts of the list's tabs, read from the index alone (migration 0021).
+        Index("ix_users_org_status_login", "organization_id", "status", "last_login_at"),
         Index("ix_users_org_churn", "organization_id", "churn_level"),
         Index("ix_users_status_until", "status", "status_until"),  # bans that run out
         # A team is one organization's: the team leads, for team filters in the usual sorts.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,7 +26,8 @@ IDS: dict[str, Any] = {"items": {"type": "string", "pattern": ID_PATTERN}}
 EMAIL: dict[str, Any] = {"format": "email", "maxLength": EMAIL_MAX_LENGTH}
 NAME: dict[str, Any] = {"maxLength": NAME_MAX_LENGTH}
 
-# What a list reads of each user: enough for user_view, nothing more.
+# What a list reads of each user: enough for row_view (which reads them by position),
+# nothing more.
 LIST_COLUMNS: tuple[Any, ...] = (
     User.id,
     User.email,
@@ -34,8 +36,8 @@ LIST_COLUMNS: tuple[Any, ...] = (
     User.status,
     User.status_reason,
     User.status_until,
-    User.email_verified_at,
-    User.validated_at,
+    User.email_verified_at.is_not(None).label("email_verified"),
+    User.validated_at.is_not(None).label("validated"),
     User.team_id,
     User.created_via,
     User.created_at,
@@ -141,33 +143,113 @@ def user_view(
     groups: list[dict[str, str]],
     roles: list[dict[str, str]],
 ) -> UserView:
-    """A user as the API and the console show it, from a User or a row with LIST_COLUMNS.
+    """A user as the API and the console show it, from a User (or anything with its
+    attributes).
 
     Plain data, not a model: lists build thousands of these per second, and the API
     serializes them straight to JSON. UserRead documents (and tests check) the shape.
     """
-    status = UserStatus(user.status)
+    return _view(
+        user.id,
+        user.email,
+        user.first_name,
+        user.last_name,
+        user.status,
+        user.status_reason,
+        user.status_until,
+        user.email_verified_at is not None,
+        user.validated_at is not None,
+        user.created_via,
+        user.created_at,
+        user.last_login_at,
+        user.last_seen_at,
+        user.churn_level,
+        team,
+        groups,
+        roles,
+    )
+
+
+def row_view(
+    row: Sequence[Any],
+    *,
+    team: dict[str, str] | None,
+    groups: list[dict[str, str]],
+    roles: list[dict[str, str]],
+) -> UserView:
+    """user_view of a row of LIST_COLUMNS (its values in their order)."""
+    return _view(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        row[6],
+        bool(row[7]),
+        bool(row[8]),
+        row[10],
+        row[11],
+        row[12],
+        row[13],
+        row[14],
+        team,
+        groups,
+        roles,
+    )
+
+
+# Each status (or its value) -> its value and its label.
+_STATUSES: dict[str, tuple[str, str]] = {s.value: (s.value, s.label) for s in UserStatus}
+
+
+def _view(
+    id_: int,
+    email: str,
+    first_name: str,
+    last_name: str,
+    status: str,
+    status_reason: str | None,
+    status_until: datetime | None,
+    email_verified: bool,
+    validated: bool,
+    created_via: str,
+    created_at: datetime,
+    last_login_at: datetime | None,
+    last_seen_at: datetime | None,
+    churn_level: str | None,
+    team: dict[str, str] | None,
+    groups: list[dict[str, str]],
+    roles: list[dict[str, str]],
+) -> UserView:
+    try:
+        value, label = _STATUSES[status]
+    except KeyError:
+        raise ValueError(f"{status!r} is not a valid UserStatus") from None
     return {
-        "id": str(user.id),
-        "email": user.email,
-        "first_name": user.first_name,
-        "last_name": user.last_name,
-        "name": display_name(user.first_name, user.last_name, user.email),
-        "status": status.value,
-        "status_label": status.label,
-        "email_verified": user.email_verified_at is not None,
-        "validated": user.validated_at is not None,
+        "id": str(id_),
+        "email": email,
+        "first_name": first_name,
+        "last_name": last_name,
+        "name": display_name(first_name, last_name, email),
+        "status": value,
+        "status_label": label,
+        "email_verified": email_verified,
+        "validated": validated,
         "team": team,
         "groups": groups,
         "roles": roles,
-        "created_via": user.created_via,
-        "created_at": user.created_at,
-        "last_login_at": user.last_login_at,
-        "last_seen_at": user.last_seen_at,
-        "status_reason": user.status_reason,
-        "banned_until": user.status_until if status == UserStatus.BANNED else None,
-        "churn": user.churn_level,
+        "created_via": created_via,
+        "created_at": created_at,
+        "last_login_at": last_login_at,
+        "last_seen_at": last_seen_at,
+        "status_reason": status_reason,
+        "banned_until": status_until if value == _BANNED else None,
+        "churn": churn_level,
     }
+
+
+_BANNED = UserStatus.BANNED.value
 
 
 def loaded_user_view(user: User) -> UserView:

@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -18,14 +19,15 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
+    false,
     func,
     literal,
     select,
     true,
     union_all,
 )
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.sql.selectable import Exists
 
@@ -39,6 +41,7 @@ from userdesk.auth.service import LinkProblem, find_user_token, issue_user_token
 from userdesk.db.base import utcnow
 from userdesk.db.engine import Interrupted, sqlite_stopped_at
 from userdesk.db.paging import RanLong, SortKey, fetch_page, fetch_page_within
+from userdesk.db.prepared import Prepared
 from userdesk.errors import (
     Conflict,
     InvalidInput,
@@ -72,7 +75,7 @@ from userdesk.users.schemas import (
     UserView,
     loaded_user_view,
     named,
-    user_view,
+    row_view,
 )
 
 DEFAULT_PAGE_SIZE = 50
@@ -165,45 +168,70 @@ def list_users(
     found = _selection(
         db, actor=actor, query=builder.parse_query(q), permission=permission, sort=key
     )
-    page_query: Select[Any] = select(*LIST_COLUMNS).where(*found.where)
     if found.instead is None:
         rows, next_cursor = fetch_page(
-            db, page_query, key, cursor=cursor, limit=limit, few=found.few
+            db, LIST_COLUMNS, found.where, key, cursor=cursor, limit=limit, few=found.few
         )
     else:
         try:
             rows, next_cursor = fetch_page_within(
-                db, page_query, key, cursor=cursor, limit=limit, seconds=READ_IN_ORDER_WITHIN
+                db,
+                LIST_COLUMNS,
+                found.where,
+                key,
+                cursor=cursor,
+                limit=limit,
+                seconds=READ_IN_ORDER_WITHIN,
             )
         except RanLong:  # the matches lie far along the sort: sort them instead
-            instead = select(*LIST_COLUMNS).where(*found.instead.where)
-            rows, next_cursor = fetch_page(db, instead, key, cursor=cursor, limit=limit, few=True)
+            rows, next_cursor = fetch_page(
+                db, LIST_COLUMNS, found.instead.where, key, cursor=cursor, limit=limit, few=True
+            )
     return UserPage(items=_with_link_names(db, rows), next_cursor=next_cursor)
 
 
-# The team, groups and roles of a page of users, in one statement built once.
-_LINKS: CompoundSelect[Any] = union_all(
-    select(literal("team"), literal(None), Team.id, Team.name).where(
-        Team.id.in_(bindparam("team_ids", expanding=True))
-    ),
-    select(literal("group"), UserGroup.user_id, Group.id, Group.name)
-    .join(Group, Group.id == UserGroup.group_id)
-    .where(UserGroup.user_id.in_(bindparam("ids", expanding=True))),
-    select(literal("role"), UserRole.user_id, Role.id, Role.name)
-    .join(Role, Role.id == UserRole.role_id)
-    .where(UserRole.user_id.in_(bindparam("ids", expanding=True))),
-)
+@lru_cache(maxsize=64)
+def _links(dialect: Dialect, users: int, teams: int) -> Prepared:
+    """The team, groups and roles of a page of USERS users with TEAMS teams among them,
+    in one statement, compiled once per dialect and size (values `user_<i>`, `team_<i>`)."""
+    user_ids = [bindparam(f"user_{i}", type_=Integer) for i in range(users)]
+    team_ids = [bindparam(f"team_{i}", type_=Integer) for i in range(teams)]
+    statement: CompoundSelect[Any] = union_all(
+        select(literal("team"), literal(None), Team.id, Team.name).where(
+            Team.id.in_(team_ids) if team_ids else false()
+        ),
+        select(literal("group"), UserGroup.user_id, Group.id, Group.name)
+        .join(Group, Group.id == UserGroup.group_id)
+        .where(UserGroup.user_id.in_(user_ids)),
+        select(literal("role"), UserRole.user_id, Role.id, Role.name)
+        .join(Role, Role.id == UserRole.role_id)
+        .where(UserRole.user_id.in_(user_ids)),
+    )
+    names = [b.key for b in (*user_ids, *team_ids)]
+    prepared = Prepared.build(dialect, statement, (), names, fixed=True)
+    if prepared is None:
+        raise AssertionError("the links statement has inline values")  # pragma: no cover
+    return prepared
 
 
-def _with_link_names(db: Session, rows: Sequence[Row[Any]]) -> list[UserView]:
-    """The users of ROWS as shown, with the names of their team, groups and roles."""
+# The positions of a user's id and team id among LIST_COLUMNS.
+_ID, _TEAM_ID = 0, 9
+
+
+def _with_link_names(db: Session, rows: Sequence[Sequence[Any]]) -> list[UserView]:
+    """The users of ROWS (of LIST_COLUMNS) as shown, with the names of their team, groups
+    and roles."""
     if not rows:
         return []
-    team_ids = list({row.team_id for row in rows if row.team_id is not None})
-    links = db.connection().execute(_LINKS, {"ids": [row.id for row in rows], "team_ids": team_ids})
+    team_ids = list({row[_TEAM_ID] for row in rows if row[_TEAM_ID] is not None})
+    values = {f"user_{i}": row[_ID] for i, row in enumerate(rows)}
+    values.update((f"team_{i}", team_id) for i, team_id in enumerate(team_ids))
+    connection = db.connection()
+    statement = _links(connection.dialect, len(rows), len(team_ids))
     teams: dict[int, dict[str, str]] = {}
     groups: dict[int, list[dict[str, str]]] = {}
     roles: dict[int, list[dict[str, str]]] = {}
+    links = statement.rows(connection, (), values)
     for kind, user_id, link_id, name in sorted(links, key=lambda link: link[3]):
         if kind == "team":
             teams[link_id] = named(link_id, name)
@@ -212,11 +240,11 @@ def _with_link_names(db: Session, rows: Sequence[Row[Any]]) -> list[UserView]:
                 named(link_id, name)
             )
     return [
-        user_view(
+        row_view(
             row,
-            team=teams.get(row.team_id) if row.team_id is not None else None,
-            groups=groups.get(row.id, []),
-            roles=roles.get(row.id, []),
+            team=teams.get(row[_TEAM_ID]) if row[_TEAM_ID] is not None else None,
+            groups=groups.get(row[_ID], []),
+            roles=roles.get(row[_ID], []),
         )
         for row in rows
     ]
@@ -241,7 +269,6 @@ _SAMPLE_LEAST = 0.04
 _SAMPLE_FETCH = 16
 _SAMPLE_FETCH_MOST = 1024
 _SAVEPOINT = "user_counts"
-_QUERY_CANCELED = "57014"  # PostgreSQL's SQLSTATE for a statement_timeout
 
 
 def count_users(
@@ -331,10 +358,13 @@ def _stopped_at(connection: Connection, deadline: float) -> Iterator[_Timer]:
         return
     connection.exec_driver_sql(f"SAVEPOINT {_SAVEPOINT}")
     try:
+        # No JIT: compiling a plan the planner costs high (a count over every user) takes
+        # a few hundred milliseconds that statement_timeout does not interrupt.
+        connection.exec_driver_sql("SET LOCAL jit = off")
         timer.renew()
         yield timer
-    except OperationalError as error:
-        if getattr(error.orig, "sqlstate", None) == _QUERY_CANCELED:
+    except DBAPIError as error:
+        if builder.timed_out(error):
             raise _OutOfTime from None
         raise
     finally:

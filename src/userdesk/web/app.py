@@ -28,24 +28,20 @@ from userdesk.db.session import Database, is_busy
 from userdesk.errors import DomainError, NotAuthenticated
 from userdesk.two_step import service as two_step
 from userdesk.web import access_log, inputs, openapi, problems
-from userdesk.web.api import DESCRIPTION, PREFIX
-from userdesk.web.api import router as api_router
+from userdesk.web.api import DESCRIPTION, PREFIX, ROUTERS
 from userdesk.web.api_docs import router as api_docs_router
 from userdesk.web.console.dashboard import router as dashboard_router
 from userdesk.web.console.people import router as people_router
 from userdesk.web.console.retention import router as retention_router
 from userdesk.web.console.routes import router as console_router
+from userdesk.web.edge import EdgeMiddleware
 from userdesk.web.portal.account import router as account_router
 from userdesk.web.portal.impersonate import router as impersonation_router
 from userdesk.web.portal.routes import router as portal_router
 from userdesk.web.portal.signup import router as signup_router
 from userdesk.web.portal.two_step import router as two_step_router
 from userdesk.web.problems import status_of
-from userdesk.web.ratelimit import RateLimitHeadersMiddleware
-from userdesk.web.security import SecurityHeadersMiddleware
-from userdesk.web.security_log import RefusalLogMiddleware
 from userdesk.web.templating import templates
-from userdesk.web.timing import ServerTimingMiddleware
 
 STATIC = Path(__file__).parent / "static"
 
@@ -70,16 +66,17 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(OperationalError, _database_busy)
     # The faces, each behind its own prefixes: a request is matched against one face's
-    # routes, not a hundred (see Face).
-    api_face = Face(PREFIX + "/")
-    api_face.include_router(api_docs_router)
-    api_face.include_router(api_router)
+    # routes, not a hundred (see Face); the API's routers each behind their own.
+    api_docs = Face(PREFIX + "/")
+    api_docs.include_router(api_docs_router)
+    app.include_router(api_docs)
+    for api_router in ROUTERS:
+        app.include_router(Face.of(api_router, prefix=PREFIX))
     console_face = Face("/console/", "/console")
     console_face.include_router(dashboard_router)
     console_face.include_router(people_router)  # before console_router: /users/new first
     console_face.include_router(console_router)
     console_face.include_router(retention_router)
-    app.include_router(api_face)
     app.include_router(console_face)
     app.include_router(portal_router)
     app.include_router(account_router)
@@ -89,11 +86,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     # No NUL nor lone surrogate past the edge, in any face: a 400 naming the field.
     app.add_middleware(inputs.RefuseUnsafeTextMiddleware, render_page=_refusal_page)
-    app.add_middleware(RateLimitHeadersMiddleware)
-    app.add_middleware(RefusalLogMiddleware)
-    if settings.server_timing:  # USERDESK_SERVER_TIMING: it tells how long work took
-        app.add_middleware(ServerTimingMiddleware)
-    app.add_middleware(SecurityHeadersMiddleware, https=settings.https)  # outermost: 500s too
+    app.add_middleware(  # outermost: 500s too
+        EdgeMiddleware,
+        https=settings.https,
+        server_timing=settings.server_timing,  # USERDESK_SERVER_TIMING: how long work took
+    )
     access_log.install()
 
     @app.get("/healthz", include_in_schema=False)
@@ -127,6 +124,16 @@ class Face(APIRouter):
     def __init__(self, *prefixes: str) -> None:
         super().__init__()
         self.prefixes = prefixes
+
+    @classmethod
+    def of(cls, router: APIRouter, *, prefix: str) -> Face:
+        """ROUTER included under PREFIX, behind the prefix of its own routes: each level of
+        included routers is walked twice per request (matched, then handled), so the API's
+        routers sit right under the app, not under a face of their own."""
+        base = prefix + router.prefix
+        face = cls(f"{base}/", base) if router.prefix else cls(f"{base}/")
+        face.include_router(router, prefix=prefix)
+        return face
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         path: str = scope.get("path", "")

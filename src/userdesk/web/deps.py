@@ -143,7 +143,7 @@ async def optional_auth(request: Request, db: DbSession) -> Auth | None:
     found = auth.authenticate_session(db, settings=settings, token=token)
     if found is None:
         return None
-    session, user = found
+    session, user, organization = found
     request.state.actor_user_id = user.id  # for the security log
     actor = access.actor_for_user(db, user, ip=ip, user_agent=agent)
     live = None
@@ -152,7 +152,9 @@ async def optional_auth(request: Request, db: DbSession) -> Auth | None:
         if live is None:
             return None
         actor = impersonation.as_impersonated(actor, live.admin_actor)
-    due = live is None and two_step.is_due(db, user, has_console_access=actor.has_console_access)
+    due = live is None and two_step.is_due(
+        db, user, has_console_access=actor.has_console_access, organization=organization
+    )
     if due:
         actor = dataclasses.replace(actor, grants=())
     request.state.csrf_token = session.csrf_token
@@ -217,22 +219,27 @@ async def _required(request: Request, found: Auth | None) -> Auth:
 CurrentAuth = Annotated[Auth, Depends(required_auth)]
 
 
-async def current_actor(request: Request, found: OptionalAuth) -> Actor:
+async def current_actor(request: Request, db: DbSession) -> Actor:
     """`required_auth`'s actor. Each level of dependencies costs FastAPI a solving pass on
-    the API's every request, so this one checks for itself rather than through it."""
-    return (await _required(request, found)).actor
+    the API's every request, so this one checks for itself rather than through it, and
+    calls `optional_auth` itself too (a route takes CurrentActor or an Auth, not both:
+    the caller would be looked up twice)."""
+    return (await _required(request, await optional_auth(request, db))).actor
 
 
 CurrentActor = Annotated[Actor, Depends(current_actor)]
 
 
-async def console_auth(found: CurrentAuth) -> Auth:
+async def console_auth(request: Request, found: OptionalAuth) -> Auth:
     """A signed-in person with back-office access (API keys do not open the console).
+    `required_auth`'s checks made here, as `current_actor` does: a level less to solve.
 
     Raises:
         NotAuthenticated: nobody is signed in with a browser session.
-        PermissionDenied: the person has no back-office role.
+        PermissionDenied: the person has no back-office role, or the CSRF token of a
+            write is missing or wrong.
     """
+    found = await _required(request, found)
     if found.session is None:
         raise NotAuthenticated("Sign in first.", code="not_authenticated")
     if found.two_step_due:

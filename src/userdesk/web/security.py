@@ -11,14 +11,14 @@ no-store`): pages of a signed-in person, API answers and CSV exports name users,
 token page's address is a secret. Token pages also send no Referer on.
 
 The headers go on error responses too. Starlette answers an unexpected exception from
-its outermost layer, outside any middleware of ours; so this middleware, the outermost of
-ours, answers the 500 itself (problem details under /api/ and /scim/, a page elsewhere)
+its outermost layer, outside any middleware of ours; so web.edge, the outermost of ours,
+answers the 500 itself (problem details under /api/ and /scim/, a page elsewhere)
 and lets the exception go on to be logged.
 """
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Send
 
 CONTENT_SECURITY_POLICY = "; ".join(
     (
@@ -88,46 +88,13 @@ def headers_for(path: str, *, https: bool) -> tuple[tuple[bytes, bytes], ...]:
     return tuple(added)
 
 
-class SecurityHeadersMiddleware:
-    """Adds CSP, Referrer-Policy, X-Content-Type-Options, X-Frame-Options, Cache-Control
-    (but on static assets) and, when HTTPS is set, Strict-Transport-Security, unless the
-    response set its own; answers an unexpected exception with a 500 that carries them."""
-
-    def __init__(self, app: ASGIApp, *, https: bool) -> None:
-        self.app = app
-        self.https = https
-        self._page = headers_for("/", https=https)  # the common case, built once
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path = str(scope.get("path", ""))
-        if path.startswith(TOKEN_PAGES) or path.startswith(CACHEABLE):
-            added = headers_for(path, https=self.https)
-        else:
-            added = self._page
-        started = False
-
-        async def send_with_headers(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-                headers = list(message.get("headers", []))
-                present = {name.lower() for name, _ in headers}
-                headers.extend(h for h in added if h[0] not in present)
-                message = {**message, "headers": headers}
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_headers)
-        except Exception:
-            if not started:
-                await _server_error(path, send_with_headers)
-            raise  # Starlette sees the answer started and leaves it; the server logs it
+def add_missing(headers: list[tuple[bytes, bytes]], added: tuple[tuple[bytes, bytes], ...]) -> None:
+    """Append to HEADERS (a response's, names in lower case) those of ADDED it lacks."""
+    present = {name.lower() for name, _ in headers}
+    headers.extend(h for h in added if h[0] not in present)
 
 
-async def _server_error(path: str, send: Send) -> None:
+async def server_error(path: str, send: Send) -> None:
     if path.startswith(JSON_FACES):
         body, media_type = _SERVER_ERROR_PROBLEM, b"application/problem+json"
     else:

@@ -1,6 +1,6 @@
 """Every refused request in the security log (`userdesk.security_log`): bad input,
 no or wrong credentials, a denied permission or CSRF token, a method not allowed, a
-rate limit. Logged once, here, whichever face or handler refused it.
+rate limit. Logged once, at the edge (web.edge), whichever face or handler refused it.
 
 404 is logged for the API only: a page that does not exist is no attempt at anything,
 while an API id that is not there (or not within reach) may be someone probing.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from userdesk import security_log
 from userdesk.web.access_log import redact
@@ -23,28 +23,12 @@ def refused(status: int, path: str) -> bool:
     return status in LOGGED or (status == 404 and path.startswith(JSON_FACES))
 
 
-class RefusalLogMiddleware:
-    """Logs a `request_refused` event for each answer `refused()` names."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not security_log.logger.isEnabledFor(logging.WARNING):
-            await self.app(scope, receive, send)
-            return
-
-        async def send_and_log(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-                if refused(status, scope["path"]):
-                    _log(scope, status)
-            await send(message)
-
-        await self.app(scope, receive, send_and_log)
+def logging_refusals() -> bool:
+    """Whether refusals are logged at all (the security log may be turned down)."""
+    return security_log.logger.isEnabledFor(logging.WARNING)
 
 
-def _log(scope: Scope, status: int) -> None:
+def log_refusal(scope: Scope, status: int) -> None:
     query = scope.get("query_string", b"").decode("latin-1")
     target = scope["path"] + (f"?{query}" if query else "")
     client = scope.get("client")

@@ -15,7 +15,7 @@ from userdesk.mail.rules import html_paragraphs
 TEMPLATES = Path(__file__).parent / "templates"
 
 
-def _ago(value: datetime | None, now: datetime | None = None) -> str:
+def ago(value: datetime | None, now: datetime | None = None) -> str:
     """A short, human "how long ago": 'just now', '5 min ago', '3 days ago', 'Never'."""
     if value is None:
         return "Never"
@@ -26,14 +26,27 @@ def _ago(value: datetime | None, now: datetime | None = None) -> str:
         if seconds >= size:
             n = int(seconds // size)
             if unit == "day" and n >= 60:
-                return value.strftime("%Y-%m-%d")
+                return value.date().isoformat()  # "%Y-%m-%d", cheaper than strftime
             plural = "s" if n != 1 and unit != "min" else ""
             return f"{n} {unit}{plural} ago"
     return "just now"
 
 
-def _timestamp(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
+def timestamp(value: datetime | None) -> str:
+    """'2026-01-31 09:05 UTC' for a time in UTC; '' for None."""
+    # isoformat: a third faster than strftime, and a list shows two per row.
+    return f"{value.isoformat(' ', 'minutes')[:16]} UTC" if value else ""
+
+
+# The badge color of each user status (Tabler's color names).
+STATUS_COLORS = {
+    "active": "green",
+    "pending": "yellow",
+    "disabled": "secondary",
+    "banned": "red",
+    "trashed": "dark",
+    "deleted": "muted",
+}
 
 
 # What `obj.name` finds as an attribute of a plain dict (its methods): anything else is
@@ -48,6 +61,8 @@ class Environment(jinja2.Environment):
     (whose users are dicts) raised and caught an AttributeError: a fifth of the Users
     page's rendering. For a plain dict the attribute can only be one of dict's own, so
     anything else goes straight to the item: the same answer, without the exception.
+    Anything else is asked for the attribute here, Jinja's own lookup left to the misses:
+    a call less for each of the thousand `row.name` of a page.
     """
 
     def getattr(self, obj: Any, attribute: str) -> Any:
@@ -56,7 +71,10 @@ class Environment(jinja2.Environment):
                 return obj[attribute]
             except LookupError:
                 return self.undefined(obj=obj, name=attribute)
-        return super().getattr(obj, attribute)
+        try:
+            return getattr(obj, attribute)
+        except AttributeError:
+            return super().getattr(obj, attribute)
 
 
 templates = Jinja2Templates(
@@ -68,7 +86,8 @@ templates = Jinja2Templates(
         auto_reload=False,
     )
 )
-templates.env.filters["ago"] = _ago
-templates.env.filters["timestamp"] = _timestamp
+templates.env.filters["ago"] = ago
+templates.env.filters["timestamp"] = timestamp
+templates.env.globals["status_colors"] = STATUS_COLORS
 # html_paragraphs escapes everything but the <p>, <br> and <a> it writes itself.
 templates.env.filters["email_body"] = lambda text: Markup(html_paragraphs(text or ""))  # noqa: S704

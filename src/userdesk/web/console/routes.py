@@ -44,7 +44,8 @@ from userdesk.users.bulk import BULK_LABELS
 from userdesk.users.rules import Action
 from userdesk.users.schemas import UserUpdate, loaded_user_view
 from userdesk.web.console import views
-from userdesk.web.console.pages import partial, render
+from userdesk.web.console.pages import fragment, partial, render
+from userdesk.web.console.rows_html import render_rows
 from userdesk.web.deps import ConsoleAuth, DbSession, SettingsDep
 from userdesk.web.filters import audit_filter
 from userdesk.web.inputs import PathId, QueryId
@@ -75,13 +76,20 @@ async def users_list(
         page = users.list_users(db, actor=auth.actor, q=q, sort=sort, cursor=cursor)
     except InvalidInput as exc:
         error = exc
+    rows, row_menus = views.rows(
+        auth.actor,
+        page.items if page else [],
+        availability.of_listed(db, auth.actor.organization_id, page.items) if page else {},
+        utcnow(),
+    )
+    more = {"q": q, "sort": sort, "cursor": page.next_cursor} if page and page.next_cursor else None
+    rows_html = render_rows(rows, row_menus, csrf_token=auth.csrf_token, more=more)
+    if target == "load-more":
+        return HTMLResponse(rows_html)
     query = _parsed_or_empty(q)
-    context = {
+    context: dict[str, object] = {
         "page": page,
-        "row_actions": {u["id"]: _actions(auth, u) for u in page.items} if page else {},
-        "presence": (
-            availability.of_listed(db, auth.actor.organization_id, page.items) if page else {}
-        ),
+        "rows_html": rows_html,
         "bulk_actions": [
             (action, label)
             for action, label in BULK_LABELS.items()
@@ -91,28 +99,31 @@ async def users_list(
         "q": q,
         "query": query,
         "sort": sort,
-        "segment": _current_segment(db, auth, segment),
-        "tabs": views.tabs(query, sort),
-        "chips": views.chips(query, sort),
-        "sorts": {f: views.sort_link(query, sort, f) for f in ("name", "email", "created", "seen")},
-        "nav": "users",
     }
-    if target == "load-more":
-        return partial(request, "console/_users_rows.html", auth, context)
     choices = access.filter_choices(db, actor=auth.actor)
-    context["menus"] = views.filter_menus(
-        query, sort, teams=choices.teams, groups=choices.groups, roles=choices.roles
+    links = views.around(
+        query,
+        sort,
+        teams=tuple(choices.teams),
+        groups=tuple(choices.groups),
+        roles=tuple(choices.roles),
     )
+    context.update(around=links, sorts=links.sorts)
+    results_html = fragment("console/_users_results.html", auth, context)
     if target == "users-results":
         # htmx swaps only 2xx answers: a bad query is shown in the results, with a 200.
-        return partial(request, "console/_users_results.html", auth, context)
+        return HTMLResponse(results_html)
     return render(
         request,
         "console/users.html",
         auth,
         db,
         status_code=400 if error else 200,
-        **{k: v for k, v in context.items() if k not in ("auth", "actor")},
+        segment=_current_segment(db, auth, segment),
+        nav="users",
+        results_html=results_html,
+        q=q,
+        sort=sort,
     )
 
 

@@ -3,6 +3,9 @@
 // - [data-remove-after="ms"] removes itself after that many milliseconds (toasts).
 // - [data-needs-selection] (a submit button of a form) is disabled while none of the
 //   form's checkboxes is ticked (the server refuses an empty selection too).
+// - [data-row-menu="key"] (a row's action menu in the Users list) is filled from the
+//   <template data-row-menu-of="key"> the page sends once per distinct menu, {id} in
+//   its links and forms becoming the row's user.
 (function () {
   "use strict";
   function within(root, selector) {
@@ -18,7 +21,24 @@
       button.disabled = !ticked;
     });
   }
+  function fillRowMenu(menu) {
+    if (menu.childElementCount) return;
+    const key = menu.dataset.rowMenu;
+    const template = Array.from(document.querySelectorAll("template[data-row-menu-of]")).find(
+      function (t) { return t.dataset.rowMenuOf === key; });
+    const row = menu.closest("[data-user-id]");
+    if (!template || !row) return;
+    const items = template.content.cloneNode(true);
+    items.querySelectorAll("[href], [action]").forEach(function (el) {
+      ["href", "action"].forEach(function (name) {
+        const value = el.getAttribute(name);
+        if (value !== null) el.setAttribute(name, value.split("{id}").join(row.dataset.userId));
+      });
+    });
+    menu.appendChild(items);
+  }
   function init(root) {
+    within(root, "[data-row-menu]").forEach(fillRowMenu);
     within(root, "[data-needs-selection]").forEach(function (button) {
       if (button.form) selectionChanged(button.form);
     });

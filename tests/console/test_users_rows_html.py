@@ -1,0 +1,93 @@
+"""The Users list's rows written in Python are the markup its template wrote, byte for byte."""
+
+from datetime import UTC, datetime, timedelta
+from itertools import cycle
+from pathlib import Path
+from types import SimpleNamespace
+
+from sqlalchemy.orm import Session
+
+from tests import factories
+from userdesk.access import service as access
+from userdesk.organizations.models import Organization
+from userdesk.users.rules import UserStatus
+from userdesk.users.schemas import user_view
+from userdesk.web.console import rows_html, views
+from userdesk.web.console.views import Row, RowMenus
+from userdesk.web.templating import templates
+
+# The template the rows were rendered with (console/_users_rows.html), kept as the reference.
+ROWS_TEMPLATE = (Path(__file__).parent / "users_rows_reference.html").read_text()
+
+Q = 'name:"Ann & <Bo>" status:active'
+CURSOR = "eyJrIjpbIkFubiJdfQ=="
+
+
+def _both(rows: list[Row], menus: RowMenus, *, csrf: str, cursor: str | None) -> tuple[str, str]:
+    reference = templates.env.from_string(ROWS_TEMPLATE).render(
+        auth=SimpleNamespace(csrf_token=csrf),
+        page=SimpleNamespace(next_cursor=cursor),
+        rows=rows,
+        row_menus=menus,
+        q=Q,
+        sort="-seen",
+    )
+    more = {"q": Q, "sort": "-seen", "cursor": cursor} if cursor else None
+    return str(rows_html.render_rows(rows, menus, csrf_token=csrf, more=more)), reference
+
+
+def test_rows_of_every_status_and_flag_are_written_as_the_template_wrote_them(
+    db: Session, org: Organization
+) -> None:
+    admin = factories.make_admin(db, org)
+    team = factories.make_team(db, org, name='Support "EU" & <Co>')
+    now = datetime.now(UTC)
+    made = []
+    flags = cycle([(True, True), (False, False), (True, False), (False, True)])
+    ages = (timedelta(seconds=5), timedelta(hours=3), timedelta(days=90))
+    seen = cycle([None, *(now - age for age in ages)])
+    churn = cycle([None, "low", "medium", "high"])
+    for status in UserStatus:
+        for n in range(4):
+            user = factories.make_user(
+                db,
+                org,
+                status=status.value,
+                first_name=f"O'Brien <{status.value}> & {n}",
+                roles=("Agent", "Member") if n % 2 else ("Member",),
+                team=team if n % 2 else None,
+                last_seen_at=next(seen),
+            )
+            verified, validated = next(flags)
+            user.email_verified_at = now if verified else None
+            user.validated_at = now if validated else None
+            user.churn_level = next(churn)
+            made.append(user)
+    db.flush()
+    actor = access.actor_for_user(db, admin)
+    items = [
+        user_view(
+            u,
+            team={"id": str(team.id), "name": team.name} if u.team_id else None,
+            groups=[],
+            roles=[{"id": "1", "name": "Agent & <Co>"}, {"id": "2", "name": "Member"}],
+        )
+        for u in [admin, *made]
+    ]
+    presence = {v["id"]: state for v, state in zip(items, cycle(["online", "away", ""]))}
+    rows, menus = views.rows(actor, items, presence, now)
+    assert len(menus.actions) > 3
+    assert {r.presence for r in rows} == {"Online", "Away", ""}
+    assert {r.churn for r in rows} == {"", "low", "medium", "high"}
+    assert {r.may_resend_verification for r in rows} == {True, False}
+    for cursor in (None, CURSOR):
+        fast, reference = _both(rows, menus, csrf="tok-<&>", cursor=cursor)
+        assert "&lt;Co&gt;" in fast
+        assert "O&#39;Brien" in fast
+        assert fast == reference
+
+
+def test_no_rows_are_written_as_the_template_wrote_them() -> None:
+    fast, reference = _both([], RowMenus({}), csrf="tok", cursor=None)
+    assert "No users to display" in fast
+    assert fast == reference
