@@ -110,22 +110,6 @@ def page_statements(db: Session) -> Iterator[list[str]]:
         event.remove(connection, "before_cursor_execute", seen)
 
 
-def test_on_postgresql_a_word_prefix_is_tested_by_a_regular_expression_first(
-    db: Session, people: Organization, connection: Connection
-) -> None:
-    """A row's words (some 14 µs to make) are made only for the rows a regular expression
-    of the same meaning passes; the words' condition stays for the index."""
-    if connection.dialect.name != "postgresql":
-        return
-    with page_statements(db) as pages:
-        page = service.list_users(db, actor=system_actor(people.id), q="e", sort="name")
-    assert len(page.items) == service.DEFAULT_PAGE_SIZE
-    assert pages
-    for statement in pages:
-        assert "~*" in statement, statement
-        assert statement.index("~*") < statement.index("to_tsvector"), statement
-
-
 def test_a_statement_timeout_is_told_apart_from_other_errors(
     db: Session, connection: Connection
 ) -> None:
