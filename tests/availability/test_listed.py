@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from tests import factories
 from tests.api.test_availability import ALWAYS, NEVER
+from tests.statements import statements_sent
 from userdesk.access import service as access
 from userdesk.availability import service as availability
 from userdesk.organizations.models import Organization
@@ -28,17 +27,8 @@ def test_listed_agents_show_their_own_hours_else_the_organizations_in_one_statem
     member = factories.make_user(db, org)
     db.flush()
     items = users.list_users(db, actor=access.actor_for_user(db, admin)).items
-    seen: list[str] = []
-
-    def note(*args: Any) -> None:
-        seen.append(args[2])
-
-    connection = db.connection()
-    event.listen(connection, "before_cursor_execute", note)
-    try:
+    with statements_sent(db.connection()) as seen:
         presence = availability.of_listed(db, org.id, items)
-    finally:
-        event.remove(connection, "before_cursor_execute", note)
     assert presence == {str(by_org.id): "online", str(closed.id): "away", str(disabled.id): "away"}
     assert str(member.id) not in presence
     assert len(seen) == 1

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from tests import factories
+from tests.statements import statements_sent
 from userdesk.organizations.models import Organization
 from userdesk.two_step import service as two_step
 
@@ -21,17 +19,8 @@ def test_an_organization_at_hand_is_not_read_again(db: Session, org: Organizatio
     admin = factories.make_admin(db, org)
     _requiring(db, org, True)
     db.expunge(org)  # not in the session: reading it would take a statement
-    seen: list[str] = []
-
-    def note(*args: Any) -> None:
-        seen.append(args[2])
-
-    connection = db.connection()
-    event.listen(connection, "before_cursor_execute", note)
-    try:
+    with statements_sent(db.connection()) as seen:
         assert two_step.is_due(db, admin, has_console_access=True, organization=org)
-    finally:
-        event.remove(connection, "before_cursor_execute", note)
     assert seen  # whether the admin has a second step is still asked
     assert not [sql for sql in seen if "FROM organizations" in sql]
 
