@@ -91,3 +91,10 @@ templates.env.filters["timestamp"] = timestamp
 templates.env.globals["status_colors"] = STATUS_COLORS
 # html_paragraphs escapes everything but the <p>, <br> and <a> it writes itself.
 templates.env.filters["email_body"] = lambda text: Markup(html_paragraphs(text or ""))  # noqa: S704
+
+
+def fragment(template: str, **context: object) -> Markup:
+    """TEMPLATE rendered on its own, to be placed into a page: each piece of a template's
+    output passes up through every template around it, so a big part is cheaper rendered
+    apart and included whole."""
+    return Markup(templates.get_template(template).render(**context))  # noqa: S704 - autoescaped

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import Request
 from fastapi.responses import Response
-from markupsafe import Markup
 
 from userdesk.segments import service as segments
 from userdesk.web.deps import ConsoleAuth, DbSession
@@ -34,15 +33,6 @@ def render(
         },
         status_code=status_code,
     )
-
-
-def fragment(template: str, auth: ConsoleAuth, context: dict[str, object]) -> Markup:
-    """A piece of a console page, rendered on its own: each piece of a template's output
-    passes up through every template around it, so a big part is cheaper included whole."""
-    rendered = templates.get_template(template).render(
-        {"auth": auth, "actor": auth.actor, **context}
-    )
-    return Markup(rendered)  # noqa: S704 - autoescaped
 
 
 def partial(

@@ -44,11 +44,12 @@ from userdesk.users.bulk import BULK_LABELS
 from userdesk.users.rules import Action
 from userdesk.users.schemas import UserUpdate, loaded_user_view
 from userdesk.web.console import views
-from userdesk.web.console.pages import fragment, partial, render
+from userdesk.web.console.pages import partial, render
 from userdesk.web.console.rows_html import render_rows
 from userdesk.web.deps import ConsoleAuth, DbSession, SettingsDep
 from userdesk.web.filters import audit_filter
 from userdesk.web.inputs import PathId, QueryId
+from userdesk.web.templating import fragment
 
 router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
 
@@ -109,7 +110,7 @@ async def users_list(
         roles=tuple(choices.roles),
     )
     context.update(around=links, sorts=links.sorts)
-    results_html = fragment("console/_users_results.html", auth, context)
+    results_html = fragment("console/_users_results.html", auth=auth, actor=auth.actor, **context)
     if target == "users-results":
         # htmx swaps only 2xx answers: a bad query is shown in the results, with a 200.
         return HTMLResponse(results_html)

@@ -29,7 +29,7 @@ from userdesk.query.rules import (
 from userdesk.users import lifecycle
 from userdesk.users.rules import UserStatus
 from userdesk.users.schemas import Count, UserCounts, UserView
-from userdesk.web.templating import ago, templates, timestamp
+from userdesk.web.templating import ago, fragment, templates, timestamp
 
 USERS_PATH = "/console/users"
 
@@ -175,16 +175,10 @@ def around(
     to be changed."""
     menus = filter_menus(query, sort, teams=list(teams), groups=list(groups), roles=list(roles))
     return Around(
-        tabs_html=_fragment("console/_users_tabs.html", tabs=tabs(query, sort)),
-        filters_html=_fragment(
-            "console/_users_filters.html", menus=menus, chips=chips(query, sort)
-        ),
+        tabs_html=fragment("console/_users_tabs.html", tabs=tabs(query, sort)),
+        filters_html=fragment("console/_users_filters.html", menus=menus, chips=chips(query, sort)),
         sorts={f: sort_link(query, sort, f) for f in SORTED_COLUMNS},
     )
-
-
-def _fragment(template: str, **context: object) -> Markup:
-    return Markup(templates.get_template(template).render(**context))  # noqa: S704 - autoescaped
 
 
 CHURN_COLORS = {"low": "green", "medium": "yellow", "high": "red"}
