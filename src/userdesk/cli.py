@@ -25,8 +25,6 @@ from userdesk.access import service as access
 from userdesk.access.rules import system_actor
 from userdesk.audit import service as audit
 from userdesk.auth import service as auth
-from userdesk.churn import scoring
-from userdesk.churn.models import ChurnRun
 from userdesk.config import get_settings
 from userdesk.db.session import Database
 from userdesk.errors import DomainError, NotFound
@@ -39,7 +37,6 @@ from userdesk.organizations.models import Organization
 from userdesk.two_step import service as two_step
 from userdesk.users import service as users
 from userdesk.validation import text_problem
-from userdesk.worker import Worker
 
 
 class _CheckedGroup(TyperGroup):
@@ -236,6 +233,7 @@ def serve(
     from userdesk.web import server
     from userdesk.web.access_log import log_config as server_log_config
     from userdesk.web.app import create_app
+    from userdesk.worker import Worker  # here, not on top: numpy slows every command
 
     processes = workers or os.cpu_count() or 1
     settings = get_settings()
@@ -399,6 +397,9 @@ def churn_score(
     org: OrgOption = None,
 ) -> None:
     """Score every user's churn risk (one score row per user, the history kept)."""
+    from userdesk.churn import scoring  # here, not on top: numpy slows every command
+    from userdesk.churn.models import ChurnRun
+
     settings = get_settings()
     database = _database()
     moment = as_of.replace(tzinfo=UTC) if as_of else None
@@ -451,7 +452,7 @@ def churn_evaluate(
     organization's own data (--as-of DATE --horizon 30d)."""
     from rich.table import Table
 
-    from userdesk.churn import boosting, cdnow, evaluation
+    from userdesk.churn import boosting, cdnow, evaluation, scoring
 
     columns = ("Model", "AUC", "Log loss", "Brier", "Top-decile lift", "Base rate")
     if dataset is not None:
@@ -572,6 +573,8 @@ def worker_command() -> None:
     """Run the outbox worker alone until SIGINT or SIGTERM: send queued emails, run jobs,
     lift ended bans. Any number may run, beside `userdesk serve` and each other: each
     message and each job is leased to one worker at a time."""
+    from userdesk.worker import Worker  # here, not on top: numpy slows every command
+
     settings = get_settings()
     database = _database()
     outbox = Worker(database, settings)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -26,10 +27,12 @@ from sqlalchemy import (
     Integer,
     bindparam,
     literal,
+    literal_column,
     select,
     tuple_,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from userdesk.db.engine import Interrupted, sqlite_stopped_at, unindexed
@@ -111,10 +114,24 @@ def fetch_page_within(
 ) -> tuple[Rows, str | None]:
     """fetch_page, stopped with RanLong when its statements take longer than SECONDS.
 
-    Only on SQLite (elsewhere it is fetch_page): a progress handler interrupts the
-    statement, a read, and the transaction goes on.
+    SQLite: a progress handler interrupts the statement, a read, and the transaction goes
+    on. PostgreSQL: statement_timeout, set in a savepoint that is rolled back after (which
+    undoes the setting, and a cancelled statement's error).
     """
     connection = db.connection()
+    if connection.dialect.name == "postgresql":
+        ms = max(1, math.ceil(seconds * 1000))
+        connection.exec_driver_sql(f"SAVEPOINT {_SAVEPOINT}; SET LOCAL statement_timeout = {ms}")
+        try:
+            return fetch_page(db, columns, where, key, cursor=cursor, limit=limit)
+        except DBAPIError as error:
+            if getattr(error.orig, "sqlstate", None) == _QUERY_CANCELED:
+                raise RanLong from None
+            raise
+        finally:
+            connection.exec_driver_sql(
+                f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}; RELEASE SAVEPOINT {_SAVEPOINT}"
+            )
     if connection.dialect.name != "sqlite":
         return fetch_page(db, columns, where, key, cursor=cursor, limit=limit)
     try:
@@ -147,7 +164,7 @@ def fetch_page(
     values = decode_cursor(key, cursor) if cursor else None
     connection = db.connection()
     dialect = connection.dialect
-    unindex = few and dialect.name == "sqlite"
+    unindex = few and dialect.name in ("sqlite", "postgresql")
     where_keys = [w._generate_cache_key() for w in where]
     if any(k is None for k in where_keys):
         page = None
@@ -168,7 +185,7 @@ def fetch_page(
     rows: list[Sequence[Any]] = []
     if page is None:  # a shape that cannot be prepared: SQLAlchemy compiles it each time
         query = select(*columns).where(*where)
-        term = unindexed if unindex else _as_is
+        term = _unindexed(dialect) if unindex else _as_is
         for segment_where, order_by in key.segments(values, term):
             wanted = limit + 1 - len(rows)
             statement = query.where(*segment_where).order_by(*order_by).limit(wanted)
@@ -194,8 +211,51 @@ def fetch_page(
     return rows, encode_cursor(key, [last[i] for i in positions])
 
 
+def merge_pages(
+    columns: Sequence[Any],
+    key: SortKey,
+    pages: Sequence[tuple[Rows, str | None]],
+    *,
+    limit: int,
+) -> tuple[Rows, str | None]:
+    """One page (LIMIT rows of COLUMNS, and the cursor for the next) of the union of PAGES:
+    pages of disjoint sets of rows, each of LIMIT rows at most after the same cursor, in
+    KEY's order (fetch_page's). Merged in Python as the database orders them: NULL the
+    smallest value; text by code point, which is the order of SQLite's BINARY collation
+    over UTF-8."""
+    positions = [_position(columns, c) for c in key.columns]
+
+    def order(row: Sequence[Any]) -> tuple[tuple[bool, Any], ...]:
+        return tuple((row[i] is not None, row[i]) for i in positions)
+
+    rows = sorted((row for found, _ in pages for row in found), key=order, reverse=key.descending)
+    more = len(rows) > limit or any(next_cursor is not None for _, next_cursor in pages)
+    rows = rows[:limit]
+    if not more or not rows:
+        return rows, None
+    return rows, encode_cursor(key, [rows[-1][i] for i in positions])
+
+
 def _as_is(column: Any) -> Any:
     return column
+
+
+def _unindexed(dialect: Dialect) -> Callable[[Any], Any]:
+    """How a sort column is wrapped so that no index gives the order (the rows are then
+    found by the conditions' best index and sorted): SQLite's unary +; on PostgreSQL the
+    same value through an operator (text || '', number + 0, time + interval 0)."""
+    return unindexed if dialect.name == "sqlite" else pg_unindexed
+
+
+def pg_unindexed(column: Any) -> Any:
+    """COLUMN (a sort column: text, a time or a number) as the same value through an
+    operator: PostgreSQL then uses no index for an order by or a condition on it."""
+    python_type = column.type.python_type
+    if python_type is str:
+        return column.op("||", return_type=column.type)(literal_column("''"))
+    if python_type is datetime:
+        return column.op("+", return_type=column.type)(literal_column("INTERVAL '0'"))
+    return column.op("+", return_type=column.type)(literal_column("0"))
 
 
 def _position(columns: Sequence[Any], column: Any) -> int:
@@ -203,6 +263,8 @@ def _position(columns: Sequence[Any], column: Any) -> int:
 
 
 _WANTED = "page_wanted"
+_SAVEPOINT = "page_within"
+_QUERY_CANCELED = "57014"  # PostgreSQL's SQLSTATE for a statement_timeout
 
 
 def _after(index: int) -> str:
@@ -236,7 +298,9 @@ class _PreparedPage:
         named = [_WANTED, *(_after(i) for i in range(len(key.columns)))]
         query = select(*columns).where(*where)
         segments = []
-        for segment_where, order_by in key.segments(after, unindexed if unindex else _as_is):
+        for segment_where, order_by in key.segments(
+            after, _unindexed(dialect) if unindex else _as_is
+        ):
             statement = (
                 query.where(*segment_where)
                 .order_by(*order_by)

@@ -15,6 +15,7 @@ mode (and on PostgreSQL) it blocks no writer.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -38,6 +39,7 @@ from userdesk.access.models import Group, Role, Team
 from userdesk.access.rules import Actor, Permission
 from userdesk.db.base import utcnow
 from userdesk.db.engine import sorting_in_little_memory
+from userdesk.db.paging import pg_unindexed
 from userdesk.db.session import Database
 from userdesk.query import builder
 from userdesk.users import service as users
@@ -112,23 +114,55 @@ def _formatted(dialect: str, template: str, *cells: Any) -> ColumnElement[str]:
 
 
 def _ids(dialect: str, link: Any, link_column: Any) -> Any:
-    """The ids of a user's groups or roles, comma-separated (a correlated aggregate)."""
+    """The ids of a user's groups or roles, comma-separated: on SQLite a correlated
+    aggregate; on PostgreSQL a subquery aggregating every user's (joined in _joined)."""
     if dialect == "sqlite":
         joined = func.group_concat(link_column)
-    else:
-        joined = func.string_agg(cast(link_column, String), ",")
-    return select(joined).where(link.user_id == User.id).scalar_subquery()
+        return select(joined).where(link.user_id == User.id).scalar_subquery()
+    return _pg_ids(link, link_column).c.ids
 
 
-def _time(dialect: str, column: Any) -> ColumnElement[str]:
-    """COLUMN as ISO 8601 text in UTC to the second ('2026-11-23T09:30:00Z'), or NULL. On
-    SQLite from the text UTCDateTime stores, 'YYYY-MM-DD HH:MM:SS.ffffff' (a third of the
-    time of strftime, which parses it)."""
+@cache  # one subquery each, named by the columns and joined by _joined
+def _pg_ids(link: Any, link_column: Any) -> Any:
+    joined = func.string_agg(cast(link_column, String), ",").label("ids")
+    return select(link.user_id, joined).group_by(link.user_id).subquery(f"{link.__tablename__}_ids")
+
+
+def _joined(dialect: str, statement: Select[str, str, str]) -> Select[str, str, str]:
+    """STATEMENT reading the users, on PostgreSQL with each one's group and role ids
+    joined: both aggregated in user id order and merged with the users read in that
+    order (a subquery per user cost 7 µs each, twice, 14 s a million)."""
     if dialect == "sqlite":
-        return func.replace(func.substr(column, 1, 19), " ", "T") + literal("Z")
-    return func.to_char(
-        column.op("AT TIME ZONE")(literal_column("'UTC'")), 'YYYY-MM-DD"T"HH24:MI:SS"Z"'
+        return statement.select_from(User)
+    groups = _pg_ids(UserGroup, UserGroup.group_id)
+    roles = _pg_ids(UserRole, UserRole.role_id)
+    return statement.select_from(
+        User.__table__.outerjoin(groups, groups.c.user_id == User.id).outerjoin(
+            roles, roles.c.user_id == User.id
+        )
     )
+
+
+def _times(dialect: str, *columns: Any) -> tuple[str, list[Any]]:
+    """The template pieces (comma-separated) and the cells that write each of COLUMNS as
+    ISO 8601 text in UTC to the second ('2026-11-23T09:30:00Z'), or nothing for NULL.
+
+    On SQLite from the text UTCDateTime stores, 'YYYY-MM-DD HH:MM:SS.ffffff': the date is
+    the first 10 characters (printf's %.10s, no copy made) and 'T' || the time || 'Z' the
+    rest (NULL, so nothing, for NULL). A tenth of the export's time went in substr,
+    replace and || over the whole 19 characters; strftime, which parses, took three times
+    that."""
+    if dialect == "sqlite":
+        rest = [literal("T") + func.substr(column, 12, 8) + literal("Z") for column in columns]
+        return ",".join(["%.10s%s"] * len(columns)), [
+            cell for pair in zip(columns, rest, strict=True) for cell in pair
+        ]
+    return ",".join(["%s"] * len(columns)), [
+        func.to_char(
+            column.op("AT TIME ZONE")(literal_column("'UTC'")), 'YYYY-MM-DD"T"HH24:MI:SS"Z"'
+        )
+        for column in columns
+    ]
 
 
 def _yes(column: Any) -> ColumnElement[str]:
@@ -143,6 +177,7 @@ def _sorted_only(column: Any) -> Any:
 def _statement(dialect: str) -> Select[str, str, str]:
     """Each user's line of CSV as the database can make it: the cells before the team, the
     user's team, group and role ids as one key, and the cells after the permissions."""
+    times, time_cells = _times(dialect, User.created_at, User.last_login_at, User.last_seen_at)
     return select(
         _formatted(
             dialect,
@@ -161,14 +196,7 @@ def _statement(dialect: str) -> Select[str, str, str]:
             _ids(dialect, UserGroup, UserGroup.group_id),
             _ids(dialect, UserRole, UserRole.role_id),
         ),
-        _formatted(
-            dialect,
-            "%s,%s,%s,%s",
-            _time(dialect, User.created_at),
-            _time(dialect, User.last_login_at),
-            _time(dialect, User.last_seen_at),
-            User.churn_level,
-        ),
+        _formatted(dialect, times + ",%s", *time_cells, User.churn_level),
     )
 
 
@@ -226,8 +254,10 @@ def stream(database: Database, *, actor: Actor, q: str, sort: str) -> Iterator[s
         where = users.matching(
             db, actor=actor, query=builder.parse_query(q), permission=Permission.USERS_EXPORT
         )
-        order = key.order_all(_sorted_only if dialect == "sqlite" else lambda column: column)
-        statement = _statement(dialect).where(*where).order_by(*order)
+        # Sorted, never read along the sort's index (PostgreSQL: each row from another
+        # page of the table, 29 s a million against 7 s sorted).
+        order = key.order_all(_sorted_only if dialect == "sqlite" else pg_unindexed)
+        statement = _joined(dialect, _statement(dialect)).where(*where).order_by(*order)
         connection = db.connection()
         with sorting_in_little_memory(connection):
             for batch in _batches(connection, statement):

@@ -31,30 +31,25 @@ from userdesk.invitations import service as invitations
 from userdesk.jobs import service as jobs
 from userdesk.jobs.models import Job
 from userdesk.users.rules import (
+    NAME_MAX_LENGTH,
     CreatedVia,
     UserStatus,
     email_problem,
     name_problem,
     normalize_email,
 )
+from userdesk.validation import text_problem
 
 KIND = "users.import"
-USER_COLUMNS = (
-    "id",
-    "organization_id",
-    "email",
-    "email_normalized",
-    "first_name",
-    "last_name",
-    "team_id",
-    "status",
-    "created_via",
-    "version",
-    "created_at",
-    "updated_at",
-)
+# The columns of an imported user that differ from row to row; the others are the same in
+# every row of a batch (`_create` passes them once a statement: bulk.insert_rows's SAME).
+USER_COLUMNS = ("id", "email", "email_normalized", "first_name", "last_name", "team_id")
 # status, created_via, version of an imported user
-NEW_USER = (UserStatus.PENDING.value, CreatedVia.IMPORT.value, 1)
+NEW_USER = {
+    "status": UserStatus.PENDING.value,
+    "created_via": CreatedVia.IMPORT.value,
+    "version": 1,
+}
 # Rows a transaction: a step holds the write lock for a fraction of a second (0.15 s at
 # 35,000 rows a second; a second on a machine loaded to a tenth of that). Each commit
 # writes out every page the batch touched, scattered across the users' indexes, search
@@ -191,6 +186,9 @@ class Parsed:
     key: tuple[str, tuple[tuple[str, str], ...]]  # the file's digest and the mapping
     rows: list[rules.Row]
     first: dict[str, int]  # each email's first row in the file
+    # No cell holds a NUL or a lone surrogate (`rules.header` refuses such a file at upload;
+    # a file kept before it did may), so a name is checked for its length alone.
+    clean: bool
 
 
 # Files being imported, parsed; a file of 20 MB takes some 200 MB parsed.
@@ -203,7 +201,7 @@ def _parse(digest: str, text: str, mapping: tuple[tuple[str, str], ...]) -> Pars
     first: dict[str, int] = {}
     for row in rows:
         first.setdefault(normalize_email(row.values.get("email", "")), row.number)
-    return Parsed((digest, mapping), rows, first)
+    return Parsed((digest, mapping), rows, first, text_problem(text) is None)
 
 
 def parse_upload(upload: Upload, mapping: dict[str, str] | None = None) -> Parsed | None:
@@ -293,15 +291,14 @@ def _run_batch(db: Session, job: Job, actor: Actor, base_url: str) -> bool:
         Group: _by_name(db.scalars(select(Group).where(Group.organization_id == org))),
         Role: _by_name(db.scalars(select(Role).where(Role.organization_id == org))),
     }
-    emails = [row.values.get("email", "") for row in batch]
-    keys = [normalize_email(email) for email in emails]
+    checked = _check(parsed, job.cursor)
     existing = {
         email
         for (email,) in bulk.select_in(
             db.connection(),
             "SELECT email_normalized FROM users "
             "WHERE organization_id = {mark} AND email_normalized IN ({values})",
-            keys,
+            [key for _, key, _, _ in checked],
             (org,),
         )
     }
@@ -309,12 +306,13 @@ def _run_batch(db: Session, job: Job, actor: Actor, base_url: str) -> bool:
     success = "would be created" if params["dry_run"] else "created"
     fates: list[dict[str, Any]] = []
     valid: list[tuple[rules.Row, str]] = []  # each with its email as compared
-    for row, email, key in zip(batch, emails, keys, strict=True):
-        if fate := _fate(actor, scope, row, email, key, names, existing, parsed.first):
+    for row, check in zip(batch, checked, strict=True):
+        email = check[0]
+        if fate := _fate(actor, scope, row, check, names, existing):
             fates.append({"row": row.number, "email": email, "fate": fate[0], "detail": fate[1]})
         else:
             fates.append({"row": row.number, "email": email, "fate": success})
-            valid.append((row, key))
+            valid.append((row, check[1]))
     if valid and not params["dry_run"]:
         _create(db, actor, valid, names, params, base_url)
     jobs.record_items(db, job, fates)
@@ -331,28 +329,58 @@ def _by_name(rows: Any) -> dict[str, Any]:
     return {row.name.lower(): row for row in rows}
 
 
+Fate = tuple[str, str]  # (fate, why) of a row that will not be created
+# A row as its file alone says: its email, the same normalized (`normalize_email`), the
+# fate its email earns, and the fate an earlier row with that email or its names earn.
+Checked = tuple[str, str, Fate | None, Fate | None]
+
+
+def _check(parsed: Parsed, start: int) -> list[Checked]:
+    """The rows of the batch at START as the file alone says (`Checked`): no database."""
+    first, clean = parsed.first, parsed.clean
+    checked: list[Checked] = []
+    for row in parsed.rows[start : start + BATCH]:
+        values = row.values
+        email = values.get("email", "")
+        key = normalize_email(email)
+        if problem := email_problem(email):
+            checked.append((email, key, ("invalid", f"email {problem}"), None))
+            continue
+        by_file: Fate | None = None
+        if first[key] != row.number:
+            by_file = ("invalid", f"{email} is also on row {first[key]}")
+        else:
+            for field in ("first_name", "last_name"):
+                name = values.get(field, "")  # stripped: its length is what name_problem checks
+                if (len(name) > NAME_MAX_LENGTH or not clean) and (problem := name_problem(name)):
+                    by_file = ("invalid", f"{field.replace('_', ' ')} {problem}")
+                    break
+        checked.append((email, key, None, by_file))
+    return checked
+
+
 def _fate(
     actor: Actor,
     scope: frozenset[int] | None,
     row: rules.Row,
-    email: str,
-    key: str,
+    checked: Checked,
     names: dict[Any, dict[str, Any]],
     existing: set[str],
-    first: dict[str, int],
-) -> tuple[str, str] | None:
-    """(fate, why) for a row that will not be created; None for one that will. EMAIL is
-    the row's, KEY the same normalized (`normalize_email`)."""
-    if problem := email_problem(email):
-        return ("invalid", f"email {problem}")
+) -> Fate | None:
+    """ROW's fate if it will not be created, None if it will: CHECKED (what the file
+    alone says, `_check`), then whether its email is in the organization (EXISTING, the
+    emails normalized), then its team, groups and roles."""
+    email, key, by_email, by_file = checked
+    if by_email:
+        return by_email
     if key in existing:
         return ("exists", f"{email} is in the organization already")
-    if first[key] != row.number:
-        return ("invalid", f"{email} is also on row {first[key]}")
-    for field in ("first_name", "last_name"):
-        if problem := name_problem(row.values.get(field, "")):
-            return ("invalid", f"{field.replace('_', ' ')} {problem}")
-    team = row.values.get("team", "")
+    if by_file:
+        return by_file
+    values = row.values
+    team = values.get("team", "")
+    if scope is None and not team and not values.get("groups") and not values.get("roles"):
+        return None  # most rows: no team to check the actor's reach over, nothing to grant
     if team and team.lower() not in names[Team]:
         return ("invalid", f"unknown team '{team}'")
     outside = not team or names[Team][team.lower()].id not in (scope or ())
@@ -406,8 +434,13 @@ def _create(
         first, last = values.get("first_name", ""), values.get("last_name", "")
         team = values.get("team")
         team_id = teams[team.lower()].id if team else default_team
-        users.append((user_id, org, email, key, first, last, team_id, *NEW_USER, now, now))
+        users.append((user_id, email, key, first, last, team_id))
         people.append((user_id, email, first, last))
+        if team_id is None and not values.get("groups") and not values.get("roles"):
+            # most rows: the event says who, from which row, and nothing more
+            event = {"email": email, "email_sent": send, "file": filename, "row": row.number}
+            events.append((user_id, event))
+            continue
         changes: dict[str, Any] = {"email": email}
         if team_id is not None:
             changes["team"] = team_names[team_id]
@@ -420,7 +453,8 @@ def _create(
                 changes[field] = [found.name for found in chosen]
         changes |= {"email_sent": send, "file": filename, "row": row.number}
         events.append((user_id, changes))
-    bulk.insert_rows(conn, "users", USER_COLUMNS, users)
+    same = {"organization_id": org, **NEW_USER, "created_at": now, "updated_at": now}
+    bulk.insert_rows(conn, "users", USER_COLUMNS, users, same=same)
     bulk.insert_rows(conn, "user_groups", ("organization_id", "user_id", "group_id"), groups)
     bulk.insert_rows(conn, "user_roles", ("organization_id", "user_id", "role_id"), roles)
     invitations.invite_imported(db, actor=actor, users=people, send=send, base_url=base_url)

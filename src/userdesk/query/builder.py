@@ -13,6 +13,8 @@ userdesk.db.engine) with the same meaning as the index. PostgreSQL plans for its
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,15 +25,18 @@ from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
     Select,
+    String,
     and_,
+    case,
     column,
     exists,
     func,
-    intersect,
+    literal,
     literal_column,
     select,
     table,
     text,
+    true,
 )
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, aliased
@@ -74,6 +79,28 @@ TEXT_LISTED_MOST = 50_000
 # TRIGRAM_PROBE (enough to tell the rare from the common).
 RARE_TRIGRAMS = 3
 TRIGRAM_PROBE = 1_000
+# On PostgreSQL (which estimates a free-text term's matches at a fixed 0.01 % or so, and
+# plans a role's page along the sort's index however rare the role), a page's free-text
+# terms are first tested on the newest PG_SAMPLE users, and its roles and groups counted
+# on their index up to PG_PROBE ids (the rest estimated from how far into the ids those
+# reach). The page then either sorts the users of the rarest term (when they are fewer
+# than the rows a read in sort order would go through to find a page, PAGE_ROWS over the
+# share of users all such terms match together, each such row costing
+# PG_READ_IN_ORDER_COST) or reads in sort order, and falls back to sorting the rarest's
+# users when the read runs long (the matches lie far along the sort: "el" by name; or
+# filters PostgreSQL plans for leave few of them).
+PG_PROBE = 1_000
+PG_SAMPLE = 400
+PAGE_ROWS = 51
+# A row read in sort order (from anywhere in the table) costs about twice one of a
+# sorted list (read in the table's order); with a role's or group's link looked up, four
+# times ("role:Agent": 190 ms read in order, 105 ms sorted).
+PG_READ_IN_ORDER_COST = 2
+# A read in sort order gets as long as sorting the rarest term's users would take (some
+# 4 µs a user), PG_READ_IN_ORDER_LEAST at least: a common term ("mar" by email) fills a
+# page in a few milliseconds, which a loaded machine may make 30.
+PG_SORTED_ROW_SECONDS = 4e-6
+PG_READ_IN_ORDER_LEAST = 0.025
 # PostgreSQL's SQLSTATE for a statement_timeout; inside a regular expression it is this
 # other one ("invalid regular expression: operation cancelled").
 _QUERY_CANCELED = "57014"
@@ -113,6 +140,9 @@ class Selection:
     # the read run long (the matches may all lie far along the sort: "jo" sorted by
     # email starts at "jo...").
     instead: Selection | None = None
+    # Seconds the read in sort order may take before INSTEAD is read (None: the caller's
+    # default): on PostgreSQL as long as sorting INSTEAD's users would about take.
+    within: float | None = None
 
 
 # A condition on the users table, written with each of its columns wrapped in a function
@@ -140,6 +170,11 @@ class _Condition:
     # LISTED gives the ids in increasing order (a full-text index): how far the first FEW
     # reach into the ids tells how many there are in all.
     in_id_order: bool = False
+    # PostgreSQL: counted first (see PG_PROBE), with LISTED; and the check written so that
+    # no index answers it and the planner takes it for a common one (WALK: a free-text
+    # term, when the users are read in sort order).
+    probed: bool = False
+    walk: Check | None = None
 
 
 def conditions(
@@ -180,7 +215,9 @@ def selection(
     dialect = db.get_bind().dialect.name
     found = _conditions(db, organization_id, query, now, dialect)
     if dialect != "sqlite":
-        return Selection([c.check(_as_is) for c in found], few=False)
+        if sort_column is None:  # not a page: a count, an export, a bulk action
+            return Selection([c.check(_as_is) for c in found], few=False)
+        return _pg_selection(db, found)
     # A single status, or a time the list is sorted by, is read along an index that gives
     # both the order and the matches: nothing to count there.
     listed = {
@@ -229,10 +266,12 @@ def selection(
     most, _, shortest_list = min(lists, key=lambda item: item[0])
     shortest: Select[Any] | CompoundSelect[Any] = shortest_list
     if len(lists) > 1:
-        # Lists that are each too long may have few users in common (a term and a role).
-        shortest = intersect(*(listed for _, _, listed in lists))
-        if _size(db, shortest, FEW, None) <= FEW:
-            where = [User.id.in_(shortest), *(c.check(unindexed) for c in indexed), *rest]
+        # Lists that are each too long may have few users in common (a term and a role):
+        # read once, and when few, the page sorts those ids without finding them again.
+        shortest = _intersection(lists)
+        common = db.scalars(shortest.limit(FEW + 1)).all()
+        if len(common) <= FEW:
+            where = [User.id.in_(_given(common)), *(c.check(unindexed) for c in indexed), *rest]
             return Selection(where, few=True)
     in_lists = [unindexed(User.id).in_(listed) for _, _, listed in lists]
     sorted_instead = [
@@ -249,6 +288,56 @@ def selection(
 
 def _as_is(column: Any) -> Any:
     return column
+
+
+def _intersection(lists: Sequence[tuple[int, _Condition, Select[Any]]]) -> Select[Any]:
+    """The ids in each of LISTS ((size, term, ids)) on SQLite: the longest read, its ids
+    looked up in the others (which SQLite makes into lookup tables): half what INTERSECT
+    costs, which makes a sorted table of every list ("son role:Agent": 8 against 16 ms)."""
+    ordered = sorted(lists, key=lambda item: item[0])
+    longest = ordered[-1][2].subquery()
+    ids = longest.c[0]
+    # The unary + keeps SQLite from asking a full-text index for each id (a second).
+    return select(ids).where(*(unindexed(ids).in_(listed) for _, _, listed in ordered[:-1]))
+
+
+def _given(ids: Sequence[int]) -> Select[Any]:
+    """IDS (already found) as a subquery, in one value whatever their number, so that a
+    page's statement keeps one shape."""
+    return select(column("value")).select_from(
+        func.json_each(literal(json.dumps(list(ids)), String))
+    )
+
+
+def _pg_selection(db: Session, found: list[_Condition]) -> Selection:
+    """How PostgreSQL should find a page of the users FOUND describes (see PG_PROBE)."""
+    probed = [c for c in found if c.probed and c.listed is not None]
+    if not probed:
+        return Selection([c.check(_as_is) for c in found], few=False)
+    top_id = db.scalar(select(func.max(User.id))) or 0
+    sizes = {c: _pg_size(db, c, top_id) for c in probed}
+    rarest = min(probed, key=lambda c: sizes[c])
+    share = math.prod(min(1.0, sizes[c] / max(top_id, 1)) for c in probed)
+    # The rarest term's users found by its index and sorted. When it is a role or a group,
+    # the free-text terms are checked on them without an index (PostgreSQL, taking a term
+    # for rare, would rather read all its matches); when it is free text, the others keep
+    # theirs (their lists are intersected before any row is read: "ann lee").
+    by_text = rarest.walk is not None
+    sorted_ = [
+        c.check(_as_is) if c is rarest or c.walk is None or by_text else c.walk(_as_is)
+        for c in found
+    ]
+    # Read in order, a role's or a group's rows each cost a look-up of the links too.
+    cost = PG_READ_IN_ORDER_COST * (1 if by_text else 2)
+    if share == 0 or sizes[rarest] <= cost * PAGE_ROWS / share:
+        return Selection(sorted_, few=True)
+    # Read in sort order; should that run long (the matches lie far along the sort, or
+    # the filters PostgreSQL plans for leave few of them), the rarest term's users sorted
+    # (which costs as many as they are, where the read in order might not end: 2.6 s for
+    # "jo verified:no team:Sales" by email).
+    walk = [(c.walk or c.check)(_as_is) for c in found]
+    within = max(PG_READ_IN_ORDER_LEAST, sizes[rarest] * PG_SORTED_ROW_SECONDS)
+    return Selection(walk, few=False, instead=Selection(sorted_, few=True), within=within)
 
 
 def timed_out(error: DBAPIError) -> bool:
@@ -298,7 +387,7 @@ def _conditions(
         elif isinstance(term, TimeTerm):
             times.setdefault(term.key, []).append(term)
     found.extend(_time(organization_id, key, terms, now) for key, terms in times.items())
-    found.extend(_text(db, query.texts, dialect))
+    found.extend(_text(db, organization_id, query.texts, dialect))
     return found
 
 
@@ -351,6 +440,7 @@ def _choice(db: Session, organization_id: int, term: ChoiceTerm) -> _Condition:
     return _Condition(
         lambda _c: exists().where(link.user_id == User.id, link_column.in_(ids)),
         select(link.user_id).where(link_column.in_(ids)),
+        probed=True,
     )
 
 
@@ -403,7 +493,9 @@ def words(text: str) -> list[str]:
     return WORD.findall(text.lower())
 
 
-def _text(db: Session, texts: Sequence[str], dialect: str) -> list[_Condition]:
+def _text(
+    db: Session, organization_id: int, texts: Sequence[str], dialect: str
+) -> list[_Condition]:
     found: list[_Condition] = []
     prefixes: list[str] = []
     long_terms = [t for t in texts if len(t) >= SHORT_TERM]
@@ -414,7 +506,7 @@ def _text(db: Session, texts: Sequence[str], dialect: str) -> list[_Condition]:
         elif long_terms:  # the index finds rows with all of them at once, faster than each
             found.append(_substrings(long_terms, rare))
     else:
-        found.extend(_Condition(_like_check(term)) for term in long_terms)
+        found.extend(_pg_substring(organization_id, term) for term in long_terms)
     for term in texts:
         if len(term) >= SHORT_TERM:
             continue
@@ -429,14 +521,70 @@ def _text(db: Session, texts: Sequence[str], dialect: str) -> list[_Condition]:
         elif unique:
             found.append(_word_prefixes(unique))
     elif unique:
-        tsquery = " & ".join(f"{p}:*" for p in unique)
-        found.append(
-            _Condition(
-                lambda _c: _PG_WORDS.op("@@")(
-                    func.to_tsquery(literal_column("'simple'::regconfig"), tsquery)
-                )
-            )
-        )
+        found.append(_pg_word_prefixes(organization_id, unique))
+    return found
+
+
+def _pg_substring(organization_id: int, term: str) -> _Condition:
+    """TERM anywhere in the search text: listed by the trigram index (PostgreSQL)."""
+    return _Condition(
+        _like_check(term),
+        select(User.id).where(User.organization_id == organization_id, _like(term)),
+        probed=True,
+        walk=lambda _c: _unestimated(_like(term)),
+    )
+
+
+def _pg_word_prefixes(organization_id: int, prefixes: list[str]) -> _Condition:
+    """Words starting with each of PREFIXES: listed by the index of the words (the words
+    of the text as to_tsvector sees them once every run of other characters is a space).
+
+    Read in sort order, a row's words (some 14 µs to make) are made only for the rows
+    that hold each prefix somewhere (ILIKE, a necessary condition: some 1 µs), tested
+    first inside the same expression, which no index answers (an ILIKE of one or two
+    characters alone would have the trigram index read whole).
+    """
+    tsquery = " & ".join(f"{p}:*" for p in prefixes)
+
+    def words_match() -> ColumnElement[bool]:
+        query = func.to_tsquery(literal_column("'simple'::regconfig"), tsquery)
+        found: ColumnElement[bool] = _PG_WORDS.op("@@")(query)
+        return found
+
+    def walk(_c: Callable[[Any], Any]) -> ColumnElement[bool]:
+        # Case folding of ASCII letters is the same for ILIKE and to_tsvector.
+        cheap = [_like(p) for p in prefixes if p.isascii()]
+        return _unestimated(and_(*cheap, words_match()))
+
+    return _Condition(
+        lambda _c: words_match(),
+        select(User.id).where(User.organization_id == organization_id, words_match()),
+        probed=True,
+        walk=walk,
+    )
+
+
+def _pg_size(db: Session, condition: _Condition, top_id: int) -> int:
+    """How many users CONDITION lists, about (PostgreSQL). A free-text term is tested on
+    the newest PG_SAMPLE users (its index would list every match of a common one before
+    the first, all of "e:*"; and a long term's common trigrams cost as much), and taken
+    for as common as it is among them (one more, when it is rare there); a role or a
+    group is counted on its index."""
+    if condition.walk is not None:
+        newest = User.id > top_id - PG_SAMPLE
+        hits = db.scalar(select(func.count()).where(newest, condition.walk(_as_is))) or 0
+        return max(hits, 1) * top_id // PG_SAMPLE
+    if condition.listed is None:  # pragma: no cover - every probed condition lists
+        return top_id
+    return _size(db, condition.listed, PG_PROBE, top_id)
+
+
+def _unestimated(condition: ColumnElement[bool]) -> ColumnElement[bool]:
+    """CONDITION as an expression no index answers, whose share of rows PostgreSQL takes
+    for a half (its default for a boolean expression it has no statistics for): a page
+    is then read along the sort's index (or a filter's), testing each row. AND inside it
+    is evaluated in the order written, and stops at the first false."""
+    found: ColumnElement[bool] = case((condition, true()))
     return found
 
 
