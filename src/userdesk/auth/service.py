@@ -138,6 +138,16 @@ def open_session(
     return session, token
 
 
+# The session behind a token, with its user and their organization: built once, not at
+# every request (building it cost a fifth of the lookup).
+_SESSION_BY_TOKEN = (
+    select(LoginSession, User, Organization)
+    .join(User, User.id == LoginSession.user_id)
+    .join(Organization, Organization.id == LoginSession.organization_id)
+    .where(LoginSession.token_hash == bindparam("token_hash"))
+)
+
+
 def authenticate_session(
     db: Session, *, settings: Settings, token: str, now: datetime | None = None
 ) -> tuple[LoginSession, User, Organization] | None:
@@ -150,12 +160,7 @@ def authenticate_session(
     Its last use is written at most once a minute, so the idle limit is kept to a minute.
     """
     now = now or utcnow()
-    row = db.execute(
-        select(LoginSession, User, Organization)
-        .join(User, User.id == LoginSession.user_id)
-        .join(Organization, Organization.id == LoginSession.organization_id)
-        .where(LoginSession.token_hash == hash_token(token))
-    ).first()
+    row = db.execute(_SESSION_BY_TOKEN, {"token_hash": hash_token(token)}).first()
     if row is None:
         return None
     session, user, organization = row

@@ -8,15 +8,18 @@ private space).
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import NamedTuple
 
 from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from userdesk.access import service as access
 from userdesk.access.rules import Actor, Permission
 from userdesk.audit import service as audit
 from userdesk.db.base import utcnow
+from userdesk.db.prepared import Prepared
 from userdesk.errors import InvalidInput, NotFound, PermissionDenied
 from userdesk.query import builder
 from userdesk.segments.models import Segment
@@ -73,7 +76,18 @@ def list_segment_links(db: Session, *, actor: Actor) -> list[SegmentLink]:
         PermissionDenied: the actor may not read users.
     """
     access.require(actor, Permission.USERS_READ)
-    return [SegmentLink(*row) for row in db.connection().execute(_LINKS, _seen_by(actor))]
+    connection = db.connection()
+    rows = _links_statement(connection.dialect).rows(connection, (), _seen_by(actor))
+    return [SegmentLink(*row) for row in rows]
+
+
+@lru_cache(maxsize=4)
+def _links_statement(dialect: Dialect) -> Prepared:
+    """_LINKS compiled once per dialect: every console page runs it."""
+    prepared = Prepared.build(dialect, _LINKS, (), ["organization_id", "owner_id"], fixed=True)
+    if prepared is None:  # pragma: no cover - it has no value rendered inline
+        raise AssertionError("_LINKS cannot be prepared")
+    return prepared
 
 
 def get_segment(db: Session, *, actor: Actor, segment_id: int) -> Segment:

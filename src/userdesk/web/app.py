@@ -29,10 +29,12 @@ from userdesk.errors import DomainError, NotAuthenticated
 from userdesk.two_step import service as two_step
 from userdesk.web import access_log, inputs, openapi, problems
 from userdesk.web.api import DESCRIPTION, PREFIX, ROUTERS
+from userdesk.web.api import users as users_api
 from userdesk.web.api_docs import router as api_docs_router
 from userdesk.web.console.dashboard import router as dashboard_router
 from userdesk.web.console.people import router as people_router
 from userdesk.web.console.retention import router as retention_router
+from userdesk.web.console.routes import CommonUsersPage
 from userdesk.web.console.routes import router as console_router
 from userdesk.web.edge import EdgeMiddleware
 from userdesk.web.portal.account import router as account_router
@@ -72,6 +74,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(api_docs)
     for api_router in ROUTERS:
         app.include_router(Face.of(api_router, prefix=PREFIX))
+    # Ahead of every route: the common request of the API's hot path (GET /users with a
+    # key), which it alone matches; any other goes on to the declared route.
+    app.router.routes.insert(0, users_api.CommonListRoute(PREFIX + users_api.router.prefix))
+    app.router.routes.insert(0, CommonUsersPage("/console/users"))  # the same, for the console's
     console_face = Face("/console/", "/console")
     console_face.include_router(dashboard_router)
     console_face.include_router(people_router)  # before console_router: /users/new first

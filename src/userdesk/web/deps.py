@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -68,7 +69,14 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 async def unit_of_work(request: Request) -> AsyncIterator[Session]:
-    """One transaction per request, committed before the response is sent.
+    """One transaction per request, committed before the response is sent (`request_unit`)."""
+    async with request_unit(request) as db:
+        yield db
+
+
+@asynccontextmanager
+async def request_unit(request: Request) -> AsyncIterator[Session]:
+    """REQUEST's unit of work: `unit_of_work` for a route that solves its own dependencies.
 
     A request that writes reads its form off the wire first, then awaits its turn for the
     write lock (SQLite): nothing waits on the network, and the event loop never waits on
@@ -132,11 +140,9 @@ async def optional_auth(request: Request, db: DbSession) -> Auth | None:
     """
     settings: Settings = request.app.state.settings  # not a dependency: one level less
     ip, agent = client_ip(request), request.headers.get("user-agent")
-    header = request.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        actor = auth.authenticate_api_key(db, secret=header[7:].strip(), ip=ip, user_agent=agent)
-        request.state.actor_api_key_id = actor.api_key_id  # for the security log
-        return Auth(actor=actor)
+    secret = bearer_secret(request)
+    if secret is not None:
+        return Auth(actor=api_key_actor(request, db, secret))
     token = request.cookies.get(session_cookie(settings))
     if not token:
         return None
@@ -182,6 +188,25 @@ def _impersonation(
         "ends_at": live.impersonation.session_ends_at,
     }
     return live
+
+
+def bearer_secret(request: Request) -> str | None:
+    """The API key sent as `Authorization: Bearer <key>`, or None when there is none."""
+    header = request.headers.get("authorization", "")
+    return header[7:].strip() if header.lower().startswith("bearer ") else None
+
+
+def api_key_actor(request: Request, db: Session, secret: str) -> Actor:
+    """The actor of the API key SECRET (`optional_auth`'s for a bearer key).
+
+    Raises:
+        NotAuthenticated: the key is unknown or revoked.
+    """
+    actor = auth.authenticate_api_key(
+        db, secret=secret, ip=client_ip(request), user_agent=request.headers.get("user-agent")
+    )
+    request.state.actor_api_key_id = actor.api_key_id  # for the security log
+    return actor
 
 
 OptionalAuth = Annotated[Auth | None, Depends(optional_auth)]
@@ -230,16 +255,17 @@ async def current_actor(request: Request, db: DbSession) -> Actor:
 CurrentActor = Annotated[Actor, Depends(current_actor)]
 
 
-async def console_auth(request: Request, found: OptionalAuth) -> Auth:
+async def console_auth(request: Request, db: DbSession) -> Auth:
     """A signed-in person with back-office access (API keys do not open the console).
-    `required_auth`'s checks made here, as `current_actor` does: a level less to solve.
+    `required_auth`'s checks made here, and `optional_auth` called here, as `current_actor`
+    does: two levels less to solve (a console route takes ConsoleAuth, not OptionalAuth).
 
     Raises:
         NotAuthenticated: nobody is signed in with a browser session.
         PermissionDenied: the person has no back-office role, or the CSRF token of a
             write is missing or wrong.
     """
-    found = await _required(request, found)
+    found = await _required(request, await optional_auth(request, db))
     if found.session is None:
         raise NotAuthenticated("Sign in first.", code="not_authenticated")
     if found.two_step_due:

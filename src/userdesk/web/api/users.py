@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
+from starlette.responses import Response
 
 from userdesk.activity import service as activity
 from userdesk.activity.service import TimelinePage
@@ -36,7 +38,14 @@ from userdesk.users.schemas import (
     loaded_user_view,
 )
 from userdesk.web.api.params import NAME_PATTERN, StrictBool
-from userdesk.web.deps import CurrentActor, DbSession, SettingsDep
+from userdesk.web.common_route import CommonRoute
+from userdesk.web.deps import (
+    CurrentActor,
+    DbSession,
+    SettingsDep,
+    api_key_actor,
+    bearer_secret,
+)
 from userdesk.web.downloads import csv_download
 from userdesk.web.inputs import PathId
 from userdesk.web.json import JSON
@@ -74,6 +83,56 @@ QueryParam = Annotated[
         )
     ),
 ]
+
+
+class CommonListRoute(CommonRoute):
+    """GET /users (`list_users`) for the common request: a bearer key and parameters that
+    are plainly valid (any q and cursor, a sort of the list, a limit of plain digits in
+    range). Solving the declared route's dependencies and parameters, and routing through
+    the included routers, cost 0.3 of the 1.1 ms of CPU the request took (most of it the
+    unit of work as a generator dependency, its cancel scopes and exit stacks). What it
+    does is what the route's dependencies do: `api_key_actor`, then the endpoint's call.
+    """
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path, "list_users_common")
+
+    def given(self, request: Request) -> tuple[str, dict[str, Any]] | None:
+        secret = bearer_secret(request)
+        if secret is None:
+            return None
+        parameters = _plain_list_parameters(request)
+        return None if parameters is None else (secret, parameters)
+
+    async def answer(
+        self, request: Request, db: Session, given: tuple[str, dict[str, Any]]
+    ) -> Response:
+        secret, parameters = given
+        actor = api_key_actor(request, db, secret)
+        return JSON(users.list_users(db, actor=actor, **parameters))
+
+
+_SORTS = frozenset(get_args(get_args(SortParam)[0]))
+# Longer limits (leading zeros) go the declared way; none in range is longer.
+_LIMIT_DIGITS = len(str(users.MAX_PAGE_SIZE))
+
+
+def _plain_list_parameters(request: Request) -> dict[str, Any] | None:
+    """The list's parameters when each is one FastAPI would take as it is (any q and
+    cursor, a sort of the list, a limit of plain digits in range), else None."""
+    given = request.query_params
+    sort = given.get("sort", "name")
+    limit = given.get("limit")
+    if sort not in _SORTS:
+        return None
+    if limit is None:
+        size = users.DEFAULT_PAGE_SIZE
+    elif (
+        not (limit.isascii() and limit.isdigit() and len(limit) <= _LIMIT_DIGITS)
+        or not 1 <= (size := int(limit)) <= users.MAX_PAGE_SIZE
+    ):
+        return None
+    return {"q": given.get("q", ""), "sort": sort, "limit": size, "cursor": given.get("cursor")}
 
 
 @router.get("", response_model=None, responses={200: {"model": UserPageRead}})

@@ -11,12 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache, lru_cache
+from types import SimpleNamespace
 from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from markupsafe import Markup
 
-from userdesk.access.rules import Actor, Permission
+from userdesk.access.rules import Actor, Grant, Permission
 from userdesk.query.rules import (
     ChoiceTerm,
     FlagTerm,
@@ -29,7 +30,7 @@ from userdesk.query.rules import (
 from userdesk.users import lifecycle
 from userdesk.users.rules import UserStatus
 from userdesk.users.schemas import Count, UserCounts, UserView
-from userdesk.web.templating import ago, fragment, templates, timestamp
+from userdesk.web.templating import fragment, templates
 
 USERS_PATH = "/console/users"
 
@@ -222,6 +223,56 @@ class RowMenus:
     actions: dict[str, list[str]]
 
 
+@lru_cache(maxsize=256)
+def _by_team(grants: tuple[Grant, ...]) -> bool:
+    """Whether the menus of someone holding GRANTS depend on the user's team (some of the
+    actions' permissions reach some teams only)."""
+    actor = Actor(0, None, None, "", grants)
+    return any(actor.team_scope(p) for p in set(lifecycle.PERMISSION.values()))
+
+
+@lru_cache(maxsize=4096)
+def _offered(
+    grants: tuple[Grant, ...], status: str, validated: bool, team_id: int | None, oneself: bool
+) -> tuple[str, ...]:
+    """`lifecycle.available` to someone holding GRANTS over a user (themselves when
+    ONESELF) of STATUS, VALIDATED, in TEAM_ID: what it says depends on these alone (the
+    actor's grants, and the user's id only as being the actor's or not), so it is worked
+    out once for them."""
+    actor = Actor(0, 1, None, "", grants)
+    offered = lifecycle.available(
+        actor, user_id=1 if oneself else 2, status=status, validated=validated, team_id=team_id
+    )
+    return tuple(a.value for a in offered)
+
+
+@cache
+def _churn(level: str | None) -> tuple[str, str, str]:
+    """A churn level (None: not scored) as a row shows it: the level, its label, its color."""
+    churn = level or ""
+    return churn, churn.capitalize(), CHURN_COLORS.get(churn, "")
+
+
+def _seen(value: datetime | None, now: datetime) -> tuple[str, str]:
+    """`ago(VALUE, NOW)` and `timestamp(VALUE)`, from one formatting of VALUE (a row
+    shows both: its time in words, and exactly as its title)."""
+    if value is None:
+        return "Never", ""
+    exact = value.isoformat(" ", "minutes")[:16]
+    seconds = (now - value).total_seconds()
+    if seconds < 60:
+        words = "just now"
+    elif seconds >= 86400:
+        n = int(seconds // 86400)
+        words = exact[:10] if n >= 60 else f"{n} day{'s' if n != 1 else ''} ago"
+    elif seconds >= 3600:
+        n = int(seconds // 3600)
+        words = f"{n} hour{'s' if n != 1 else ''} ago"
+    else:
+        words = f"{int(seconds // 60)} min ago"
+    return words, f"{exact} UTC"
+
+
 def rows(
     actor: Actor, items: list[UserView], presence: Mapping[str, str], now: datetime
 ) -> tuple[list[Row], RowMenus]:
@@ -233,42 +284,45 @@ def rows(
     """
     menus: dict[tuple[Any, ...], str] = {}
     actions: dict[str, list[str]] = {}
+    badges: dict[str, Markup] = {}
     resend = actor.has(Permission.USERS_UPDATE)
-    by_team = any(actor.team_scope(p) for p in set(lifecycle.PERMISSION.values()))
+    grants = actor.grants
+    by_team = _by_team(grants)
     me = str(actor.user_id)
     found = []
     for u in items:
-        status, team, churn = u["status"], u["team"], u["churn"] or ""
-        team_id = int(team["id"]) if team else None
-        facts = (status, u["validated"], team_id if by_team else None, u["id"] == me)
+        status, team, user_id = u["status"], u["team"], u["id"]
+        team_id = int(team["id"]) if by_team and team else None
+        facts = (status, u["validated"], team_id, user_id == me)
         menu = menus.get(facts)
         if menu is None:
-            offered = [
-                a.value
-                for a in lifecycle.available(
-                    actor, user_id=int(u["id"]), status=status, validated=facts[1], team_id=team_id
-                )
-            ]
+            offered = _offered(grants, *facts)
             menu = menus[facts] = " ".join(offered)
-            actions[menu] = offered
-        online = presence.get(u["id"])
+            actions[menu] = list(offered)
+        badge = badges.get(status)
+        if badge is None:
+            badge = badges[status] = _status_badge(status, u["status_label"])
+        churn, churn_label, churn_color = _churn(u["churn"])
+        online = presence.get(user_id)
+        seen, seen_exact = _seen(u["last_seen_at"], now)
         created = u["created_at"].isoformat(" ", "minutes")[:16]  # as `timestamp` writes it
+        verified = u["email_verified"]
         found.append(
             Row(
-                u["id"],
+                user_id,
                 u["name"],
                 u["email"],
-                _status_badge(status, u["status_label"]),
-                "True" if u["email_verified"] else "False",
-                resend and not u["email_verified"] and status in VERIFIABLE_STATUSES,
+                badge,
+                "True" if verified else "False",
+                resend and not verified and status in VERIFIABLE_STATUSES,
                 team["name"] if team else "",
                 ", ".join([r["name"] for r in u["roles"]]),
                 churn,
-                churn.capitalize(),
-                CHURN_COLORS.get(churn, ""),
+                churn_label,
+                churn_color,
                 ("Online" if online == "online" else "Away") if online else "",
-                ago(u["last_seen_at"], now),
-                timestamp(u["last_seen_at"]),
+                seen,
+                seen_exact,
                 created[:10],
                 f"{created} UTC",
                 menu,
@@ -276,3 +330,89 @@ def rows(
         )
     actions.pop("", None)
     return found, RowMenus(actions)
+
+
+class _Holds(NamedTuple):
+    """What the page's templates ask of the actor: whether a permission is held."""
+
+    permissions: frozenset[str]
+
+    def has(self, permission: str) -> bool:
+        return permission in self.permissions
+
+
+class _Named(NamedTuple):
+    id: int | None
+    name: str
+    email: str = ""
+
+
+class UsersShell(NamedTuple):
+    """Every value the Users page shows around its rows (the layout, the sidebar, the tabs,
+    the filters and the table's head): the page around its rows is a function of these
+    alone, so it is rendered once per distinct set (a session sees a few)."""
+
+    permissions: frozenset[str]  # the actor's (`Actor.has` is membership in them)
+    csrf_token: str | None  # the session's; also the page's (request.state)
+    impersonation: tuple[tuple[str, Any], ...] | None  # request.state.impersonation's items
+    user: tuple[str, str]  # the signed-in person's name and email
+    sidebar: tuple[Any, ...]  # the segments' links (`segments.service.SegmentLink`)
+    segment: tuple[int, str] | None  # the segment shown: id and name
+    q: str
+    query: Query
+    sort: str
+    names: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]  # teams, groups, roles
+    bulk_actions: tuple[tuple[str, str], ...]
+    error: str | None  # the message of a bad query
+    has_items: bool
+
+
+# Stands for the rows in the shell: a comment escaping never writes (a value's "<" is
+# "&lt;"), so it can only be this one.
+ROWS_MARK = "<!--userdesk:rows-->"
+
+
+@lru_cache(maxsize=256)
+def users_shell(shell: UsersShell, *, whole: bool) -> tuple[str, ...]:
+    """The Users page (WHOLE) or its results (the part htmx swaps) for SHELL, split where
+    the rows go (in one piece when it shows none: a bad query). Rendered from SHELL's
+    values alone, so that a shell is right for every request that has them. Shared
+    between requests: not to be changed."""
+    teams, groups, roles = shell.names
+    links = around(shell.query, shell.sort, teams=teams, groups=groups, roles=roles)
+    actor = _Holds(shell.permissions)
+    auth = SimpleNamespace(csrf_token=shell.csrf_token)
+    context: dict[str, Any] = {
+        "auth": auth,
+        "actor": actor,
+        "page": SimpleNamespace(items=shell.has_items) if shell.error is None else None,
+        "rows_html": Markup(ROWS_MARK),  # noqa: S704 - a constant
+        "bulk_actions": list(shell.bulk_actions),
+        "error": SimpleNamespace(message=shell.error) if shell.error is not None else None,
+        "q": shell.q,
+        "query": shell.query,
+        "sort": shell.sort,
+        "around": links,
+        "sorts": links.sorts,
+    }
+    html = str(fragment("console/_users_results.html", **context))
+    if whole:
+        state = SimpleNamespace()
+        if shell.csrf_token is not None:
+            state.csrf_token = shell.csrf_token
+        if shell.impersonation is not None:
+            state.impersonation = dict(shell.impersonation)
+        segment = shell.segment and _Named(*shell.segment)
+        html = templates.get_template("console/users.html").render(
+            request=SimpleNamespace(state=state),
+            auth=auth,
+            actor=actor,
+            user=_Named(None, *shell.user),
+            sidebar_segments=list(shell.sidebar),
+            segment=segment,
+            nav="users",
+            results_html=Markup(html),  # noqa: S704 - rendered autoescaped
+            q=shell.q,
+            sort=shell.sort,
+        )
+    return tuple(html.split(ROWS_MARK))
