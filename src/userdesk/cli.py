@@ -277,9 +277,11 @@ def serve(
     try:
         if thread:
             thread.start()
+        # Several processes each build their app (server.app); one serves this one's.
+        served = server.IMPORT_STRING if processes > 1 else create_app(settings, database)
+        server.settle()
         uvicorn.run(
-            # Several processes each build their app (server.app); one serves this one's.
-            server.IMPORT_STRING if processes > 1 else create_app(settings, database),
+            served,
             factory=processes > 1,
             workers=processes,
             # A process starting on a busy machine takes seconds to import the app: not hung.

@@ -4,6 +4,9 @@ it is not, always within the reader's reach, on both databases."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -114,6 +117,54 @@ def test_a_count_statement_past_its_deadline_is_stopped_and_the_transaction_goes
     assert time.monotonic() - started < 2
     assert connection.execute(text("SELECT 1")).scalar() == 1
     assert db.get(Organization, org.id) is not None
+
+
+class _Clock:
+    """time.monotonic, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize("reading", [0.01, 0.1])
+def test_reading_the_query_counts_against_the_time_unless_it_ran_long(
+    db: Session, org: Organization, monkeypatch: pytest.MonkeyPatch, reading: float
+) -> None:
+    """The exact count stops EXACT_WITHIN after the call, reading the query (its names,
+    its probes) included, or _EXACT_LEAST after the reading when that ran longer; the
+    sample stops EXACT_WITHIN + SAMPLE_WITHIN after the call, not after the exact count."""
+    actor = access.actor_for_user(db, factories.make_admin(db, org, password=None))
+    clock = _Clock()
+    monkeypatch.setattr(users, "time", clock)
+    reads = users.matching
+
+    def slow_matching(*args: Any, **kwargs: Any) -> Any:
+        clock.now += reading
+        return reads(*args, **kwargs)
+
+    deadlines: dict[str, float] = {}
+
+    @contextmanager
+    def stopped_at(_connection: Any, deadline: float) -> Iterator[None]:
+        deadlines["exact"] = deadline - 1_000.0
+        raise users._OutOfTime
+        yield  # pragma: no cover - a generator, so that it is a context manager
+
+    def sampled(_connection: Any, _where: Any, *, cap: int, deadline: float) -> UserCounts:
+        deadlines["sample"] = deadline - 1_000.0
+        return users._Tally().exact()
+
+    monkeypatch.setattr(users, "matching", slow_matching)
+    monkeypatch.setattr(users, "_stopped_at", stopped_at)
+    monkeypatch.setattr(users, "_sampled", sampled)
+    users.count_users(db, actor=actor, q="ann")
+    exact = max(users.COUNT_EXACT_WITHIN, reading + users._EXACT_LEAST)
+    assert deadlines["exact"] == pytest.approx(exact)
+    total = users.COUNT_EXACT_WITHIN + users.COUNT_SAMPLE_WITHIN
+    assert deadlines["sample"] == pytest.approx(total)
 
 
 def test_the_api_counts_say_whether_they_are_estimates(

@@ -91,3 +91,12 @@ def test_no_rows_are_written_as_the_template_wrote_them() -> None:
     fast, reference = _both([], RowMenus({}), csrf="tok", cursor=None)
     assert "No users to display" in fast
     assert fast == reference
+
+
+def test_values_are_escaped_as_markupsafe_escapes_them() -> None:
+    """The rows' own escaping writes the entities markupsafe writes, for every character
+    it changes and around them."""
+    from markupsafe import escape
+
+    for text in ("", "plain", "&", "<b>", "O'Brien", 'say "hi"', "a&amp;b", "&<>'\"é"):
+        assert rows_html._escaped(text) == str(escape(text))

@@ -6,20 +6,24 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, event, literal_column, select
+from sqlalchemy import Connection, event, func, literal_column, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from userdesk import demo
+from userdesk.access.models import Role
 from userdesk.access.rules import Permission, system_actor
+from userdesk.db.base import utcnow
 from userdesk.db.paging import RanLong, fetch_page_within
 from userdesk.organizations.models import Organization
 from userdesk.query import builder
+from userdesk.query.rules import parse
 from userdesk.users import service
-from userdesk.users.models import User
+from userdesk.users.models import User, UserRole
 
 
 @contextmanager
@@ -158,7 +162,8 @@ def test_on_postgresql_a_rare_role_pages_by_sorting_its_few_users(
     db: Session, people: Organization, connection: Connection
 ) -> None:
     """PostgreSQL would read the name index to the end for a role a few users hold: the
-    page's order is written so that no index gives it, and the role's users are sorted."""
+    page's order is written so that no index gives it, and the role's users are sorted,
+    found by id from their links' ids gathered first (not planned as a read of all)."""
     if connection.dialect.name != "postgresql":
         return
     with page_statements(db) as pages:
@@ -169,6 +174,58 @@ def test_on_postgresql_a_rare_role_pages_by_sorting_its_few_users(
         order_by = statement[statement.index("ORDER BY") :]
         assert "|| ''" in order_by, statement
         assert "CASE WHEN" not in statement, statement
+        assert "users.id = ANY (coalesce((SELECT array_agg(" in statement, statement
+        assert "EXISTS" not in statement, statement
+
+
+def test_on_postgresql_the_filters_a_read_in_order_passes_count_against_it(
+    db: Session, people: Organization, connection: Connection
+) -> None:
+    """A range on a time shortens a read in another column's order by as much as the
+    statistics say it leaves out; along its own column's index, not at all."""
+    if connection.dialect.name != "postgresql":
+        return
+    [seen] = builder._conditions(db, people.id, parse("seen:<1d"), utcnow(), "postgresql")
+    top_id = db.scalar(select(func.max(User.id))) or 0
+    recent = db.scalar(
+        select(func.count()).where(User.last_seen_at >= utcnow() - timedelta(days=1))
+    )
+    assert recent is not None
+    assert 0 < recent < top_id / 4
+    by_name = builder._pg_planned_share(db, [seen], User.first_name, top_id)
+    assert by_name < 0.5
+    assert builder._pg_planned_share(db, [seen], User.last_seen_at, top_id) == 1.0
+
+
+def test_on_postgresql_a_common_role_is_estimated_whatever_the_order_of_its_links(
+    db: Session, people: Organization, connection: Connection
+) -> None:
+    """The role most users hold, its links stored newest user first (a table read in its
+    own order then starts at the largest ids): its estimate is still about its count, so
+    that its page is read along the sort index rather than by sorting most users."""
+    if connection.dialect.name != "postgresql":
+        return
+    member = db.scalars(
+        select(Role).where(Role.organization_id == people.id, Role.name == "Member")
+    ).one()
+    connection.exec_driver_sql(
+        "CREATE TEMPORARY TABLE member_links AS SELECT * FROM user_roles WHERE role_id = %s",
+        (member.id,),
+    )
+    connection.exec_driver_sql("DELETE FROM user_roles WHERE role_id = %s", (member.id,))
+    connection.exec_driver_sql(
+        "INSERT INTO user_roles SELECT * FROM member_links ORDER BY user_id DESC"
+    )
+    connection.exec_driver_sql("ANALYZE user_roles")
+    held = db.scalar(
+        select(func.count()).select_from(UserRole).where(UserRole.role_id == member.id)
+    )
+    assert held is not None
+    assert held > builder.PG_PROBE
+    top_id = db.scalar(select(func.max(User.id))) or 0
+    [term] = builder._conditions(db, people.id, parse("role:Member"), utcnow(), "postgresql")
+    estimate = builder._pg_size(db, term, top_id)
+    assert abs(estimate - held) <= held * 0.1, (estimate, held)
 
 
 def test_on_postgresql_a_common_term_is_read_along_the_sort_index(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, bindparam, false, func, literal, select, true, union_all
 from sqlalchemy.engine import Dialect
@@ -43,7 +44,21 @@ _ROLE_GRANTS = (
 )
 
 
-def _grants(rows: Iterable[tuple[int, str, str | None]], team_ids: list[int]) -> tuple[Grant, ...]:
+class Person(Protocol):
+    """What an actor is built from: a user entity, or a signed-in session's columns
+    (`auth.service.SessionUser`)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def organization_id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def team_id(self) -> int | None: ...
+
+
+def _grants(rows: Iterable[Sequence[Any]], team_ids: list[int]) -> tuple[Grant, ...]:
     by_role: dict[int, tuple[str, set[str]]] = {}
     for role_id, scope, permission in rows:
         entry = by_role.setdefault(role_id, (scope, set()))
@@ -53,10 +68,11 @@ def _grants(rows: Iterable[tuple[int, str, str | None]], team_ids: list[int]) ->
 
 
 def actor_for_user(
-    db: Session, user: User, *, ip: str | None = None, user_agent: str | None = None
+    db: Session, user: Person, *, ip: str | None = None, user_agent: str | None = None
 ) -> Actor:
     """The actor for a signed-in USER, with the roles they hold at this moment."""
-    rows = db.connection().execute(_USER_GRANTS, {"user_id": user.id})
+    connection = db.connection()
+    rows = _user_grants(connection.dialect).rows(connection, (), {"user_id": user.id})
     return Actor(
         organization_id=user.organization_id,
         user_id=user.id,
@@ -66,6 +82,12 @@ def actor_for_user(
         ip=ip,
         user_agent=user_agent,
     )
+
+
+@lru_cache(maxsize=4)
+def _user_grants(dialect: Dialect) -> Prepared:
+    """_USER_GRANTS compiled once per dialect: every request of a browser session runs it."""
+    return Prepared.named(dialect, _USER_GRANTS, ["user_id"], fixed=False)
 
 
 def actor_for_role(
@@ -345,10 +367,7 @@ def filter_choices(db: Session, *, actor: Actor) -> FilterChoices:
 @lru_cache(maxsize=4)
 def _choices_statement(dialect: Dialect) -> Prepared:
     """_CHOICES compiled once per dialect: the Users page runs it on every view."""
-    prepared = Prepared.build(dialect, _CHOICES, (), ["organization_id"], fixed=True)
-    if prepared is None:  # pragma: no cover - it has no value rendered inline
-        raise AssertionError("_CHOICES cannot be prepared")
-    return prepared
+    return Prepared.named(dialect, _CHOICES, ["organization_id"], fixed=True)
 
 
 def role_grant(role: Role) -> RoleGrant:

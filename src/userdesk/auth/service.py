@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import Any, NamedTuple
 
 from sqlalchemy import Executable, bindparam, select, update
 from sqlalchemy.engine import Dialect
@@ -33,6 +34,7 @@ from userdesk.organizations.models import Organization
 from userdesk.users.models import User
 from userdesk.users.rules import (
     SIGN_IN_STATUSES,
+    display_name,
     password_problem,
     person_password_words,
 )
@@ -102,7 +104,7 @@ def start_session(
     return SignedIn(session=session, token=token, user=user, cookie_max_age=max_age)
 
 
-def _has_console_access(db: Session, user: User) -> bool:
+def _has_console_access(db: Session, user: access.Person) -> bool:
     """Whether USER holds a back-office role now (their sessions are never kept ones)."""
     return access.actor_for_user(db, user).has_console_access
 
@@ -138,20 +140,77 @@ def open_session(
     return session, token
 
 
-# The session behind a token, with its user and their organization: built once, not at
-# every request (building it cost a fifth of the lookup).
-_SESSION_BY_TOKEN = (
-    select(LoginSession, User, Organization)
-    .join(User, User.id == LoginSession.user_id)
-    .join(Organization, Organization.id == LoginSession.organization_id)
-    .where(LoginSession.token_hash == bindparam("token_hash"))
+class SessionUser(NamedTuple):
+    """The user of a live session, as a request needs them (`access.Person`)."""
+
+    id: int
+    organization_id: int
+    first_name: str
+    last_name: str
+    email: str
+    team_id: int | None
+    status: str
+
+    @property
+    def name(self) -> str:
+        return display_name(self.first_name, self.last_name, self.email)
+
+
+class SessionOrganization(NamedTuple):
+    """The organization of a live session: its settings (`organizations.HasSettings`)."""
+
+    id: int
+    settings: dict[str, Any]
+
+
+class LiveSession(NamedTuple):
+    """A live session, its user and their organization, read as columns: loading the
+    three entities cost a request 0.15 ms, reading these 0.02. A route that needs an
+    entity loads it (`web.deps.Auth`)."""
+
+    id: int
+    csrf_token: str
+    impersonation_id: int | None
+    user: SessionUser
+    organization: SessionOrganization
+
+
+_SESSION_COLUMNS = (
+    LoginSession.id,
+    LoginSession.csrf_token,
+    LoginSession.impersonation_id,
+    LoginSession.revoked_at,
+    LoginSession.created_at,
+    LoginSession.last_seen_at,
+    LoginSession.expires_at,
+    User.id,
+    User.organization_id,
+    User.first_name,
+    User.last_name,
+    User.email,
+    User.team_id,
+    User.status,
+    Organization.settings,
 )
+
+
+@lru_cache(maxsize=4)
+def _session_by_token(dialect: Dialect) -> Prepared:
+    """The session behind a token (value `token_hash`), with its user and their
+    organization, compiled once per dialect."""
+    statement = (
+        select(*_SESSION_COLUMNS)
+        .join(User, User.id == LoginSession.user_id)
+        .join(Organization, Organization.id == LoginSession.organization_id)
+        .where(LoginSession.token_hash == bindparam("token_hash"))
+    )
+    return Prepared.named(dialect, statement, ["token_hash"], fixed=False)
 
 
 def authenticate_session(
     db: Session, *, settings: Settings, token: str, now: datetime | None = None
-) -> tuple[LoginSession, User, Organization] | None:
-    """The live session behind TOKEN, its user and their organization, or None.
+) -> LiveSession | None:
+    """The live session behind TOKEN, with its user and their organization, or None.
 
     A session is live while it is not revoked, its user may still sign in (a change of
     status takes effect at once), and it has neither outlived its lifetime nor gone unused
@@ -160,12 +219,27 @@ def authenticate_session(
     Its last use is written at most once a minute, so the idle limit is kept to a minute.
     """
     now = now or utcnow()
-    row = db.execute(_SESSION_BY_TOKEN, {"token_hash": hash_token(token)}).first()
-    if row is None:
+    connection = db.connection()
+    found = _session_by_token(connection.dialect).rows(
+        connection, (), {"token_hash": hash_token(token)}
+    )
+    if not found:
         return None
-    session, user, organization = row
-    if session.revoked_at is not None or user.status not in SIGN_IN_STATUSES:
+    (
+        session_id,
+        csrf_token,
+        impersonation_id,
+        revoked_at,
+        created_at,
+        last_seen_at,
+        expires_at,
+        *person,
+        organization_settings,
+    ) = found[0]
+    user = SessionUser(*person)
+    if revoked_at is not None or user.status not in SIGN_IN_STATUSES:
         return None
+    organization = SessionOrganization(user.organization_id, organization_settings)
     # Console access (a query of the user's roles) matters only where kept sessions are on.
     kept = (
         is_kept_token(token)
@@ -174,20 +248,17 @@ def authenticate_session(
     )
     limits = organizations.session_limits(organization, kept=kept)
     end = ends_at(
-        created_at=session.created_at,
-        last_seen_at=session.last_seen_at,
-        expires_at=session.expires_at,
-        limits=limits,
+        created_at=created_at, last_seen_at=last_seen_at, expires_at=expires_at, limits=limits
     )
     if end <= now:
         return None
-    if now - session.last_seen_at >= TOUCH_EVERY:
+    if now - last_seen_at >= TOUCH_EVERY:
         _touch(
             db,
-            update(LoginSession).where(LoginSession.id == session.id).values(last_seen_at=now),
+            update(LoginSession).where(LoginSession.id == session_id).values(last_seen_at=now),
             update(User).where(User.id == user.id).values(last_seen_at=now),
         )
-    return session, user, organization
+    return LiveSession(session_id, csrf_token, impersonation_id, user, organization)
 
 
 def _touch(db: Session, *statements: Executable) -> None:
@@ -329,10 +400,7 @@ def authenticate_api_key(
 @lru_cache(maxsize=4)
 def _api_key_statement(dialect: Dialect) -> Prepared:
     """_API_KEY compiled once per dialect: it runs on every API request."""
-    prepared = Prepared.build(dialect, _API_KEY, (), ["key_hash"], fixed=True)
-    if prepared is None:  # pragma: no cover - it has no value rendered inline
-        raise AssertionError("_API_KEY cannot be prepared")
-    return prepared
+    return Prepared.named(dialect, _API_KEY, ["key_hash"], fixed=True)
 
 
 class LinkProblem(DomainError):

@@ -86,6 +86,22 @@ class Prepared:
         converted = tuple((i, p) for i, p in enumerate(processors) if p is not None)
         return cls(compiled.string, compiled.positional, tuple(binds), converted)
 
+    @classmethod
+    def named(
+        cls, dialect: Dialect, statement: GenerativeSelect, named: Sequence[str], *, fixed: bool
+    ) -> Prepared:
+        """STATEMENT, whose values are all NAMED (and, when FIXED, its own constants),
+        prepared once for DIALECT: a statement that runs as it is on every request.
+
+        Raises:
+            AssertionError: its SQL depends on its values (an expanding IN, a value
+                rendered inline), which no such statement has.
+        """
+        prepared = cls.build(dialect, statement, (), named, fixed=fixed)
+        if prepared is None:  # pragma: no cover - a statement written so cannot be prepared
+            raise AssertionError(f"cannot be prepared: {statement}")
+        return prepared
+
     def rows(
         self,
         connection: Connection,
@@ -111,13 +127,16 @@ class Prepared:
         raw = _fetch(connection, self.sql, parameters)
         if not self.converted:
             return raw
+        converted = self.converted  # a page converts hundreds of values: locals, read once
         rows: list[Sequence[Any]] = []
+        append = rows.append
         for raw_row in raw:
             row = list(raw_row)
-            for index, process in self.converted:
-                if row[index] is not None:
-                    row[index] = process(row[index])
-            rows.append(row)
+            for index, process in converted:
+                value = row[index]
+                if value is not None:
+                    row[index] = process(value)
+            append(row)
         return rows
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -142,22 +143,30 @@ def registration_domains(organization: Organization) -> list[str]:
     return list(organization.settings.get("registration_domains", []))
 
 
-def session_minutes(organization: Organization) -> dict[str, int]:
+class HasSettings(Protocol):
+    """An organization as its settings' rules read it: the entity, or a signed-in
+    session's columns (`auth.service.SessionOrganization`)."""
+
+    @property
+    def settings(self) -> dict[str, Any]: ...
+
+
+def session_minutes(organization: HasSettings) -> dict[str, int]:
     """The organization's session limits in minutes, by setting name (defaults filled in)."""
     return {s.name: int(organization.settings.get(s.name, s.default)) for s in MINUTES_SETTINGS}
 
 
-def allows_keep_signed_in(organization: Organization) -> bool:
+def allows_keep_signed_in(organization: HasSettings) -> bool:
     """Whether end users may choose "keep me signed in" (off unless turned on)."""
     return bool(organization.settings.get("keep_signed_in", False))
 
 
-def requires_two_step(organization: Organization) -> bool:
+def requires_two_step(organization: HasSettings) -> bool:
     """Whether back-office users must sign in with two-step verification (off by default)."""
     return bool(organization.settings.get("two_step_required_for_console", False))
 
 
-def session_limits(organization: Organization, *, kept: bool = False) -> SessionLimits:
+def session_limits(organization: HasSettings, *, kept: bool = False) -> SessionLimits:
     """How long the organization's sessions may go unused and last: a kept session's
     ("keep me signed in") when KEPT and the organization still allows it."""
     minutes = session_minutes(organization)

@@ -76,14 +76,18 @@ def _factor(db: Session, user_id: int) -> TwoStepFactor | None:
     return db.scalar(select(TwoStepFactor).where(TwoStepFactor.user_id == user_id))
 
 
-def is_enabled(db: Session, user: User) -> bool:
+def is_enabled(db: Session, user: access.Person) -> bool:
     """Whether USER signs in with a second step."""
     factor = _factor(db, user.id)
     return factor is not None and factor.enabled_at is not None
 
 
 def is_required(
-    db: Session, user: User, *, has_console_access: bool, organization: Organization | None = None
+    db: Session,
+    user: access.Person,
+    *,
+    has_console_access: bool,
+    organization: organizations.HasSettings | None = None,
 ) -> bool:
     """Whether USER's organization requires a second step of back-office users like them.
 
@@ -96,7 +100,11 @@ def is_required(
 
 
 def is_due(
-    db: Session, user: User, *, has_console_access: bool, organization: Organization | None = None
+    db: Session,
+    user: access.Person,
+    *,
+    has_console_access: bool,
+    organization: organizations.HasSettings | None = None,
 ) -> bool:
     """Whether USER must set up a second step before acting with their roles (ORGANIZATION:
     USER's, when the caller has it at hand)."""

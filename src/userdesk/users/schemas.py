@@ -26,7 +26,7 @@ IDS: dict[str, Any] = {"items": {"type": "string", "pattern": ID_PATTERN}}
 EMAIL: dict[str, Any] = {"format": "email", "maxLength": EMAIL_MAX_LENGTH}
 NAME: dict[str, Any] = {"maxLength": NAME_MAX_LENGTH}
 
-# What a list reads of each user: enough for row_view (which reads them by position),
+# What a list reads of each user: enough for row_views (which reads them by position),
 # nothing more.
 LIST_COLUMNS: tuple[Any, ...] = (
     User.id,
@@ -170,33 +170,66 @@ def user_view(
     )
 
 
-def row_view(
-    row: Sequence[Any],
+def row_views(
+    rows: Sequence[Sequence[Any]],
     *,
-    team: dict[str, str] | None,
-    groups: list[dict[str, str]],
-    roles: list[dict[str, str]],
-) -> UserView:
-    """user_view of a row of LIST_COLUMNS (its values in their order)."""
-    return _view(
-        row[0],
-        row[1],
-        row[2],
-        row[3],
-        row[4],
-        row[5],
-        row[6],
-        bool(row[7]),
-        bool(row[8]),
-        row[10],
-        row[11],
-        row[12],
-        row[13],
-        row[14],
-        team,
-        groups,
-        roles,
-    )
+    teams: dict[int, dict[str, str]],
+    groups: dict[int, list[dict[str, str]]],
+    roles: dict[int, list[dict[str, str]]],
+) -> list[UserView]:
+    """user_view of each of ROWS (of LIST_COLUMNS, their values in their order), with
+    the team, groups and roles found by its ids in TEAMS, GROUPS and ROLES (none when
+    absent). The same dicts as `_view`'s, in one loop: a list builds 50 to 500 of them
+    per request, and a call per row with its 17 values was a tenth of the API's page."""
+    statuses = _STATUSES
+    views: list[UserView] = []
+    append = views.append
+    for row in rows:
+        (
+            id_,
+            email,
+            first_name,
+            last_name,
+            status,
+            status_reason,
+            status_until,
+            email_verified,
+            validated,
+            team_id,
+            created_via,
+            created_at,
+            last_login_at,
+            last_seen_at,
+            churn_level,
+        ) = row[:15]
+        try:
+            value, label = statuses[status]
+        except KeyError:
+            raise ValueError(f"{status!r} is not a valid UserStatus") from None
+        append(
+            {
+                "id": str(id_),
+                "email": email,
+                "first_name": first_name,
+                "last_name": last_name,
+                "name": display_name(first_name, last_name, email),
+                "status": value,
+                "status_label": label,
+                "email_verified": bool(email_verified),
+                "validated": bool(validated),
+                "team": None if team_id is None else teams.get(team_id),
+                "groups": groups.get(id_, []),
+                "roles": roles.get(id_, []),
+                "created_via": created_via,
+                "created_at": created_at,
+                "last_login_at": last_login_at,
+                "last_seen_at": last_seen_at,
+                "status_reason": status_reason,
+                "banned_until": status_until if value == _BANNED else None,
+                "churn": churn_level,
+            }
+        )
+    return views
 
 
 # Each status (or its value) -> its value and its label.

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -75,7 +76,7 @@ from userdesk.users.schemas import (
     UserView,
     loaded_user_view,
     named,
-    row_view,
+    row_views,
 )
 
 DEFAULT_PAGE_SIZE = 50
@@ -247,10 +248,7 @@ def _links(dialect: Dialect, users: int, teams: int) -> Prepared:
         .where(UserRole.user_id.in_(user_ids)),
     )
     names = [b.key for b in (*user_ids, *team_ids)]
-    prepared = Prepared.build(dialect, statement, (), names, fixed=True)
-    if prepared is None:
-        raise AssertionError("the links statement has inline values")  # pragma: no cover
-    return prepared
+    return Prepared.named(dialect, statement, names, fixed=True)
 
 
 # The positions of a user's id and team id among LIST_COLUMNS.
@@ -271,38 +269,37 @@ def _with_link_names(db: Session, rows: Sequence[Sequence[Any]]) -> list[UserVie
     groups: dict[int, list[dict[str, str]]] = {}
     roles: dict[int, list[dict[str, str]]] = {}
     links = statement.rows(connection, (), values)
-    for kind, user_id, link_id, name in sorted(links, key=lambda link: link[3]):
+    for kind, user_id, link_id, name in sorted(links, key=_BY_NAME):
         if kind == "team":
             teams[link_id] = named(link_id, name)
         else:
             (groups if kind == "group" else roles).setdefault(user_id, []).append(
                 named(link_id, name)
             )
-    return [
-        row_view(
-            row,
-            team=teams.get(row[_TEAM_ID]) if row[_TEAM_ID] is not None else None,
-            groups=groups.get(row[_ID], []),
-            roles=roles.get(row[_ID], []),
-        )
-        for row in rows
-    ]
+    return row_views(rows, teams=teams, groups=groups, roles=roles)
+
+
+_BY_NAME = itemgetter(3)  # a link's name, the order of a user's groups and roles
 
 
 COUNT_CAP = 10_000  # matches enough for an estimate good to about 1 %
-# Seconds for counting every match, then until the estimate's sample stops (from the
-# start of count_users, reading the query included); with a request's own cost, well
-# under 200 ms.
-COUNT_EXACT_WITHIN = 0.04
-COUNT_SAMPLE_WITHIN = 0.08
+# Seconds from the start of count_users (reading the query and its probes included)
+# until the exact count stops, then until the estimate's sample stops: with a request's
+# own cost, some 125 ms in all, however long the query took to read (see _EXACT_LEAST).
+COUNT_EXACT_WITHIN = 0.045
+COUNT_SAMPLE_WITHIN = 0.075
 # The sample reads the id range in blocks of consecutive ids (at most _SAMPLE_BLOCKS of
 # them, each of at least _SAMPLE_BLOCK_IDS ids), in an order that spreads any first few
 # over the whole range, so that old and new users are both in it.
 _SAMPLE_BLOCKS = 1024
 _SAMPLE_BLOCK_IDS = 256
-# Seconds the sample gets however late it starts: enough for the list of ids an index
-# makes for a common term, which comes before the first row.
-_SAMPLE_LEAST = 0.04
+# Seconds the exact count and the sample each get however late they start (reading the
+# query ran long: a loaded machine): the count enough for what is exact in 20 ms or so on
+# a quiet one; the sample enough for the list of ids an index makes for a common term,
+# which comes before its first row. So a count ends at most _EXACT_LEAST +
+# _SAMPLE_LEAST after reading its query, not 80 ms.
+_EXACT_LEAST = 0.03
+_SAMPLE_LEAST = 0.03
 # Rows fetched at a time: first few (PostgreSQL reads blocks until it has them, and a
 # block without a match still gives a row), then twice as many each time.
 _SAMPLE_FETCH = 16
@@ -322,8 +319,9 @@ def count_users(
     """How many users match Q in each status, in all, and without a sign-in.
 
     The status term of Q is left out, so that every status can be counted. One statement
-    counts every figure at once; when it finishes within EXACT_WITHIN seconds the figures
-    are exact, however large. Otherwise (a common term over many users) they are
+    counts every figure at once; when it finishes within EXACT_WITHIN seconds of the call
+    (reading the query included; _EXACT_LEAST at least after it) the figures are exact,
+    however large. Otherwise (a common term over many users) they are
     estimates, labelled as such, scaled from the matches in an even spread of the users
     (see _sampled), or "at least" what it found where it found too few to scale: the
     spread grows until it has found CAP matches, EXACT_WITHIN + SAMPLE_WITHIN seconds
@@ -340,9 +338,11 @@ def count_users(
     query = builder.parse_query(q).without_key(Key.STATUS)
     where = matching(db, actor=actor, query=query, permission=Permission.USERS_READ)
     connection = db.connection()
+    # Reading the query counts against the time, unless it ran long: the count then gets
+    # _EXACT_LEAST (or what EXACT_WITHIN says if that is less, 0: no exact count).
+    least = time.monotonic() + min(exact_within, _EXACT_LEAST)
     try:
-        # Reading the query may have taken a while: the exact count still gets its time.
-        with _stopped_at(connection, time.monotonic() + exact_within):
+        with _stopped_at(connection, max(started + exact_within, least)):
             return _Tally(connection.execute(_tally_query(where)).all()).exact()
     except _OutOfTime:
         pass

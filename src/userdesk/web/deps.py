@@ -12,7 +12,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -120,16 +121,31 @@ class Auth:
     """Who sent the request and how: a browser session, or an API key."""
 
     actor: Actor
-    user: User | None = None
-    session: LoginSession | None = None
+    signed_in: auth.LiveSession | None = None  # the browser session, read as columns
     impersonation: impersonation.Live | None = None  # an admin acting as the user
     # The organization requires a second step of back-office users and this one has none
     # yet: until they set it up, they act with no permission at all.
     two_step_due: bool = False
+    db: Session | None = field(default=None, repr=False, compare=False)  # the request's
+
+    @cached_property
+    def user(self) -> User | None:
+        """The signed-in person's entity, loaded when a route first asks for it (most
+        pages need its name and email only: `signed_in.user`)."""
+        if self.signed_in is None or self.db is None:
+            return None
+        return self.db.get_one(User, self.signed_in.user.id)
+
+    @cached_property
+    def session(self) -> LoginSession | None:
+        """The browser session's entity, loaded when a route first asks for it."""
+        if self.signed_in is None or self.db is None:
+            return None
+        return self.db.get_one(LoginSession, self.signed_in.id)
 
     @property
     def csrf_token(self) -> str | None:
-        return self.session.csrf_token if self.session else None
+        return self.signed_in.csrf_token if self.signed_in else None
 
 
 async def optional_auth(request: Request, db: DbSession) -> Auth | None:
@@ -149,29 +165,31 @@ async def optional_auth(request: Request, db: DbSession) -> Auth | None:
     found = auth.authenticate_session(db, settings=settings, token=token)
     if found is None:
         return None
-    session, user, organization = found
+    user = found.user
     request.state.actor_user_id = user.id  # for the security log
     actor = access.actor_for_user(db, user, ip=ip, user_agent=agent)
     live = None
-    if session.impersonation_id is not None:
-        live = _impersonation(request, db, session, user, ip)
+    if found.impersonation_id is not None:
+        live = _impersonation(request, db, found, ip)
         if live is None:
             return None
         actor = impersonation.as_impersonated(actor, live.admin_actor)
     due = live is None and two_step.is_due(
-        db, user, has_console_access=actor.has_console_access, organization=organization
+        db, user, has_console_access=actor.has_console_access, organization=found.organization
     )
     if due:
         actor = dataclasses.replace(actor, grants=())
-    request.state.csrf_token = session.csrf_token
-    return Auth(actor=actor, user=user, session=session, impersonation=live, two_step_due=due)
+    request.state.csrf_token = found.csrf_token
+    return Auth(actor=actor, signed_in=found, impersonation=live, two_step_due=due, db=db)
 
 
 def _impersonation(
-    request: Request, db: Session, session: LoginSession, user: User, ip: str | None
+    request: Request, db: Session, found: auth.LiveSession, ip: str | None
 ) -> impersonation.Live | None:
-    """The impersonation behind an admin's session as USER, if it may go on; the request
-    goes in the user's timeline and the banner on the page."""
+    """The impersonation behind an admin's session FOUND as its user, if it may go on; the
+    request goes in the user's timeline and the banner on the page."""
+    session = db.get_one(LoginSession, found.id)
+    user = db.get_one(User, found.user.id)
     live = impersonation.live(db, session=session, user=user)
     if isinstance(live, str):
         why, session_id = live, session.id
@@ -225,7 +243,7 @@ async def required_auth(request: Request, found: OptionalAuth) -> Auth:
 async def _required(request: Request, found: Auth | None) -> Auth:
     if found is None:
         raise NotAuthenticated("Sign in first.", code="not_authenticated")
-    if found.session is not None and request.method not in SAFE_METHODS:
+    if found.signed_in is not None and request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER)
         if sent is None and request.headers.get("content-type", "").startswith(
             ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -233,7 +251,7 @@ async def _required(request: Request, found: Auth | None) -> Auth:
             form = await request.form()
             value = form.get(CSRF_FIELD)
             sent = value if isinstance(value, str) else None
-        if not sent or not tokens_equal(sent, found.session.csrf_token):
+        if not sent or not tokens_equal(sent, found.signed_in.csrf_token):
             raise PermissionDenied(
                 "The form is stale or did not come from this site: reload and try again.",
                 code="csrf_failed",
@@ -266,7 +284,7 @@ async def console_auth(request: Request, db: DbSession) -> Auth:
             write is missing or wrong.
     """
     found = await _required(request, await optional_auth(request, db))
-    if found.session is None:
+    if found.signed_in is None:
         raise NotAuthenticated("Sign in first.", code="not_authenticated")
     if found.two_step_due:
         raise PermissionDenied(

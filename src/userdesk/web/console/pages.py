@@ -27,7 +27,7 @@ def render(
         {
             "auth": auth,
             "actor": auth.actor,
-            "user": auth.user,
+            "user": auth.signed_in.user if auth.signed_in else None,  # its name and email
             "sidebar_segments": sidebar,
             **context,
         },

@@ -95,11 +95,12 @@ async def users_list(
     actor = auth.actor
     segment_shown = _current_segment(db, auth, segment) if whole else None
     impersonating = getattr(request.state, "impersonation", None)
+    signed_in = auth.signed_in
     shell = views.UsersShell(
         permissions=actor.permissions,
         csrf_token=auth.csrf_token,
         impersonation=tuple(impersonating.items()) if impersonating is not None else None,
-        user=(auth.user.name, auth.user.email) if auth.user is not None else ("", ""),
+        user=(signed_in.user.name, signed_in.user.email) if signed_in is not None else ("", ""),
         sidebar=tuple(segments.list_segment_links(db, actor=actor)) if whole else (),
         segment=(segment_shown.id, segment_shown.name) if segment_shown is not None else None,
         q=q,
@@ -117,7 +118,7 @@ async def users_list(
     # htmx swaps only 2xx answers: a bad query is shown in the results, with a 200.
     around_rows = views.users_shell(shell, whole=whole)
     return HTMLResponse(
-        str(rows_html).join(around_rows), status_code=400 if error and whole else 200
+        str(rows_html).encode().join(around_rows), status_code=400 if error and whole else 200
     )
 
 

@@ -24,6 +24,18 @@ NO_USERS = (
 )
 
 
+def _escaped(text: str) -> str:
+    """TEXT escaped as markupsafe's `escape` writes it (the same five characters, the same
+    entities), as a plain str: a Markup made per value was a third of the rows' cost."""
+    return (
+        text.replace("&", "&amp;")
+        .replace(">", "&gt;")
+        .replace("<", "&lt;")
+        .replace("'", "&#39;")
+        .replace('"', "&#34;")
+    )
+
+
 @lru_cache(maxsize=4096)
 def _label(text: str) -> str:
     """TEXT escaped, for what many rows share (a team's name, a set of roles, a level)."""
@@ -32,7 +44,7 @@ def _label(text: str) -> str:
 
 def _row(u: Row) -> str:
     user_id = u.id
-    email = escape(u.email)
+    email = _escaped(u.email)
     presence = (
         f' <span class="badge {"bg-green-lt" if u.presence == "Online" else "bg-secondary-lt"}'
         f' ms-1" data-testid="presence">{u.presence}</span>'
@@ -67,7 +79,7 @@ def _row(u: Row) -> str:
         f'\n<tr data-user-id="{user_id}">\n'
         '<td><input class="form-check-input m-0" type="checkbox" name="ids"'
         f' value="{user_id}" form="bulk-selected" aria-label="Select {email}"></td>\n'
-        f'<td><a class="user-name" href="/console/users/{user_id}">{escape(u.name)}</a>'
+        f'<td><a class="user-name" href="/console/users/{user_id}">{_escaped(u.name)}</a>'
         f"{presence}</td>\n"
         f'<td class="text-secondary">{email}</td>\n'
         f"<td>{u.status_badge}</td>\n"
