@@ -85,12 +85,50 @@ def test_rows_of_every_status_and_flag_are_written_as_the_template_wrote_them(
         assert "&lt;Co&gt;" in fast
         assert "O&#39;Brien" in fast
         assert fast == reference
+        more = {"q": Q, "sort": "-seen", "cursor": cursor} if cursor else None
+        one_pass = rows_html.write_rows(
+            actor, items, presence, now, csrf_token="tok-<&>", more=more
+        )
+        assert one_pass == reference
 
 
-def test_no_rows_are_written_as_the_template_wrote_them() -> None:
+def test_rows_written_in_one_pass_are_the_rows_of_a_team_admin(
+    db: Session, org: Organization
+) -> None:
+    """Whose menus depend on the user's team, and who may not resend verification."""
+    team = factories.make_team(db, org, name="North")
+    team_admin = factories.make_user(db, org, roles=("Team Administrator",), team=team)
+    made = [factories.make_user(db, org, team=team if n % 2 else None) for n in range(4)]
+    for user in made[:2]:
+        user.email_verified_at = None
+    db.flush()
+    actor = access.actor_for_user(db, team_admin)
+    assert views._by_team(actor.grants)
+    items = [
+        user_view(
+            u,
+            team={"id": str(team.id), "name": team.name} if u.team_id else None,
+            groups=[],
+            roles=[],
+        )
+        for u in [team_admin, *made]
+    ]
+    now = datetime.now(UTC)
+    rows, menus = views.rows(actor, items, {}, now)
+    assert {r.menu == "" for r in rows} == {True, False}
+    fast, reference = _both(rows, menus, csrf="t", cursor=CURSOR)
+    assert fast == reference
+    more = {"q": Q, "sort": "-seen", "cursor": CURSOR}
+    assert rows_html.write_rows(actor, items, {}, now, csrf_token="t", more=more) == reference
+
+
+def test_no_rows_are_written_as_the_template_wrote_them(db: Session, org: Organization) -> None:
     fast, reference = _both([], RowMenus({}), csrf="tok", cursor=None)
     assert "No users to display" in fast
     assert fast == reference
+    actor = access.actor_for_user(db, factories.make_admin(db, org))
+    now = datetime.now(UTC)
+    assert rows_html.write_rows(actor, [], {}, now, csrf_token="tok", more=None) == reference
 
 
 def test_values_are_escaped_as_markupsafe_escapes_them() -> None:

@@ -290,3 +290,29 @@ def test_several_statuses_page_along_each_status_index(
         for plan in plans:
             assert index in plan, (sort, plan)
             assert "TEMP B-TREE" not in plan, (sort, plan)
+
+
+def test_on_postgresql_an_email_is_looked_up_by_its_part_up_to_the_at(
+    db: Session, people: Organization, connection: Connection
+) -> None:
+    """A term with an @ asks the trigram index for its part up to the @ (a domain's
+    trigrams list most users), the whole term checked on each row found: the page still
+    holds exactly the users whose text has the whole term, one whose address only ends
+    with it too."""
+    if connection.dialect.name != "postgresql":
+        return
+    first, second, third = db.scalars(
+        select(User).where(User.organization_id == people.id).order_by(User.id).limit(3)
+    ).all()
+    term = first.email
+    second.email = f"re{term}"
+    second.email_normalized = second.email.lower()
+    third.email = f"{term.split('@')[0]}@elsewhere.test"
+    third.email_normalized = third.email.lower()
+    db.flush()
+    with page_statements(db) as pages:
+        page = service.list_users(db, actor=system_actor(people.id), q=term, sort="-seen")
+    assert {u["id"] for u in page.items} == {str(first.id), str(second.id)}
+    assert pages
+    for statement in pages:
+        assert "CASE WHEN (users.search_text ILIKE" in statement, statement

@@ -590,10 +590,19 @@ def _text(
 
 
 def _pg_substring(organization_id: int, term: str) -> _Condition:
-    """TERM anywhere in the search text: listed by the trigram index (PostgreSQL)."""
+    """TERM anywhere in the search text: listed by the trigram index (PostgreSQL).
+
+    A term with an @ is looked up in that index by its part up to the @ alone (when of
+    SHORT_TERM characters or more), the whole term checked on the rows found: the index
+    reads every trigram's list, and a domain's ("exa", "com") hold most users ("megan.
+    hickman@example.com": 3,000 index pages, 30 ms, against 210 pages, 3 ms)."""
+    local = term[: term.find("@") + 1]
+    check: Check = _like_check(term)
+    if len(local) > SHORT_TERM and len(local) < len(term):
+        check = lambda _c: and_(_like(local), _unestimated(_like(term)))  # noqa: E731
     return _Condition(
-        _like_check(term),
-        select(User.id).where(User.organization_id == organization_id, _like(term)),
+        check,
+        select(User.id).where(User.organization_id == organization_id, check(_as_is)),
         probed=True,
         walk=lambda _c: _unestimated(_like(term)),
     )

@@ -48,7 +48,7 @@ from userdesk.users.schemas import UserUpdate, loaded_user_view
 from userdesk.web.common_route import CommonRoute
 from userdesk.web.console import views
 from userdesk.web.console.pages import partial, render
-from userdesk.web.console.rows_html import render_rows
+from userdesk.web.console.rows_html import write_rows
 from userdesk.web.deps import ConsoleAuth, DbSession, SettingsDep, console_auth
 from userdesk.web.filters import audit_filter
 from userdesk.web.inputs import PathId, QueryId
@@ -79,14 +79,15 @@ async def users_list(
         page = users.list_users(db, actor=auth.actor, q=q, sort=sort, cursor=cursor)
     except InvalidInput as exc:
         error = exc
-    rows, row_menus = views.rows(
+    more = {"q": q, "sort": sort, "cursor": page.next_cursor} if page and page.next_cursor else None
+    rows_html = write_rows(
         auth.actor,
         page.items if page else [],
         availability.of_listed(db, auth.actor.organization_id, page.items) if page else {},
         utcnow(),
+        csrf_token=auth.csrf_token,
+        more=more,
     )
-    more = {"q": q, "sort": sort, "cursor": page.next_cursor} if page and page.next_cursor else None
-    rows_html = render_rows(rows, row_menus, csrf_token=auth.csrf_token, more=more)
     if target == "load-more":
         return HTMLResponse(rows_html)
     # The whole page, or (for htmx) the results alone.
@@ -118,7 +119,7 @@ async def users_list(
     # htmx swaps only 2xx answers: a bad query is shown in the results, with a 200.
     around_rows = views.users_shell(shell, whole=whole)
     return HTMLResponse(
-        str(rows_html).encode().join(around_rows), status_code=400 if error and whole else 200
+        rows_html.encode().join(around_rows), status_code=400 if error and whole else 200
     )
 
 

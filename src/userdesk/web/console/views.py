@@ -258,7 +258,10 @@ def _seen(value: datetime | None, now: datetime) -> tuple[str, str]:
     shows both: its time in words, and exactly as its title)."""
     if value is None:
         return "Never", ""
-    exact = value.isoformat(" ", "minutes")[:16]
+    # isoformat(" ", "minutes")[:16]'s digits, in half its time (an f-string's format
+    # specs are slower than both)
+    v = value
+    exact = "%04d-%02d-%02d %02d:%02d" % (v.year, v.month, v.day, v.hour, v.minute)  # noqa: UP031
     seconds = (now - value).total_seconds()
     if seconds < 60:
         words = "just now"
