@@ -14,6 +14,7 @@ from sqlalchemy import Connection, event, func, literal_column, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from tests.statements import statements_sent
 from userdesk import demo
 from userdesk.access.models import Role
 from userdesk.access.rules import Permission, system_actor
@@ -105,19 +106,11 @@ def test_common_terms_page_along_the_sort_index(
 
 @contextmanager
 def page_statements(db: Session) -> Iterator[list[str]]:
-    """The SQL of the page statements (those with ORDER BY) run inside."""
-    connection = db.connection()
+    """The SQL of the page statements (those with ORDER BY) run inside, once it has run."""
     pages: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if "ORDER BY" in statement and statement.lstrip().startswith("SELECT users.id"):
-            pages.append(statement)
-
-    event.listen(connection, "before_cursor_execute", seen)
-    try:
+    with statements_sent(db.connection()) as sent:
         yield pages
-    finally:
-        event.remove(connection, "before_cursor_execute", seen)
+    pages.extend(s for s in sent if "ORDER BY" in s and s.lstrip().startswith("SELECT users.id"))
 
 
 def test_a_statement_timeout_is_told_apart_from_other_errors(
