@@ -22,6 +22,7 @@ class Permission(StrEnum):
     SETTINGS_MANAGE = "settings.manage"
     AUDIT_READ = "audit.read"
     MAIL_READ = "mail.read"  # the Mailbox (links that open an account hidden)
+    WEBHOOKS_MANAGE = "webhooks.manage"  # endpoints, their secrets, messages and replays
 
 
 ALL_PERMISSIONS = frozenset(Permission)

@@ -17,6 +17,7 @@ from userdesk.outreach import models as outreach_models
 from userdesk.segments import models as segment_models
 from userdesk.two_step import models as two_step_models
 from userdesk.users import models as user_models
+from userdesk.webhooks import models as webhook_models
 
 metadata = Base.metadata
 
@@ -43,4 +44,5 @@ __all__ = [
     "segment_models",
     "two_step_models",
     "user_models",
+    "webhook_models",
 ]

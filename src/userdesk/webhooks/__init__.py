@@ -1,0 +1,1 @@
+"""Webhooks: an organization's endpoints, the messages its changes make, their delivery."""
