@@ -205,14 +205,16 @@ def all_pages(client: TestClient, key: str, q: str, sort: str, limit: int = 37) 
             return items
 
 
-@pytest.fixture(params=["index", "lists", "sorted instead", "row by row"])
+@pytest.fixture(params=["index", "lists", "sorted instead", "row by row", "time range"])
 def text_strategy(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """On SQLite, users come from the index of their rarest term; or, when every term is
     common, are read in sort order and checked against each term's list of ids (or, when
-    that runs long, the shortest list is sorted instead), or row by row
-    (builder.selection)."""
+    that runs long, the shortest list is sorted instead), or row by row; or, with lists,
+    from the index of a time's range, sorted (builder.selection)."""
     if request.param != "index":
         monkeypatch.setattr(builder, "FEW", 0)
+    if request.param in ("lists", "sorted instead"):
+        monkeypatch.setattr(builder, "RANGE_SORTED_MOST", -1)
     if request.param == "sorted instead":
         monkeypatch.setattr(service, "READ_IN_ORDER_WITHIN", 0)
     if request.param == "row by row":

@@ -4,15 +4,17 @@ a common one, so without steering it may read the whole table for one page."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, event, func, literal_column, select
+from sqlalchemy import Column, Connection, event, func, literal_column, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import visitors
 
 from tests.statements import statements_sent
 from userdesk import demo
@@ -104,13 +106,45 @@ def test_common_terms_page_along_the_sort_index(
             assert "TEMP B-TREE" not in plan, (sort, plan)
 
 
+def test_a_short_range_of_a_time_with_listed_terms_is_read_along_its_index_and_sorted(
+    db: Session, people: Organization, connection: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever the sort, a page's cost is then the range's index entries (each id checked
+    against the terms' lists) and its matches sorted, not a read in sort order whose
+    length only the matches' place along the sort decides."""
+    if connection.dialect.name != "sqlite":
+        return
+    monkeypatch.setattr(builder, "FEW", 5)
+    now = utcnow()
+    in_range = db.scalar(
+        select(func.count()).where(
+            User.organization_id == people.id, User.last_seen_at >= now - timedelta(days=7)
+        )
+    )
+    assert in_range is not None
+    assert in_range <= builder.RANGE_SORTED_MOST
+    for sort in ("name", "email", "created"):
+        with page_plans(db) as plans:
+            page = service.list_users(db, actor=system_actor(people.id), q="e seen:<7d", sort=sort)
+        assert page.items, sort
+        assert plans, sort
+        for plan in plans:
+            assert "ix_users_org_last_seen" in plan, (sort, plan)
+            assert "TEMP B-TREE FOR ORDER BY" in plan, (sort, plan)
+
+
 @contextmanager
 def page_statements(db: Session) -> Iterator[list[str]]:
     """The SQL of the page statements (those with ORDER BY) run inside, once it has run."""
     pages: list[str] = []
     with statements_sent(db.connection()) as sent:
         yield pages
-    pages.extend(s for s in sent if "ORDER BY" in s and s.lstrip().startswith("SELECT users.id"))
+    pages.extend(s for s in sent if "ORDER BY" in s and s.lstrip().startswith(_PAGE_STARTS))
+
+
+# A page statement: its rows' columns, or (PostgreSQL, read in sort order) those of the
+# rows whose ids it finds first (userdesk.db.paging).
+_PAGE_STARTS = ("SELECT users.id", "SELECT page_row.id")
 
 
 def test_a_statement_timeout_is_told_apart_from_other_errors(
@@ -226,7 +260,9 @@ def test_on_postgresql_a_common_term_is_read_along_the_sort_index(
 ) -> None:
     """A word prefix most users hold is tested row by row in sort order, by an expression
     no index answers (the index of the words would list them all first), its cheap
-    necessary test (ILIKE) first."""
+    necessary test (ILIKE) first; the page's ids found first, by a statement that reads
+    no column but the conditions' and the sort's (an index may hold them all: migration
+    0023), then their rows."""
     if connection.dialect.name != "postgresql":
         return
     with page_statements(db) as pages:
@@ -236,7 +272,8 @@ def test_on_postgresql_a_common_term_is_read_along_the_sort_index(
     for statement in pages:
         assert "CASE WHEN" in statement, statement
         assert statement.index("ILIKE") < statement.index("to_tsvector"), statement
-        assert "|| ''" not in statement[statement.index("ORDER BY") :], statement
+        ids = statement[statement.index("WHERE page_row.id IN (SELECT users.id") :]
+        assert "|| ''" not in ids[ids.index("ORDER BY") :], statement
 
 
 def test_on_postgresql_a_page_past_its_time_is_stopped_and_the_transaction_goes_on(
@@ -309,3 +346,45 @@ def test_on_postgresql_an_email_is_looked_up_by_its_part_up_to_the_at(
     assert pages
     for statement in pages:
         assert "CASE WHEN (users.search_text ILIKE" in statement, statement
+
+
+def test_on_postgresql_each_sorts_index_holds_every_column_its_pages_conditions_read(
+    db: Session, people: Organization, connection: Connection
+) -> None:
+    """A page read in sort order is answered from its sort's index alone (migration 0023)
+    only when that index holds every column of users its conditions, its order and its
+    cursor read: a filter on a column left out would read each row again."""
+    if connection.dialect.name != "postgresql":
+        return
+    indexes = {
+        "name": "ix_users_search_by_name",
+        "-seen": "ix_users_search_by_seen",
+        "created": "ix_users_search_by_created",
+        "email": "ix_users_search_by_email",
+    }
+    q = (
+        "ann e status:active,banned team:Sales role:Agent group:VIP verified:no "
+        "validated:yes seen:<7d created:<30d churn:high,low login:never"
+    )
+    actor = system_actor(people.id)
+    for sort, index in indexes.items():
+        definition = connection.exec_driver_sql(
+            "SELECT indexdef FROM pg_indexes"
+            " WHERE indexname = %s AND schemaname = current_schema()",
+            (index,),
+        ).scalar_one()
+        held = set(re.findall(r"\w+", definition[definition.index("(") :]))
+        key = service.sort_key(sort)
+        found = service._selection(
+            db, actor=actor, query=parse(q), permission=Permission.USERS_READ, sort=key
+        )
+        read: set[str] = set()
+        for clause in [*found.where, *key.columns]:
+            expression = getattr(clause, "__clause_element__", lambda c=clause: c)()
+            read.update(
+                c.name
+                for c in visitors.iterate(expression)
+                if isinstance(c, Column) and c.table is User.__table__
+            )
+        assert read, sort
+        assert read <= held, (sort, read - held)

@@ -25,6 +25,7 @@ from sqlalchemy import (
     BindParameter,
     ColumnElement,
     Integer,
+    Select,
     bindparam,
     literal,
     literal_column,
@@ -34,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.util import ClauseAdapter
 
 from userdesk.db.engine import Interrupted, sqlite_stopped_at, unindexed
 from userdesk.db.prepared import Prepared
@@ -171,6 +173,7 @@ def fetch_page(
     connection = db.connection()
     dialect = connection.dialect
     unindex = few and dialect.name in ("sqlite", "postgresql")
+    by_ids = dialect.name == "postgresql" and not few
     where_keys = [w._generate_cache_key() for w in where]
     if any(k is None for k in where_keys):
         page = None
@@ -181,20 +184,20 @@ def fetch_page(
             tuple(k.key for k in where_keys if k is not None),
             key.name,
             unindex,
+            by_ids,
             None if values is None else values[0] is None,
         )
         page = _PAGES.get(shape)
         if page is None and shape not in _PAGES:
             page = _PAGES.put(
-                shape, _PreparedPage.build(dialect, columns, where, key, values, unindex)
+                shape, _PreparedPage.build(dialect, columns, where, key, values, unindex, by_ids)
             )
     rows: list[Sequence[Any]] = []
     if page is None:  # a shape that cannot be prepared: SQLAlchemy compiles it each time
-        query = select(*columns).where(*where)
         term = _unindexed(dialect) if unindex else _as_is
         for segment_where, order_by in key.segments(values, term):
             wanted = limit + 1 - len(rows)
-            statement = query.where(*segment_where).order_by(*order_by).limit(wanted)
+            statement = _statement(key, columns, [*where, *segment_where], order_by, wanted, by_ids)
             rows.extend(connection.execute(statement).all())
             if len(rows) > limit:
                 break
@@ -264,6 +267,42 @@ def pg_unindexed(column: Any) -> Any:
     return column.op("+", return_type=column.type)(literal_column("0"))
 
 
+def _statement(
+    key: SortKey,
+    columns: Sequence[Any],
+    where: Sequence[ColumnElement[bool]],
+    order_by: Sequence[Any],
+    limit: int | BindParameter[Any],
+    by_ids: bool,
+) -> Select[Any]:
+    """The statement of one segment of a page: COLUMNS of the first LIMIT rows WHERE
+    selects in ORDER_BY's order (KEY's).
+
+    BY_IDS: the rows' ids first (a statement of their own, inside), then the rows. The
+    ids' statement reads no column but the conditions' and the order's, which an index
+    may hold all of: PostgreSQL then reads that index alone, and no row that the
+    conditions leave out (a row read costs a page of the table, often not in memory);
+    the rows are read for the page's ids only.
+    """
+    if not by_ids:
+        return select(*columns).where(*where).order_by(*order_by).limit(limit)
+    table = _expression(key.columns[0]).table
+    [row_id] = table.primary_key.columns
+    ids = select(row_id).where(*where).order_by(*order_by).limit(limit)
+    adapt = ClauseAdapter(table.alias("page_row")).traverse
+    return (
+        select(*(adapt(_expression(c)) for c in columns))
+        .where(adapt(row_id).in_(ids))
+        .order_by(*(adapt(_expression(o)) for o in order_by))
+    )
+
+
+def _expression(column: Any) -> Any:
+    """COLUMN (an ORM attribute or a SQL expression) as a SQL expression."""
+    clause = getattr(column, "__clause_element__", None)
+    return column if clause is None else clause()
+
+
 def _position(columns: Sequence[Any], column: Any) -> int:
     return next(i for i, c in enumerate(columns) if c is column)
 
@@ -293,6 +332,7 @@ class _PreparedPage:
         key: SortKey,
         values: Sequence[Any] | None,
         unindex: bool,
+        by_ids: bool,
     ) -> _PreparedPage | None:
         after: list[Any] | None = None
         if values is not None:
@@ -302,16 +342,12 @@ class _PreparedPage:
             ]
         extracted = [b for w in where if (k := w._generate_cache_key()) for b in k.bindparams]
         named = [_WANTED, *(_after(i) for i in range(len(key.columns)))]
-        query = select(*columns).where(*where)
         segments = []
         for segment_where, order_by in key.segments(
             after, _unindexed(dialect) if unindex else _as_is
         ):
-            statement = (
-                query.where(*segment_where)
-                .order_by(*order_by)
-                .limit(bindparam(_WANTED, type_=Integer))
-            )
+            wanted = bindparam(_WANTED, type_=Integer)
+            statement = _statement(key, columns, [*where, *segment_where], order_by, wanted, by_ids)
             prepared = Prepared.build(dialect, statement, extracted, named)
             if prepared is None:
                 return None
