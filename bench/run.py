@@ -31,7 +31,7 @@ from urllib.parse import urlencode
 import httpx
 from sqlalchemy import text
 
-from bench import counts, django_side, enumeration, flows, processes, queries
+from bench import counts, django_side, enumeration, flows, processes, queries, webhooks
 from bench.common import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
@@ -166,6 +166,8 @@ def main() -> None:
             enumeration.enumeration_rows(base, url),
         )
     postgres = os.environ.get("USERDESK_BENCH_POSTGRES_URL")
+    # A small database of their own (bench/webhooks.py), PostgreSQL's beside its URL.
+    section("Webhook delivery to a local receiver", webhooks.webhook_rows(postgres))
     if postgres:
         built = ensure_postgres_database(postgres, users)
         key = prepare(postgres)

@@ -23,6 +23,9 @@ class Settings:
     cookie_secure: bool = False
     churn_every_hours: int = 24  # how often the worker scores churn; 0: never by itself
     server_timing: bool = False  # a Server-Timing header on every response (the bench's)
+    # Webhooks may be delivered to loopback, private and link-local addresses (development
+    # and tests only: otherwise an endpoint could reach what only this host may reach).
+    webhooks_allow_private: bool = False
 
     @property
     def https(self) -> bool:
@@ -63,6 +66,7 @@ def load_settings() -> Settings:
         base_url_given="USERDESK_BASE_URL" in os.environ,
         churn_every_hours=_hours("USERDESK_CHURN_EVERY_HOURS", 24),
         server_timing=_flag("USERDESK_SERVER_TIMING"),
+        webhooks_allow_private=_flag("USERDESK_WEBHOOKS_ALLOW_PRIVATE"),
     )
 
 

@@ -1,4 +1,5 @@
-"""The outbox worker: claims due messages, sends them, retries with backoff.
+"""The outbox worker: claims due messages, sends them, retries with backoff; and delivers
+webhooks (userdesk.webhooks.delivery) from a thread of its own.
 
 A message is claimed by a conditional UPDATE (free, or its lease run out), so that two
 workers never hold the same row; on PostgreSQL the candidates are read with
@@ -39,6 +40,7 @@ from userdesk.jobs.models import Job
 from userdesk.mail.models import OutboxMessage
 from userdesk.organizations.models import Organization
 from userdesk.users import bulk, lifecycle
+from userdesk.webhooks.delivery import Deliverer
 
 # The kinds of job this worker runs (each module registers its step).
 JOB_KINDS = (bulk.KIND, imports.KIND, scoring.KIND)
@@ -161,6 +163,9 @@ class Worker:
         self.churn_checked_at: datetime | None = None
         self.statuses_counted_at: datetime | None = None
         self.runs_counted_at: datetime | None = None
+        # Webhooks go out from a loop of their own (run): within a second of the change,
+        # whatever the mail's pace, and whether or not SMTP is set up.
+        self.webhooks = Deliverer(database, settings, self.name)
 
     def claim(self) -> list[int]:
         """Lease up to BATCH due messages to this worker; their ids."""
@@ -340,15 +345,25 @@ class Worker:
         return worked + len(claimed)
 
     def run(self, poll_seconds: float = POLL_SECONDS) -> None:
-        """Loop until stop(): a pass, then a pause when there was nothing to do."""
-        while not self.stopping.is_set():
-            try:
-                tried = self.run_once()
-            except Exception:
-                log.exception("outbox pass failed")
-                tried = 0
-            if not tried:
-                self.stopping.wait(poll_seconds)
+        """Loop until stop(): a pass, then a pause when there was nothing to do; webhooks
+        are delivered meanwhile by a thread of their own."""
+        webhooks = threading.Thread(
+            target=self.webhooks.run, args=(self.stopping,), name="webhooks", daemon=True
+        )
+        webhooks.start()
+        try:
+            while not self.stopping.is_set():
+                try:
+                    tried = self.run_once()
+                except Exception:
+                    log.exception("outbox pass failed")
+                    tried = 0
+                if not tried:
+                    self.stopping.wait(poll_seconds)
+        finally:
+            self.stopping.set()
+            webhooks.join(timeout=30)
+            self.webhooks.close()
 
     def stop(self) -> None:
         self.stopping.set()

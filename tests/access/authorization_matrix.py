@@ -22,6 +22,7 @@ EVERYTHING = {
     SET,
     "audit.read",
     "mail.read",
+    "webhooks.manage",
 }
 
 # role -> (permissions, scope): "org" covers every user, "team" only the holder's team.

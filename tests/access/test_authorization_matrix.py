@@ -357,6 +357,18 @@ OPERATIONS = [
         False,
         lambda w, s: ("POST", "/api/v1/groups", {"name": f"g{id(w)}{w.user(s).id}"}, {}),
     ),
+    Operation(
+        "list webhooks",
+        "webhooks.manage",
+        False,
+        lambda w, s: ("GET", "/api/v1/webhooks", None, {}),
+    ),
+    Operation(
+        "add a webhook",
+        "webhooks.manage",
+        False,
+        lambda w, s: ("POST", "/api/v1/webhooks", {"url": "https://hooks.example.com/h"}, {}),
+    ),
 ]
 
 
@@ -407,9 +419,21 @@ def test_the_matrix_covers_every_operation_of_the_api(client: TestClient) -> Non
         ("DELETE", "/api/v1/teams/{item_id}"),
         ("PATCH", "/api/v1/groups/{item_id}"),
         ("DELETE", "/api/v1/groups/{item_id}"),
+        # One endpoint's routes: every one, for an Agent, a Team Administrator and their
+        # keys, in tests/api/test_webhooks_api.py (test_people_and_keys_without_...).
+        ("GET", "/api/v1/webhooks/{webhook_id}"),
+        ("PATCH", "/api/v1/webhooks/{webhook_id}"),
+        ("DELETE", "/api/v1/webhooks/{webhook_id}"),
+        ("POST", "/api/v1/webhooks/{webhook_id}/rotate"),
+        ("POST", "/api/v1/webhooks/{webhook_id}/test"),
+        ("GET", "/api/v1/webhooks/{webhook_id}/messages"),
+        ("GET", "/api/v1/webhooks/{webhook_id}/messages/{message_id}"),
+        ("POST", "/api/v1/webhooks/{webhook_id}/messages/{message_id}/resend"),
+        ("POST", "/api/v1/webhooks/{webhook_id}/replay"),
     }
     covered = {
         "/api/v1/users",
+        "/api/v1/users/batch",
         "/api/v1/users/counts",
         "/api/v1/users/{user_id}",
         "/api/v1/users/{user_id}/{action}",
@@ -439,6 +463,7 @@ def test_the_matrix_covers_every_operation_of_the_api(client: TestClient) -> Non
         "/api/v1/roles",
         "/api/v1/teams",
         "/api/v1/groups",
+        "/api/v1/webhooks",
     }
     assert {op for op in operations if op[1] not in covered} <= left_out
 

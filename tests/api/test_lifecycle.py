@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -19,6 +20,7 @@ from userdesk.mail.models import OutboxMessage
 from userdesk.organizations.models import Organization
 from userdesk.users import lifecycle
 from userdesk.users.models import User
+from userdesk.webhooks.models import WebhookEndpoint, WebhookMessage
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -159,16 +161,19 @@ def test_trash_takes_the_users_objects_and_restore_brings_the_status_back(
         created_by_id=owner.id,
     )
     db.add(own_key)
+    endpoint = WebhookEndpoint(
+        organization_id=org.id, url="https://host.example/hooks", secret_sealed="v1:unused"
+    )
+    db.add(endpoint)
     db.flush()
     assert act(client, key, owner, "trash").json()["status"] == "trashed"
     db.refresh(own_key)
     assert own_key.revoked_at is not None
-    event = db.scalars(select(OutboxMessage).where(OutboxMessage.kind == "webhook")).one()
-    assert event.payload == {
-        "event": "user.trashed",
-        "user_id": str(owner.id),
-        "email": owner.email,
-    }
+    event = db.scalars(
+        select(WebhookMessage).where(WebhookMessage.endpoint_id == endpoint.id)
+    ).one()
+    assert (event.event_type, event.user_id) == ("user.trashed", owner.id)
+    assert json.loads(event.body)["data"]["email"] == owner.email
     assert act(client, key, owner, "restore").json()["status"] == "disabled"
     assert admin.status == "active"
 

@@ -58,6 +58,12 @@ RULES_BEYOND_THE_SCHEMA: dict[str, str] = {
     "PATCH /api/v1/users/{user_id}": "the same",
     "POST /api/v1/invitations": "the same",
     "DELETE /api/v1/me/sessions/{session_id}": "the password typed again; not the one in use",
+    "POST /api/v1/webhooks": "a URL: https unless private addresses are allowed, no user",
+    "PATCH /api/v1/webhooks/{webhook_id}": "the same",
+    "POST /api/v1/webhooks/{webhook_id}/test": "a paused endpoint is sent nothing (409)",
+    "GET /api/v1/webhooks/{webhook_id}/messages": "a cursor is opaque, as above",
+    "POST /api/v1/webhooks/{webhook_id}/replay": "since is not in the future",
+    "PUT /api/v1/churn/definition": "an event churn names its event type",
 }
 # A generated If-Match is a stale version: 412 answers a valid request, and an invalid one
 # too, as RFC 9110 (13.2.1) has it: preconditions are evaluated before the content is.

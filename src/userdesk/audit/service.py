@@ -23,6 +23,7 @@ from userdesk.errors import InvalidInput
 from userdesk.organizations.models import Organization
 from userdesk.users.models import User
 from userdesk.users.rules import display_name, normalize_email
+from userdesk.webhooks import events as webhook_events
 
 # The columns an event's hash covers, besides organization_id, occurred_at and prev_hash.
 HASHED = (
@@ -111,7 +112,8 @@ def record(
     changes: dict[str, Any] | None = None,
     reason: str | None = None,
 ) -> AuditEvent:
-    """Append one audit event in the caller's transaction."""
+    """Append one audit event in the caller's transaction, and the webhook messages it
+    tells of (webhooks.events.audited)."""
     event = AuditEvent(
         organization_id=actor.organization_id,
         occurred_at=utcnow(),
@@ -132,6 +134,7 @@ def record(
     event.hash = event_hash(event)
     db.add(event)
     db.flush()
+    webhook_events.audited(db, event, actor)  # a change to a user is an event for the host
     return event
 
 
@@ -144,7 +147,8 @@ def record_many(
     targets: Sequence[tuple[int, dict[str, Any]]],
 ) -> None:
     """Append one audit event per (target id, changes) of TARGETS, chained as `record`
-    chains them, in a few statements (an import's thousands of new users)."""
+    chains them, in a few statements (an import's thousands of new users), and their
+    webhook messages (webhooks.events.audited_many)."""
     if not targets:
         return
     db.flush()  # events recorded one by one before these come first in the chain
@@ -182,6 +186,9 @@ def record_many(
             "impersonator_name": actor.impersonator_name,
             **same,
         },
+    )
+    webhook_events.audited_many(
+        db, actor=actor, action=action, target_type=target_type, targets=targets, at=now
     )
 
 

@@ -48,6 +48,7 @@ from userdesk.jobs import service as jobs
 from userdesk.jobs.models import Job
 from userdesk.organizations.models import Organization
 from userdesk.users.models import User
+from userdesk.webhooks import events as webhook_events
 
 KIND = "churn.score"
 MODEL = "transparent-v1"
@@ -387,13 +388,15 @@ def _write(
         ("organization_id", "run_id", "user_id", "probability", "level", "reasons"),
         scores,
     )
-    changed = [  # the level until now is the row's last column
-        (row[0], level)
+    moved = [  # the level until now is the row's last column
+        (row[0], row[-1], level)
         for row, level in zip(rows, predicted.levels, strict=True)
         if row[-1] != level
     ]
     now = bulk.sql_time(_dialect(db))(utcnow())
+    changed = [(user_id, level) for user_id, _, level in moved]
     bulk.update_rows(conn, "users", ("churn_level",), changed, same={"updated_at": now})
+    webhook_events.churn_levels_changed(db, organization_id=org, moved=moved)
     return len(scores)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -30,6 +31,7 @@ from userdesk.users import service as users
 from userdesk.users.membership import attach, resolve
 from userdesk.users.models import User
 from userdesk.users.rules import CreatedVia, UserStatus, normalize_email
+from userdesk.webhooks import events as webhook_events
 
 MAX_PEOPLE = 1000
 STATUSES = ("pending", "accepted", "expired", "revoked")
@@ -385,10 +387,21 @@ def accept(db: Session, *, token: str, password: str) -> User:
     now = utcnow()
     invitation.status = "accepted"
     invitation.accepted_at = now
-    user.email_verified_at = user.email_verified_at or now
+    changes: dict[str, Any] = {"invitation": str(invitation.id)}
+    if user.email_verified_at is None:
+        user.email_verified_at = now
+        changes["email_verified"] = {"from": False, "to": True}
     if user.status == UserStatus.PENDING.value:
         user.status = UserStatus.ACTIVE.value
+        changes["status"] = {"from": UserStatus.PENDING.value, "to": UserStatus.ACTIVE.value}
     db.flush()
+    webhook_events.user_changed(
+        db,
+        actor=webhook_events.the_user(user),
+        action="invitation.accepted",
+        user_id=user.id,
+        changes=changes,
+    )
     return user
 
 

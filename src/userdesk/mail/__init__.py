@@ -1,1 +1,1 @@
-"""Mail: the outbox of emails and webhooks, drained by the worker."""
+"""Mail: the outbox of emails, drained by the worker (webhooks have their own tables)."""

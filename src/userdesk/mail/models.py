@@ -16,7 +16,7 @@ class OutboxMessage(OrgScoped, Timestamped, Base):
     __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))  # email | webhook
+    kind: Mapped[str] = mapped_column(String(16))  # "email" (webhooks: their own tables)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sent|failed
     recipient: Mapped[str] = mapped_column(String(500))
     subject: Mapped[str | None] = mapped_column(String(500))

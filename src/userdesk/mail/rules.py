@@ -27,6 +27,7 @@ class EmailKind(StrEnum):
     SIGNUP_EXISTING = "signup_existing"
     REGISTRATION = "registration"
     PASSWORD_CHANGED = "password_changed"  # noqa: S105 - a name, not a password
+    WEBHOOK_DISABLED = "webhook_disabled"  # to the Administrators: an endpoint kept failing
 
     @property
     def label(self) -> str:
@@ -50,6 +51,7 @@ PUBLIC_LINK_KINDS = frozenset(
         EmailKind.IMPERSONATION_NOTICE,
         EmailKind.PASSWORD_CHANGED,
         EmailKind.SIGNUP_EXISTING,
+        EmailKind.WEBHOOK_DISABLED,
     }
 )
 INVITATION_KINDS = frozenset({EmailKind.INVITATION, EmailKind.REACTIVATION})
@@ -142,6 +144,13 @@ DEFAULT_TEMPLATES = {
         "Hello {{ user.first_name or user.email }},\n\n"
         "Your account at {{ organization.name }} was reactivated. Choose a password to "
         "sign in again:\n\n{{ link }}\n\nThe link works once and until {{ expires }}.",
+    ),
+    EmailKind.WEBHOOK_DISABLED: Template(
+        "A webhook endpoint of {{ organization.name }} was disabled",
+        "Hello {{ user.first_name or user.email }},\n\n"
+        "Userdesk disabled the webhook endpoint {{ webhook.url }}: {{ webhook.reason }}\n\n"
+        "Its messages are kept as failed. Once the endpoint answers again, enable it and "
+        "replay them:\n\n{{ link }}",
     ),
 }
 
@@ -241,6 +250,10 @@ SAMPLE_CONTEXT: dict[str, Any] = {
     "reason": "to check the invoice page they reported",
     "at_risk": {"name": "Carl Diaz", "email": "carl@example.com"},
     "assigned_by": "Bob Admin",
+    "webhook": {
+        "url": "https://product.example/hooks/userdesk",
+        "reason": "every attempt failed for three days",
+    },
     "reasons": "No sign-in for 24 days; Activity down 70% vs the previous month",
     "note": "They asked about the new invoices last month.",
 }

@@ -9,21 +9,16 @@ a while, whatever is typed. Recovery codes are kept as SHA-256 (120 random bits 
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import io
 import logging
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import segno
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from userdesk import security_log
+from userdesk import sealing, security_log
 from userdesk.access import service as access
 from userdesk.access.rules import Actor, Permission
 from userdesk.audit import service as audit
@@ -46,30 +41,16 @@ WRONG_CODE = "is not the code your authenticator app shows, nor an unused recove
 REQUIRED_CODE = "two_step.required"
 
 
-def _cipher(settings: Settings) -> AESGCM:
-    key = hmac.new(
-        settings.secret_key.encode(), b"userdesk two-step secrets v1", hashlib.sha256
-    ).digest()
-    return AESGCM(key)
-
-
-# Stored as "<scheme>:<base64 of nonce and ciphertext>", so that a later scheme (another
-# cipher, a new key) can be told apart and the secrets re-encrypted.
-_SCHEME = "v1"
+# The key two-step seeds are sealed under (see userdesk.sealing), each bound to its user.
+_PURPOSE = b"userdesk two-step secrets v1"
 
 
 def _encrypt(settings: Settings, secret: str, user_id: int) -> str:
-    nonce = secrets.token_bytes(12)
-    sealed = _cipher(settings).encrypt(nonce, secret.encode(), str(user_id).encode())
-    return f"{_SCHEME}:{base64.b64encode(nonce + sealed).decode()}"
+    return sealing.seal(settings, purpose=_PURPOSE, secret=secret, associated=str(user_id))
 
 
 def _decrypt(settings: Settings, stored: str, user_id: int) -> str:
-    scheme, _, sealed = stored.partition(":")
-    if scheme != _SCHEME:
-        raise ValueError(f"unknown two-step secret scheme {scheme!r}")
-    raw = base64.b64decode(sealed)
-    return _cipher(settings).decrypt(raw[:12], raw[12:], str(user_id).encode()).decode()
+    return sealing.unseal(settings, purpose=_PURPOSE, stored=stored, associated=str(user_id))
 
 
 def _factor(db: Session, user_id: int) -> TwoStepFactor | None:

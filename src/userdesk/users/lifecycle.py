@@ -2,9 +2,9 @@
 
 One function applies every action: it checks the permission and the target, moves the
 status through the machine of users.rules, records who, when and why, writes the audit
-event, cuts the user's sessions when access is lost, and queues the email or the event
-for the host product that the move calls for. It all happens in the caller's
-transaction, so a refused action changes nothing.
+event (which writes the webhook messages for the host product, see webhooks.events),
+cuts the user's sessions when access is lost, and queues the email the move calls for.
+It all happens in the caller's transaction, so a refused action changes nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from userdesk.db.base import utcnow
 from userdesk.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from userdesk.invitations import service as invitations
 from userdesk.invitations.models import Invitation
-from userdesk.mail.models import OutboxMessage
 from userdesk.mail.rules import EmailKind
 from userdesk.users import service as users
 from userdesk.users.models import User
@@ -222,17 +221,6 @@ def _side_effects(db: Session, actor: Actor, user: User, action: Action, base_ur
             update(ApiKey)
             .where(ApiKey.created_by_id == user.id, ApiKey.revoked_at.is_(None))
             .values(revoked_at=utcnow())
-        )
-        db.add(
-            OutboxMessage(
-                organization_id=user.organization_id,
-                kind="webhook",
-                status="pending",
-                recipient="host",
-                subject="user.trashed",
-                payload={"event": "user.trashed", "user_id": str(user.id), "email": user.email},
-                next_attempt_at=utcnow(),
-            )
         )
     if action is Action.REACTIVATE:
         invitations.reinvite(db, actor=actor, user=user, base_url=base_url)

@@ -78,6 +78,7 @@ from userdesk.users.schemas import (
     named,
     row_views,
 )
+from userdesk.webhooks import events as webhook_events
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -854,8 +855,17 @@ def verify_email(db: Session, *, token: str) -> User:
     found, user = find_user_token(db, token=token, purpose=VERIFY_EMAIL)
     now = utcnow()
     found.used_at = now
+    verified = user.email_verified_at is not None
     user.email_verified_at = user.email_verified_at or now
     db.flush()
+    if not verified:
+        webhook_events.user_changed(
+            db,
+            actor=webhook_events.the_user(user),
+            action="user.email_verified",
+            user_id=user.id,
+            changes={"email_verified": {"from": False, "to": True}},
+        )
     return user
 
 
@@ -899,11 +909,30 @@ def reset_password(db: Session, *, token: str, password: str) -> User:
     set_password(db, user=user, password=password)
     now = utcnow()
     found.used_at = now
-    user.email_verified_at = user.email_verified_at or now
+    moved = _verified_and_activated(user, now)
+    db.flush()
+    if moved:  # the host product hears of it (the audit log records no password reset)
+        webhook_events.user_changed(
+            db,
+            actor=webhook_events.the_user(user),
+            action="user.password_reset",
+            user_id=user.id,
+            changes=moved,
+        )
+    return user
+
+
+def _verified_and_activated(user: User, now: datetime) -> dict[str, Any]:
+    """Mark USER's address verified and a Not Activated USER active (their link proved
+    the address); the fields that moved, as {"from", "to"}."""
+    moved: dict[str, Any] = {}
+    if user.email_verified_at is None:
+        user.email_verified_at = now
+        moved["email_verified"] = {"from": False, "to": True}
     if user.status == UserStatus.PENDING.value:
         user.status = UserStatus.ACTIVE.value
-    db.flush()
-    return user
+        moved["status"] = {"from": UserStatus.PENDING.value, "to": UserStatus.ACTIVE.value}
+    return moved
 
 
 def is_last_administrator(db: Session, user: User) -> bool:
@@ -1114,10 +1143,20 @@ def confirm_email_change(db: Session, *, token: str) -> User:
         raise LinkProblem("That address cannot be used any more.", code="link.invalid")
     now = utcnow()
     found.used_at = now
+    changes: dict[str, Any] = {"email": {"from": user.email, "to": new_email}}
+    if user.email_verified_at is None:
+        changes["email_verified"] = {"from": False, "to": True}
     user.email = new_email
     user.email_normalized = normalize_email(new_email)
     user.email_verified_at = now
     user.pending_email = None
     user.version += 1
     db.flush()
+    webhook_events.user_changed(
+        db,
+        actor=webhook_events.the_user(user),
+        action="user.updated",
+        user_id=user.id,
+        changes=changes,
+    )
     return user

@@ -36,6 +36,7 @@ from userdesk.web.console.people import router as people_router
 from userdesk.web.console.retention import router as retention_router
 from userdesk.web.console.routes import CommonUsersPage
 from userdesk.web.console.routes import router as console_router
+from userdesk.web.console.webhooks import router as webhooks_console_router
 from userdesk.web.edge import EdgeMiddleware
 from userdesk.web.portal.account import router as account_router
 from userdesk.web.portal.impersonate import router as impersonation_router
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     console_face = Face("/console/", "/console")
     console_face.include_router(dashboard_router)
     console_face.include_router(people_router)  # before console_router: /users/new first
+    console_face.include_router(webhooks_console_router)  # before /settings/{kind}
     console_face.include_router(console_router)
     console_face.include_router(retention_router)
     app.include_router(console_face)

@@ -13,10 +13,12 @@ the 422 goes, and each operation gets the error statuses it can answer, by its s
 - 412 and 428 where the operation takes `If-Match`;
 
 plus whatever a route declares itself in `responses=` (429 where it is throttled), each
-as a problem. It also declares the Bearer API
-key as the security scheme every operation needs, says that `If-Match` is required where
-an operation takes it (428 without), and that no text holds a NUL (`web.inputs` refuses
-it, and a lone surrogate, in every field: JSON Schema cannot say the latter).
+as a problem. It also declares the Bearer API key as the security scheme every operation
+needs, says that `If-Match` is required where an operation takes it (428 without), and
+that no text holds a NUL (`web.inputs` refuses it, and a lone surrogate, in every field:
+JSON Schema cannot say the latter). Last, it adds OpenAPI 3.1's `webhooks`: one entry per
+event type an endpoint is sent, its body's schema (from webhooks.catalog) and the
+signature headers.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from typing import Any
 from fastapi import FastAPI
 
 from userdesk.web.deps import SESSION_COOKIE
+from userdesk.webhooks import catalog
+from userdesk.webhooks.service import retry_schedule_text
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -160,13 +164,79 @@ def _text_without_nul(schema: Any) -> None:
             _text_without_nul(value)
 
 
+# The headers of every webhook delivery (Standard Webhooks).
+WEBHOOK_HEADERS: tuple[tuple[str, str], ...] = (
+    (
+        "webhook-id",
+        "The message's id (`msg_…`): the same on every retry of one message; a receiver "
+        "that has seen it already drops the duplicate.",
+    ),
+    ("webhook-timestamp", "When this attempt was signed, in whole seconds since 1970 (UTC)."),
+    (
+        "webhook-signature",
+        "`v1,<base64 HMAC-SHA256 of id.timestamp.body>`, one per valid secret, space "
+        "separated (two during a secret rotation's grace period).",
+    ),
+)
+WEBHOOK_RECEIVER_ANSWERS: dict[str, dict[str, str]] = {
+    "2XX": {"description": "Delivered."},
+    "410": {"description": "Gone: the endpoint is disabled; nothing more is sent to it."},
+    "default": {
+        "description": "Any other answer, a timeout (15 s) or an error: tried again. Attempts "
+        f"go {retry_schedule_text()}, later where the answer's `Retry-After` asks; then the "
+        "message is failed (a replay sends it again)."
+    },
+}
+
+
+def describe_webhooks(
+    document: dict[str, Any], event_types: dict[str, str], schema_of: Callable[[str], Any]
+) -> dict[str, Any]:
+    """Add the events Userdesk POSTs to an endpoint as OpenAPI 3.1's `webhooks`, one entry
+    per type of EVENT_TYPES (type -> when it is sent), its body's schema from SCHEMA_OF
+    (self-contained: no `$ref`, which would resolve against this document)."""
+    parameters = [
+        {
+            "name": name,
+            "in": "header",
+            "required": True,
+            "description": text,
+            "schema": {"type": "string"},
+        }
+        for name, text in WEBHOOK_HEADERS
+    ]
+    webhooks: dict[str, Any] = {}
+    for event_type, when in event_types.items():
+        webhooks[event_type] = {
+            "post": {
+                "summary": event_type,
+                "description": when,
+                "operationId": f"webhook_{event_type.replace('.', '_')}",
+                "tags": ["webhooks"],
+                "security": [],
+                "parameters": parameters,
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": schema_of(event_type)}},
+                },
+                "responses": WEBHOOK_RECEIVER_ANSWERS,
+            }
+        }
+    document["webhooks"] = webhooks
+    return document
+
+
 def install(app: FastAPI) -> None:
-    """Make APP's /openapi.json the rewritten document (built once, on first request)."""
+    """Make APP's /openapi.json the rewritten document (built once, on first request),
+    with the webhooks an endpoint receives."""
     generate: Callable[[], dict[str, Any]] = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = describe_errors(generate())
+            document = describe_errors(generate())
+            app.openapi_schema = describe_webhooks(
+                document, catalog.EVENT_TYPES, catalog.event_schema
+            )
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

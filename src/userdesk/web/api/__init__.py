@@ -18,6 +18,7 @@ from userdesk.web.api import (
     retention,
     segments,
     users,
+    webhooks,
 )
 
 PREFIX = "/api/v1"
@@ -45,4 +46,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     access.roles,
     access.teams,
     access.groups,
+    webhooks.router,
 )

@@ -1,0 +1,232 @@
+"""Webhook delivery: throughput to a local receiver, and latency from a change's commit.
+
+A small database of its own (a temporary SQLite file; a database `userdesk_bench_webhooks`
+made afresh beside USERDESK_BENCH_POSTGRES_URL's), never bench/data's. The workers are
+real `userdesk worker` processes; the receiver (tests/webhooks/receiver.py) runs in this
+process and verifies every signature with `standardwebhooks`, as a host product would.
+
+- Throughput: MESSAGES messages about as many users committed at once, one worker on
+  SQLite, two on PostgreSQL; from the commit to the receiver's last arrival.
+- Latency: an idle worker; a message committed every 50 to 150 ms, LATENCY_SAMPLES times; from
+  each commit to its arrival.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, insert, make_url, text
+from tests.webhooks.receiver import Receiver
+
+from bench.common import USERDESK
+from userdesk.config import Settings
+from userdesk.db.base import utcnow
+from userdesk.db.engine import make_engine
+from userdesk.db.migrate import upgrade
+from userdesk.db.session import Database
+from userdesk.organizations import service as organizations
+from userdesk.webhooks import signing
+from userdesk.webhooks.models import WebhookEndpoint, WebhookMessage
+
+Row = tuple[str, str, str]
+MESSAGES = int(os.environ.get("BENCH_WEBHOOKS", "5000"))
+LATENCY_SAMPLES = int(os.environ.get("BENCH_WEBHOOK_SAMPLES", "100"))
+SECRET_KEY = "bench-webhooks-secret-key"  # noqa: S105 - a throwaway bench database's
+PG_DATABASE = "userdesk_bench_webhooks"
+
+
+def webhook_rows(postgres_url: str | None) -> Iterator[Row]:
+    with tempfile.TemporaryDirectory(prefix="userdesk-bench-webhooks-") as tmp:
+        url = f"sqlite:///{Path(tmp) / 'webhooks.db'}"
+        rate = throughput(url, workers=1, var_dir=Path(tmp))
+        yield (
+            f"Deliveries/s, one worker, SQLite ({MESSAGES:,} messages)",
+            f"{rate:,.0f}/s",
+            "≥ 500/s",
+        )
+        p50, p99 = latency(url, var_dir=Path(tmp))
+        yield (
+            f"Commit → receiver, idle worker, SQLite (p50 / p99 of {LATENCY_SAMPLES})",
+            f"{p50 * 1000:,.0f} ms / {p99 * 1000:,.0f} ms",
+            "≤ 1 s / ≤ 3 s",
+        )
+        if postgres_url:
+            with fresh_postgres(postgres_url) as pg_url:
+                rate = throughput(pg_url, workers=2, var_dir=Path(tmp))
+                yield (
+                    f"Deliveries/s, two workers, PostgreSQL ({MESSAGES:,} messages)",
+                    f"{rate:,.0f}/s",
+                    "≥ 1,000/s",
+                )
+                p50, p99 = latency(pg_url, var_dir=Path(tmp))
+                yield (
+                    f"Commit → receiver, idle worker, PostgreSQL (p50 / p99 of {LATENCY_SAMPLES})",
+                    f"{p50 * 1000:,.0f} ms / {p99 * 1000:,.0f} ms",
+                    "≤ 1 s / ≤ 3 s",
+                )
+
+
+@contextmanager
+def fresh_postgres(url: str) -> Iterator[str]:
+    """A new, empty database beside URL's, dropped afterwards."""
+    admin = make_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)"))
+        conn.execute(text(f"CREATE DATABASE {PG_DATABASE}"))
+    try:
+        yield make_url(url).set(database=PG_DATABASE).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)"))
+        admin.dispose()
+
+
+def settings_for(url: str, var_dir: Path) -> Settings:
+    return Settings(
+        database_url=url,
+        secret_key=SECRET_KEY,
+        base_url="http://127.0.0.1:8000",
+        smtp_url=None,
+        mail_from="Userdesk <no-reply@bench.example>",
+        var_dir=var_dir,
+        churn_every_hours=0,
+        webhooks_allow_private=True,
+    )
+
+
+def prepare(url: str, var_dir: Path, receiver: Receiver, secret: str) -> tuple[Engine, int, int]:
+    """The database migrated, with an organization and an endpoint: (engine, org, endpoint)."""
+    engine = make_engine(url)
+    upgrade(engine)
+    settings = settings_for(url, var_dir)
+    with Database(engine).unit_of_work() as db:
+        org = organizations.create_organization(
+            db, slug=f"bench-webhooks-{os.urandom(3).hex()}", name="Bench webhooks"
+        )
+        endpoint = WebhookEndpoint(
+            organization_id=org.id,
+            url=receiver.url,
+            description="bench",
+            event_types=[],
+            enabled=True,
+            secret_sealed=signing.seal_secret(settings, secret, org.id),
+        )
+        db.add(endpoint)
+        db.flush()
+        return engine, org.id, endpoint.id
+
+
+def commit_messages(engine: Engine, org_id: int, endpoint_id: int, count: int) -> list[str]:
+    """COUNT messages about as many users, committed in one transaction: their uids."""
+    now = utcnow()
+    rows = []
+    for _ in range(count):
+        user_id = random.randrange(1, 2**40)
+        body = {"type": "user.updated", "timestamp": now.isoformat(), "data": {"id": user_id}}
+        rows.append(
+            {
+                "organization_id": org_id,
+                "uid": signing.new_message_uid(),
+                "endpoint_id": endpoint_id,
+                "event_type": "user.updated",
+                "user_id": user_id,
+                "body": json.dumps(body, separators=(",", ":")),
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+        )
+    with Database(engine).unit_of_work() as db:
+        db.execute(insert(WebhookMessage), rows)
+    return [row["uid"] for row in rows]
+
+
+@contextmanager
+def running_workers(url: str, count: int, var_dir: Path) -> Iterator[None]:
+    """COUNT `userdesk worker` processes on URL, started (their first line printed)."""
+    environ = {
+        **os.environ,
+        "USERDESK_DATABASE_URL": url,
+        "USERDESK_SECRET_KEY": SECRET_KEY,
+        "USERDESK_VAR_DIR": str(var_dir),
+        "USERDESK_WEBHOOKS_ALLOW_PRIVATE": "1",
+        "USERDESK_CHURN_EVERY_HOURS": "0",
+        "COLUMNS": "300",
+    }
+    processes = [
+        subprocess.Popen(
+            [USERDESK, "worker"],
+            env=environ,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        for _ in range(count)
+    ]
+    try:
+        for process in processes:
+            assert process.stdout is not None
+            process.stdout.readline()  # "Outbox worker …": it runs
+        time.sleep(0.5)  # past its first pass
+        yield
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
+
+
+def throughput(url: str, *, workers: int, var_dir: Path) -> float:
+    """Deliveries per second of WORKERS workers, MESSAGES committed at once."""
+    secret = signing.new_secret()
+    receiver = Receiver([secret])
+    receiver.start()
+    try:
+        engine, org_id, endpoint_id = prepare(url, var_dir, receiver, secret)
+        with running_workers(url, workers, var_dir):
+            started = time.time()
+            commit_messages(engine, org_id, endpoint_id, MESSAGES)
+            received = receiver.wait_for(MESSAGES, timeout=600)
+        assert not receiver.rejected
+        last = max(item.at for item in received)
+        engine.dispose()
+        return MESSAGES / (last - started)
+    finally:
+        receiver.stop()
+
+
+def latency(url: str, *, var_dir: Path) -> tuple[float, float]:
+    """p50 and p99 seconds from a message's commit to its arrival, the worker idle."""
+    secret = signing.new_secret()
+    receiver = Receiver([secret])
+    receiver.start()
+    try:
+        engine, org_id, endpoint_id = prepare(url, var_dir, receiver, secret)
+        committed: dict[str, float] = {}
+        with running_workers(url, 1, var_dir):
+            for _ in range(LATENCY_SAMPLES):
+                [uid] = commit_messages(engine, org_id, endpoint_id, 1)
+                committed[uid] = time.time()
+                time.sleep(random.uniform(0.05, 0.15))
+            received = receiver.wait_for(LATENCY_SAMPLES, timeout=60)
+        engine.dispose()
+        waits = sorted(item.at - committed[item.webhook_id] for item in received)
+        cuts = statistics.quantiles(waits, n=100)
+        return cuts[49], cuts[98]
+    finally:
+        receiver.stop()
+
+
+if __name__ == "__main__":
+    for case, figure, target in webhook_rows(os.environ.get("USERDESK_BENCH_POSTGRES_URL")):
+        print(f"| {case} | {figure} | {target} |", flush=True)
