@@ -211,6 +211,17 @@ OPERATIONS = [
             {},
         ),
     ),
+    Operation(
+        "sync users",
+        C,
+        False,
+        lambda w, s: (
+            "POST",
+            "/api/v1/users/batch",
+            {"users": [{"email": f"synced{id(w)}{w.user(s).id}@example.com"}]},
+            {},
+        ),
+    ),
     Operation("edit a user", U, True, _patch),
     Operation("verification email", U, True, _unverified),
     Operation("reset two-step verification", U, True, _two_step_reset),

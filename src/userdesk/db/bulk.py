@@ -71,9 +71,11 @@ def insert_rows(
     rows: Sequence[Sequence[Any]],
     *,
     same: Mapping[str, Any] | None = None,
+    skip_taken: bool = False,
 ) -> None:
     """Insert ROWS (values in the order of COLUMNS) into TABLE, with the columns of SAME
-    set to the same value in every row.
+    set to the same value in every row; with SKIP_TAKEN, leaving out the rows a unique key
+    refuses (ON CONFLICT DO NOTHING: another transaction's, once it committed).
 
     On SQLite SAME's values are passed once a statement (`INSERT ... SELECT` over a VALUES
     list of the rest): the audit events of an import, most of whose columns are alike,
@@ -95,6 +97,8 @@ def insert_rows(
         head, tail = f"{head}SELECT {', '.join(chosen)} FROM (VALUES ", ")"  # noqa: S608
     else:
         head, tail = f"{head}VALUES ", ""
+    if skip_taken:  # SQLite reads "ON" after a SELECT's FROM as a join's unless WHERE ends it
+        tail += " WHERE true ON CONFLICT DO NOTHING" if same else " ON CONFLICT DO NOTHING"
     per_statement = min(ROWS_PER_STATEMENT, PARAMETERS_PER_STATEMENT // len(columns))
     for start in range(0, len(rows), per_statement):
         chunk = rows[start : start + per_statement]

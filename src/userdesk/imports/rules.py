@@ -8,7 +8,9 @@ from typing import NamedTuple
 
 from userdesk.validation import text_problem
 
-FIELDS = ("first_name", "last_name", "email", "team", "groups", "roles")
+# The moments of a person's history a file may tell (a backfill: users.rules.history_time).
+HISTORY_FIELDS = ("created_at", "last_login_at", "last_seen_at")
+FIELDS = ("first_name", "last_name", "email", "team", "groups", "roles", *HISTORY_FIELDS)
 REQUIRED = ("email",)
 # Header spellings taken for each field when guessing the mapping.
 ALIASES = {
@@ -18,6 +20,9 @@ ALIASES = {
     "team": ("team",),
     "groups": ("groups", "group"),
     "roles": ("roles", "role"),
+    "created_at": ("created", "signed up", "signed up at", "signup date", "sign up date"),
+    "last_login_at": ("last login", "last sign in", "last signed in", "last login date"),
+    "last_seen_at": ("last seen", "last active", "last activity", "last seen date"),
 }
 LIST_SEPARATORS = (";", "|")
 # What a file may hold: cells, columns and rows beyond these are refused, naming the first

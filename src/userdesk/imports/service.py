@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -35,6 +36,7 @@ from userdesk.users.rules import (
     CreatedVia,
     UserStatus,
     email_problem,
+    history_time,
     name_problem,
     normalize_email,
 )
@@ -291,28 +293,28 @@ def _run_batch(db: Session, job: Job, actor: Actor, base_url: str) -> bool:
         Group: _by_name(db.scalars(select(Group).where(Group.organization_id == org))),
         Role: _by_name(db.scalars(select(Role).where(Role.organization_id == org))),
     }
-    checked = _check(parsed, job.cursor)
+    checked = _check(parsed, job.cursor, utcnow())
     existing = {
         email
         for (email,) in bulk.select_in(
             db.connection(),
             "SELECT email_normalized FROM users "
             "WHERE organization_id = {mark} AND email_normalized IN ({values})",
-            [key for _, key, _, _ in checked],
+            [check[1] for check in checked],
             (org,),
         )
     }
     scope = actor.team_scope(Permission.USERS_IMPORT)
     success = "would be created" if params["dry_run"] else "created"
     fates: list[dict[str, Any]] = []
-    valid: list[tuple[rules.Row, str]] = []  # each with its email as compared
+    valid: list[tuple[rules.Row, str, Times]] = []  # each with its email as compared
     for row, check in zip(batch, checked, strict=True):
         email = check[0]
         if fate := _fate(actor, scope, row, check, names, existing):
             fates.append({"row": row.number, "email": email, "fate": fate[0], "detail": fate[1]})
         else:
             fates.append({"row": row.number, "email": email, "fate": success})
-            valid.append((row, check[1]))
+            valid.append((row, check[1], check[4]))
     if valid and not params["dry_run"]:
         _create(db, actor, valid, names, params, base_url)
     jobs.record_items(db, job, fates)
@@ -330,21 +332,28 @@ def _by_name(rows: Any) -> dict[str, Any]:
 
 
 Fate = tuple[str, str]  # (fate, why) of a row that will not be created
+Times = dict[str, datetime]  # a row's moments of history (rules.HISTORY_FIELDS) it gives
 # A row as its file alone says: its email, the same normalized (`normalize_email`), the
-# fate its email earns, and the fate an earlier row with that email or its names earn.
-Checked = tuple[str, str, Fate | None, Fate | None]
+# fate its email earns, the fate an earlier row with that email, its names or its times
+# earn, and its times.
+Checked = tuple[str, str, Fate | None, Fate | None, Times]
 
 
-def _check(parsed: Parsed, start: int) -> list[Checked]:
-    """The rows of the batch at START as the file alone says (`Checked`): no database."""
+def _check(parsed: Parsed, start: int, now: datetime | None = None) -> list[Checked]:
+    """The rows of the batch at START as the file alone says (`Checked`): no database.
+    A time (created_at, last_login_at, last_seen_at) is past NOW (by default the present),
+    and a sign-in or visit is not before the row's created_at, where it gives one."""
     first, clean = parsed.first, parsed.clean
+    now = now or utcnow()
+    mapped = dict(parsed.key[1])
+    history = [field for field in rules.HISTORY_FIELDS if field in mapped]
     checked: list[Checked] = []
     for row in parsed.rows[start : start + BATCH]:
         values = row.values
         email = values.get("email", "")
         key = normalize_email(email)
         if problem := email_problem(email):
-            checked.append((email, key, ("invalid", f"email {problem}"), None))
+            checked.append((email, key, ("invalid", f"email {problem}"), None, {}))
             continue
         by_file: Fate | None = None
         if first[key] != row.number:
@@ -355,7 +364,17 @@ def _check(parsed: Parsed, start: int) -> list[Checked]:
                 if (len(name) > NAME_MAX_LENGTH or not clean) and (problem := name_problem(name)):
                     by_file = ("invalid", f"{field.replace('_', ' ')} {problem}")
                     break
-        checked.append((email, key, None, by_file))
+        times: Times = {}
+        for field in history if by_file is None else ():
+            if not (cell := values.get(field, "")):
+                continue
+            signed_up = times.get("created_at")
+            moment, problem = history_time(cell, now=now, not_before=signed_up)
+            if moment is None:
+                by_file = ("invalid", f"{field} {problem}")
+                break
+            times[field] = moment
+        checked.append((email, key, None, by_file, times))
     return checked
 
 
@@ -370,7 +389,7 @@ def _fate(
     """ROW's fate if it will not be created, None if it will: CHECKED (what the file
     alone says, `_check`), then whether its email is in the organization (EXISTING, the
     emails normalized), then its team, groups and roles."""
-    email, key, by_email, by_file = checked
+    email, key, by_email, by_file, _ = checked
     if by_email:
         return by_email
     if key in existing:
@@ -407,14 +426,15 @@ def _fate(
 def _create(
     db: Session,
     actor: Actor,
-    rows: list[tuple[rules.Row, str]],
+    rows: list[tuple[rules.Row, str, Times]],
     names: dict[Any, dict[str, Any]],
     params: dict[str, Any],
     base_url: str,
 ) -> None:
-    """Create the users of ROWS (each with its email normalized), their links,
-    invitations and audit events: a few statements a batch, the values of each made in
-    one pass over the rows."""
+    """Create the users of ROWS (each with its email normalized and the times it gives),
+    their links, invitations and audit events: a few statements a batch, the values of
+    each made in one pass over the rows. The times the mapping takes are columns of each
+    row (now where a row gives none); the others are the same in every row."""
     scope = actor.team_scope(Permission.USERS_IMPORT)
     default_team = next(iter(scope)) if scope is not None and len(scope) == 1 else None
     org = actor.organization_id
@@ -423,25 +443,40 @@ def _create(
     teams, team_names = names[Team], {team.id: team.name for team in names[Team].values()}
     send, filename = params["send"], params["filename"]
     ids = bulk.next_ids(conn, "users", len(rows))
+    time = bulk.sql_time(conn.dialect.name)
+    history = [field for field in rules.HISTORY_FIELDS if field in params["mapping"]]
     users: list[tuple[Any, ...]] = []
     people: list[tuple[int, str, str, str]] = []  # (id, email, first, last), to invite
     groups: list[tuple[int, int, int]] = []
     roles: list[tuple[int, int, int]] = []
     events: list[tuple[int, dict[str, Any]]] = []
-    for user_id, (row, key) in zip(ids, rows, strict=True):
+    for user_id, (row, key, times) in zip(ids, rows, strict=True):
         values = row.values
         email = values["email"]
         first, last = values.get("first_name", ""), values.get("last_name", "")
         team = values.get("team")
         team_id = teams[team.lower()].id if team else default_team
-        users.append((user_id, email, key, first, last, team_id))
+        user: tuple[Any, ...] = (user_id, email, key, first, last, team_id)
+        if history:
+            user += tuple(
+                time(times[field]) if field in times else (now if field == "created_at" else None)
+                for field in history
+            )
+        users.append(user)
         people.append((user_id, email, first, last))
+        told = {field: moment.isoformat() for field, moment in times.items()}
         if team_id is None and not values.get("groups") and not values.get("roles"):
             # most rows: the event says who, from which row, and nothing more
-            event = {"email": email, "email_sent": send, "file": filename, "row": row.number}
+            event = {
+                "email": email,
+                **told,
+                "email_sent": send,
+                "file": filename,
+                "row": row.number,
+            }
             events.append((user_id, event))
             continue
-        changes: dict[str, Any] = {"email": email}
+        changes: dict[str, Any] = {"email": email, **told}
         if team_id is not None:
             changes["team"] = team_names[team_id]
         for field, model, links in (("groups", Group, groups), ("roles", Role, roles)):
@@ -454,7 +489,9 @@ def _create(
         changes |= {"email_sent": send, "file": filename, "row": row.number}
         events.append((user_id, changes))
     same = {"organization_id": org, **NEW_USER, "created_at": now, "updated_at": now}
-    bulk.insert_rows(conn, "users", USER_COLUMNS, users, same=same)
+    for field in history:
+        same.pop(field, None)
+    bulk.insert_rows(conn, "users", (*USER_COLUMNS, *history), users, same=same)
     bulk.insert_rows(conn, "user_groups", ("organization_id", "user_id", "group_id"), groups)
     bulk.insert_rows(conn, "user_roles", ("organization_id", "user_id", "role_id"), roles)
     invitations.invite_imported(db, actor=actor, users=people, send=send, base_url=base_url)

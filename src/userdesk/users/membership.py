@@ -34,6 +34,27 @@ class Membership:
         }
 
 
+@dataclass(frozen=True)
+class Catalog:
+    """An organization's teams, groups and roles by id, read once for many users (a batch)
+    instead of once per user."""
+
+    teams: dict[int, Team]
+    groups: dict[int, Group]
+    roles: dict[int, Role]
+
+
+Named = TypeVar("Named", Team, Group, Role)
+
+
+def catalog(db: Session, organization_id: int) -> Catalog:
+    def of(model: type[Named]) -> dict[int, Named]:
+        where = model.organization_id == organization_id
+        return {row.id: row for row in db.scalars(select(model).where(where))}
+
+    return Catalog(teams=of(Team), groups=of(Group), roles=of(Role))
+
+
 def _ids(field: str, values: Sequence[str], problems: dict[str, str]) -> list[int]:
     ids = []
     for index, value in enumerate(values):
@@ -54,11 +75,13 @@ def resolve(
     default_team: bool = True,
     permission: str = Permission.USERS_CREATE,
     check_roles: bool = True,
+    known: Catalog | None = None,
 ) -> Membership:
     """The team, groups and roles named by id, in the actor's organization.
 
     A team-scoped actor's users (new ones, or edited ones: PERMISSION says which) land in
-    its team: with no team given, the actor's only team; another team is refused.
+    its team: with no team given, the actor's only team; another team is refused. KNOWN,
+    the organization's catalog, spares reading them.
 
     Raises:
         InvalidInput: an id that is malformed or names nothing in the organization.
@@ -73,12 +96,19 @@ def resolve(
         team_id = str(next(iter(scope)))
     if team_id is not None:
         wanted = parse_id(team_id)
-        team = db.get(Team, wanted) if wanted is not None else None
+        if wanted is None:
+            team = None
+        elif known is not None:
+            team = known.teams.get(wanted)
+        else:
+            team = db.get(Team, wanted)
         if team is None or team.organization_id != org:
             problems["team_id"] = f"{team_id!r} is not a team"
             team = None
-    groups = _load(db, Group, org, "group_ids", group_ids, problems)
-    roles = _load(db, Role, org, "role_ids", role_ids, problems)
+    groups = _load(
+        db, Group, org, "group_ids", group_ids, problems, known.groups if known else None
+    )
+    roles = _load(db, Role, org, "role_ids", role_ids, problems, known.roles if known else None)
     if problems:
         raise InvalidInput("Some teams, groups or roles are not valid.", fields=problems)
     if scope is not None and (team is None or team.id not in scope):
@@ -98,12 +128,20 @@ def _load(
     field: str,
     values: Sequence[str],
     problems: dict[str, str],
+    known: dict[int, Linked] | None = None,
 ) -> list[Linked]:
     ids = _ids(field, values, problems)
-    found = {
-        row.id: row
-        for row in db.scalars(select(model).where(model.organization_id == org, model.id.in_(ids)))
-    }
+    if known is not None:
+        found = {i: known[i] for i in ids if i in known}
+    elif ids:
+        found = {
+            row.id: row
+            for row in db.scalars(
+                select(model).where(model.organization_id == org, model.id.in_(ids))
+            )
+        }
+    else:
+        found = {}
     for index, value in enumerate(values):
         if (wanted := parse_id(value)) is not None and wanted not in found:
             problems[f"{field}[{index}]"] = f"'{value}' is not a {field[:-4]}"

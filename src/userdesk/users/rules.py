@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
@@ -175,6 +175,48 @@ def name_problem(name: str) -> str | None:
     if len(name.strip()) > NAME_MAX_LENGTH:
         return f"is longer than {NAME_MAX_LENGTH} characters"
     return text_problem(name)
+
+
+# When a person's history may begin: a backfilled sign-up, sign-in or visit (created_at,
+# last_login_at, last_seen_at) lies between this and now.
+HISTORY_STARTS = datetime(1970, 1, 1, tzinfo=UTC)
+# An ISO 8601 date, or a time with its offset (Z or +hh:mm): a time without one would be
+# read in some zone nobody chose. Seconds and fractions (to microseconds) may be left out.
+_HISTORY_TIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}"
+    r"(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,6})?)?(?:[Zz]|[+-]\d{2}:?\d{2}))?"
+)
+HISTORY_TIME_MAX_LENGTH = 40
+
+
+def history_time(
+    value: str, *, now: datetime, not_before: datetime | None = None
+) -> tuple[datetime | None, str | None]:
+    """VALUE, a past moment of a person's history (an ISO 8601 time with an offset, or a
+    date taken as midnight UTC), as a UTC datetime; or None and what is wrong with it:
+    malformed, after NOW, before HISTORY_STARTS or before NOT_BEFORE (their sign-up, for a
+    sign-in)."""
+    shown = (
+        ascii(value[:HISTORY_TIME_MAX_LENGTH])
+        if text_problem(value)
+        else repr(value[:HISTORY_TIME_MAX_LENGTH])
+    )
+    if len(value) > HISTORY_TIME_MAX_LENGTH or not _HISTORY_TIME.fullmatch(value):
+        return None, (
+            f"{shown} is not an ISO 8601 time with an offset (2024-03-01T09:30:00Z) or a date"
+        )
+    try:
+        moment = datetime.fromisoformat(value.upper().replace(",", "."))
+    except ValueError:
+        return None, f"{shown} is not a date that exists"
+    moment = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    if moment > now:
+        return None, f"{shown} is in the future: only what already happened can be backfilled"
+    if moment < HISTORY_STARTS:
+        return None, f"{shown} is before {HISTORY_STARTS.date().isoformat()}"
+    if not_before is not None and moment < not_before:
+        return None, f"{shown} is before the sign-up ({not_before.isoformat()})"
+    return moment, None
 
 
 def display_name(first_name: str, last_name: str, email: str) -> str:

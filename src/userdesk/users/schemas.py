@@ -13,6 +13,7 @@ from userdesk.users.models import User
 from userdesk.users.rules import (
     CREATED_VIA_PATTERN,
     EMAIL_MAX_LENGTH,
+    HISTORY_TIME_MAX_LENGTH,
     NAME_MAX_LENGTH,
     UserStatus,
     display_name,
@@ -74,6 +75,54 @@ class UserCreate(BaseModel):
         json_schema_extra={"pattern": CREATED_VIA_PATTERN},
         description="How the user came (a slug of the host's choosing: ticket, chat ...).",
     )
+    created_at: str | None = Field(
+        default=None,
+        json_schema_extra={"maxLength": HISTORY_TIME_MAX_LENGTH},
+        description=(
+            "When the person really signed up, for a host product backfilling its history: "
+            "an ISO 8601 time with an offset (`2024-03-01T09:30:00Z`) or a date (midnight "
+            "UTC), not after now nor before 1970. Default: now."
+        ),
+    )
+
+
+BATCH_MAX_USERS = 1000
+
+
+class UserBatch(BaseModel):
+    """Users to create, or to bring up to date, in one request (a host product's sync)."""
+
+    users: list[Any] = Field(
+        max_length=BATCH_MAX_USERS,
+        description=(
+            f"Up to {BATCH_MAX_USERS:,} objects, each as POST /api/v1/users takes them. An item "
+            "that is not one is answered by its index, like any other bad item."
+        ),
+    )
+
+
+class BatchItemError(BaseModel):
+    field: str
+    message: str
+    code: str
+
+
+class BatchItemRead(BaseModel):
+    """One item's fate: `created`, `unchanged` (its email was there, the fields given were
+    as they are), `updated` (they differed: changed as PATCH changes them) or `error`."""
+
+    index: int
+    status: str = Field(json_schema_extra={"enum": ["created", "unchanged", "updated", "error"]})
+    id: str | None
+    error: BatchItemError | None = None
+
+
+class UserBatchRead(BaseModel):
+    items: list[BatchItemRead]
+    created: int
+    unchanged: int
+    updated: int
+    errors: int
 
 
 class UserUpdate(BaseModel):

@@ -62,6 +62,7 @@ from userdesk.users.rules import (
     UserStatus,
     created_via_problem,
     email_problem,
+    history_time,
     name_problem,
     normalize_email,
     password_problem,
@@ -669,7 +670,7 @@ VERIFY_EMAIL = "verify_email"
 
 
 def check_new_person(
-    db: Session,
+    db: Session | None,
     *,
     organization_id: int,
     email: str,
@@ -716,18 +717,8 @@ def add_user(db: Session, *, actor: Actor, data: UserCreate, base_url: str) -> t
             to someone outside the actor's reach.
     """
     access.require(actor, Permission.USERS_CREATE)
-    problems = check_new_person(
-        db,
-        organization_id=actor.organization_id,
-        email=data.email,
-        first_name=data.first_name,
-        last_name=data.last_name,
-    )
-    allowed = (UserStatus.ACTIVE.value, UserStatus.PENDING.value)
-    if data.status is not None and data.status not in allowed:
-        problems["status"] = f"'{data.status}' is not one of: {', '.join(allowed)}"
-    if data.created_via is not None and (problem := created_via_problem(data.created_via)):
-        problems["created_via"] = problem
+    now = utcnow()
+    problems, created_at = new_user_problems(data, now=now)
     if problems:
         raise InvalidInput("The user's details are not valid.", fields=problems)
     pending = data.status == UserStatus.PENDING.value
@@ -747,8 +738,7 @@ def add_user(db: Session, *, actor: Actor, data: UserCreate, base_url: str) -> t
             code="user.email_taken",
             fields={"email": f"'{data.email.strip()}' is taken"},
         )
-    now = utcnow()
-    via = data.created_via or (CreatedVia.API if actor.api_key_id else CreatedVia.ADMIN).value
+    via = created_via_of(actor, data)
     user = User(
         organization_id=actor.organization_id,
         email=data.email.strip(),
@@ -757,7 +747,9 @@ def add_user(db: Session, *, actor: Actor, data: UserCreate, base_url: str) -> t
         last_name=data.last_name.strip(),
         status=UserStatus.PENDING.value if pending else UserStatus.ACTIVE.value,
         created_via=via,
-        validated_at=now,
+        # validated on creation: when the person signed up, for a backfilled one
+        validated_at=created_at or now,
+        created_at=created_at or now,
     )
     db.add(user)
     db.flush()
@@ -773,11 +765,70 @@ def add_user(db: Session, *, actor: Actor, data: UserCreate, base_url: str) -> t
             **membership.names(),
             "welcome_email": data.send_welcome_email,
         }
-        | ({"status": user.status, "created_via": via} if pending else {}),
+        | ({"status": user.status, "created_via": via} if pending else {})
+        | ({"created_at": created_at.isoformat()} if created_at else {}),
     )
     if data.send_welcome_email:
         send_set_password_email(db, user=user, kind=EmailKind.WELCOME, base_url=base_url)
     return user, True
+
+
+def backdate(db: Session, *, actor: Actor, user_id: int, created_at: datetime) -> User:
+    """Set when a user really signed up (CREATED_AT, a past time the caller checked with
+    rules.history_time), as a host product backfilling its history tells it: what churn
+    scoring "as of" a date reads. Audited as an update.
+
+    Raises:
+        PermissionDenied: the actor may not update users.
+        NotFound: no such user within reach.
+    """
+    user = user_in_reach(db, actor=actor, user_id=user_id, permission=Permission.USERS_UPDATE)
+    before = user.created_at
+    if before == created_at:
+        return user
+    user.created_at = created_at
+    user.version += 1
+    db.flush()
+    audit.record(
+        db,
+        actor=actor,
+        action="user.updated",
+        target_type="user",
+        target_id=user.id,
+        changes={"created_at": {"from": before.isoformat(), "to": created_at.isoformat()}},
+    )
+    return user
+
+
+NEW_STATUSES = (UserStatus.ACTIVE.value, UserStatus.PENDING.value)
+
+
+def new_user_problems(data: UserCreate, *, now: datetime) -> tuple[dict[str, str], datetime | None]:
+    """What is wrong with DATA as someone new, by field (nothing the database knows: the
+    email's owner, the team, groups and roles are checked apart), and its created_at as
+    a time (None: not given)."""
+    problems = check_new_person(
+        None,
+        organization_id=0,
+        email=data.email,
+        first_name=data.first_name,
+        last_name=data.last_name,
+    )
+    if data.status is not None and data.status not in NEW_STATUSES:
+        problems["status"] = f"'{data.status}' is not one of: {', '.join(NEW_STATUSES)}"
+    if data.created_via is not None and (problem := created_via_problem(data.created_via)):
+        problems["created_via"] = problem
+    created_at = None
+    if data.created_at is not None:
+        created_at, problem = history_time(data.created_at, now=now)
+        if problem:
+            problems["created_at"] = problem
+    return problems, created_at
+
+
+def created_via_of(actor: Actor, data: UserCreate) -> str:
+    """How a user DATA describes came: as the host says, else by API key or by an admin."""
+    return data.created_via or (CreatedVia.API if actor.api_key_id else CreatedVia.ADMIN).value
 
 
 def send_set_password_email(db: Session, *, user: User, kind: EmailKind, base_url: str) -> None:

@@ -24,12 +24,14 @@ from userdesk.errors import InvalidInput
 from userdesk.impersonation import service as impersonation
 from userdesk.jobs.schemas import JobRead
 from userdesk.two_step import service as two_step
-from userdesk.users import bulk, lifecycle
+from userdesk.users import batch, bulk, lifecycle
 from userdesk.users import service as users
 from userdesk.users.bulk import BulkPreview, BulkRequest
 from userdesk.users.lifecycle import ActionInput
 from userdesk.users.rules import Action
 from userdesk.users.schemas import (
+    UserBatch,
+    UserBatchRead,
     UserCounts,
     UserCreate,
     UserPageRead,
@@ -184,6 +186,23 @@ async def create_user(
         loaded_user_view(users.get_user(db, actor=actor, user_id=user.id)),
         status_code=201 if created else 200,
     )
+
+
+@router.post("/batch", response_model=UserBatchRead)
+async def sync_users(
+    data: UserBatch, db: DbSession, actor: CurrentActor, settings: SettingsDep
+) -> JSON:
+    """Create up to 1,000 users, or bring them up to date: a host product's sync.
+
+    Idempotent on the email: an item whose email is in the organization is `unchanged`
+    (with its id) when the fields it gives are as they are, `updated` when they differ
+    (changed as PATCH /users/{id} changes them, with its permission checks; a different
+    `created_at` is set too); `status`, `created_via` and `send_welcome_email` count for a
+    new user only. Each item is answered by its `index`: `created`, `unchanged`, `updated`
+    or `error` with `{field, message, code}`; a bad item (or a second item with an email
+    already in the batch) does not stop the others. Welcome emails only where asked.
+    """
+    return JSON(batch.sync_users(db, actor=actor, items=data.users, base_url=settings.base_url))
 
 
 @router.get(
