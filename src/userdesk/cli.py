@@ -415,12 +415,19 @@ def churn_score(
         job = db.get_one(Job, job_id)
         run = db.get_one(ChurnRun, job.params["run_id"])
         counts = scoring.level_counts(db, run)
+        problems = [p["problem"] for p in job.problems]
     console.print(
         f"Scored {run.users:,} users as of {run.as_of:%Y-%m-%d %H:%M} UTC in "
         f"{time.perf_counter() - started:.1f} s: "
         + ", ".join(f"{counts.get(level, 0):,} {level}" for level in ("low", "medium", "high"))
     )
     check = run.calibration
+    console.print(f"Predicted: {check.get('predicts', '')} Model: {run.model}.")
+    for problem in problems:
+        errors.print(f"[yellow]Note:[/yellow] {problem}")
+    if not run.users:
+        database.dispose()
+        raise typer.Exit(1)
     console.print(
         f"Backtest ({check['users']:,} users, as of {check['snapshot'][:10]}): of those active "
         "in the 30 days before, the share who then went quiet, by level: "
@@ -448,13 +455,24 @@ def churn_evaluate(
     horizon: Annotated[
         str, typer.Option("--horizon", help="The period in which a user goes quiet, like 30d.")
     ] = "30d",
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target",
+            help="What churn is: inactivity[:TYPES] or event:TYPE, with an optional "
+            "@TYPE/DAYS scope (the organization's setting by default).",
+        ),
+    ] = None,
     org: OrgOption = None,
 ) -> None:
     """Measure the churn models: on CDNOW (--dataset cdnow), or backtested on the
-    organization's own data (--as-of DATE --horizon 30d)."""
+    organization's own data (--as-of DATE --horizon 30d [--target ...]) beside a logistic
+    baseline."""
     from rich.table import Table
 
     from userdesk.churn import boosting, cdnow, evaluation, scoring
+    from userdesk.churn import definition as churn_definition
+    from userdesk.churn import settings as churn_settings
 
     columns = ("Model", "AUC", "Log loss", "Brier", "Top-decile lift", "Base rate")
     if dataset is not None:
@@ -484,19 +502,31 @@ def churn_evaluate(
     with _transaction() as db:
         span = evaluation.parse_horizon(horizon)
         organization_id = organizations.resolve_organization(db, org).id
-        cutoffs = scoring.cutoffs_of(db.get_one(Organization, organization_id))
-        found_org = evaluation.organization(
-            db, organization_id, as_of.replace(tzinfo=UTC), span, cutoffs
+        organization = db.get_one(Organization, organization_id)
+        churn = (
+            churn_definition.parse_target(target)
+            if target
+            else churn_settings.of_organization(organization)
         )
+        found_org = evaluation.organization(
+            db,
+            organization_id,
+            as_of.replace(tzinfo=UTC),
+            span,
+            scoring.cutoffs_of(organization),
+            churn,
+        )
+    console.print(f"Predicted: {found_org.predicts}")
     table = Table(
         *columns,
-        title=f"Backtest as of {found_org.snapshot:%Y-%m-%d}: who went quiet in the next "
-        f"{found_org.horizon_days} days ({found_org.scored:,} users active in the 30 days before)",
+        title=f"Backtest as of {found_org.snapshot:%Y-%m-%d}: who {found_org.outcome} in the next "
+        f"{found_org.horizon_days} days ({found_org.scored:,} users in scope)",
     )
     for row in evaluation.rows(
         {
             "Transparent + calibration": found_org.transparent,
             f"Gradient boosting ({boosting.NAME})": found_org.boosting,
+            f"Logistic baseline ({boosting.BASELINE})": found_org.baseline,
         }
     ):
         table.add_row(*row)
@@ -504,20 +534,26 @@ def churn_evaluate(
     console.print(f"Gradient boosting: {found_org.boosting_note}.")
     for name, levels in found_org.reliability.items():
         console.print(
-            f"Levels of the {name} model, the share who then went quiet: "
+            f"Levels of the {name} model, the share who then {found_org.outcome}: "
             + ", ".join(
                 f"{level} {share:.0%} of {users:,}" if share is not None else f"{level} none"
                 for level, (users, share) in levels.items()
             )
         )
-    console.print(
-        f"Already inactive at the snapshot (reported apart): {found_org.dormant:,} users"
-        + (
-            f", of whom {found_org.dormant_stayed_quiet:.0%} stayed quiet."
-            if found_org.dormant_stayed_quiet is not None
-            else "."
+    if found_org.dormant:
+        console.print(
+            f"Already inactive at the snapshot (reported apart): {found_org.dormant:,} users"
+            + (
+                f", of whom {found_org.dormant_stayed_quiet:.0%} stayed quiet."
+                if found_org.dormant_stayed_quiet is not None
+                else "."
+            )
         )
-    )
+    console.print(found_org.verdict)
+    for problem in found_org.problems:
+        errors.print(f"[yellow]Note:[/yellow] {problem}")
+    if found_org.transparent is None:
+        raise typer.Exit(1)
 
 
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)

@@ -272,6 +272,18 @@ OPERATIONS = [
         False,
         lambda w, s: ("POST", "/api/v1/churn/runs", {}, {}),
     ),
+    Operation(
+        "read the churn definition",
+        "settings.manage",
+        False,
+        lambda w, s: ("GET", "/api/v1/churn/definition", None, {}),
+    ),
+    Operation(
+        "set the churn definition",
+        "settings.manage",
+        False,
+        lambda w, s: ("PUT", "/api/v1/churn/definition", {"kind": "inactivity"}, {}),
+    ),
     Operation("read the dashboard", R, False, lambda w, s: ("GET", "/api/v1/dashboard", None, {})),
     Operation("business hours", R, False, lambda w, s: ("GET", "/api/v1/business-hours", None, {})),
     Operation(
@@ -459,6 +471,7 @@ def test_the_matrix_covers_every_operation_of_the_api(client: TestClient) -> Non
         "/api/v1/users/{user_id}/outreach/{assignment_id}/reassign",
         "/api/v1/users/{user_id}/outreach/{assignment_id}/done",
         "/api/v1/churn/runs",
+        "/api/v1/churn/definition",
         "/api/v1/dashboard",
         "/api/v1/business-hours",
         "/api/v1/users/{user_id}/business-hours",

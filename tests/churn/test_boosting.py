@@ -100,9 +100,9 @@ def test_contributions_give_reasons_in_words(db: Session, org: Organization) -> 
     trained = boosting.train(boosting.history(db, org.id, now), require_better=False)
     assert trained is not None
     today = boosting.snapshot(db, org.id, now)
-    table = boosting.matrix(today.columns)
+    table = boosting.matrix(today.columns, trained.types)
     pushes = trained.contributions(table)
-    assert pushes.shape == (len(table), len(boosting.SAID))
+    assert pushes.shape == (len(table), len(trained.terms))
     # a user at the medians has no push from any feature
     at_median = trained.contributions(trained.medians[np.newaxis])
     assert np.allclose(at_median, 0.0)

@@ -8,6 +8,7 @@ Python, for tests and small cases.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -82,6 +83,7 @@ class FeatureColumns:
     verified: Floats  # 1.0 or 0.0, and so on
     validated: Floats
     accepted: Floats
+    types: TypeColumns | None = None  # per event type (None: not read)
 
     # The order of the columns in a row of scoring's statement, after the user's id.
     ROW = (
@@ -120,6 +122,9 @@ class FeatureColumns:
 
     def __len__(self) -> int:
         return len(self.tenure_days)
+
+    def with_types(self, types: TypeColumns) -> FeatureColumns:
+        return dataclasses.replace(self, types=types)
 
     def row(self, i: int, status: str = "") -> Features:
         """The features of the I-th user."""
@@ -179,3 +184,76 @@ def trend(recent: Any, before: Any) -> Any:
     with np.errstate(divide="ignore", invalid="ignore"):
         change = np.clip((recent - before) / before, -1.0, 1.0)
     return np.where(before == 0, np.sign(recent), change)
+
+
+# What each event type the organization sends says, a column each (see TypeColumns).
+PER_TYPE = ("last_7", "last_28", "trend", "days_since", "active_week_share")
+
+
+@dataclass(frozen=True)
+class TypeColumns:
+    """Per event type, of many users: a row per user, a column per type (in NAMES).
+
+    Counts are weighted: an event that carries a number (`count`, `quantity`, or the
+    property the organization named) counts as that many. Only the last WEEKS weeks are
+    read, so DAYS_SINCE is NaN for a type not seen in them."""
+
+    names: tuple[str, ...]
+    last_7: Floats
+    last_28: Floats
+    previous_28: Floats
+    days_since: Floats
+    active_weeks: Floats
+
+    @classmethod
+    def of_rows(
+        cls, user_ids: Sequence[int], rows: Iterable[Sequence[Any]], names: Sequence[str]
+    ) -> TypeColumns:
+        """From rows of (user id, type, last_7, last_28, previous_28, days_since,
+        active_weeks), for the users USER_IDS in that order (types not in NAMES ignored)."""
+        ids = np.asarray(user_ids, dtype=np.int64)
+        shape = (len(ids), len(names))
+        counts = [np.zeros(shape) for _ in range(4)]
+        days_since = np.full(shape, np.nan)
+        found = list(rows)
+        if found and len(ids) and names:
+            column = {name: k for k, name in enumerate(names)}
+            kinds = np.array([column.get(row[1], -1) for row in found], dtype=np.int64)
+            users = np.array([row[0] for row in found], dtype=np.int64)
+            values = np.array([row[2:7] for row in found], dtype=np.float64)  # None: NaN
+            order = np.argsort(ids, kind="stable")
+            where = np.clip(np.searchsorted(ids, users, sorter=order), 0, len(ids) - 1)
+            at = order[where]
+            keep = (ids[at] == users) & (kinds >= 0)
+            i, k, values = at[keep], kinds[keep], values[keep]
+            for table, j in zip(counts, (0, 1, 2, 4), strict=True):
+                table[i, k] = np.nan_to_num(values[:, j])
+            days_since[i, k] = values[:, 3]
+        last_7, last_28, previous_28, active_weeks = counts
+        return cls(tuple(names), last_7, last_28, previous_28, days_since, active_weeks)
+
+    @classmethod
+    def none(cls, users: int) -> TypeColumns:
+        return cls.of_rows(range(users), [], [])
+
+    def table(self, names: Sequence[str]) -> Floats:
+        """The PER_TYPE columns of each type in NAMES, in that order (a type these
+        columns lack: never seen), a row per user."""
+        n = len(self.last_7)
+        parts: list[Floats] = []
+        for name in names:
+            if name in self.names:
+                k = self.names.index(name)
+                recent, before = self.last_28[:, k], self.previous_28[:, k]
+                parts += [
+                    self.last_7[:, k],
+                    recent,
+                    trend(recent, before),
+                    self.days_since[:, k],
+                    self.active_weeks[:, k] / WEEKS,
+                ]
+            else:
+                parts += [np.zeros(n), np.zeros(n), np.zeros(n), np.full(n, np.nan), np.zeros(n)]
+        if not parts:
+            return np.zeros((n, 0))
+        return np.column_stack(parts).astype(np.float64)

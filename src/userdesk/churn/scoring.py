@@ -1,12 +1,16 @@
 """Scoring every user of an organization as of a moment: a job, set-based.
 
-The run first calibrates the score on a backtest (the same features 30 days earlier,
-against who then went quiet) and trains the boosting model where there is history, then
-goes through the users in id ranges: one statement adds up each range's events
-(conditional sums over the (user_id, occurred_at) index) into numbers, read on a
-connection of its own while the range before is scored; numpy turns the rows into
-predictions, and the range's scores go in with a few multi-row INSERTs, the levels that
-changed with one UPDATE run for each. Every run keeps its scores (the history).
+The run first says why it may find nobody to score or too little history (`readiness`,
+in the job's problems), calibrates the score on a backtest (the same features one horizon
+earlier, against who then churned as the organization defines it), chooses the event
+types worth features (`event_types`) and the model (boosting.for_run), then goes through
+the users in id ranges: one statement adds up each range's events (conditional sums over
+the (user_id, occurred_at) index) into numbers, and when the model reads event types a
+second adds them up per user and type over the last 12 weeks (`_type_statement`); both
+are read on a connection of their own while the range before is scored; numpy turns the
+rows into predictions, and the range's scores go in with a few multi-row INSERTs, the
+levels that changed with one UPDATE run for each. Every run keeps its scores (the
+history), and records what it predicted in words, its event types and its model.
 """
 
 from __future__ import annotations
@@ -27,12 +31,12 @@ from sqlalchemy import (
     and_,
     case,
     cast,
-    exists,
     func,
     literal,
     select,
     true,
 )
+from sqlalchemy import Float as SqlFloat
 from sqlalchemy.orm import Session
 
 from userdesk.access import service as access
@@ -40,7 +44,10 @@ from userdesk.access.rules import Actor, Permission
 from userdesk.activity.models import NOT_THE_USERS_DOING, ActivityEvent
 from userdesk.audit import service as audit
 from userdesk.churn import boosting, model
-from userdesk.churn.features import DAY, WEEKS, FeatureColumns, Floats
+from userdesk.churn import definition as churn_definition
+from userdesk.churn import settings as churn_settings
+from userdesk.churn.definition import ChurnDefinition
+from userdesk.churn.features import DAY, WEEKS, FeatureColumns, Floats, TypeColumns
 from userdesk.churn.models import ChurnRun, ChurnScore
 from userdesk.db import bulk
 from userdesk.db.base import UTCDateTime, utcnow
@@ -89,6 +96,141 @@ def _activity_columns(dialect: str, as_of: datetime) -> list[Any]:
 
 
 UserIds = Callable[[Any], ColumnElement[bool]]  # user id column -> which users
+
+# Event types as signal: those with enough volume among a sample of users over the year
+# before, at most MAX_TYPES, the most frequent first.
+TYPE_SAMPLE = 20_000
+TYPE_SHARE = 0.01  # of the sample's events
+TYPE_USERS = 20  # distinct users who sent the type
+MAX_TYPES = 20
+WEIGHT_PROPERTIES = ("count", "quantity")  # a number there weighs the event
+WEIGHT_SETTING = "churn_weight_property"  # one more, named by the organization
+
+
+def _weight_properties(organization: Organization | None) -> tuple[str, ...]:
+    named = organization.settings.get(WEIGHT_SETTING) if organization is not None else None
+    return (named, *WEIGHT_PROPERTIES) if named else WEIGHT_PROPERTIES
+
+
+def _number_in(dialect: str, name: str) -> Any:
+    """The event's property NAME where it is a number, else NULL."""
+    props = ActivityEvent.properties
+    if dialect == "sqlite":
+        path = f'$."{name}"'
+        return case(
+            (
+                func.json_type(props, path).in_(("integer", "real")),
+                func.json_extract(props, path),
+            )
+        )
+    return case(
+        (
+            func.json_typeof(props.op("->")(name)) == "number",
+            cast(props.op("->>")(name), SqlFloat),
+        )
+    )
+
+
+def _weight(dialect: str, weighted: Sequence[str], properties: Sequence[str]) -> Any:
+    """What an event counts for: the first number among PROPERTIES for the types that
+    carry one (never below 0), else 1."""
+    if not weighted:
+        return literal(1)
+    number = func.coalesce(*(_number_in(dialect, p) for p in properties), 1)
+    return case((ActivityEvent.type.in_(weighted), case((number > 0, number), else_=0)), else_=1)
+
+
+def event_types(db: Session, organization_id: int, as_of: datetime) -> list[dict[str, Any]]:
+    """The organization's event types worth features as of AS_OF, as {"name",
+    "weighted"} (weighted: some of its events carry a number to count), chosen on a sample
+    of users from the year before: at least TYPE_SHARE of the events and TYPE_USERS users,
+    at most MAX_TYPES, the most frequent first."""
+    dialect = _dialect(db)
+    ids = sample_of(db, organization_id, TYPE_SAMPLE)
+    properties = _weight_properties(db.get(Organization, organization_id))
+    has_number = func.coalesce(*(_number_in(dialect, p) for p in properties)).is_not(None)
+    rows = db.execute(
+        select(
+            ActivityEvent.type,
+            func.count(),
+            func.count(func.distinct(ActivityEvent.user_id)),
+            func.sum(case((has_number, 1), else_=0)),
+        )
+        .where(
+            ids(ActivityEvent.user_id),
+            ActivityEvent.organization_id == organization_id,
+            ActivityEvent.occurred_at < as_of,
+            ActivityEvent.occurred_at >= as_of - 365 * DAY,
+            ActivityEvent.type.not_in(NOT_THE_USERS_DOING),
+        )
+        .group_by(ActivityEvent.type)
+    ).all()
+    total = sum(row[1] for row in rows)
+    kept = sorted(
+        (row for row in rows if row[1] >= TYPE_SHARE * total and row[2] >= TYPE_USERS),
+        key=lambda row: (-row[1], row[0]),
+    )[:MAX_TYPES]
+    return [{"name": row[0], "weighted": bool(row[3])} for row in kept]
+
+
+def _type_statement(
+    db: Session,
+    organization_id: int,
+    as_of: datetime,
+    ids: UserIds,
+    types: Sequence[dict[str, Any]],
+) -> Select[Any]:
+    """Per user and event type of TYPES: weighted counts in the last 7 and 28 days and the
+    28 before, days since the last, active weeks; from the last WEEKS weeks strictly
+    before AS_OF (rows as TypeColumns.of_rows takes them)."""
+    dialect = _dialect(db)
+    at = ActivityEvent.occurred_at
+    properties = _weight_properties(db.get(Organization, organization_id))
+    weight = _weight(dialect, [t["name"] for t in types if t["weighted"]], properties)
+
+    def since(days: int) -> datetime:
+        return as_of - days * DAY
+
+    def total(*conditions: Any) -> Any:
+        return func.sum(case((and_(*conditions), weight), else_=0))
+
+    weeks_ago = _days_before(dialect, as_of, at) / 7
+    week = cast(weeks_ago, Integer) if dialect == "sqlite" else func.floor(weeks_ago)
+    return (
+        select(
+            ActivityEvent.user_id,
+            ActivityEvent.type,
+            total(at >= since(7)),
+            total(at >= since(28)),
+            total(at < since(28), at >= since(56)),
+            _days_before(dialect, as_of, func.max(at)),
+            func.count(func.distinct(week)),
+        )
+        .where(
+            ids(ActivityEvent.user_id),
+            at < as_of,
+            at >= since(7 * WEEKS),
+            ActivityEvent.type.in_([t["name"] for t in types]),
+        )
+        .group_by(ActivityEvent.user_id, ActivityEvent.type)
+    )
+
+
+def _with_types(
+    db: Session,
+    organization_id: int,
+    as_of: datetime,
+    ids: UserIds,
+    rows: Sequence[Row[Any]],
+    types: Sequence[dict[str, Any]],
+) -> FeatureColumns:
+    """The features of ROWS (of _statement) with those of each event type in TYPES."""
+    columns = _columns(rows)
+    names = [t["name"] for t in types]
+    found = (
+        db.execute(_type_statement(db, organization_id, as_of, ids, types)).all() if types else []
+    )
+    return columns.with_types(TypeColumns.of_rows([row[0] for row in rows], found, names))
 
 
 def _statement(dialect: str, organization_id: int, as_of: datetime, ids: UserIds) -> Select[Any]:
@@ -159,6 +301,27 @@ def sample_of(db: Session, organization_id: int, size: int) -> UserIds:
     return lambda column: column.in_(chosen)
 
 
+def _users_with(
+    organization_id: int, ids: UserIds, kinds: Sequence[str], start: Any, end: Any
+) -> Any:
+    """The users (of IDS) with an event of KINDS (any of the user's doing when empty) from
+    START (inclusive; None: ever) to END (exclusive), once each: a derived table to join,
+    which the database reads in one pass (a correlated EXISTS per user can get a generic
+    plan on PostgreSQL that reads every event for every user)."""
+    at = ActivityEvent.occurred_at
+    conditions = [
+        ActivityEvent.organization_id == organization_id,
+        ids(ActivityEvent.user_id),
+        at < end,
+        ActivityEvent.type.in_(kinds) if kinds else ActivityEvent.type.not_in(NOT_THE_USERS_DOING),
+    ]
+    if start is not None:
+        conditions.append(at >= start)
+    return (
+        select(ActivityEvent.user_id).where(*conditions).group_by(ActivityEvent.user_id).subquery()
+    )
+
+
 def labelled(
     db: Session,
     organization_id: int,
@@ -166,25 +329,36 @@ def labelled(
     *,
     sample: int,
     horizon: timedelta = model.HORIZON_DAYS * DAY,
+    churn: ChurnDefinition = churn_definition.DEFAULT,
+    types: Sequence[dict[str, Any]] | None = None,
 ) -> tuple[FeatureColumns, Floats]:
-    """The features as of AT of a sample of users, and whether each then went quiet (1.0:
-    no sign-in and no event in the HORIZON after)."""
-    came_back = (
-        exists()
-        .where(
-            ActivityEvent.user_id == User.id,
-            ActivityEvent.occurred_at >= at,
-            ActivityEvent.occurred_at < at + horizon,
-            ActivityEvent.type.not_in(NOT_THE_USERS_DOING),
-        )
-        .label("came_back")
-    )
+    """The features as of AT of a sample of users (with those of each event type in
+    TYPES; chosen as of AT when None), and whether each churned in the HORIZON after as
+    CHURN defines it (1.0); only the users in its scope when it has one."""
     ids = sample_of(db, organization_id, sample)
-    rows = db.execute(
-        _statement(_dialect(db), organization_id, at, ids).add_columns(came_back)
-    ).all()
-    churned = np.array([not row.came_back for row in rows], dtype=np.float64)
-    return _columns(rows), churned
+    event = churn.kind == churn_definition.EVENT
+    kinds = [churn.event_type or ""] if event else list(churn.activity_types)
+    after = _users_with(organization_id, ids, kinds, at, at + horizon)
+    happened = after.c.user_id.is_not(None)
+    outcome = (happened if event else ~happened).label("churned")
+    statement = (
+        _statement(_dialect(db), organization_id, at, ids)
+        .add_columns(outcome)
+        .outerjoin(after, after.c.user_id == User.id)
+    )
+    if churn.scoped:
+        scope_kinds = [churn.scope_type] if churn.scope_type else []
+        active = _users_with(organization_id, ids, scope_kinds, at - churn.scope_days * DAY, at)
+        statement = statement.join(active, active.c.user_id == User.id)
+        if event:
+            before = _users_with(organization_id, ids, kinds, None, at)
+            statement = statement.outerjoin(before, before.c.user_id == User.id).where(
+                before.c.user_id.is_(None)
+            )
+    rows = db.execute(statement).all()
+    churned = np.array([bool(row.churned) for row in rows], dtype=np.float64)
+    chosen = event_types(db, organization_id, at) if types is None else types
+    return _with_types(db, organization_id, at, ids, rows, chosen), churned
 
 
 def backtest(
@@ -192,11 +366,22 @@ def backtest(
     organization_id: int,
     as_of: datetime,
     cutoffs: tuple[float, float] = model.DEFAULT_CUTOFFS,
+    *,
+    churn: ChurnDefinition = churn_definition.DEFAULT,
 ) -> dict[str, Any]:
-    """Features HORIZON days before AS_OF against who then went quiet: the calibration
-    (Platt scaling of the score), and how well the levels would have told."""
-    snapshot = as_of - model.HORIZON_DAYS * DAY
-    columns, went_quiet = labelled(db, organization_id, snapshot, sample=BACKTEST_SAMPLE)
+    """Features HORIZON days before AS_OF against who then churned (by default, went
+    quiet): the calibration (Platt scaling of the score), and how well the levels would
+    have told."""
+    snapshot = as_of - churn.days * DAY
+    columns, went_quiet = labelled(
+        db,
+        organization_id,
+        snapshot,
+        sample=BACKTEST_SAMPLE,
+        horizon=churn.days * DAY,
+        churn=churn,
+        types=[],
+    )
     scores = model.scores(columns).tolist()
     churned = [bool(x) for x in went_quiet.tolist()]
     fitted = model.fit_calibration(scores, churned)
@@ -226,6 +411,58 @@ def backtest(
     }
 
 
+MIN_HISTORY_DAYS = 60  # of events before the moment: a horizon observed, and one before
+
+
+def readiness(db: Session, organization_id: int, as_of: datetime) -> list[str]:
+    """Why a scoring as of AS_OF would find nobody to score, or too little history to
+    calibrate or train, in words that say what to send (empty: ready)."""
+    day = f"{as_of:%Y-%m-%d}"
+    users = db.scalar(
+        select(func.count())
+        .select_from(User)
+        .where(
+            User.organization_id == organization_id,
+            User.status.in_(SCORED_STATUSES),
+            User.created_at < as_of,
+        )
+    )
+    if not users:
+        later = db.scalar(
+            select(func.count()).select_from(User).where(User.organization_id == organization_id)
+        )
+        return [
+            f"Nobody to score as of {day}: no user was created before it"
+            + (f" (the {later:,} users there are were all created later)" if later else "")
+            + ". Send your users with the date they really signed up: POST /api/v1/users "
+            "with created_at, or the created_at column of a CSV import."
+        ]
+    first = db.scalar(
+        select(func.min(ActivityEvent.occurred_at)).where(
+            ActivityEvent.organization_id == organization_id,
+            ActivityEvent.occurred_at < as_of,
+            ActivityEvent.type.not_in(NOT_THE_USERS_DOING),
+        )
+    )
+    if first is None:
+        return [
+            f"No event before {day}: the {users:,} users would all be scored on their sign-up "
+            "alone. Send what they did, past events included, with POST /api/v1/events (up "
+            "to 1,000 a request, each with its occurred_at)."
+        ]
+    if first.tzinfo is None:
+        first = first.replace(tzinfo=UTC)
+    span = (as_of - first) / DAY
+    if span < MIN_HISTORY_DAYS:
+        return [
+            f"Too little history to calibrate: the first event is from {first:%Y-%m-%d}, "
+            f"{span:.0f} days before {day}; calibrating needs {MIN_HISTORY_DAYS} days of events "
+            "(a horizon to watch and one before it) and training a model more. Send older "
+            "events with POST /api/v1/events, or score a later date."
+        ]
+    return []
+
+
 def start(db: Session, *, actor: Actor, as_of: datetime | None = None) -> Job:
     """Queue a scoring of the organization's users as of AS_OF (now by default).
 
@@ -244,6 +481,9 @@ def start(db: Session, *, actor: Actor, as_of: datetime | None = None) -> Job:
     job = jobs.create(
         db, actor=actor, kind=KIND, params={"as_of": moment.isoformat()}, total=total or 0
     )
+    job.problems = [
+        {"problem": problem} for problem in readiness(db, actor.organization_id, moment)
+    ]
     audit.record(
         db,
         actor=actor,
@@ -260,41 +500,66 @@ def _step(db: Session, job: Job, actor: Actor, base_url: str) -> bool:
     org = job.organization_id
     run_id = job.params.get("run_id")
 
-    def statement(after: int) -> Select[Any]:
+    def statements(after: int, types: list[dict[str, Any]]) -> list[Select[Any]]:
+        """The range's users with their features, and (TYPES) their events by type."""
         chosen = _in_range(after, RANGE)
-        return (
+        users = (
             _statement(_dialect(db), org, as_of, chosen)
             .add_columns(User.churn_level)  # last: the level until now
             .order_by(User.id)
         )
+        if not types:
+            return [users]
+        return [users, _type_statement(db, org, as_of, chosen, types)]
 
     if run_id is None:
         job.cursor = _range_after(db, org, job.cursor) or job.cursor
-        _read_ahead.start(db, job.id, job.cursor, statement(job.cursor))  # during the backtest
+        chosen_types = event_types(db, org, as_of)
+        # read during the backtest and the training
+        _read_ahead.start(db, job.id, job.cursor, statements(job.cursor, chosen_types))
+        organization = db.get_one(Organization, org)
+        churn = churn_settings.of_organization(organization)
         run = ChurnRun(
             organization_id=org,
             as_of=as_of,
             model=MODEL,
-            calibration=backtest(db, org, as_of, cutoffs_of(db.get_one(Organization, org))),
+            calibration={
+                **backtest(db, org, as_of, cutoffs_of(organization), churn=churn),
+                "churn": churn.as_setting(),
+                "predicts": churn.sentence(),
+                "event_types": chosen_types,
+            },
         )
         db.add(run)
         db.flush()
-        trained = boosting.for_run(db, run)  # None: not enough history
+        trained, choice = boosting.for_run(db, run)  # None: the transparent model
+        run.calibration = {**run.calibration, "choice": choice}
         if trained is not None:
-            run.model = boosting.NAME
+            run.model = trained.name
             run.calibration = {**run.calibration, "boosting": trained.summary}
+        else:
+            job.problems = [*job.problems, {"problem": choice["why"]}]
         job.params = {**job.params, "run_id": run.id}
         return False
     run = db.get_one(ChurnRun, run_id)
     calibration = model.Calibration(run.calibration["a"], run.calibration["b"])
-    trained = boosting.for_run(db, run) if run.model == boosting.NAME else None
+    trained = boosting.for_run(db, run)[0] if run.model != MODEL else None
+    types = run.calibration.get("event_types", []) if trained is not None else []
     cutoffs = cutoffs_of(db.get_one(Organization, org))
     after = job.cursor
-    rows = _read_ahead.take(job.id, after) or db.execute(statement(after)).all()
+    read = _read_ahead.take(job.id, after) or [
+        db.execute(statement).all() for statement in statements(after, types)
+    ]
     following = _range_after(db, org, after + RANGE)
     if following is not None:
-        _read_ahead.start(db, job.id, following, statement(following))
-    scored = _write(db, run, rows, calibration, cutoffs, trained)
+        _read_ahead.start(db, job.id, following, statements(following, types))
+    rows = read[0]
+    names = [t["name"] for t in types]
+    by_type = read[1] if types and len(read) > 1 else []
+    columns = _columns(rows).with_types(
+        TypeColumns.of_rows([row[0] for row in rows], by_type, names)
+    )
+    scored = _write(db, run, rows, columns, calibration, cutoffs, trained)
     run.users += scored
     job.done += scored
     if following is not None:
@@ -331,19 +596,22 @@ class _ReadAhead:
     def __init__(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="churn-read-ahead")
         self._lock = threading.Lock()
-        self._reading: dict[tuple[int, int], Future[Sequence[Row[Any]]]] = {}
+        self._reading: dict[tuple[int, int], Future[list[Sequence[Row[Any]]]]] = {}
 
-    def start(self, db: Session, job_id: int, after: int, statement: Select[Any]) -> None:
-        """Start reading the rows of STATEMENT for the step of JOB_ID at cursor AFTER."""
+    def start(
+        self, db: Session, job_id: int, after: int, statements: Sequence[Select[Any]]
+    ) -> None:
+        """Start reading the rows of STATEMENTS for the step of JOB_ID at cursor AFTER."""
         engine = db.get_bind()
         if not isinstance(engine, Engine):  # bound to one connection: nothing to read beside
             return
         with self._lock:
             self._reading = {key: f for key, f in self._reading.items() if key[0] != job_id}
-            self._reading[(job_id, after)] = self._pool.submit(_rows, engine, statement)
+            self._reading[(job_id, after)] = self._pool.submit(_rows, engine, statements)
 
-    def take(self, job_id: int, after: int) -> Sequence[Row[Any]] | None:
-        """The rows read ahead for this step, or None (not started, or it failed)."""
+    def take(self, job_id: int, after: int) -> list[Sequence[Row[Any]]] | None:
+        """The rows of each statement read ahead for this step, or None (not started, or
+        it failed)."""
         with self._lock:
             future = self._reading.pop((job_id, after), None)
         if future is None or future.exception() is not None:
@@ -351,9 +619,9 @@ class _ReadAhead:
         return future.result()
 
 
-def _rows(engine: Engine, statement: Select[Any]) -> Sequence[Row[Any]]:
+def _rows(engine: Engine, statements: Sequence[Select[Any]]) -> list[Sequence[Row[Any]]]:
     with engine.connect() as conn:
-        return conn.execute(statement).all()
+        return [conn.execute(statement).all() for statement in statements]
 
 
 _read_ahead = _ReadAhead()
@@ -363,12 +631,12 @@ def _write(
     db: Session,
     run: ChurnRun,
     rows: Sequence[Row[Any]],
+    columns: FeatureColumns,
     calibration: model.Calibration,
     cutoffs: tuple[float, float],
     trained: boosting.Booster | None = None,
 ) -> int:
     conn = db.connection()
-    columns = _columns(rows)
     predicted = (
         trained.predict_all(columns, cutoffs)
         if trained is not None

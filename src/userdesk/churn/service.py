@@ -44,6 +44,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "Only": (RE_ENGAGE, ADD_TO_GROUP),  # "Only 2 events in the last 28 days"
     "Active in": (ADD_TO_GROUP, RE_ENGAGE),  # "Active in 3 of the last 12 weeks"
 }
+FELL = (ASSIGN_OUTREACH, RE_ENGAGE)  # "post.created fell 70% in 4 weeks (10 to 3)"
 
 
 class ScorePoint(BaseModel):
@@ -118,7 +119,8 @@ def suggested(reasons: list[str], level: str, status: str = "active") -> list[st
     actions: list[str] = []
     for reason in reasons:
         answers = next(
-            (a for words, a in ACTIONS.items() if reason.startswith(words)), (RE_ENGAGE,)
+            (a for words, a in ACTIONS.items() if reason.startswith(words)),
+            FELL if " fell " in reason else (RE_ENGAGE,),  # an event type's, by its name
         )
         actions.extend(answers)
     if level == "high":

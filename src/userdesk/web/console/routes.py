@@ -21,6 +21,7 @@ from userdesk.auth.session_rules import MINUTES_SETTINGS
 from userdesk.availability import service as availability
 from userdesk.churn import scoring
 from userdesk.churn import service as churn
+from userdesk.churn import settings as churn_settings
 from userdesk.db.base import utcnow
 from userdesk.errors import (
     Conflict,
@@ -631,6 +632,7 @@ def _settings(
         allow_impersonation=organizations.allows_impersonation(organization),
         notify_impersonation=organizations.notifies_impersonation(organization),
         churn_cutoffs=[round(c * 100) for c in scoring.cutoffs_of(organization)],
+        churn_predicts=churn_settings.of_organization(organization).sentence(),
         registration=organizations.registration_policy(organization),
         registration_policies=list(RegistrationPolicy),
         registration_domains=", ".join(organizations.registration_domains(organization)),
