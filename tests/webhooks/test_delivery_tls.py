@@ -209,7 +209,7 @@ def test_a_name_whose_lookup_hangs_fails_within_the_attempts_time(
     )
     assert time.monotonic() - started < 2
     assert attempt.error
-    assert "resolving slow.receiver.test took over 0.5 s" in attempt.error
+    assert "resolving slow.receiver.test took longer than the attempt allows" in attempt.error
 
 
 def test_an_answer_trickling_in_is_cut_at_the_attempts_time_in_all(

@@ -194,7 +194,8 @@ def resolve(host: str, port: int, timeout: float | None) -> list[str]:
     try:
         found = lookup.result(timeout=timeout)
     except TimeoutError as exc:
-        raise httpcore.ConnectTimeout(f"resolving {host} took over {timeout or 0:.3g} s") from exc
+        slow = f"resolving {host} took longer than the attempt allows"
+        raise httpcore.ConnectTimeout(slow) from exc
     except (socket.gaierror, UnicodeError) as exc:
         raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
     return list(dict.fromkeys(str(info[4][0]) for info in found))
