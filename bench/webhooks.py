@@ -2,8 +2,10 @@
 
 A small database of its own (a temporary SQLite file; a database `userdesk_bench_webhooks`
 made afresh beside USERDESK_BENCH_POSTGRES_URL's), never bench/data's. The workers are
-real `userdesk worker` processes; the receiver (tests/webhooks/receiver.py) runs in this
-process and verifies every signature with `standardwebhooks`, as a host product would.
+real `userdesk worker` processes; the receiver (QuickReceiver) runs in this process and
+verifies every signature with `standardwebhooks`, as a host product would, on a bare
+asyncio server: the tests' receiver (uvicorn) spends more of the two cores per request than
+the worker does, and would measure itself.
 
 - Throughput: MESSAGES messages about as many users committed at once, one worker on
   SQLite, two on PostgreSQL; from the commit to the receiver's last arrival.
@@ -13,19 +15,23 @@ process and verifies every signature with `standardwebhooks`, as a host product 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
+import socket
 import statistics
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine, insert, make_url, text
-from tests.webhooks.receiver import Receiver
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from bench.common import USERDESK
 from userdesk.config import Settings
@@ -42,6 +48,74 @@ MESSAGES = int(os.environ.get("BENCH_WEBHOOKS", "5000"))
 LATENCY_SAMPLES = int(os.environ.get("BENCH_WEBHOOK_SAMPLES", "100"))
 SECRET_KEY = "bench-webhooks-secret-key"  # noqa: S105 - a throwaway bench database's
 PG_DATABASE = "userdesk_bench_webhooks"
+
+
+@dataclass(frozen=True)
+class Arrival:
+    webhook_id: str
+    at: float  # time.time() when it arrived
+
+
+class QuickReceiver:
+    """An HTTP/1.1 server on 127.0.0.1 (keep-alive, Content-Length bodies) answering 204 to
+    each request whose signature verifies with SECRETS[0], 401 to any other."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        self.verifier = Webhook(secrets[0])
+        self.received: list[Arrival] = []
+        self.rejected: list[str] = []
+        self.arrived = threading.Condition()
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks"
+
+    def start(self) -> None:
+        self.thread.start()
+        serving = asyncio.run_coroutine_threadsafe(
+            asyncio.start_server(self._serve, "127.0.0.1", self.port), self.loop
+        )
+        self.server = serving.result(timeout=10)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.server.close)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+
+    def wait_for(self, count: int, timeout: float) -> list[Arrival]:
+        with self.arrived:
+            if not self.arrived.wait_for(lambda: len(self.received) >= count, timeout):
+                raise AssertionError(f"{len(self.received)} webhooks received, not {count}")
+            return list(self.received)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")[1:]
+                headers = {
+                    name.strip().lower(): value.strip()
+                    for name, _, value in (line.partition(":") for line in lines if line)
+                }
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                webhook_id = headers.get("webhook-id", "")
+                try:
+                    self.verifier.verify(body, headers)
+                except WebhookVerificationError:
+                    self.rejected.append(webhook_id)
+                    writer.write(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n")
+                    continue
+                with self.arrived:
+                    self.received.append(Arrival(webhook_id, time.time()))
+                    self.arrived.notify_all()
+                writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
 
 
 def webhook_rows(postgres_url: str | None) -> Iterator[Row]:
@@ -103,7 +177,9 @@ def settings_for(url: str, var_dir: Path) -> Settings:
     )
 
 
-def prepare(url: str, var_dir: Path, receiver: Receiver, secret: str) -> tuple[Engine, int, int]:
+def prepare(
+    url: str, var_dir: Path, receiver: QuickReceiver, secret: str
+) -> tuple[Engine, int, int]:
     """The database migrated, with an organization and an endpoint: (engine, org, endpoint)."""
     engine = make_engine(url)
     upgrade(engine)
@@ -189,7 +265,7 @@ def running_workers(url: str, count: int, var_dir: Path) -> Iterator[None]:
 def throughput(url: str, *, workers: int, var_dir: Path) -> float:
     """Deliveries per second of WORKERS workers, MESSAGES committed at once."""
     secret = signing.new_secret()
-    receiver = Receiver([secret])
+    receiver = QuickReceiver([secret])
     receiver.start()
     try:
         engine, org_id, endpoint_id = prepare(url, var_dir, receiver, secret)
@@ -208,7 +284,7 @@ def throughput(url: str, *, workers: int, var_dir: Path) -> float:
 def latency(url: str, *, var_dir: Path) -> tuple[float, float]:
     """p50 and p99 seconds from a message's commit to its arrival, the worker idle."""
     secret = signing.new_secret()
-    receiver = Receiver([secret])
+    receiver = QuickReceiver([secret])
     receiver.start()
     try:
         engine, org_id, endpoint_id = prepare(url, var_dir, receiver, secret)

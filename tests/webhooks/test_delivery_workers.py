@@ -114,7 +114,7 @@ def test_a_worker_killed_mid_delivery_loses_nothing(
     tmp_path: Path,
 ) -> None:
     database, settings = committed
-    sent = queue(database, settings, receiver, secret, 20, 20)
+    sent = queue(database, settings, receiver, secret, 5 * PER_ENDPOINT, 5 * PER_ENDPOINT)
     uids = [uid for uid, _ in sent]
     search_path = ""
     if engine.dialect.name == "postgresql":

@@ -92,7 +92,7 @@ TIMEOUT_SECONDS = 15.0
 LEASE = timedelta(minutes=1)  # renewed every third of it while messages are held
 BATCH = 100  # claimed at most by `claim` when not told
 CONCURRENCY = 32  # requests in flight per worker
-PER_ENDPOINT = 8  # requests in flight per endpoint and worker (a quarter of them: see the bench)
+PER_ENDPOINT = 16  # requests in flight per endpoint and worker (half of them: see the bench)
 HELD_PER_ENDPOINT = 256  # claimed and not yet recorded, per endpoint and worker
 HELD_PER_SLOT = 8  # claimed and not yet recorded, in all: so many per sender
 WRITE_EVERY = 0.05  # seconds: answers are written (and more claimed) at most so often

@@ -207,6 +207,8 @@ def audited_many(
     """The messages of audit events recorded together (audit.record_many); how many."""
     if target_type != "user" or action not in catalog.ACTIONS:
         return 0
+    if not _subscribed(db, actor.organization_id):  # an import's many: not even listed
+        return 0
     return _tell(db, actor, action, [(int(u), c, None) for u, c in targets], at)
 
 
