@@ -403,17 +403,22 @@ def update_endpoint(
         if before[field] != value
     }
     if changes:
-        endpoint.updated_at = utcnow()
-        db.flush()
-        audit.record(
-            db,
-            actor=actor,
-            action="webhook.updated",
-            target_type=TARGET_TYPE,
-            target_id=endpoint.id,
-            changes=changes,
-        )
+        _updated(db, actor, endpoint, changes)
     return endpoint
+
+
+def _updated(db: Session, actor: Actor, endpoint: WebhookEndpoint, changes: dict[str, Any]) -> None:
+    """Record that ENDPOINT was changed as CHANGES say (audited as webhook.updated)."""
+    endpoint.updated_at = utcnow()
+    db.flush()
+    audit.record(
+        db,
+        actor=actor,
+        action="webhook.updated",
+        target_type=TARGET_TYPE,
+        target_id=endpoint.id,
+        changes=changes,
+    )
 
 
 def _set_enabled(endpoint: WebhookEndpoint, actor: Actor, enabled: bool) -> None:
@@ -451,16 +456,7 @@ def _switch(db: Session, actor: Actor, endpoint_id: int, *, enabled: bool) -> We
     if endpoint.enabled == enabled:
         return endpoint
     _set_enabled(endpoint, actor, enabled)
-    endpoint.updated_at = utcnow()
-    db.flush()
-    audit.record(
-        db,
-        actor=actor,
-        action="webhook.updated",
-        target_type=TARGET_TYPE,
-        target_id=endpoint.id,
-        changes={"enabled": {"from": not enabled, "to": enabled}},
-    )
+    _updated(db, actor, endpoint, {"enabled": {"from": not enabled, "to": enabled}})
     return endpoint
 
 
