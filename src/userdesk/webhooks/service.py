@@ -343,12 +343,10 @@ def create_endpoint(
         event_types=types or [],
         enabled=data.enabled,
         disabled_reason=None if data.enabled else _paused_by(actor),
-        secret_sealed="",
+        secret_sealed=signing.seal_secret(settings, secret, actor.organization_id),
         created_by_id=actor.user_id,
     )
     db.add(endpoint)
-    db.flush()
-    endpoint.secret_sealed = signing.seal_secret(settings, secret, actor.organization_id)
     db.flush()
     audit.record(
         db,
