@@ -611,11 +611,14 @@ def worker_command() -> None:
     """Run the outbox worker alone until SIGINT or SIGTERM: send queued emails, run jobs,
     lift ended bans. Any number may run, beside `userdesk serve` and each other: each
     message and each job is leased to one worker at a time."""
+    stopping = threading.Event()  # a SIGTERM during the imports below stops it cleanly too
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):  # finish the pass, then stop
+        signal.signal(stop_signal, lambda _signal, _frame: stopping.set())
     from userdesk.worker import Worker  # here, not on top: numpy slows every command
 
     settings = get_settings()
     database = _database()
-    outbox = Worker(database, settings)
+    outbox = Worker(database, settings, stopping=stopping)
     if settings.smtp_url:
         console.print(f"Outbox worker {outbox.name} sending through {settings.smtp_url}")
     else:
@@ -623,8 +626,6 @@ def worker_command() -> None:
             f"Outbox worker {outbox.name}: no USERDESK_SMTP_URL, so emails stay in the outbox "
             "(console: Mailbox); jobs run."
         )
-    for stop_signal in (signal.SIGINT, signal.SIGTERM):  # finish the pass, then stop
-        signal.signal(stop_signal, lambda _signal, _frame: outbox.stop())
     try:
         outbox.run()
     finally:

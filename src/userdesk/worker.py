@@ -153,12 +153,13 @@ class Worker:
         database: Database,
         settings: Settings,
         send: Callable[[EmailMessage], None] | None = None,
+        stopping: threading.Event | None = None,
     ) -> None:
         self.database = database
         self.settings = settings
         self.name = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         self.send = send or (smtp_sender(settings) if settings.smtp_url else None)
-        self.stopping = threading.Event()
+        self.stopping = stopping or threading.Event()
         self.bans_checked_at: datetime | None = None
         self.churn_checked_at: datetime | None = None
         self.statuses_counted_at: datetime | None = None

@@ -163,6 +163,14 @@ def start(
         time.sleep(0.2)
 
 
+def wait_for_output(log: Path, text: str) -> None:
+    """Wait until LOG holds TEXT."""
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while text not in log.read_text():
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.2)
+
+
 def stop(process: subprocess.Popen[bytes]) -> int:
     """SIGTERM PROCESS and wait for it; its exit code."""
     if process.poll() is None:
@@ -337,6 +345,8 @@ def test_outbox_workers_beside_the_servers_send_each_mail_exactly_once(
     env = environment(served.database_url, tmp_path, module_smtp)
     workers = [start(["worker"], env, tmp_path / f"worker{n}.log") for n in range(2)]
     try:
+        for n in range(2):  # both running before the mail is queued, or they do not compete
+            wait_for_output(tmp_path / f"worker{n}.log", "sending through")
         run = uuid.uuid4().hex[:6]
         emails = [f"invited-{run}-{n}@example.com" for n in range(60)]
         invited = httpx.post(
