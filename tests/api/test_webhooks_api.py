@@ -154,6 +154,18 @@ def test_the_audit_log_records_every_change_without_the_secret(
     assert made["secret"] not in audit.text
 
 
+def test_the_audit_log_keeps_no_token_of_the_url_query(
+    client: TestClient, db: Session, admin_key: dict[str, str]
+) -> None:
+    """Receivers often take a token in the query string: the API shows the URL whole to
+    whoever manages webhooks; the audit log, read more widely, keeps it without the query."""
+    made = create(client, admin_key, url=f"{URL}?token=s3cr3t-t0ken")
+    assert made["endpoint"]["url"] == f"{URL}?token=s3cr3t-t0ken"
+    event = db.scalars(select(AuditEvent).where(AuditEvent.target_type == "webhook_endpoint")).one()
+    assert "s3cr3t-t0ken" not in json.dumps(event.changes)
+    assert f"{URL}?…" in json.dumps(event.changes, ensure_ascii=False)
+
+
 def test_rotation_answers_a_new_secret_and_keeps_the_old_one_for_a_day(
     client: TestClient, db: Session, settings: Settings, admin_key: dict[str, str]
 ) -> None:

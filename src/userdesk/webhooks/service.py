@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import httpx
 from sqlalchemy import case, delete, func, select, update
@@ -296,9 +296,11 @@ class CreatedEndpoint:
 
 
 def _view(endpoint: WebhookEndpoint) -> dict[str, Any]:
-    """What the audit log keeps of an endpoint: never a secret."""
+    """What the audit log keeps of an endpoint: never a secret, nor the URL's query string,
+    where receivers often take a token."""
+    url = urlsplit(endpoint.url)
     return {
-        "url": endpoint.url,
+        "url": urlunsplit(url._replace(query="…")) if url.query else endpoint.url,
         "description": endpoint.description,
         "event_types": list(endpoint.event_types or []),
         "enabled": endpoint.enabled,
