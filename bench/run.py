@@ -11,7 +11,8 @@ served by the real server, and measured:
   (bench/processes.py);
 - Django's admin changelist over the same people, side by side (bench/django_side.py);
 - imports, exports and a long timeline (bench/flows.py), and how alike the anonymous
-  answers are for known and unknown addresses (bench/enumeration.py).
+  answers are for known and unknown addresses (bench/enumeration.py);
+- churn scoring of every user with 5 M events, on a copy (bench/churn_scoring.py).
 
 USERDESK_BENCH_POSTGRES_URL runs the list, counts and processes cases on PostgreSQL too.
 """
@@ -31,7 +32,16 @@ from urllib.parse import urlencode
 import httpx
 from sqlalchemy import text
 
-from bench import counts, django_side, enumeration, flows, processes, queries, webhooks
+from bench import (
+    churn_scoring,
+    counts,
+    django_side,
+    enumeration,
+    flows,
+    processes,
+    queries,
+    webhooks,
+)
 from bench.common import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
@@ -160,6 +170,8 @@ def main() -> None:
         "Beside Django's admin changelist over the same people (SQLite)",
         django_rows(url, key, path, users),
     )
+    # Scoring writes: it scores a copy of the database (bench/churn_scoring.py).
+    section("Churn scoring (SQLite, a copy of the database)", churn_scoring.rows())
     with serving(server(1), env(url), "/readyz") as base:
         section(
             "Anonymous answers for known and unknown addresses",

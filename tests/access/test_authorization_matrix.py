@@ -41,7 +41,9 @@ from tests.access.authorization_matrix import (
 from tests.conftest import BoundDatabase
 from userdesk.access.models import Role, RolePermission, Team
 from userdesk.access.rules import system_actor
+from userdesk.churn.models import ChurnRun
 from userdesk.config import Settings
+from userdesk.db.base import utcnow
 from userdesk.organizations.models import Organization
 from userdesk.outreach import service as outreach
 from userdesk.two_step.models import TwoStepFactor
@@ -177,6 +179,15 @@ def _outreach(w: World, scope: str) -> tuple[User, User, int]:
     return user, agent, row.id
 
 
+def _churn_run(w: World, path: str) -> Request:
+    """GET PATH (with {run_id}) of a finished scoring run of the organization."""
+    now = utcnow()
+    run = ChurnRun(organization_id=w.org.id, as_of=now, model="transparent-v1", finished_at=now)
+    w.db.add(run)
+    w.db.flush()
+    return ("GET", path.format(run_id=run.id), None, {})
+
+
 def _assign(w: World, scope: str) -> Request:
     user, agent = w.user(scope), w.user(scope, roles=("Agent",))
     return ("POST", f"/api/v1/users/{user.id}/outreach", {"agent_id": str(agent.id)}, {})
@@ -271,6 +282,24 @@ OPERATIONS = [
         "settings.manage",
         False,
         lambda w, s: ("POST", "/api/v1/churn/runs", {}, {}),
+    ),
+    Operation(
+        "list churn runs",
+        "users.activity",
+        False,
+        lambda w, s: ("GET", "/api/v1/churn/runs", None, {}),
+    ),
+    Operation(
+        "read a churn run",
+        "users.activity",
+        False,
+        lambda w, s: _churn_run(w, "/api/v1/churn/runs/{run_id}"),
+    ),
+    Operation(
+        "a churn run's scores",
+        "users.activity",
+        False,
+        lambda w, s: _churn_run(w, "/api/v1/churn/runs/{run_id}/scores"),
     ),
     Operation(
         "read the churn definition",
@@ -471,6 +500,8 @@ def test_the_matrix_covers_every_operation_of_the_api(client: TestClient) -> Non
         "/api/v1/users/{user_id}/outreach/{assignment_id}/reassign",
         "/api/v1/users/{user_id}/outreach/{assignment_id}/done",
         "/api/v1/churn/runs",
+        "/api/v1/churn/runs/{run_id}",
+        "/api/v1/churn/runs/{run_id}/scores",
         "/api/v1/churn/definition",
         "/api/v1/dashboard",
         "/api/v1/business-hours",

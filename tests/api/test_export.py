@@ -156,7 +156,7 @@ def test_each_cell_is_written_as_the_python_rules_say(
         last_seen_at=datetime(2026, 11, 23, 9, 30, 59, 999_999, tzinfo=UTC),
     )
     person.created_at = datetime(2025, 1, 2, 3, 4, 5, 600_000, tzinfo=UTC)
-    person.churn_level = "high"
+    person.churn_level, person.churn_probability = "high", 0.873
     factories.make_user(db, org, first_name="Zed", roles=())
     db.flush()
     key = factories.make_api_key(db, org)
@@ -178,6 +178,7 @@ def test_each_cell_is_written_as_the_python_rules_say(
             "",
             "2026-11-23T09:30:59Z",
             "high",
+            "0.873",
         ]
     )
     assert lines[1].startswith('"\'\tTab","\'\rCR ""quoted"", too","\'-dash@example.com"')

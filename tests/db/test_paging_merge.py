@@ -13,6 +13,7 @@ from userdesk.users.service import SORTS
 # The columns the sorts read, in a row of these positions.
 COLUMNS = [SORTS["name"].columns[2], *SORTS["name"].columns[:2]]  # id, first, last
 COLUMNS += [SORTS["email"].columns[0], SORTS["created"].columns[0], SORTS["seen"].columns[0]]
+COLUMNS += [SORTS["churn"].columns[0]]
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -27,6 +28,7 @@ def rows(count: int, seed: int) -> list[tuple]:
             f"{seed}-{i}@example.com",
             START + timedelta(minutes=rng.randrange(50)),
             None if rng.random() < 0.3 else START + timedelta(minutes=rng.randrange(50)),
+            None if rng.random() < 0.3 else rng.randrange(20) / 20,
         )
         for i in range(count)
     ]

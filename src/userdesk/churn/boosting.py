@@ -176,6 +176,112 @@ def history(
     ]
 
 
+class Forest:
+    """The trees of a fitted binary HistGradientBoostingClassifier on numeric features, as
+    plain lists evaluated with numpy: the same log-odds as its decision_function, and a
+    tree's output again with some features set to constants (the contributions) without
+    comparing the other features twice. (A few small trees: a comparison and a choice per
+    split over whole columns beat a walk per user, and only the trees that split on a
+    term's features are evaluated again for it.)"""
+
+    def __init__(self, fitted: Any) -> None:
+        self.base = float(np.ravel(fitted._baseline_prediction)[0])
+        self.trees: list[dict[str, list[Any]]] = []
+        for predictors in fitted._predictors:
+            if len(predictors) != 1:
+                raise ValueError("not a binary classifier")
+            nodes = predictors[0].nodes
+            if nodes["is_categorical"].any():
+                raise ValueError("a categorical split")
+            self.trees.append(
+                {
+                    name: nodes[name].tolist()
+                    for name in (
+                        "feature_idx",
+                        "num_threshold",
+                        "missing_go_to_left",
+                        "left",
+                        "right",
+                        "is_leaf",
+                        "value",
+                    )
+                }
+            )
+        self.uses = [
+            {f for f, leaf in zip(t["feature_idx"], t["is_leaf"], strict=True) if not leaf}
+            for t in self.trees
+        ]
+
+    @classmethod
+    def of(cls, fitted: Any) -> Forest | None:
+        """The trees of FITTED, or None when they are not what Forest reads."""
+        try:
+            return cls(fitted)
+        except (AttributeError, KeyError, TypeError, ValueError, IndexError):
+            return None
+
+    def goes_left(self, table: Floats) -> list[dict[int, Any]]:
+        """Per tree, per split: which users go left (an array of bools)."""
+        found: list[dict[int, Any]] = []
+        columns: dict[int, tuple[Floats, Any]] = {}
+        for tree in self.trees:
+            left: dict[int, Any] = {}
+            for node, leaf in enumerate(tree["is_leaf"]):
+                if leaf:
+                    continue
+                f = tree["feature_idx"][node]
+                if f not in columns:
+                    column = np.ascontiguousarray(table[:, f])
+                    missing = np.isnan(column)
+                    columns[f] = (column, missing if missing.any() else None)
+                column, missing = columns[f]
+                compared = column <= tree["num_threshold"][node]  # NaN: False, right
+                if missing is not None and tree["missing_go_to_left"][node]:
+                    compared |= missing
+                left[node] = compared
+            found.append(left)
+        return found
+
+    def tree_values(
+        self, k: int, left: dict[int, Any], n: int, fixed: dict[int, float] | None = None
+    ) -> Floats:
+        """Tree K's output for each of N users (LEFT: goes_left's for the tree), with the
+        features of FIXED set to its values."""
+        tree = self.trees[k]
+
+        def value(node: int) -> Any:
+            if tree["is_leaf"][node]:
+                return tree["value"][node]
+            f = tree["feature_idx"][node]
+            if fixed is not None and f in fixed:
+                x = fixed[f]
+                go = (
+                    bool(tree["missing_go_to_left"][node])
+                    if x != x
+                    else x <= tree["num_threshold"][node]
+                )
+                return value(tree["left"][node] if go else tree["right"][node])
+            return np.where(left[node], value(tree["left"][node]), value(tree["right"][node]))
+
+        result: Floats = np.broadcast_to(np.asarray(value(0), dtype=np.float64), (n,))
+        return result
+
+    def per_tree(self, table: Floats) -> tuple[Floats, list[dict[int, Any]]]:
+        """Each tree's output, a column per tree, and goes_left's."""
+        left = self.goes_left(table)
+        n = len(table)
+        values = np.zeros((n, len(self.trees)))
+        for k in range(len(self.trees)):
+            values[:, k] = self.tree_values(k, left[k], n)
+        return values, left
+
+    def raw(self, table: Floats) -> Floats:
+        """The log-odds before calibration (decision_function's)."""
+        values, _ = self.per_tree(table)
+        result: Floats = self.base + values.sum(axis=1)
+        return result
+
+
 @dataclass
 class Booster:
     """A trained model: trees (or the logistic baseline), their Platt scaling, the event
@@ -192,6 +298,7 @@ class Booster:
     # trees never split on move nothing, and only the REASON_TYPES event types split on
     # most are weighed for reasons (each costs an evaluation of every user above low).
     splits: dict[int, int] | None = None
+    _forest: Forest | bool | None = field(default=None, repr=False)  # False: unreadable
 
     @property
     def terms(self) -> tuple[str, ...]:
@@ -221,8 +328,20 @@ class Booster:
         first = len(FEATURES) + (k - len(SAID)) * len(PER_TYPE)
         return list(range(first, first + len(PER_TYPE)))
 
+    @property
+    def forest(self) -> Forest | None:
+        """The trees as Forest reads them (None: the baseline, or trees it cannot read)."""
+        if self.name != NAME:
+            return None
+        if self._forest is None:
+            self._forest = Forest.of(self.trees) or False
+        return self._forest if isinstance(self._forest, Forest) else None
+
     def raw(self, table: Floats) -> Floats:
         """The model's log-odds, before calibration."""
+        forest = self.forest
+        if forest is not None:
+            return forest.raw(table)
         with threadpool_limits(1, user_api="openmp"):
             result: Floats = self.trees.decision_function(table)
         return result
@@ -238,13 +357,25 @@ class Booster:
         (`terms`) are replaced by their medians among the users who stayed, a column per
         term (positive: towards churn). By term, not by feature: one evaluation of the
         model per reason there is words for."""
-        base = self.log_odds(table)
         n = len(table)
         terms = self.terms
         pushes: Floats = np.zeros((n, len(terms)))
         used = self.weighed_terms()
         if not used:
             return pushes
+        forest = self.forest
+        if forest is not None:  # only the trees that split on a term's features again
+            values, left = forest.per_tree(table)
+            for k in used:
+                features = self.term_features(k)
+                fixed = {f: float(self.medians[f]) for f in features}
+                touched = [t for t, uses in enumerate(forest.uses) if uses & fixed.keys()]
+                if touched:
+                    moved = sum(forest.tree_values(t, left[t], n, fixed) for t in touched)
+                    change = values[:, touched].sum(axis=1) - moved
+                    pushes[:, k] = self.calibration.a * change
+            return pushes
+        base = self.log_odds(table)
         moved = table.copy()  # one copy, each term's features set to the medians in turn
         for k in used:
             features = self.term_features(k)

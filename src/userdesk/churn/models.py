@@ -29,8 +29,9 @@ class ChurnScore(OrgScoped, Base):
     __tablename__ = "churn_scores"
     __table_args__ = (
         Index("ix_churn_scores_user_run", "user_id", "run_id"),
-        # The dashboard's users most at risk: a run's scores, most likely to churn first.
-        Index("ix_churn_scores_run_probability", "run_id", "probability"),
+        # A run's scores, most likely to churn first (ties by user): the dashboard's users
+        # most at risk, and GET /api/v1/churn/runs/{id}/scores a page at a time.
+        Index("ix_churn_scores_run_probability_user", "run_id", "probability", "user_id"),
     )
     organization_indexed = False  # read by user; removed with the run or the user
 

@@ -43,6 +43,7 @@ from userdesk.access import service as access
 from userdesk.access.rules import Actor, Permission
 from userdesk.activity.models import NOT_THE_USERS_DOING, ActivityEvent
 from userdesk.audit import service as audit
+from userdesk.audit.models import AuditEvent
 from userdesk.churn import boosting, model
 from userdesk.churn import definition as churn_definition
 from userdesk.churn import settings as churn_settings
@@ -233,10 +234,62 @@ def _with_types(
     return columns.with_types(TypeColumns.of_rows([row[0] for row in rows], found, names))
 
 
+def _before_changes(organization_id: int, as_of: datetime, key: str, kind: str) -> Any:
+    """Per user (user_id, value): KEY's "from" in the earliest audit event at or after
+    AS_OF that changed it (the audit log's {KEY: {"from", "to"}}), which is what KEY was
+    at AS_OF; users with no such change are absent (KEY is the same now). One pass over the
+    organization's audit events since AS_OF, a derived table to join."""
+    found = AuditEvent.changes[(key, "from")]
+    value = found.as_boolean() if kind == "boolean" else found.as_string()
+    ranked = (
+        select(
+            cast(AuditEvent.target_id, Integer).label("user_id"),
+            value.label("value"),
+            func.row_number()
+            .over(
+                partition_by=AuditEvent.target_id,
+                order_by=(AuditEvent.occurred_at, AuditEvent.id),
+            )
+            .label("n"),
+        )
+        .where(
+            AuditEvent.organization_id == organization_id,
+            AuditEvent.occurred_at >= as_of,
+            AuditEvent.target_type == "user",
+            value.is_not(None),
+        )
+        .subquery()
+    )
+    return select(ranked.c.user_id, ranked.c.value).where(ranked.c.n == 1).subquery()
+
+
+def _standing(
+    organization_id: int, as_of: datetime
+) -> tuple[Any, Any, Callable[[Select[Any]], Select[Any]]]:
+    """The status and the validation each user had at AS_OF (as SQL expressions), and
+    what adds to a statement on users the joins they read: today's values taken back
+    through the audit log's changes since AS_OF."""
+    status = _before_changes(organization_id, as_of, "status", "string")
+    validated = _before_changes(organization_id, as_of, "validated", "boolean")
+    was_validated = and_(User.validated_at.is_not(None), User.validated_at < as_of)
+    validated_then = case(
+        (validated.c.user_id.is_not(None), validated.c.value), else_=was_validated
+    )
+
+    def joined(statement: Select[Any]) -> Select[Any]:
+        return statement.outerjoin(status, status.c.user_id == User.id).outerjoin(
+            validated, validated.c.user_id == User.id
+        )
+
+    return func.coalesce(status.c.value, User.status), validated_then, joined
+
+
 def _statement(dialect: str, organization_id: int, as_of: datetime, ids: UserIds) -> Select[Any]:
     """Each user's id and features as FeatureColumns.ROW lays them out, as of AS_OF (from
     events strictly before), for the users IDS selects (applied to the events too, so
-    that only theirs are read)."""
+    that only theirs are read). Everything is read as it was at AS_OF: the users created
+    before it, in a status scored then (see `_standing`), their email verified and their
+    last sign-in (a login event, or the last_login_at a client sent) before it."""
     events = (
         select(ActivityEvent.user_id, *_activity_columns(dialect, as_of))
         .where(
@@ -251,28 +304,34 @@ def _statement(dialect: str, organization_id: int, as_of: datetime, ids: UserIds
     def flag(condition: ColumnElement[bool]) -> Any:
         return case((condition, 1), else_=0)
 
-    return (
+    status, validated, joined = _standing(organization_id, as_of)
+    sent = case((User.last_login_at < as_of, User.last_login_at))  # backfilled, or the last
+    logged = events.c.last_login_at
+    last_login = case(
+        (logged.is_(None), sent), (sent.is_(None), logged), (sent > logged, sent), else_=logged
+    )
+    return joined(
         select(
             User.id,
             _days_before(dialect, as_of, User.created_at).label("tenure_days"),
-            flag(User.email_verified_at.is_not(None)).label("verified"),
-            flag(User.validated_at.is_not(None)).label("validated"),
-            flag(User.status != "pending").label("accepted"),
+            flag(and_(User.email_verified_at.is_not(None), User.email_verified_at < as_of)).label(
+                "verified"
+            ),
+            flag(validated).label("validated"),
+            flag(status != "pending").label("accepted"),
             events.c.last_7,
             events.c.last_28,
             events.c.previous_28,
             events.c.last_90,
             events.c.active_weeks,
             _days_before(dialect, as_of, events.c.last_event_at).label("days_since_event"),
-            _days_before(dialect, as_of, events.c.last_login_at).label("days_since_login"),
-        )
-        .join(events, events.c.user_id == User.id, isouter=True)
-        .where(
-            User.organization_id == organization_id,
-            User.status.in_(SCORED_STATUSES),
-            User.created_at < as_of,
-            ids(User.id),
-        )
+            _days_before(dialect, as_of, last_login).label("days_since_login"),
+        ).join(events, events.c.user_id == User.id, isouter=True)
+    ).where(
+        User.organization_id == organization_id,
+        status.in_(SCORED_STATUSES),
+        User.created_at < as_of,
+        ids(User.id),
     )
 
 
@@ -418,12 +477,11 @@ def readiness(db: Session, organization_id: int, as_of: datetime) -> list[str]:
     """Why a scoring as of AS_OF would find nobody to score, or too little history to
     calibrate or train, in words that say what to send (empty: ready)."""
     day = f"{as_of:%Y-%m-%d}"
+    status, _, joined = _standing(organization_id, as_of)
     users = db.scalar(
-        select(func.count())
-        .select_from(User)
-        .where(
+        joined(select(func.count()).select_from(User)).where(
             User.organization_id == organization_id,
-            User.status.in_(SCORED_STATUSES),
+            status.in_(SCORED_STATUSES),
             User.created_at < as_of,
         )
     )
@@ -505,7 +563,8 @@ def _step(db: Session, job: Job, actor: Actor, base_url: str) -> bool:
         chosen = _in_range(after, RANGE)
         users = (
             _statement(_dialect(db), org, as_of, chosen)
-            .add_columns(User.churn_level)  # last: the level until now
+            # last: the probability and the level until now
+            .add_columns(User.churn_probability, User.churn_level)
             .order_by(User.id)
         )
         if not types:
@@ -662,8 +721,20 @@ def _write(
         if row[-1] != level
     ]
     now = bulk.sql_time(_dialect(db))(utcnow())
-    changed = [(user_id, level) for user_id, _, level in moved]
-    bulk.update_rows(conn, "users", ("churn_level",), changed, same={"updated_at": now})
+    # The row keeps the probability to 3 decimals (the list sorts by it): only the users
+    # whose level or rounded probability moved are written, in the same UPDATEs.
+    kept = [round(probability, 3) for probability in predicted.probabilities]
+    until_now = [(row[0], row[len(row) - 2], row[-1]) for row in rows]  # id, probability, level
+    changed = [
+        (user_id, level, probability)
+        for (user_id, was, level_was), level, probability in zip(
+            until_now, predicted.levels, kept, strict=True
+        )
+        if level_was != level or was != probability
+    ]
+    bulk.update_rows(
+        conn, "users", ("churn_level", "churn_probability"), changed, same={"updated_at": now}
+    )
     webhook_events.churn_levels_changed(db, organization_id=org, moved=moved)
     return len(scores)
 

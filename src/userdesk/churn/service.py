@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel
-from sqlalchemy import select
+from pydantic import BaseModel, Field
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
+from userdesk.access import service as access
 from userdesk.access.models import Group
 from userdesk.access.rules import Actor, Permission
 from userdesk.audit import service as audit
+from userdesk.churn.model import LEVELS
 from userdesk.churn.models import ChurnRun, ChurnScore
 from userdesk.db.base import utcnow
-from userdesk.errors import Conflict
+from userdesk.db.paging import SortKey, fetch_page
+from userdesk.errors import Conflict, InvalidInput, NotFound
 from userdesk.mail import service as mail
 from userdesk.mail.rules import EmailKind
 from userdesk.organizations.models import Organization
@@ -216,3 +220,174 @@ def send_re_engagement(db: Session, *, actor: Actor, user_id: int, base_url: str
         changes={"email": user.email},
     )
     return user
+
+
+# --- Scoring runs, and every score of a run -------------------------------------------
+
+
+class ChurnRunRead(BaseModel):
+    """One scoring of the organization's users."""
+
+    id: str
+    as_of: datetime = Field(description="The moment the users were scored as of.")
+    model: str = Field(description="The model that scored them.")
+    users: int = Field(description="Users scored (so far, while the run goes on).")
+    started_at: datetime
+    finished_at: datetime | None = Field(description="null while the run goes on.")
+    predicts: str | None = Field(description="What the run predicted, in words.")
+
+    @classmethod
+    def of(cls, run: ChurnRun) -> ChurnRunRead:
+        return cls(
+            id=str(run.id),
+            as_of=run.as_of,
+            model=run.model,
+            users=run.users,
+            started_at=run.created_at,
+            finished_at=run.finished_at,
+            predicts=(run.calibration or {}).get("predicts"),
+        )
+
+
+class ChurnRunPage(BaseModel):
+    items: list[ChurnRunRead]
+    next_cursor: str | None
+
+
+class RunScoreRead(BaseModel):
+    """A user's score in a run: what GET /api/v1/users/{id}/churn says of its latest."""
+
+    user_id: str
+    email: str
+    probability: float = Field(ge=0, le=1)
+    level: str = Field(json_schema_extra={"enum": list(LEVELS)})
+    reasons: list[str]
+
+
+class RunScorePage(BaseModel):
+    items: list[RunScoreRead]
+    next_cursor: str | None
+
+
+# Newest first; a run's scores most likely to churn first (ties by user id), along the
+# index ix_churn_scores_run_probability_user.
+RUNS_ORDER = SortKey("-id", (ChurnRun.id,), descending=True)
+SCORES_ORDER = SortKey(
+    "-probability", (ChurnScore.probability, ChurnScore.user_id), descending=True
+)
+
+
+def _limit_checked(limit: int) -> int:
+    """LIMIT when the Users list would take it.
+
+    Raises:
+        InvalidInput: out of range (the field `limit`).
+    """
+    if not 1 <= limit <= users.MAX_PAGE_SIZE:
+        raise InvalidInput(
+            f"Limit {limit} is out of range.",
+            fields={"limit": f"{limit} is not between 1 and {users.MAX_PAGE_SIZE}"},
+        )
+    return limit
+
+
+def list_runs(
+    db: Session, *, actor: Actor, limit: int = users.DEFAULT_PAGE_SIZE, cursor: str | None = None
+) -> ChurnRunPage:
+    """The organization's scoring runs, newest first, a page after CURSOR.
+
+    Raises:
+        PermissionDenied: the actor may not see users' churn (users.activity).
+        InvalidInput: a limit out of range, or a cursor not from this list.
+    """
+    access.require(actor, Permission.USERS_ACTIVITY)
+    rows, next_cursor = fetch_page(
+        db,
+        (ChurnRun.id,),
+        [ChurnRun.organization_id == actor.organization_id],
+        RUNS_ORDER,
+        cursor=cursor,
+        limit=_limit_checked(limit),
+    )
+    ids = [row[0] for row in rows]
+    found = {run.id: run for run in db.scalars(select(ChurnRun).where(ChurnRun.id.in_(ids)))}
+    return ChurnRunPage(
+        items=[ChurnRunRead.of(found[run_id]) for run_id in ids], next_cursor=next_cursor
+    )
+
+
+def get_run(db: Session, *, actor: Actor, run_id: int) -> ChurnRun:
+    """One scoring run of the actor's organization.
+
+    Raises:
+        PermissionDenied: the actor may not see users' churn (users.activity).
+        NotFound: no such run in the organization.
+    """
+    access.require(actor, Permission.USERS_ACTIVITY)
+    run = db.scalar(
+        select(ChurnRun).where(
+            ChurnRun.id == run_id, ChurnRun.organization_id == actor.organization_id
+        )
+    )
+    if run is None:
+        raise NotFound(f"No churn run {run_id}.", code="churn.run_not_found")
+    return run
+
+
+def run_scores(
+    db: Session,
+    *,
+    actor: Actor,
+    run_id: int,
+    level: str | None = None,
+    limit: int = users.DEFAULT_PAGE_SIZE,
+    cursor: str | None = None,
+) -> RunScorePage:
+    """A page of RUN_ID's scores of the users within the actor's reach (a Team
+    Administrator's: their team's), most likely to churn first, after CURSOR; LEVEL keeps
+    one level's.
+
+    Raises:
+        PermissionDenied: the actor may not see users' churn (users.activity).
+        NotFound: no such run in the organization.
+        InvalidInput: an unknown level, a limit out of range, or a cursor not from this
+            list.
+    """
+    run = get_run(db, actor=actor, run_id=run_id)
+    if level is not None and level not in LEVELS:
+        allowed = ", ".join(LEVELS)
+        raise InvalidInput(
+            f"Level '{level}' is not one of: {allowed}.",
+            fields={"level": f"'{level}' is not one of: {allowed}"},
+        )
+    where: list[ColumnElement[bool]] = [ChurnScore.run_id == run.id]
+    if level is not None:
+        where.append(ChurnScore.level == level)
+    if actor.team_scope(Permission.USERS_ACTIVITY) is not None:
+        # Only the users the actor reaches (every score of the run is the organization's).
+        reach = access.users_in_scope(actor, Permission.USERS_ACTIVITY)
+        where.append(ChurnScore.user_id.in_(select(User.id).where(reach)))
+    columns: tuple[Any, ...] = (
+        ChurnScore.user_id,
+        ChurnScore.probability,
+        ChurnScore.level,
+        ChurnScore.reasons,
+    )
+    rows, next_cursor = fetch_page(
+        db, columns, where, SCORES_ORDER, cursor=cursor, limit=_limit_checked(limit)
+    )
+    ids = [row[0] for row in rows]
+    emails = dict(db.execute(select(User.id, User.email).where(User.id.in_(ids))).all())
+    return RunScorePage(
+        items=[
+            RunScoreRead(
+                user_id=str(user_id),
+                email=emails[user_id],
+                probability=probability,
+                level=score_level,
+                reasons=list(reasons or []),
+            )
+            for user_id, probability, score_level, reasons in rows
+        ],
+        next_cursor=next_cursor,
+    )

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import BindParameter, Connection
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InvalidRequestError
 from sqlalchemy.sql.selectable import GenerativeSelect
 
 Processor = Callable[[Any], Any]
@@ -79,10 +79,7 @@ class Prepared:
                 return None  # a value of the statement's that could not be placed
             else:
                 binds.append((name, 2, bound.effective_value, process))
-        processors = [
-            c.type.dialect_impl(dialect).result_processor(dialect, None)
-            for c in statement.selected_columns
-        ]
+        processors = [_result_processor(dialect, c.type) for c in statement.selected_columns]
         converted = tuple((i, p) for i, p in enumerate(processors) if p is not None)
         return cls(compiled.string, compiled.positional, tuple(binds), converted)
 
@@ -138,6 +135,16 @@ class Prepared:
                     row[index] = process(value)
             append(row)
         return rows
+
+
+def _result_processor(dialect: Dialect, type_: Any) -> Processor | None:
+    """How SQLAlchemy would convert a column of TYPE_, without the driver's type code of
+    the column: where it needs that code (psycopg's Float: a float8 comes as a float and
+    is kept, a numeric would be made one), the value as the driver gives it."""
+    try:
+        return type_.dialect_impl(dialect).result_processor(dialect, None)  # type: ignore[no-any-return]
+    except (TypeError, InvalidRequestError):
+        return None
 
 
 def _fetch(connection: Connection, sql: str, parameters: Any) -> list[Sequence[Any]]:

@@ -60,6 +60,7 @@ HEADER = (
     "last_login_at",
     "last_seen_at",
     "churn",
+    "churn_probability",
 )
 BATCH = 1000
 RISKY = ("=", "+", "-", "@", "\t", "\r")
@@ -196,7 +197,9 @@ def _statement(dialect: str) -> Select[str, str, str]:
             _ids(dialect, UserGroup, UserGroup.group_id),
             _ids(dialect, UserRole, UserRole.role_id),
         ),
-        _formatted(dialect, times + ",%s", *time_cells, User.churn_level),
+        _formatted(
+            dialect, times + ",%s,%s", *time_cells, User.churn_level, User.churn_probability
+        ),
     )
 
 

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, Computed, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Computed,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from userdesk.db.base import Base, Id, OrgScoped, Timestamped, UTCDateTime, utcnow
@@ -37,6 +47,8 @@ class User(OrgScoped, Timestamped, Base):
         # The counts of the list's tabs, read from the index alone (migration 0021).
         Index("ix_users_org_status_login", "organization_id", "status", "last_login_at"),
         Index("ix_users_org_churn", "organization_id", "churn_level"),
+        # The list sorted by risk (sort=churn / -churn).
+        Index("ix_users_org_churn_probability", "organization_id", "churn_probability", "id"),
         Index("ix_users_status_until", "status", "status_until"),  # bans that run out
         # A team is one organization's: the team leads, for team filters in the usual sorts.
         Index("ix_users_team_name", "team_id", "first_name", "last_name", "id"),
@@ -66,6 +78,8 @@ class User(OrgScoped, Timestamped, Base):
     team_id: Mapped[int | None] = mapped_column(Id, ForeignKey("teams.id", ondelete="SET NULL"))
     created_via: Mapped[str] = mapped_column(String(32), default="admin")
     churn_level: Mapped[str | None] = mapped_column(String(8))  # low | medium | high
+    # The probability behind the level (0 to 1, to 3 decimals), written with it by scoring.
+    churn_probability: Mapped[float | None] = mapped_column(Float)
     # A support agent's own business hours (availability.rules); None: the organization's.
     business_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # A new address waiting for its owner to confirm it; the email changes only then.

@@ -45,6 +45,7 @@ LIST_COLUMNS: tuple[Any, ...] = (
     User.last_login_at,
     User.last_seen_at,
     User.churn_level,
+    User.churn_probability,
     User.email_normalized,
 )
 
@@ -167,6 +168,14 @@ class UserRead(BaseModel):
     status_reason: str | None
     banned_until: datetime | None
     churn: str | None
+    churn_probability: float | None = Field(
+        ge=0,
+        le=1,
+        description=(
+            "The probability behind `churn` (0 to 1, to 3 decimals), from the same scoring; "
+            "null: not scored yet. The list sorts by it with `sort=-churn`."
+        ),
+    )
     # A support agent's "online" or "away" (GET of one user; null for anyone else).
     availability: str | None = None
 
@@ -213,6 +222,7 @@ def user_view(
         user.last_login_at,
         user.last_seen_at,
         user.churn_level,
+        user.churn_probability,
         team,
         groups,
         roles,
@@ -229,7 +239,7 @@ def row_views(
     """user_view of each of ROWS (of LIST_COLUMNS, their values in their order), with
     the team, groups and roles found by its ids in TEAMS, GROUPS and ROLES (none when
     absent). The same dicts as `_view`'s, in one loop: a list builds 50 to 500 of them
-    per request, and a call per row with its 17 values was a tenth of the API's page."""
+    per request, and a call per row with its 18 values was a tenth of the API's page."""
     statuses = _STATUSES
     views: list[UserView] = []
     append = views.append
@@ -250,7 +260,8 @@ def row_views(
             last_login_at,
             last_seen_at,
             churn_level,
-        ) = row[:15]
+            churn_probability,
+        ) = row[:16]
         try:
             value, label = statuses[status]
         except KeyError:
@@ -276,6 +287,7 @@ def row_views(
                 "status_reason": status_reason,
                 "banned_until": status_until if value == _BANNED else None,
                 "churn": churn_level,
+                "churn_probability": churn_probability,
             }
         )
     return views
@@ -300,6 +312,7 @@ def _view(
     last_login_at: datetime | None,
     last_seen_at: datetime | None,
     churn_level: str | None,
+    churn_probability: float | None,
     team: dict[str, str] | None,
     groups: list[dict[str, str]],
     roles: list[dict[str, str]],
@@ -328,6 +341,7 @@ def _view(
         "status_reason": status_reason,
         "banned_until": status_until if value == _BANNED else None,
         "churn": churn_level,
+        "churn_probability": churn_probability,
     }
 
 

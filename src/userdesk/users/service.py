@@ -94,6 +94,8 @@ SORTS = {
         ("email", (User.email_normalized,), False),  # unique within an organization
         ("created", (User.created_at, User.id), False),
         ("seen", (User.last_seen_at, User.id), True),
+        # By risk: the probability of the latest scoring (-churn: most likely to churn first).
+        ("churn", (User.churn_probability, User.id), True),
     )
     for key in (
         SortKey(field, columns, nullable=nullable),

@@ -72,8 +72,24 @@ register_url_convertor("action", ActionConvertor())
 
 # The sorts of users.service.SORTS, as the document lists them.
 SortParam = Annotated[
-    Literal["name", "-name", "email", "-email", "created", "-created", "seen", "-seen"],
-    Query(description="name, email, created or seen; a leading - reverses it."),
+    Literal[
+        "name",
+        "-name",
+        "email",
+        "-email",
+        "created",
+        "-created",
+        "seen",
+        "-seen",
+        "churn",
+        "-churn",
+    ],
+    Query(
+        description=(
+            "name, email, created, seen or churn (the churn probability; users not scored "
+            "yet come first, and last with -churn); a leading - reverses it."
+        )
+    ),
 ]
 
 QueryParam = Annotated[

@@ -615,9 +615,13 @@ def _settings(
     *,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
+    churn_form: dict[str, Any] | None = None,
 ) -> Response:
+    """The settings page; CHURN_FORM: the churn definition form's values as sent (shown
+    with ERRORS), else the saved definition's."""
     overview = access.organization_overview(db, actor=auth.actor)
     organization = db.get_one(Organization, auth.actor.organization_id)
+    churn_definition = churn_form or churn_settings.of_organization(organization).as_setting()
     return render(
         request,
         "console/settings.html",
@@ -633,6 +637,7 @@ def _settings(
         notify_impersonation=organizations.notifies_impersonation(organization),
         churn_cutoffs=[round(c * 100) for c in scoring.cutoffs_of(organization)],
         churn_predicts=churn_settings.of_organization(organization).sentence(),
+        churn_definition=(churn_definition if auth.actor.has(Permission.SETTINGS_MANAGE) else None),
         registration=organizations.registration_policy(organization),
         registration_policies=list(RegistrationPolicy),
         registration_domains=", ".join(organizations.registration_domains(organization)),

@@ -146,10 +146,11 @@ def sort_link(query: Query, sort: str, field: str) -> Link:
         return Link("↑", users_url(query, f"-{field}"), True)
     if sort == f"-{field}":
         return Link("↓", users_url(query, field), True)
-    return Link("", users_url(query, field))
+    return Link("", users_url(query, f"-{field}" if field in DESCENDING_FIRST else field))
 
 
-SORTED_COLUMNS = ("name", "email", "created", "seen")
+SORTED_COLUMNS = ("name", "email", "created", "seen", "churn")
+DESCENDING_FIRST = frozenset({"churn"})  # risk: most likely to churn first
 
 
 @dataclass(frozen=True)
