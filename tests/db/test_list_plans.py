@@ -351,16 +351,17 @@ def test_on_postgresql_an_email_is_looked_up_by_its_part_up_to_the_at(
 def test_on_postgresql_each_sorts_index_holds_every_column_its_pages_conditions_read(
     db: Session, people: Organization, connection: Connection
 ) -> None:
-    """A page read in sort order is answered from its sort's index alone (migration 0023)
-    only when that index holds every column of users its conditions, its order and its
-    cursor read: a filter on a column left out would read each row again."""
+    """A page read in sort order is answered from its sort's index alone (migrations 0023
+    and 0025, whose email index is the unique constraint's) only when that index holds
+    every column of users its conditions, its order and its cursor read: a filter on a
+    column left out would read each row again."""
     if connection.dialect.name != "postgresql":
         return
     indexes = {
         "name": "ix_users_search_by_name",
         "-seen": "ix_users_search_by_seen",
         "created": "ix_users_search_by_created",
-        "email": "ix_users_search_by_email",
+        "email": "uq_users_organization_id_email_normalized",
     }
     q = (
         "ann e status:active,banned team:Sales role:Agent group:VIP verified:no "

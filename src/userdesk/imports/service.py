@@ -464,16 +464,14 @@ def _create(
             )
         users.append(user)
         people.append((user_id, email, first, last))
-        told = {field: moment.isoformat() for field, moment in times.items()}
+        told = {field: moment.isoformat() for field, moment in times.items()} if times else {}
         if team_id is None and not values.get("groups") and not values.get("roles"):
             # most rows: the event says who, from which row, and nothing more
-            event = {
-                "email": email,
-                **told,
-                "email_sent": send,
-                "file": filename,
-                "row": row.number,
-            }
+            if told:
+                event = {"email": email, **told, "email_sent": send, "file": filename}
+            else:  # a file without times (most): the dict made at once
+                event = {"email": email, "email_sent": send, "file": filename}
+            event["row"] = row.number
             events.append((user_id, event))
             continue
         changes: dict[str, Any] = {"email": email, **told}
