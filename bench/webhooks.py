@@ -8,7 +8,8 @@ asyncio server: the tests' receiver (uvicorn) spends more of the two cores per r
 the worker does, and would measure itself.
 
 - Throughput: MESSAGES messages about as many users committed at once, one worker on
-  SQLite, two on PostgreSQL; from the commit to the receiver's last arrival.
+  SQLite, two on PostgreSQL; from the commit to the receiver's last arrival; and the
+  workers' CPU time per delivery (the whole process's, from /proc, over the same span).
 - Latency: an idle worker; a message committed every 50 to 150 ms, LATENCY_SAMPLES times; from
   each commit to its arrival.
 """
@@ -121,10 +122,10 @@ class QuickReceiver:
 def webhook_rows(postgres_url: str | None) -> Iterator[Row]:
     with tempfile.TemporaryDirectory(prefix="userdesk-bench-webhooks-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'webhooks.db'}"
-        rate = throughput(url, workers=1, var_dir=Path(tmp))
+        rate, cpu = throughput(url, workers=1, var_dir=Path(tmp))
         yield (
             f"Deliveries/s, one worker, SQLite ({MESSAGES:,} messages)",
-            f"{rate:,.0f}/s",
+            f"{rate:,.0f}/s ({cpu * 1000:.2f} ms CPU each)",
             "≥ 500/s",
         )
         p50, p99 = latency(url, var_dir=Path(tmp))
@@ -135,10 +136,10 @@ def webhook_rows(postgres_url: str | None) -> Iterator[Row]:
         )
         if postgres_url:
             with fresh_postgres(postgres_url) as pg_url:
-                rate = throughput(pg_url, workers=2, var_dir=Path(tmp))
+                rate, cpu = throughput(pg_url, workers=2, var_dir=Path(tmp))
                 yield (
                     f"Deliveries/s, two workers, PostgreSQL ({MESSAGES:,} messages)",
-                    f"{rate:,.0f}/s",
+                    f"{rate:,.0f}/s ({cpu * 1000:.2f} ms CPU each)",
                     "≥ 1,000/s",
                 )
                 p50, p99 = latency(pg_url, var_dir=Path(tmp))
@@ -227,9 +228,19 @@ def commit_messages(engine: Engine, org_id: int, endpoint_id: int, count: int) -
     return [row["uid"] for row in rows]
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """The CPU time (user and system) the processes PIDS have used so far."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime: the stat's 14th, 15th
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def running_workers(url: str, count: int, var_dir: Path) -> Iterator[None]:
-    """COUNT `userdesk worker` processes on URL, started (their first line printed)."""
+def running_workers(url: str, count: int, var_dir: Path) -> Iterator[list[int]]:
+    """COUNT `userdesk worker` processes on URL, started (their first line printed): their
+    process ids."""
     environ = {
         **os.environ,
         "USERDESK_DATABASE_URL": url,
@@ -254,7 +265,7 @@ def running_workers(url: str, count: int, var_dir: Path) -> Iterator[None]:
             assert process.stdout is not None
             process.stdout.readline()  # "Outbox worker …": it runs
         time.sleep(0.5)  # past its first pass
-        yield
+        yield [process.pid for process in processes]
     finally:
         for process in processes:
             process.terminate()
@@ -262,21 +273,24 @@ def running_workers(url: str, count: int, var_dir: Path) -> Iterator[None]:
             process.wait(timeout=30)
 
 
-def throughput(url: str, *, workers: int, var_dir: Path) -> float:
-    """Deliveries per second of WORKERS workers, MESSAGES committed at once."""
+def throughput(url: str, *, workers: int, var_dir: Path) -> tuple[float, float]:
+    """Deliveries per second of WORKERS workers, MESSAGES committed at once, and the
+    workers' CPU seconds per delivery."""
     secret = signing.new_secret()
     receiver = QuickReceiver([secret])
     receiver.start()
     try:
         engine, org_id, endpoint_id = prepare(url, var_dir, receiver, secret)
-        with running_workers(url, workers, var_dir):
+        with running_workers(url, workers, var_dir) as pids:
+            cpu_before = cpu_seconds(pids)
             started = time.time()
             commit_messages(engine, org_id, endpoint_id, MESSAGES)
             received = receiver.wait_for(MESSAGES, timeout=600)
+            cpu = cpu_seconds(pids) - cpu_before
         assert not receiver.rejected
         last = max(item.at for item in received)
         engine.dispose()
-        return MESSAGES / (last - started)
+        return MESSAGES / (last - started), cpu / MESSAGES
     finally:
         receiver.stop()
 

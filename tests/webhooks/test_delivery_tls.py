@@ -110,7 +110,7 @@ def test_the_connection_goes_to_the_checked_address_and_tls_to_the_name(
     verified it against the name."""
     looked_up: list[str] = []
 
-    def resolve(host: str, port: int, timeout: float | None) -> list[str]:
+    async def resolve(host: str, port: int) -> list[str]:
         looked_up.append(host)
         return ["127.0.0.1"] if host == "hooks.receiver.test" else []
 

@@ -108,7 +108,7 @@ def url_problem(url: str, *, allow_private: bool) -> str | None:
     that IDNA encodes, a port from 1 to 65535); no user or password in it (they would be
     sent to every redirect and logged), no fragment (never sent), at most URL_MAX
     characters. A host named by its address is judged here as delivery judges it (a name is
-    judged at connect time, after DNS: `delivery.CheckedBackend`).
+    judged at connect time, after DNS: `delivery.Sender.connect`).
     """
     if len(url) > URL_MAX:
         return f"is {len(url):,} characters long; at most {URL_MAX:,} are allowed"
