@@ -45,6 +45,10 @@ test: setup $(VENV)/.installed-eval
 	scripts/ensure-chromium
 	scripts/test
 
+# The suite without the browser and without PostgreSQL: SQLite alone, tests/browser left out.
+test-fast: setup $(VENV)/.installed-eval
+	USERDESK_TEST_BACKEND=sqlite $(BIN)/pytest --ignore=tests/browser
+
 bench: setup $(VENV)/.installed-bench
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null 2>&1; } \
 		|| echo "wrk is not installed: throughput is measured with an httpx client instead"

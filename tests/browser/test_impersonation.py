@@ -17,6 +17,7 @@ def test_an_admin_generates_the_url_and_opens_it_in_a_separate_browser(
         ida_id = ida.id
     sign_in(page, live_server)
     page.goto(f"{live_server.url}/console/users/{ida_id}")
+    page.get_by_test_id("user-actions").get_by_role("button", name="More").click()
     page.get_by_role("link", name="Impersonate user").click()
     page.get_by_role("button", name="Generate URL").click()
     expect(page.get_by_test_id("problem").or_(page.locator(".invalid-feedback"))).to_contain_text(
@@ -37,6 +38,7 @@ def test_an_admin_generates_the_url_and_opens_it_in_a_separate_browser(
     expect(banner).to_contain_text("Ida reports an empty dashboard")
     other.get_by_role("button", name="End impersonation").click()
     expect(other.get_by_test_id("impersonation-ended")).to_be_visible()
+    expect(other.get_by_test_id("impersonation-banner")).to_have_count(0)
     other.goto(f"{live_server.url}/me")
     expect(other.get_by_role("heading", name="Sign in to your account")).to_be_visible()
     support.close()

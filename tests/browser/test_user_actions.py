@@ -17,6 +17,7 @@ def test_the_disable_dialog_asks_for_a_reason_then_disables(
 ) -> None:
     sign_in(page, live_server)
     open_user(page, live_server, "status%3Aactive%20role%3AMember")
+    page.get_by_test_id("user-actions").get_by_role("button", name="More").click()
     page.get_by_role("link", name="Disable user").click()
     dialog = page.get_by_test_id("disable-dialog")
     expect(dialog).to_contain_text("Please provide a reason")
@@ -32,6 +33,7 @@ def test_the_disable_dialog_asks_for_a_reason_then_disables(
 def test_delete_is_confirmed_by_typing_the_email(page: Page, live_server: LiveServer) -> None:
     sign_in(page, live_server)
     email = open_user(page, live_server, "status%3Apending")
+    page.get_by_test_id("user-actions").get_by_role("button", name="More").click()
     page.get_by_role("link", name="Delete user").click()
     confirm = page.get_by_label("Type the user's email to confirm")
     confirm.fill("someone.else@example.com")

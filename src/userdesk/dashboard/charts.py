@@ -1,8 +1,9 @@
 """Charts as inline SVG, drawn on the server: pure functions from figures to markup.
 
-Every chart is an <svg role="img"> named by its <title> and described by its <desc>, and
-carries its values as text (axis labels, bar labels), so that it reads without the
-picture; the page also gives each chart's figures as a table.
+Every chart is an <svg role="img"> (a "figure" where its bars are links) named by its
+<title> and described by its <desc>, and carries its values as text (axis labels, bar
+labels), so that it reads without the picture; the page also gives each chart's figures
+as a table.
 """
 
 from __future__ import annotations
@@ -41,10 +42,14 @@ def _shown(value: float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
 
 
-def _open(chart_id: str, title: str, desc: str, width: int, height: int) -> list[str]:
+def _open(
+    chart_id: str, title: str, desc: str, width: int, height: int, role: str = "img"
+) -> list[str]:
+    """The chart's opening: an image, or a figure where it holds links (an image holds
+    nothing a keyboard can reach)."""
     return [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="ud-chart" id="{escape(chart_id)}" '
-        f'viewBox="0 0 {width} {height}" width="100%" role="img" '
+        f'viewBox="0 0 {width} {height}" width="100%" role="{role}" '
         f'aria-labelledby="{escape(chart_id)}-title {escape(chart_id)}-desc">',
         f'<title id="{escape(chart_id)}-title">{escape(title)}</title>',
         f'<desc id="{escape(chart_id)}-desc">{escape(desc)}</desc>',
@@ -206,7 +211,8 @@ def horizontal_bars(
     its end; a bar with an href links there. MAXIMUM is the full length (the largest
     value when None)."""
     height = max(row * len(bars), row) + 4
-    parts = _open(chart_id, title, desc, width, height)
+    role = "figure" if any(b.href for b in bars) else "img"
+    parts = _open(chart_id, title, desc, width, height, role)
     if not bars:
         return _empty(parts, width, height, empty)
     top = maximum if maximum and maximum > 0 else nice_ceiling(max(b.value for b in bars))

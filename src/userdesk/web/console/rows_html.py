@@ -33,6 +33,12 @@ from userdesk.web.console.views import (
 )
 from userdesk.web.templating import templates
 
+# Yes/no values keep the seeds' words, as badges (_macros.html's yes_no writes the same).
+YES_NO = {
+    "True": '<span class="badge bg-green-lt" data-yes-no="true">True</span>',
+    "False": '<span class="badge bg-secondary-lt" data-yes-no="false">False</span>',
+}
+
 NO_USERS = (
     '\n<tr><td colspan="11" class="text-center text-secondary py-4">No users to display</td></tr>\n'
 )
@@ -97,7 +103,7 @@ def _row(u: Row) -> str:
         f"{presence}</td>\n"
         f'<td class="text-secondary">{email}</td>\n'
         f"<td>{u.status_badge}</td>\n"
-        f"<td>{u.email_verified}{resend}</td>\n"
+        f"<td>{YES_NO[u.email_verified]}{resend}</td>\n"
         f"<td>{_label(u.team)}</td>\n"
         f"<td>{_label(u.roles)}</td>\n"
         f"<td>{churn}</td>\n"
@@ -235,7 +241,7 @@ def write_rows(
             f"{badge}</td>\n"
             f'<td class="text-secondary">{email}</td>\n'
             f"<td>{_status_badge(status, u['status_label'])}</td>\n"
-            f"<td>{'True' if verified else 'False'}{resent}</td>\n"
+            f"<td>{YES_NO['True' if verified else 'False']}{resent}</td>\n"
             f"<td>{_label(team['name']) if team else ''}</td>\n"
             f"<td>{_label(', '.join([r['name'] for r in u['roles']]))}</td>\n"
             f"<td>{f'{churn[0]}{user_id}{churn[1]}' if churn else ''}</td>\n"
