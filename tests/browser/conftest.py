@@ -8,15 +8,18 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.conftest import make_settings
 from userdesk import demo
+from userdesk.config import Settings
 from userdesk.db.migrate import upgrade
 from userdesk.db.session import Database
 from userdesk.web.app import create_app
@@ -47,15 +50,24 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """The whole app on SQLite with a small demo organization, served by uvicorn."""
-    tmp: Path = tmp_path_factory.mktemp("live")
+@dataclass(frozen=True)
+class Served:
+    """A demo organization's app, served: where, by whom to sign in, with what settings."""
+
+    live: LiveServer
+    app: FastAPI
+    settings: Settings
+
+
+@contextmanager
+def served_demo(tmp: Path, *, seed: int) -> Iterator[Served]:
+    """The whole app on SQLite in TMP with a small demo organization, served by uvicorn
+    until the block ends."""
     url = f"sqlite:///{tmp}/live.db"
     database = Database.from_url(url)
     upgrade(database.engine)
     with database.unit_of_work() as db:
-        made = demo.create_demo_organization(db, count=40, seed=11)
+        made = demo.create_demo_organization(db, count=40, seed=seed)
     port = _free_port()
     settings = dataclasses.replace(make_settings(tmp, url), base_url=f"http://127.0.0.1:{port}")
     app = create_app(settings, database)
@@ -67,10 +79,20 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         if time.monotonic() > deadline:
             raise RuntimeError("the live server did not start")
         time.sleep(0.05)
-    yield LiveServer(f"http://127.0.0.1:{port}", made.admin_email, made.admin_password, database)
-    server.should_exit = True
-    thread.join(timeout=10)
-    database.dispose()
+    live = LiveServer(f"http://127.0.0.1:{port}", made.admin_email, made.admin_password, database)
+    try:
+        yield Served(live, app, settings)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        database.dispose()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The whole app on SQLite with a small demo organization, served by uvicorn."""
+    with served_demo(tmp_path_factory.mktemp("live"), seed=11) as served:
+        yield served.live
 
 
 @pytest.fixture(scope="session")

@@ -7,10 +7,7 @@ var/screenshots/ for a person to look through."""
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,17 +15,11 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Request, Response
 
-from tests.browser.conftest import LiveServer, _free_port
+from tests.browser.conftest import LiveServer, served_demo
 from tests.browser.every_page import SCREENSHOTS, Target, real_ids, targets
-from tests.conftest import make_settings
-from userdesk import demo
-from userdesk.db.migrate import upgrade
-from userdesk.db.session import Database
-from userdesk.web.app import create_app
 
 HEIGHT = 900
 AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
@@ -107,28 +98,9 @@ def walk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Walk]:
     """The app served by uvicorn on its own demo organization, with one thing of each kind
     a page shows (a segment, an import, a webhook and its message, an invitation)."""
     shutil.rmtree(SCREENSHOTS, ignore_errors=True)  # this run's pages alone
-    tmp = tmp_path_factory.mktemp("every-page")
-    url = f"sqlite:///{tmp}/live.db"
-    database = Database.from_url(url)
-    upgrade(database.engine)
-    with database.unit_of_work() as db:
-        made = demo.create_demo_organization(db, count=40, seed=5)
-    port = _free_port()
-    settings = dataclasses.replace(make_settings(tmp, url), base_url=f"http://127.0.0.1:{port}")
-    app = create_app(settings, database)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the live server did not start")
-        time.sleep(0.05)
-    live = LiveServer(f"http://127.0.0.1:{port}", made.admin_email, made.admin_password, database)
-    yield Walk(live, app, targets(app, real_ids(live, settings)))
-    server.should_exit = True
-    thread.join(timeout=10)
-    database.dispose()
+    with served_demo(tmp_path_factory.mktemp("every-page"), seed=5) as served:
+        ids = real_ids(served.live, served.settings)
+        yield Walk(served.live, served.app, targets(served.app, ids))
 
 
 def _context(browser: Browser, look: Look) -> BrowserContext:
