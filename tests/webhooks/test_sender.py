@@ -9,8 +9,10 @@ import gc
 import json
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import pytest
 from standardwebhooks.webhooks import Webhook
@@ -20,6 +22,15 @@ from userdesk.webhooks.delivery import Outcome, Sender, Target
 
 SECRET = signing.new_secret()
 BODY = '{"type":"user.updated","data":{"id":"7","name":"Zoë"}}'
+
+Ran = TypeVar("Ran")
+
+
+def run(coroutine: Coroutine[Any, Any, Ran]) -> Ran:
+    """COROUTINE run to its end on a loop of its own, in a thread of its own: the browser
+    tests' Playwright keeps an event loop running in the main thread for the session."""
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(asyncio.run, coroutine).result()
 
 
 @dataclass
@@ -85,7 +96,7 @@ def exchange(
             sender.close()
             listening.close()
 
-    return asyncio.run(main()), server
+    return run(main()), server
 
 
 async def one_after_another(sender: Sender, server: RawServer) -> list[Outcome]:
@@ -239,7 +250,7 @@ def run_against(
             listening.close()
             await listening.wait_closed()
 
-    return asyncio.run(main())
+    return run(main())
 
 
 @pytest.mark.parametrize(
@@ -592,7 +603,7 @@ def test_many_deliveries_keep_few_connections_and_leave_no_socket_open() -> None
         await asyncio.sleep(0.2)  # the server's handlers see their connections end
         return outcomes, idle
 
-    outcomes, idle = asyncio.run(main())
+    outcomes, idle = run(main())
     assert len(outcomes) == count
     assert sum(o.delivered for o in outcomes) == count // 2
     assert idle <= 4
