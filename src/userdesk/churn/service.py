@@ -277,20 +277,6 @@ SCORES_ORDER = SortKey(
 )
 
 
-def _limit_checked(limit: int) -> int:
-    """LIMIT when the Users list would take it.
-
-    Raises:
-        InvalidInput: out of range (the field `limit`).
-    """
-    if not 1 <= limit <= users.MAX_PAGE_SIZE:
-        raise InvalidInput(
-            f"Limit {limit} is out of range.",
-            fields={"limit": f"{limit} is not between 1 and {users.MAX_PAGE_SIZE}"},
-        )
-    return limit
-
-
 def list_runs(
     db: Session, *, actor: Actor, limit: int = users.DEFAULT_PAGE_SIZE, cursor: str | None = None
 ) -> ChurnRunPage:
@@ -307,7 +293,7 @@ def list_runs(
         [ChurnRun.organization_id == actor.organization_id],
         RUNS_ORDER,
         cursor=cursor,
-        limit=_limit_checked(limit),
+        limit=users.page_size_checked(limit),
     )
     ids = [row[0] for row in rows]
     found = {run.id: run for run in db.scalars(select(ChurnRun).where(ChurnRun.id.in_(ids)))}
@@ -374,7 +360,7 @@ def run_scores(
         ChurnScore.reasons,
     )
     rows, next_cursor = fetch_page(
-        db, columns, where, SCORES_ORDER, cursor=cursor, limit=_limit_checked(limit)
+        db, columns, where, SCORES_ORDER, cursor=cursor, limit=users.page_size_checked(limit)
     )
     ids = [row[0] for row in rows]
     emails = dict(db.execute(select(User.id, User.email).where(User.id.in_(ids))).all())

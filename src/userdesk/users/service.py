@@ -143,6 +143,20 @@ def _selection(
     return builder.Selection([scope, *found.where], found.few, instead, found.within)
 
 
+def page_size_checked(limit: int) -> int:
+    """LIMIT, where a page of users (or of their scores) may hold that many.
+
+    Raises:
+        InvalidInput: out of range (the field `limit`).
+    """
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise InvalidInput(
+            f"Limit {limit} is out of range.",
+            fields={"limit": f"{limit} is not between 1 and {MAX_PAGE_SIZE}"},
+        )
+    return limit
+
+
 def list_users(
     db: Session,
     *,
@@ -165,11 +179,7 @@ def list_users(
     """
     access.require(actor, permission)
     key = sort_key(sort)
-    if not 1 <= limit <= MAX_PAGE_SIZE:
-        raise InvalidInput(
-            f"Limit {limit} is out of range.",
-            fields={"limit": f"{limit} is not between 1 and {MAX_PAGE_SIZE}"},
-        )
+    page_size_checked(limit)
     query = builder.parse_query(q)
     parts = _by_status(db, query)
     pages = [
