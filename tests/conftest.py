@@ -138,9 +138,21 @@ def settings(tmp_path: Path, engine: Engine) -> Settings:
     return make_settings(tmp_path, engine.url.render_as_string(hide_password=False))
 
 
+# The apps of this run, by the settings their middleware reads when it is built.
+_APPS: dict[tuple[bool, bool], FastAPI] = {}
+
+
 @pytest.fixture
 def app(settings: Settings, database: BoundDatabase) -> FastAPI:
-    return create_app(settings, database)
+    """The app, built once per run and given each test's settings and database: building
+    its routes (FastAPI analyses each route's dependencies) costs more than most tests."""
+    key = (settings.https, settings.server_timing)
+    if key not in _APPS:
+        _APPS[key] = create_app(settings, database)
+    shared = _APPS[key]
+    shared.state.settings = settings
+    shared.state.database = database
+    return shared
 
 
 @pytest.fixture

@@ -113,9 +113,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         return JSONResponse({"status": "ok"})
 
     @app.get("/readyz", include_in_schema=False)
-    def readyz() -> JSONResponse:
+    def readyz(request: Request) -> JSONResponse:
         try:
-            with database.engine.connect() as connection:
+            with request.app.state.database.engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
         except Exception as exc:
             return JSONResponse(
