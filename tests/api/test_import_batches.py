@@ -4,6 +4,8 @@ beside it failed."""
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -177,3 +179,46 @@ def test_an_imports_steps_leave_the_log_to_grow_and_its_last_puts_back_the_defau
                 imports._step(session, job, actor, "http://x")
             pragma = session.connection().exec_driver_sql("PRAGMA wal_autocheckpoint")
             assert pragma.scalar_one() == imports.CHECKPOINT_PAGES
+
+
+def test_an_imports_batches_run_with_the_collector_paused_and_leave_it_running(
+    org: Organization, database: BoundDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each batch runs with the cyclic garbage collector off (no full pass over the file's
+    rows in the middle of one); after each step, and after a step that fails, it runs."""
+    monkeypatch.setattr(imports, "BATCH", 3)
+    actor = system_actor(org.id, "tests")
+    file = "email\n" + "".join(f"p{n}@example.com\n" for n in range(5))
+    with database.unit_of_work() as session:
+        draft = imports.draft(session, actor=actor, filename="f.csv", content=file.encode())
+        job_id = imports.start(session, actor=actor, job_id=draft.id, dry_run=False).id
+    during: list[bool] = []
+    run_batch = imports._run_batch
+
+    def watched(*args: object) -> bool:
+        during.append(gc.isenabled())
+        return run_batch(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(imports, "_run_batch", watched)
+    assert gc.isenabled()
+    finished = False
+    while not finished:
+        with database.unit_of_work() as session:
+            finished = jobs.step(session, job=session.get_one(Job, job_id), base_url="http://x")
+        assert gc.isenabled()
+    assert during == [False, False]
+    with database.unit_of_work() as session:
+        created = session.scalars(
+            select(User.email).where(User.organization_id == org.id, User.created_via == "import")
+        ).all()
+    assert sorted(created) == [f"p{n}@example.com" for n in range(5)]
+
+    def fails(*args: object) -> bool:
+        raise RuntimeError("step failed")
+
+    monkeypatch.setattr(imports, "_run_batch", fails)
+    with database.unit_of_work() as session:
+        job = imports.start(session, actor=actor, job_id=job_id, dry_run=True)
+        with pytest.raises(RuntimeError):
+            imports._step(session, job, actor, "http://x")
+    assert gc.isenabled()

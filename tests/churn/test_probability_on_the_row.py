@@ -1,5 +1,6 @@
 """Scoring writes each user's probability on their row with the level, to 3 decimals, and
-rewrites only the rows whose level or rounded probability moved."""
+rewrites only the rows whose level or rounded probability moved; only a level that moved
+changes the user (updated_at)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def _rows(db: Session, org: Organization) -> dict[int, tuple[str | None, float |
     }
 
 
-def test_the_row_holds_the_latest_score_rounded_and_only_moved_rows_are_written(
+def test_the_row_holds_the_latest_score_rounded_and_only_moved_levels_touch_the_user(
     db: Session, org: Organization
 ) -> None:
     scored = scored_organization(db, org, people=12)
@@ -39,6 +40,7 @@ def test_the_row_holds_the_latest_score_rounded_and_only_moved_rows_are_written(
     db.execute(update(User).where(User.id == off).values(churn_probability=0.0001))
     db.execute(update(User).where(User.id == moved).values(churn_level="unknown"))
     db.flush()
+    edited = _rows(db, org)  # (the ORM's UPDATEs set updated_at of both)
     second = run_scoring(db, org)
     after = _rows(db, org)
     again = {
@@ -46,8 +48,10 @@ def test_the_row_holds_the_latest_score_rounded_and_only_moved_rows_are_written(
     }
     for user_id, score in again.items():
         assert after[user_id][:2] == (score.level, round(score.probability, 3))
-    rewritten = {user_id for user_id in after if after[user_id][2] != before[user_id][2]}
-    assert {off, moved} <= rewritten
+    rewritten = {user_id for user_id in after if after[user_id][2] != edited[user_id][2]}
+    assert moved in rewritten  # its level moved back: a change of the user
+    assert off not in rewritten  # its probability alone: put back, the user unchanged
+    assert after[off][1] != edited[off][1]  # (0.0001 no more)
     unchanged = {
         user_id
         for user_id, score in again.items()

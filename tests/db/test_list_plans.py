@@ -389,3 +389,53 @@ def test_on_postgresql_each_sorts_index_holds_every_column_its_pages_conditions_
             )
         assert read, sort
         assert read <= held, (sort, read - held)
+
+
+def test_never_signed_in_and_not_validated_by_last_seen_is_tested_on_the_seen_index(
+    db: Session, people: Organization, connection: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page of "login:never validated:no" by last seen is read along the index of that
+    sort (at scale, login:never lists too many users to sort), which holds the two columns
+    the terms test: SQLite tests them on each entry and reads a user's row only for a
+    match (its deferred seek), rather than one row an entry."""
+    if connection.dialect.name != "sqlite":
+        return
+    monkeypatch.setattr(builder, "FEW", 10)  # as at a million users: no list is short
+    index = connection.exec_driver_sql("PRAGMA index_info(ix_users_org_last_seen)")
+    held = [row[2] for row in index]
+    assert held == ["organization_id", "last_seen_at", "id", "last_login_at", "validated_at"]
+    sent: list[tuple[str, Any]] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "ORDER BY" in statement and statement.lstrip().startswith("SELECT users.id"):
+            sent.append((statement, parameters))
+
+    event.listen(connection, "before_cursor_execute", seen)
+    try:
+        page = service.list_users(
+            db, actor=system_actor(people.id), q="login:never validated:no", sort="-seen"
+        )
+    finally:
+        event.remove(connection, "before_cursor_execute", seen)
+    expected = db.scalars(
+        select(User.id)
+        .where(
+            User.organization_id == people.id,
+            User.last_login_at.is_(None),
+            User.validated_at.is_(None),
+        )
+        .order_by(User.last_seen_at.desc().nulls_last(), User.id.desc())
+        .limit(len(page.items))
+    ).all()
+    assert page.items
+    assert [int(item["id"]) for item in page.items] == expected
+    statement, parameters = sent[0]
+    plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters).all()
+    assert "USING INDEX ix_users_org_last_seen" in plan[0][3], plan
+    # (addr, opcode, p1, ...): the seek of the row is deferred, and what follows it first
+    # reads the index's cursor (its last_login_at), not the table's.
+    program = connection.exec_driver_sql(f"EXPLAIN {statement}", parameters).all()
+    at = [row[1] for row in program].index("DeferredSeek")
+    index_cursor = program[at][2]
+    assert program[at + 1][1] == "Column"
+    assert program[at + 1][2] == index_cursor, program[at : at + 4]

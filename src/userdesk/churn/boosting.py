@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from threadpoolctl import threadpool_limits
@@ -394,44 +395,42 @@ class Booster:
         probabilities = self.calibration.probabilities(self.raw(table))
         found = model.levels(probabilities, cutoffs)
         reasons: list[list[str]] = [[] for _ in found]
-        above = np.flatnonzero(np.array([name != "low" for name in found], dtype=bool))
+        above = np.flatnonzero(probabilities >= cutoffs[0])  # not low, as `levels` says
         if not len(above):
             return model.Predictions(probabilities.tolist(), found, reasons)
         by_term = self.contributions(table[above])
         ranked = np.argsort(-by_term, axis=1, kind="stable")[:, :3]
         strong = np.take_along_axis(by_term, ranked, axis=1) > model.REASON_FROM
-        facts = (
-            getattr(columns, n)[above].tolist()
-            for n in (
-                "days_since_event",
-                "days_since_login",
-                "events_28",
-                "trend",
-                "active_week_share",
-            )
-        )
-        per_type = columns.types
-        for i, top, ok, *fact in zip(
-            above.tolist(), ranked.tolist(), strong.tolist(), *facts, strict=True
-        ):
-            reasons[i] = [
-                self._words(k, i, fact, per_type) for k, yes in zip(top, ok, strict=True) if yes
-            ]
+        # The words term by term (the few terms there are, over the users whose reasons
+        # name each), into each user's slots; the strong come first (ranked descending).
+        slots = np.full(ranked.shape, None, dtype=object)
+        for k in np.unique(ranked[strong]).tolist():
+            users, slot = np.nonzero((ranked == k) & strong)
+            slots[users, slot] = np.array(self._words(k, above[users], columns), dtype=object)
+        for i, said in zip(above.tolist(), slots.tolist(), strict=True):
+            reasons[i] = [words for words in said if words is not None]
         return model.Predictions(probabilities.tolist(), found, reasons)
 
-    def _words(self, k: int, i: int, fact: list[Any], per_type: Any) -> str:
+    def _words(self, k: int, users: npt.NDArray[np.intp], columns: FeatureColumns) -> list[str]:
+        """Term K's reason in words for each of USERS (their rows in COLUMNS)."""
         if k < len(SAID):
-            return model._said(SAID[k], *fact)
+            name = SAID[k]
+            facts = [getattr(columns, n)[users].tolist() for n in model.FACTS]
+            return [model._said(name, *fact) for fact in zip(*facts, strict=True)]
         name = self.types[k - len(SAID)]
+        per_type = columns.types
         if per_type is None or name not in per_type.names:
-            return f"No {name} in 12 weeks"
+            return [f"No {name} in 12 weeks"] * len(users)
         j = per_type.names.index(name)
-        return type_words(
-            name,
-            float(per_type.last_28[i, j]),
-            float(per_type.previous_28[i, j]),
-            float(per_type.days_since[i, j]),
-        )
+        return [
+            type_words(name, last_28, previous_28, days_since)
+            for last_28, previous_28, days_since in zip(
+                per_type.last_28[users, j].tolist(),
+                per_type.previous_28[users, j].tolist(),
+                per_type.days_since[users, j].tolist(),
+                strict=True,
+            )
+        ]
 
 
 def trees() -> HistGradientBoostingClassifier:

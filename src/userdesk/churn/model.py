@@ -32,6 +32,8 @@ WEIGHTS = {
 }
 STEADY_LOG_ODDS = -2.2  # a steady user: about 1 in 10
 REASON_FROM = 0.15  # the push on the log-odds from which a term is a reason
+# The features the reasons' words tell of (`_said`'s arguments after the term), in order.
+FACTS = ("days_since_event", "days_since_login", "events_28", "trend", "active_week_share")
 
 
 @dataclass(frozen=True)
@@ -189,16 +191,19 @@ def predict_all(
     probabilities = calibration.probabilities(STEADY_LOG_ODDS + table.sum(axis=1))
     found = levels(probabilities, cutoffs)
     reasons: list[list[str]] = [[] for _ in found]
-    above = [i for i, name in enumerate(found) if name != "low"]
+    above = np.flatnonzero(probabilities >= cutoffs[0])  # not low, as `levels` says
     pushed = table[above]
     ranked = np.argsort(-pushed, axis=1, kind="stable")[:, :3]
     strong = np.take_along_axis(pushed, ranked, axis=1) > REASON_FROM
-    facts = (
-        getattr(columns, n)[above].tolist()
-        for n in ("days_since_event", "days_since_login", "events_28", "trend", "active_week_share")
-    )
-    for i, top, ok, *fact in zip(above, ranked.tolist(), strong.tolist(), *facts, strict=True):
-        reasons[i] = [_said(names[k], *fact) for k, yes in zip(top, ok, strict=True) if yes]
+    # The words term by term, into each user's slots (the strong first: ranked descending).
+    slots = np.full(ranked.shape, None, dtype=object)
+    for k in np.unique(ranked[strong]).tolist():
+        users, slot = np.nonzero((ranked == k) & strong)
+        facts = [getattr(columns, n)[above[users]].tolist() for n in FACTS]
+        said = [_said(names[k], *fact) for fact in zip(*facts, strict=True)]
+        slots[users, slot] = np.array(said, dtype=object)
+    for i, said in zip(above.tolist(), slots.tolist(), strict=True):
+        reasons[i] = [words for words in said if words is not None]
     return Predictions(probabilities.tolist(), found, reasons)
 
 

@@ -52,6 +52,7 @@ from userdesk.churn.features import DAY, WEEKS, FeatureColumns, Floats, TypeColu
 from userdesk.churn.models import ChurnRun, ChurnScore
 from userdesk.db import bulk
 from userdesk.db.base import UTCDateTime, utcnow
+from userdesk.db.engine import unindexed
 from userdesk.jobs import service as jobs
 from userdesk.jobs.models import Job
 from userdesk.organizations.models import Organization
@@ -640,8 +641,11 @@ def _range_after(db: Session, organization_id: int, after: int) -> int | None:
     """Where the next range of ids starts (just before the organization's first user with
     an id above AFTER), or None when no user is left: ranges skip the ids of other
     organizations' users instead of stepping through them."""
+    # The first id above AFTER by the primary key, the organization checked on the rows
+    # met (SQLite would otherwise walk the organization's index over all its users).
+    org = User.organization_id if _dialect(db) != "sqlite" else unindexed(User.organization_id)
     first = db.scalar(
-        select(func.min(User.id)).where(User.organization_id == organization_id, User.id > after)
+        select(User.id).where(org == organization_id, User.id > after).order_by(User.id).limit(1)
     )
     return None if first is None else first - 1
 
@@ -703,8 +707,16 @@ def _write(
     )
     ids = [row[0] for row in rows]
     org, run_id = run.organization_id, run.id
+    json_text = bulk.json_text
     scores = [
-        (org, run_id, user_id, round(probability, 4), level, bulk.json_text(reasons))
+        (
+            org,
+            run_id,
+            user_id,
+            round(probability, 4),
+            level,
+            json_text(reasons) if reasons else "[]",
+        )
         for user_id, probability, level, reasons in zip(
             ids, predicted.probabilities, predicted.levels, predicted.reasons, strict=True
         )
@@ -715,26 +727,32 @@ def _write(
         ("organization_id", "run_id", "user_id", "probability", "level", "reasons"),
         scores,
     )
-    moved = [  # the level until now is the row's last column
-        (row[0], row[-1], level)
-        for row, level in zip(rows, predicted.levels, strict=True)
-        if row[-1] != level
-    ]
+    # The row keeps the probability to 3 decimals (the list sorts by it) and the level:
+    # only the rows where either moved are written. A level that moved is a change of
+    # the user (updated_at, a webhook); a probability that moved within its level is
+    # the score's own bookkeeping, written alone (its index only, not the level's).
+    moved: list[tuple[int, Any, str]] = []
+    level_moved: list[tuple[int, str, float]] = []
+    probability_moved: list[tuple[int, float]] = []
+    for row, level, probability in zip(
+        rows, predicted.levels, predicted.probabilities, strict=True
+    ):
+        kept = round(probability, 3)
+        level_was = row[-1]  # the level until now is the row's last column
+        if level_was != level:
+            moved.append((row[0], level_was, level))
+            level_moved.append((row[0], level, kept))
+        elif row[len(row) - 2] != kept:  # the probability until now, before it
+            probability_moved.append((row[0], kept))
     now = bulk.sql_time(_dialect(db))(utcnow())
-    # The row keeps the probability to 3 decimals (the list sorts by it): only the users
-    # whose level or rounded probability moved are written, in the same UPDATEs.
-    kept = [round(probability, 3) for probability in predicted.probabilities]
-    until_now = [(row[0], row[len(row) - 2], row[-1]) for row in rows]  # id, probability, level
-    changed = [
-        (user_id, level, probability)
-        for (user_id, was, level_was), level, probability in zip(
-            until_now, predicted.levels, kept, strict=True
-        )
-        if level_was != level or was != probability
-    ]
     bulk.update_rows(
-        conn, "users", ("churn_level", "churn_probability"), changed, same={"updated_at": now}
+        conn,
+        "users",
+        ("churn_level", "churn_probability"),
+        level_moved,
+        same={"updated_at": now},
     )
+    bulk.update_rows(conn, "users", ("churn_probability",), probability_moved)
     webhook_events.churn_levels_changed(db, organization_id=org, moved=moved)
     return len(scores)
 

@@ -126,11 +126,13 @@ def fetch_page_within(
     connection = db.connection()
     if connection.dialect.name == "postgresql":
         ms = max(1, math.ceil(seconds * 1000))
-        connection.exec_driver_sql(
-            f"SAVEPOINT {_SAVEPOINT}; SET LOCAL statement_timeout = {ms}; "
-            "SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL jit = off"
-        )
         try:
+            # The timeout set last, the savepoint there already: on a loaded machine the
+            # rest of this very batch can outlast the timeout, a cancel like any other.
+            connection.exec_driver_sql(
+                f"SAVEPOINT {_SAVEPOINT}; SET LOCAL max_parallel_workers_per_gather = 0; "
+                f"SET LOCAL jit = off; SET LOCAL statement_timeout = {ms}"
+            )
             return fetch_page(db, columns, where, key, cursor=cursor, limit=limit)
         except DBAPIError as error:
             if getattr(error.orig, "sqlstate", None) == _QUERY_CANCELED:

@@ -96,19 +96,12 @@ def record_items(db: Session, job: Job, items: list[dict[str, Any]]) -> None:
     bulk.insert_rows(
         db.connection(),
         "job_items",
-        ("organization_id", "job_id", "number", "email", "fate", "ok", "detail"),
+        ("number", "email", "fate", "ok", "detail"),
         [
-            (
-                job.organization_id,
-                job.id,
-                item["row"],
-                item["email"],
-                item["fate"],
-                "detail" not in item,
-                item.get("detail"),
-            )
+            (item["row"], item["email"], item["fate"], "detail" not in item, item.get("detail"))
             for item in items
         ],
+        same={"organization_id": job.organization_id, "job_id": job.id},
     )
 
 

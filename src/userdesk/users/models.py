@@ -46,7 +46,12 @@ class User(OrgScoped, Timestamped, Base):
         Index("ix_users_org_status_email", "organization_id", "status", "email_normalized"),
         Index("ix_users_org_created", "organization_id", "created_at", "id"),
         Index("ix_users_org_status_created", "organization_id", "status", "created_at", "id"),
-        Index("ix_users_org_last_seen", "organization_id", "last_seen_at", "id"),
+        # With the flags login:never and validated:no test, so that a page by last seen
+        # tests them on the index entry, not the row (migration 0026).
+        Index(
+            "ix_users_org_last_seen",
+            *("organization_id", "last_seen_at", "id", "last_login_at", "validated_at"),
+        ),
         Index("ix_users_org_status_last_seen", "organization_id", "status", "last_seen_at", "id"),
         Index("ix_users_org_last_login", "organization_id", "last_login_at"),
         # The counts of the list's tabs, read from the index alone (migration 0021).

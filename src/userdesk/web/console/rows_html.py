@@ -44,7 +44,7 @@ NO_USERS = (
 )
 
 
-def _escaped(text: str) -> str:
+def _replaced(text: str) -> str:
     """TEXT escaped as markupsafe's `escape` writes it (the same five characters, the same
     entities), as a plain str: a Markup made per value was a third of the rows' cost."""
     return (
@@ -54,6 +54,12 @@ def _escaped(text: str) -> str:
         .replace("'", "&#39;")
         .replace('"', "&#34;")
     )
+
+
+try:  # markupsafe's own escaping, in C, to a plain str: a sixth of the time of _replaced
+    from markupsafe._speedups import _escape_inner as _escaped
+except ImportError:  # pragma: no cover - markupsafe built without its speedups
+    _escaped = _replaced
 
 
 @lru_cache(maxsize=4096)
