@@ -1,11 +1,21 @@
 from collections import Counter
+from datetime import timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from tests.conftest import BoundDatabase
 from userdesk import demo
+from userdesk.access import service as access
 from userdesk.access.models import Role
 from userdesk.activity.models import ActivityEvent
+from userdesk.audit import service as audit
+from userdesk.audit.models import AuditEvent
+from userdesk.churn.models import ChurnRun
+from userdesk.dashboard import service as dashboard
+from userdesk.db.base import utcnow
+from userdesk.invitations import service as invitations
+from userdesk.invitations.models import Invitation
 from userdesk.organizations.models import Organization
 from userdesk.users.models import User, UserRole
 
@@ -77,3 +87,109 @@ def test_the_demo_organization_comes_with_an_admin_who_can_sign_in(db: Session) 
     admin = db.scalars(select(User).where(User.email == made.admin_email)).one()
     assert verify_password(admin.password_hash, made.admin_password)
     assert admin.status == "active"
+
+
+def _demo(database: BoundDatabase, count: int = 300) -> demo.DemoOrganization:
+    with database.unit_of_work() as db:
+        made = demo.create_demo_organization(db, count=count, seed=5)
+    demo.score(database, organization_id=made.organization.id, base_url="http://testserver")
+    return made
+
+
+def test_not_activated_demo_users_have_invitations_pending_expired_and_resent(
+    database: BoundDatabase, db: Session
+) -> None:
+    made = _demo(database)
+    org_id = made.organization.id
+    pending = db.scalars(
+        select(User).where(User.organization_id == org_id, User.status == "pending")
+    ).all()
+    invited = {
+        i.user_id: i
+        for i in db.scalars(select(Invitation).where(Invitation.organization_id == org_id))
+    }
+    not_signup = [u for u in pending if u.created_via != "signup"]
+    assert not_signup
+    assert all(u.id in invited for u in not_signup)
+    shown = Counter(invitations.shown_status(invited[u.id]) for u in not_signup)
+    assert shown["pending"] > 0
+    assert shown["expired"] > 0
+    assert any(invited[u.id].resend_count > 0 for u in not_signup)
+    for invitation in invited.values():
+        assert invitation.sent_at is not None
+        assert invitation.created_at <= invitation.sent_at <= utcnow()
+        assert invitation.expires_at == invitation.sent_at + timedelta(days=7)
+    accepted = [i for i in invited.values() if i.status == "accepted"]
+    assert accepted
+    for invitation in accepted:
+        assert invitation.accepted_at is not None
+        assert db.get_one(User, invitation.user_id).status != "pending"
+
+
+def test_the_demo_audit_log_spans_months_matches_statuses_and_verifies(
+    database: BoundDatabase, db: Session
+) -> None:
+    made = _demo(database)
+    org_id = made.organization.id
+    events = db.scalars(
+        select(AuditEvent).where(AuditEvent.organization_id == org_id).order_by(AuditEvent.id)
+    ).all()
+    times = [e.occurred_at for e in events]
+    assert times == sorted(times), "written in time order"
+    assert (times[-1] - times[0]).days > 180, "months of admin work"
+    assert audit.verify_chain(db, organization_id=org_id) == []
+    by_target: dict[tuple[str, str], list[AuditEvent]] = {}
+    for event in events:
+        by_target.setdefault((event.target_id or "", event.action), []).append(event)
+    now = utcnow()
+    changed = db.scalars(
+        select(User).where(
+            User.organization_id == org_id,
+            User.status.in_(("disabled", "banned", "trashed", "deleted")),
+        )
+    ).all()
+    assert {u.status for u in changed} == {"disabled", "banned", "trashed", "deleted"}
+    for user in changed:
+        (event,) = by_target[(str(user.id), f"user.{user.status}")]
+        assert event.changes["status"] == {"from": "active", "to": user.status}
+        assert event.occurred_at < now
+        assert event.occurred_at == user.status_changed_at
+        assert event.reason == user.status_reason
+        assert event.reason
+        assert user.status_changed_by_id == event.actor_user_id
+        assert event.actor_user_id is not None
+    invited = [e for e in events if e.action == "user.invited"]
+    assert invited
+    assert all(e.actor_user_id for e in invited)
+    assert any(e.action == "invitation.resent" for e in events)
+    assert any(e.action == "user.business_hours_changed" for e in events)
+    assert events[-1].action == "churn.scored"
+
+
+def test_the_demo_has_agents_with_business_hours_and_a_finished_churn_run(
+    database: BoundDatabase, db: Session
+) -> None:
+    made = _demo(database)
+    org_id = made.organization.id
+    agents = db.scalars(
+        select(User)
+        .join(UserRole, UserRole.user_id == User.id)
+        .join(Role, Role.id == UserRole.role_id)
+        .where(User.organization_id == org_id, Role.name == "Agent", User.status == "active")
+    ).all()
+    assert len(agents) >= 2
+    assert all(a.business_hours and a.business_hours["weekly"] for a in agents)
+    run = db.scalars(select(ChurnRun).where(ChurnRun.organization_id == org_id)).one()
+    assert run.finished_at is not None
+    assert run.users > 0
+    admin = access.actor_for_user(
+        db, db.scalars(select(User).where(User.email == made.admin_email)).one()
+    )
+    board = dashboard.dashboard(db, actor=admin)
+    assert board.runs
+    assert board.runs[-1].run_id == run.id
+    assert not board.levels_pending
+    assert board.at_risk
+    assert all(db.get_one(User, u.user_id).status == "active" for u in board.at_risk)
+    assert "deleted" in board.statuses.series
+    assert board.statuses.days

@@ -249,6 +249,8 @@ def serve(
             made = demo.create_demo_organization(
                 db, count=demo_users, progress=lambda n: progress.advance(task, n)
             )
+        with console.status("Scoring the demo users' churn risk"):
+            demo.score(database, organization_id=made.organization.id, base_url=settings.base_url)
         console.rule("Userdesk demo")
         console.print(f"Console:  http://{host}:{port}/login")
         console.print(f"Email:    [bold]{made.admin_email}[/bold]")

@@ -15,18 +15,29 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from userdesk.access import service as access
 from userdesk.access.models import Group, Role, Team
 from userdesk.access.rules import ADMINISTRATOR, AGENT, MEMBER, TEAM_ADMINISTRATOR, system_actor
-from userdesk.auth.secrets import generate_password
+from userdesk.audit import service as audit
+from userdesk.audit.service import PastEvent
+from userdesk.auth.secrets import generate_password, hash_token, new_token
+from userdesk.availability import service as availability
+from userdesk.availability.rules import DAYS
+from userdesk.dashboard import service as dashboard
 from userdesk.db import bulk
 from userdesk.db.base import utcnow
+from userdesk.db.session import Database
+from userdesk.invitations.models import Invitation
+from userdesk.jobs import service as jobs
+from userdesk.jobs.models import Job
 from userdesk.organizations import service as organizations
 from userdesk.organizations.models import Organization
+from userdesk.organizations.service import invitation_ttl
 from userdesk.users import service as users
-from userdesk.users.models import User
+from userdesk.users.models import User, UserRole
 from userdesk.users.rules import CreatedVia, UserStatus
 
 TEAMS = ("Support EU", "Support US", "Sales", "Success", "Engineering", "Billing")
@@ -63,6 +74,7 @@ PRODUCT_EVENTS = (
 )
 HISTORY_DAYS = 180
 TENURE_DAYS = 730
+PENDING_DAYS = 45  # Not Activated users were added within this many days
 CHUNK = 10_000
 DEMO_ORG_SLUG = "demo"
 DEMO_ADMIN_EMAIL = "admin@demo.example"
@@ -279,6 +291,8 @@ def _people(
         taken.add(email)
         created_at = now - timedelta(seconds=rng.randrange(TENURE_DAYS * 86400))
         status = _weighted(rng, STATUSES)
+        if status is UserStatus.PENDING:  # invited or imported lately, not there yet
+            created_at = now - timedelta(seconds=rng.randrange(PENDING_DAYS * 86400))
         reason = status_until = changed_at = None
         if status in REASONS:
             reason = rng.choice(REASONS[status])
@@ -322,13 +336,46 @@ def _activity(rng: random.Random, person: _Person, now: datetime) -> list[tuple[
     return activity
 
 
+# The colleagues who did the months of admin work before the demo's admin arrived:
+# (first name, last name, built-in role, team, business hours of an agent).
+STAFF = (
+    ("Priya", "Natarajan", ADMINISTRATOR.name, None, None),
+    ("Jonas", "Weber", TEAM_ADMINISTRATOR.name, "Support EU", None),
+    ("Lea", "Moreau", AGENT.name, "Support EU", ("Europe/Paris", "08:30", "17:00")),
+    ("Sam", "Carter", AGENT.name, "Support US", ("America/New_York", "09:00", "18:00")),
+)
+AGENT_HOURS = (
+    ("Europe/Berlin", "09:00", "17:30"),
+    ("Europe/London", "08:00", "16:00"),
+    ("America/Chicago", "08:00", "17:00"),
+    ("Asia/Singapore", "09:00", "18:00"),
+)
+STATUS_ACTIONS = {
+    UserStatus.DISABLED: "user.disabled",
+    UserStatus.BANNED: "user.banned",
+    UserStatus.TRASHED: "user.trashed",
+    UserStatus.DELETED: "user.deleted",
+}
+CREATION_ACTIONS = {
+    CreatedVia.ADMIN: "user.created",
+    CreatedVia.INVITE: "user.invited",
+    CreatedVia.IMPORT: "user.imported",
+}
+
+
 def create_demo_organization(
     db: Session, *, count: int, seed: int = 1, progress: Callable[[int], None] | None = None
 ) -> DemoOrganization:
-    """The demo organization with COUNT users and an Administrator with a new password."""
+    """The demo organization with COUNT users, the invitations of those not there yet, the
+    audit log of months of work by admin colleagues (agents with business hours among
+    them), and an Administrator with a new password.
+
+    Its churn scoring is left to `score` (run after this transaction commits)."""
     organization = organizations.create_organization(db, slug=DEMO_ORG_SLUG, name="Demo Org")
+    result = populate(db, organization=organization, count=count, seed=seed, progress=progress)
+    add_history(db, organization=organization, seed=seed)
     password = generate_password()
-    users.create_admin(
+    admin, _ = users.create_admin(
         db,
         actor=system_actor(organization.id, "demo setup"),
         email=DEMO_ADMIN_EMAIL,
@@ -336,5 +383,230 @@ def create_demo_organization(
         first_name="Ada",
         last_name="Admin",
     )
-    result = populate(db, organization=organization, count=count, seed=seed, progress=progress)
+    _agent_hours(db, organization=organization, admin=admin, seed=seed)
     return DemoOrganization(organization, DEMO_ADMIN_EMAIL, password, result)
+
+
+@dataclass(frozen=True)
+class _Staff:
+    id: int
+    name: str
+    email: str
+    role: str
+    team_id: int | None
+
+
+def _add_staff(db: Session, organization: Organization, since: datetime) -> list[_Staff]:
+    """The admin colleagues, there since SINCE (their creation is the log's first event)."""
+    roles = {
+        r.name: r for r in db.scalars(select(Role).where(Role.organization_id == organization.id))
+    }
+    teams = {
+        t.name: t.id
+        for t in db.scalars(select(Team).where(Team.organization_id == organization.id))
+    }
+    staff = []
+    for first, last, role, team, _ in STAFF:
+        email = f"{_ascii(first)}.{_ascii(last)}@{DEMO_ADMIN_EMAIL.split('@')[1]}"
+        person = User(
+            organization_id=organization.id,
+            email=email,
+            email_normalized=email,
+            first_name=first,
+            last_name=last,
+            status=UserStatus.ACTIVE.value,
+            created_via=CreatedVia.ADMIN.value,
+            email_verified_at=since,
+            validated_at=since,
+            team_id=teams.get(team) if team else None,
+            created_at=since,
+            updated_at=since,
+        )
+        db.add(person)
+        db.flush()
+        db.add(UserRole(organization_id=organization.id, user_id=person.id, role_id=roles[role].id))
+        staff.append(_Staff(person.id, f"{first} {last}", email, role, person.team_id))
+    db.flush()
+    return staff
+
+
+def add_history(db: Session, *, organization: Organization, seed: int = 1) -> int:
+    """What the demo's admins did before now, consistent with the users' statuses: each
+    user's creation (added, invited, imported), the invitations of those not there yet
+    (some pending, some resent, some expired), the accepted ones, and each disabling,
+    ban, trashing and deletion with its reason, all in the hash-chained audit log in time
+    order. Returns how many audit events were written."""
+    rng = random.Random(seed * 7919)
+    org_id = organization.id
+    now = utcnow()
+    ttl = invitation_ttl(organization)
+    people = db.execute(
+        select(
+            User.id,
+            User.email,
+            User.created_at,
+            User.created_via,
+            User.status,
+            User.status_reason,
+            User.status_changed_at,
+            User.status_until,
+            User.team_id,
+        )
+        .where(User.organization_id == org_id)
+        .order_by(User.id)
+    ).all()
+    if not people:
+        return 0
+    since = min(p.created_at for p in people) - timedelta(days=3)
+    staff = _add_staff(db, organization, since)
+    setup = "demo setup"
+    events: list[PastEvent] = [
+        PastEvent(
+            since + timedelta(minutes=i),
+            None,
+            setup,
+            "user.created",
+            "user",
+            str(s.id),
+            {"email": s.email, "roles": [s.role]},
+        )
+        for i, s in enumerate(staff)
+    ]
+    admins = [s for s in staff if s.role != AGENT.name]
+
+    def actor_for(team_id: int | None) -> _Staff:
+        lead = next((s for s in admins if s.team_id is not None and s.team_id == team_id), None)
+        return lead if lead is not None and rng.random() < 0.7 else admins[0]
+
+    invitations: list[tuple[Invitation, list[datetime]]] = []
+    for p in people:
+        via = CreatedVia(p.created_via)
+        by = actor_for(p.team_id)
+        status = UserStatus(p.status)
+        invited = via is CreatedVia.INVITE or (
+            status is UserStatus.PENDING and via is not CreatedVia.SIGNUP
+        )
+        if via in CREATION_ACTIONS:
+            changes: dict[str, Any] = {"email": p.email}
+            if invited:
+                changes["email_sent"] = True
+            events.append(
+                PastEvent(
+                    p.created_at, by.id, by.name, CREATION_ACTIONS[via], "user", str(p.id), changes
+                )
+            )
+        if invited:
+            sent = [p.created_at]
+            if status is UserStatus.PENDING:
+                if now - p.created_at > ttl and rng.random() < 0.45:  # resent: live again
+                    if rng.random() < 0.3:
+                        sent.append(p.created_at + (now - ttl - p.created_at) * rng.random())
+                    sent.append(now - ttl * (0.05 + 0.9 * rng.random()))
+                elif rng.random() < 0.15:  # resent, expired again or still live
+                    sent.append(p.created_at + (now - p.created_at) * rng.random())
+            accepted = None
+            if status is not UserStatus.PENDING:
+                accepted = min(now, p.created_at + timedelta(hours=rng.uniform(0.2, 90)))
+                if p.status_changed_at is not None:
+                    accepted = min(accepted, p.status_changed_at)
+            invitation = Invitation(
+                organization_id=org_id,
+                user_id=p.id,
+                email=p.email,
+                token_hash=hash_token(new_token()),
+                status="accepted" if accepted else "pending",
+                expires_at=sent[-1] + ttl,
+                invited_by_id=by.id,
+                invited_by_name=by.name,
+                sent_at=sent[-1],
+                resend_count=len(sent) - 1,
+                accepted_at=accepted,
+                created_at=sent[0],
+            )
+            invitations.append((invitation, sent))
+        if status in STATUS_ACTIONS and p.status_changed_at is not None:
+            move: dict[str, Any] = {"status": {"from": UserStatus.ACTIVE.value, "to": status.value}}
+            if p.status_until is not None:
+                move["until"] = p.status_until.isoformat()
+            events.append(
+                PastEvent(
+                    p.status_changed_at,
+                    by.id,
+                    by.name,
+                    STATUS_ACTIONS[status],
+                    "user",
+                    str(p.id),
+                    move,
+                    reason=p.status_reason,
+                )
+            )
+    invitations.sort(key=lambda pair: pair[1][0])  # ids in the order they were sent
+    db.add_all([invitation for invitation, _ in invitations])
+    db.flush()
+    for invitation, sent in invitations:
+        for n, at in enumerate(sent[1:], start=1):
+            by = next(s for s in staff if s.id == invitation.invited_by_id)
+            events.append(
+                PastEvent(
+                    at,
+                    by.id,
+                    by.name,
+                    "invitation.resent",
+                    "user",
+                    str(invitation.user_id),
+                    {"invitation": str(invitation.id), "resend_count": n},
+                )
+            )
+    # Who changed each status, as the log says.
+    changed_by = {
+        int(e.target_id or 0): e.actor_user_id
+        for e in events
+        if e.action in STATUS_ACTIONS.values()
+    }
+    for user_id, actor_id in changed_by.items():
+        db.execute(update(User).where(User.id == user_id).values(status_changed_by_id=actor_id))
+    events.sort(key=lambda e: e.occurred_at)
+    return audit.record_history(db, organization_id=org_id, events=events)
+
+
+def _agent_hours(db: Session, *, organization: Organization, admin: User, seed: int) -> None:
+    """Business hours for the support agents (theirs, through the availability service)."""
+    rng = random.Random(seed * 104729)
+    actor = access.actor_for_user(db, admin)
+    agents = db.scalars(
+        select(User)
+        .join(UserRole, UserRole.user_id == User.id)
+        .join(Role, Role.id == UserRole.role_id)
+        .where(
+            User.organization_id == organization.id,
+            Role.name == AGENT.name,
+            User.status == UserStatus.ACTIVE.value,
+        )
+        .order_by(User.id)
+    ).all()
+    named = {f"{first} {last}": hours for first, last, _, _, hours in STAFF if hours}
+    for agent in agents:
+        hours = named.get(agent.name) or rng.choice(AGENT_HOURS)
+        zone, start, end = hours
+        weekly = {day: [[start, end]] for day in DAYS[:5]}
+        availability.set_agent_hours(
+            db, actor=actor, user_id=agent.id, data={"time_zone": zone, "weekly": weekly}
+        )
+
+
+def score(database: Database, *, organization_id: int, base_url: str) -> int:
+    """Score the organization's churn now, a step per transaction as the worker would,
+    and count the dashboard's figures, so that the dashboard is whole on first sight.
+    Returns the run's id."""
+    from userdesk.churn import scoring  # here, not on top: numpy slows `userdesk demo`
+
+    with database.unit_of_work() as db:
+        job_id = scoring.start(db, actor=system_actor(organization_id, "demo setup")).id
+    finished = False
+    while not finished:
+        with database.unit_of_work() as db:
+            finished = jobs.step(db, job=db.get_one(Job, job_id), base_url=base_url)
+    with database.unit_of_work() as db:
+        run_id = int(db.get_one(Job, job_id).params["run_id"])
+        dashboard.record_day(db, organization_id, utcnow().date())
+    return run_id

@@ -37,7 +37,7 @@ def test_an_admin_assigns_an_outreach_from_the_churn_card_and_closes_it(
     churn.get_by_label("Agent to reach out").select_option(label="Otto Reach · Away")
     churn.get_by_label("Note for the agent").fill("Ask about the reports")
     churn.get_by_role("button", name="Assign to an agent").click()
-    expect(page.get_by_test_id("done")).to_contain_text("assign to an agent for outreach")
+    expect(page.get_by_test_id("done")).to_contain_text("Assigned an agent to reach out to")
     outreach = page.get_by_test_id("outreach")
     expect(outreach).to_contain_text("Otto Reach")
     expect(outreach).to_contain_text("Ask about the reports")

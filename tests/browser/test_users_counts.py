@@ -19,7 +19,8 @@ def test_the_tab_figures_load_after_the_rows_and_follow_the_search(
     tabs = page.get_by_test_id("status-tabs")
     all_tab = tabs.get_by_role("link", name=re.compile("^All"))
     expect(all_tab.get_by_test_id("tab-count")).to_have_text(re.compile(r"^\d+$"))
-    assert int(all_tab.get_by_test_id("tab-count").inner_text()) == rows.count()
+    # The demo's people and its admin colleagues: a page of 50 rows, the figure all of them.
+    assert rows.count() == min(int(all_tab.get_by_test_id("tab-count").inner_text()), 50)
     expect(tabs.get_by_test_id("tab-count")).to_have_count(8)
     page.get_by_label("Search users").press_sequentially("admin@demo", delay=30)
     expect(rows).to_have_count(1)

@@ -82,7 +82,7 @@ def test_a_team_admin_sees_only_their_team_at_risk(
     factories.login(client, outsider.email)
     html = client.get("/console/dashboard").text
     assert "Risky Rita" not in html
-    assert "Nobody scored yet." in html
+    assert "Nobody active in your reach was scored in the latest run." in html
 
 
 def test_someone_without_console_access_is_refused(

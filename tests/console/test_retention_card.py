@@ -72,7 +72,8 @@ def test_one_click_resends_the_invitation_or_says_there_is_none(
     sent = client.post(f"/console/users/{pending.id}/invitation/resend", data={"csrf_token": csrf})
     assert sent.status_code == 303
     assert sent.headers["location"].endswith("?done=resend_invitation")
-    assert "Done: resend the invitation." in client.get(sent.headers["location"]).text
+    toast = f"Sent a new invitation to {pending.email}."
+    assert toast in client.get(sent.headers["location"]).text
     assert audited(db, "invitation.resent", pending) == 1
     refused = client.post(f"/console/users/{never.id}/invitation/resend", data={"csrf_token": csrf})
     assert refused.status_code == 409

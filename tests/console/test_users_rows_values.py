@@ -10,7 +10,7 @@ from userdesk.organizations.models import Organization
 from userdesk.users import lifecycle
 from userdesk.users.rules import UserStatus
 from userdesk.web.console import views
-from userdesk.web.templating import ago, timestamp
+from userdesk.web.templating import ago, timestamp_text
 
 
 def test_a_rows_last_seen_reads_as_ago_and_timestamp_write_it() -> None:
@@ -19,7 +19,7 @@ def test_a_rows_last_seen_reads_as_ago_and_timestamp_write_it() -> None:
     ages += [timedelta(days=d, seconds=s) for d in (1, 2, 59, 60, 61, 400) for s in (0, 1)]
     ages += [timedelta(seconds=-5), timedelta(hours=23, minutes=59, seconds=59)]
     for value in [None, *(now - age for age in ages)]:
-        assert views._seen(value, now) == (ago(value, now), timestamp(value))
+        assert views._seen(value, now) == (ago(value, now), timestamp_text(value))
 
 
 def test_a_rows_menu_is_what_lifecycle_offers_that_actor_over_that_user(

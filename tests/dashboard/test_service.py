@@ -22,6 +22,7 @@ from userdesk.db.base import utcnow
 from userdesk.errors import PermissionDenied
 from userdesk.organizations.models import Organization
 from userdesk.users.models import User
+from userdesk.users.rules import UserStatus
 from userdesk.worker import Worker
 
 TODAY = date(2026, 11, 23)
@@ -96,22 +97,22 @@ def test_the_first_count_rebuilds_the_past_from_created_at_and_status_changes(
 
     assert len(history.days) == dashboard.DAYS
     assert history.days[-1] == TODAY
-    assert "deleted" not in history.series
-    assert _on(history, TODAY) == {"active": 3, "banned": 1, "trashed": 1}
+    assert set(history.series) == {s.value for s in UserStatus}  # Deleted included
+    assert _on(history, TODAY) == {"active": 3, "banned": 1, "trashed": 1, "deleted": 1}
     # Five days ago the ban happened at noon: the day ends banned; the day before, active.
-    assert _on(history, _ago(5)) == {"active": 3, "banned": 1, "trashed": 1}
-    assert _on(history, _ago(6)) == {"active": 4, "trashed": 1}
+    assert _on(history, _ago(5)) == {"active": 3, "banned": 1, "trashed": 1, "deleted": 1}
+    assert _on(history, _ago(6)) == {"active": 4, "trashed": 1, "deleted": 1}
     # The newcomer counts from the day they were created.
-    assert _on(history, _ago(11)) == {"active": 3, "trashed": 1}
-    assert _on(history, _ago(18)) == {"active": 2, "disabled": 1, "trashed": 1}
-    assert _on(history, _ago(61)) == {"active": 1, "pending": 1, "trashed": 1}
-    assert _on(history, _ago(89)) == {"active": 1, "pending": 1, "trashed": 1}
+    assert _on(history, _ago(11)) == {"active": 3, "trashed": 1, "deleted": 1}
+    assert _on(history, _ago(18)) == {"active": 2, "disabled": 1, "trashed": 1, "deleted": 1}
+    assert _on(history, _ago(61)) == {"active": 1, "pending": 1, "trashed": 1, "deleted": 1}
+    assert _on(history, _ago(89)) == {"active": 1, "pending": 1, "trashed": 1, "deleted": 1}
 
     team_admin = _user(db, org, _ago(400), roles=("Team Administrator",), team=theirs)
     theirs_only = dashboard.status_history(
         db, actor=access.actor_for_user(db, team_admin), today=TODAY
     )
-    assert _on(theirs_only, _ago(18)) == {"trashed": 1}
+    assert _on(theirs_only, _ago(18)) == {"trashed": 1, "deleted": 1}
 
 
 def test_a_later_count_of_the_same_day_replaces_it_and_adds_no_past(

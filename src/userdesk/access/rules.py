@@ -27,6 +27,38 @@ class Permission(StrEnum):
 
 ALL_PERMISSIONS = frozenset(Permission)
 
+# What each permission lets its holder do, in words: the console shows these, never the keys.
+PERMISSION_WORDS: dict[Permission, str] = {
+    Permission.USERS_READ: "See users",
+    Permission.USERS_CREATE: "Add and invite users",
+    Permission.USERS_UPDATE: "Edit users",
+    Permission.USERS_DELETE: "Trash and delete users",
+    Permission.USERS_EXPORT: "Export users",
+    Permission.USERS_IMPORT: "Import users",
+    Permission.USERS_ACTIVITY: "See what users did",
+    Permission.USERS_IMPERSONATE: "Sign in as a user",
+    Permission.USERS_MODERATE: "Validate, disable and ban users",
+    Permission.USERS_ACTIVATE: "Activate users without an invitation",
+    Permission.ROLES_ASSIGN: "Give and take away roles",
+    Permission.SETTINGS_MANAGE: "Change settings",
+    Permission.AUDIT_READ: "Read the audit log",
+    Permission.MAIL_READ: "Read the Mailbox",
+    Permission.WEBHOOKS_MANAGE: "Manage webhooks",
+}
+
+
+def permission_words(key: str) -> str:
+    """KEY (a permission, maybe unknown) as the console says it."""
+    try:
+        return PERMISSION_WORDS[Permission(key)]
+    except ValueError:
+        return key
+
+
+def grants_back_office(permissions: Iterable[str]) -> bool:
+    """Whether a role holding PERMISSIONS gives any back-office access (Member gives none)."""
+    return any(permission in ALL_PERMISSIONS for permission in permissions)
+
 
 class RoleScope(StrEnum):
     ORGANIZATION = "organization"

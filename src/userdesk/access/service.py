@@ -18,6 +18,7 @@ from userdesk.access.rules import (
     Grant,
     Permission,
     RoleGrant,
+    grants_back_office,
     grants_for,
     membership_change_problem,
     reach_beyond,
@@ -373,6 +374,11 @@ def _choices_statement(dialect: Dialect) -> Prepared:
 def role_grant(role: Role) -> RoleGrant:
     """ROLE as the grant rules see it."""
     return RoleGrant(role.id, role.name, role.scope, frozenset(role.permissions))
+
+
+def gives_back_office(role: Role) -> bool:
+    """Whether ROLE gives back-office access (holds a permission; Member holds none)."""
+    return grants_back_office(role.permissions)
 
 
 def roles_of(db: Session, user: User) -> list[Role]:

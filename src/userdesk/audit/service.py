@@ -192,6 +192,95 @@ def record_many(
     )
 
 
+@dataclass(frozen=True)
+class PastEvent:
+    """An event that happened before now (the demo's months of admin work)."""
+
+    occurred_at: datetime
+    actor_user_id: int | None
+    actor_name: str
+    action: str
+    target_type: str | None
+    target_id: str | None
+    changes: dict[str, Any]
+    reason: str | None = None
+
+
+def record_history(db: Session, *, organization_id: int, events: Sequence[PastEvent]) -> int:
+    """Append EVENTS (in time order, none before the chain's last event, none after now)
+    to the organization's chain, chained as `record` chains them, without webhooks: the
+    past is not news to the host product. Returns how many.
+
+    Raises:
+        ValueError: EVENTS are not in time order, or come before the chain's end.
+    """
+    if not events:
+        return 0
+    db.flush()
+    last = db.scalar(
+        select(AuditEvent.occurred_at)
+        .where(AuditEvent.organization_id == organization_id)
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    )
+    times = [event.occurred_at for event in events]
+    if times != sorted(times) or (last is not None and times[0] < last) or times[-1] > utcnow():
+        raise ValueError("Past events must come in time order, after the chain's last one.")
+    connection = db.connection()
+    sql_time = bulk.sql_time(connection.dialect.name)
+    previous = _last_hash(db, organization_id)
+    rows = []
+    for event in events:
+        fields = {
+            "actor_user_id": event.actor_user_id,
+            "actor_api_key_id": None,
+            "impersonator_id": None,
+            "actor_name": event.actor_name,
+            "action": event.action,
+            "target_type": event.target_type,
+            "target_id": event.target_id,
+            "ip": None,
+            "user_agent": None,
+            "reason": event.reason,
+            "changes": event.changes,
+        }
+        digest = _digest(_hashed(organization_id, event.occurred_at, fields, None, previous))
+        rows.append(
+            (
+                sql_time(event.occurred_at),
+                event.actor_user_id,
+                event.actor_name,
+                event.action,
+                event.target_type,
+                event.target_id,
+                event.reason,
+                bulk.json_text(event.changes),
+                previous,
+                digest,
+            )
+        )
+        previous = digest
+    bulk.insert_rows(
+        connection,
+        "audit_events",
+        (
+            "occurred_at",
+            "actor_user_id",
+            "actor_name",
+            "action",
+            "target_type",
+            "target_id",
+            "reason",
+            "changes",
+            "prev_hash",
+            "hash",
+        ),
+        rows,
+        same={"organization_id": organization_id},
+    )
+    return len(rows)
+
+
 AUDIT_SORT = SortKey("audit", (AuditEvent.id,), descending=True)
 PAGE_SIZE = 50
 PAGE_MAX = 500
@@ -270,7 +359,10 @@ def list_events(
         {int(e.target_id) for e in shown if e.target_type == "user" and e.target_id},
     )
     return AuditPage(
-        items=[AuditEventRead.of(e, names.get(e.target_id or "")) for e in shown],
+        items=[
+            AuditEventRead.of(e, names.get(e.target_id or "") if e.target_type == "user" else None)
+            for e in shown
+        ],
         next_cursor=next_cursor,
     )
 

@@ -150,6 +150,7 @@ class SessionUser(NamedTuple):
     email: str
     team_id: int | None
     status: str
+    color_scheme: str  # how their pages are colored (users.models.COLOR_SCHEMES)
 
     @property
     def name(self) -> str:
@@ -190,6 +191,7 @@ _SESSION_COLUMNS = (
     User.email,
     User.team_id,
     User.status,
+    User.color_scheme,
     Organization.settings,
 )
 

@@ -32,7 +32,7 @@ from userdesk.users.rules import UserStatus
 DAYS = 90  # of users by status, the page's window and the backfill's
 RUNS = 8  # scoring runs whose levels are compared
 TOP = 10  # users most at risk shown
-SHOWN_STATUSES = tuple(s.value for s in UserStatus if s is not UserStatus.DELETED)
+SHOWN_STATUSES = tuple(s.value for s in UserStatus)  # every status, Deleted included
 CHUNK = 500  # ids per IN (...)
 
 Key = tuple[int | None, str]  # (team_id, status)
@@ -293,6 +293,7 @@ class Dashboard:
     at_risk: list[AtRisk]
     churn_visible: bool  # whether the actor may see churn figures at all
     levels_pending: bool = False  # the latest run is not counted by level yet
+    scored: bool = False  # a scoring run has finished (counted or not)
 
 
 def status_history(db: Session, *, actor: Actor, today: date, days: int = DAYS) -> StatusHistory:
@@ -348,17 +349,22 @@ def run_levels(db: Session, *, actor: Actor, runs: int = RUNS) -> list[RunLevels
     return [RunLevels(run.id, run.as_of, counts[run.id]) for run in reversed(recent)]
 
 
-def most_at_risk(db: Session, *, actor: Actor, limit: int = TOP) -> list[AtRisk]:
-    """The users of the latest run most likely to churn, within the actor's reach (users
-    trashed or deleted since are left out).
+def most_at_risk(
+    db: Session, *, actor: Actor, limit: int = TOP, run_id: int | None = None
+) -> list[AtRisk]:
+    """The users of run RUN_ID (else the latest) most likely to churn, within the actor's
+    reach: only those retention is for, active users (not Not Activated, nor disabled,
+    banned, trashed or deleted, whatever they were when scored).
 
     Raises:
         PermissionDenied: the actor may not see users' activity.
     """
     access.require(actor, Permission.USERS_ACTIVITY)
-    latest = _latest_runs(db, actor.organization_id, 1)
-    if not latest:
-        return []
+    if run_id is None:
+        latest = _latest_runs(db, actor.organization_id, 1)
+        if not latest:
+            return []
+        run_id = latest[0].id
     rows = db.execute(
         select(
             User.id,
@@ -371,9 +377,9 @@ def most_at_risk(db: Session, *, actor: Actor, limit: int = TOP) -> list[AtRisk]
         )
         .join(User, User.id == ChurnScore.user_id)
         .where(
-            ChurnScore.run_id == latest[0].id,
+            ChurnScore.run_id == run_id,
             access.users_in_scope(actor, Permission.USERS_ACTIVITY),
-            User.status.not_in((UserStatus.TRASHED.value, UserStatus.DELETED.value)),
+            User.status == UserStatus.ACTIVE.value,
         )
         .order_by(ChurnScore.probability.desc(), ChurnScore.user_id)
         .limit(limit)
@@ -402,10 +408,14 @@ def dashboard(db: Session, *, actor: Actor, today: date | None = None) -> Dashbo
     visible = actor.has(Permission.USERS_ACTIVITY)
     runs = run_levels(db, actor=actor) if visible else []
     latest = _latest_runs(db, actor.organization_id, 1) if visible else []
+    # Levels and the users most at risk come from the same run, the latest counted one:
+    # the page never shows one filled and the other empty.
+    at_risk = most_at_risk(db, actor=actor, run_id=runs[-1].run_id) if runs else []
     return Dashboard(
         statuses=statuses,
         runs=runs,
-        at_risk=most_at_risk(db, actor=actor) if visible else [],
+        at_risk=at_risk,
         churn_visible=visible,
         levels_pending=bool(latest) and (not runs or runs[-1].run_id != latest[0].id),
+        scored=bool(latest),
     )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -22,15 +23,24 @@ from userdesk.invitations.schemas import (
     InvitationCreate,
     InvitationRead,
     InvitationResult,
+    Person,
 )
 from userdesk.mail import service as mail
-from userdesk.mail.rules import EmailKind, Template
+from userdesk.mail.rules import (
+    HIDDEN,
+    EmailKind,
+    RenderedEmail,
+    Template,
+    TemplateProblem,
+    render,
+)
 from userdesk.organizations.models import Organization
 from userdesk.organizations.service import invitation_ttl
 from userdesk.users import service as users
 from userdesk.users.membership import attach, resolve
 from userdesk.users.models import User
 from userdesk.users.rules import CreatedVia, UserStatus, normalize_email
+from userdesk.validation import parse_id
 from userdesk.webhooks import events as webhook_events
 
 MAX_PEOPLE = 1000
@@ -99,6 +109,12 @@ def invite(db: Session, *, actor: Actor, data: InvitationCreate, base_url: str) 
     membership = resolve(
         db, actor=actor, team_id=data.team_id, group_ids=data.group_ids, role_ids=data.role_ids
     )
+    if idle := [role.name for role in membership.roles if not access.gives_back_office(role)]:
+        names = ", ".join(f"'{name}'" for name in idle)
+        raise InvalidInput(
+            f"Roles {names} give no back-office access: invite without them.",
+            fields={"role_ids": f"{names} gives no back-office access"},
+        )
     custom = None
     if data.welcome_email.subject is not None or data.welcome_email.body is not None:
         saved = mail.template_for(db, actor.organization_id, EmailKind.INVITATION)
@@ -171,6 +187,75 @@ def _new_invitation(
     return invitation, token
 
 
+def _context(
+    organization: Organization,
+    user: User,
+    *,
+    link: str,
+    expires: datetime,
+    inviter_name: str | None,
+) -> dict[str, Any]:
+    """What the invitation email says: the one place both the sent email and its preview
+    take their values from."""
+    return mail.email_context(
+        organization, user, link=link, expires=expires, inviter=inviter_name or organization.name
+    )
+
+
+@dataclass(frozen=True)
+class InvitationPreview:
+    """The invitation email as a person invited now would get it."""
+
+    email: RenderedEmail
+    expires_at: datetime
+    lifetime: timedelta
+
+
+def preview(
+    db: Session,
+    *,
+    actor: Actor,
+    template: Template,
+    base_url: str,
+    person: Person | None = None,
+) -> InvitationPreview:
+    """TEMPLATE rendered as invite() would send it now: the actor as the inviter, the
+    organization's name and the invitation's real expiry, to PERSON (else a sample
+    person); the link's token is hidden.
+
+    Raises:
+        PermissionDenied: the actor may not create users.
+        InvalidInput: an empty or too long subject or body, or one that does not render.
+    """
+    access.require(actor, Permission.USERS_CREATE)
+    mail.preview(template)  # the checks a saved template passes
+    organization = db.get_one(Organization, actor.organization_id)
+    shown = person or Person(email="ann.lee@example.com", first_name="Ann", last_name="Lee")
+    user = User(
+        email=shown.email.strip(),
+        first_name=shown.first_name.strip(),
+        last_name=shown.last_name.strip(),
+    )
+    lifetime = invitation_ttl(organization)
+    expires = utcnow() + lifetime
+    context = _context(
+        organization,
+        user,
+        link=f"{base_url}/invite/{HIDDEN}",
+        expires=expires,
+        inviter_name=actor.name,
+    )
+    try:
+        email = render(template, context)
+    except TemplateProblem as problem:
+        raise InvalidInput(
+            f"The email template does not render: {problem.message}",
+            code="invalid_template",
+            fields={problem.field: problem.message},
+        ) from None
+    return InvitationPreview(email=email, expires_at=expires, lifetime=lifetime)
+
+
 def _send(
     db: Session,
     organization: Organization,
@@ -181,12 +266,12 @@ def _send(
     *,
     template: Template | None = None,
 ) -> None:
-    context = mail.email_context(
+    context = _context(
         organization,
         user,
         link=f"{base_url}/invite/{token}",
         expires=invitation.expires_at,
-        inviter=invitation.invited_by_name or organization.name,
+        inviter_name=invitation.invited_by_name,
     )
     mail.enqueue(
         db,
@@ -232,6 +317,51 @@ def list_invitations(
         else:
             query = query.where(Invitation.status == status)
     return list(db.scalars(query.order_by(Invitation.id.desc()).limit(limit)))
+
+
+def invited(
+    db: Session, *, actor: Actor, invitation_ids: list[str], user_ids: list[str]
+) -> InvitationResult:
+    """What an invite() made, read again by id (the page shown after inviting): the
+    invitations INVITATION_IDS and the people USER_IDS found already there, within the
+    actor's reach (others are left out).
+
+    Raises:
+        PermissionDenied: the actor may not read users.
+        InvalidInput: an id that is not one (as invited or existing).
+    """
+    access.require(actor, Permission.USERS_READ)
+    wanted: dict[str, list[int]] = {}
+    for field, values in (("invited", invitation_ids), ("existing", user_ids)):
+        wanted[field] = []
+        for value in values:
+            number = parse_id(value)
+            if number is None:
+                raise InvalidInput(
+                    f"'{value}' is not an id.", fields={field: f"'{value}' is not an id"}
+                )
+            wanted[field].append(number)
+    in_reach = access.users_in_scope(actor, Permission.USERS_READ)
+    found = db.scalars(
+        select(Invitation)
+        .join(User, User.id == Invitation.user_id)
+        .where(
+            Invitation.organization_id == actor.organization_id,
+            Invitation.id.in_(wanted["invited"]),
+            in_reach,
+        )
+        .order_by(Invitation.id)
+    )
+    there = db.scalars(
+        select(User)
+        .where(User.organization_id == actor.organization_id, User.id.in_(wanted["existing"]))
+        .where(in_reach)
+        .order_by(User.id)
+    )
+    return InvitationResult(
+        created=[read(i) for i in found],
+        existing=[AlreadyThere(email=u.email, user_id=str(u.id)) for u in there],
+    )
 
 
 def _get(db: Session, actor: Actor, invitation_id: int, permission: str) -> Invitation:

@@ -31,7 +31,7 @@ from userdesk.mail import service as mail
 from userdesk.mail.rules import EmailKind
 from userdesk.organizations import service as organizations
 from userdesk.organizations.models import Organization
-from userdesk.users.models import User
+from userdesk.users.models import COLOR_SCHEMES, User
 from userdesk.users.rules import email_problem, name_problem, normalize_email, password_problem
 from userdesk.users.service import _request_email_change
 
@@ -105,6 +105,31 @@ def change_own_name(
         target_id=user.id,
         changes=changes,
     )
+    return user
+
+
+def choose_own_color_scheme(db: Session, *, actor: Actor, user: User, color_scheme: str) -> User:
+    """USER chooses how their pages are colored: light, dark, or as their system says.
+
+    A display preference of the person's own, like a browser setting: it changes nothing
+    anyone else sees, so it is not audited and does not bump the user's version (the
+    ETag of their record, which does not hold it). An administrator signed in as them
+    may set it (it is in the impersonation's record of requests, as every request is).
+
+    Raises:
+        PermissionDenied: ACTOR is not USER.
+        InvalidInput: COLOR_SCHEME is not one of COLOR_SCHEMES (the field named).
+    """
+    require_own(actor, user)
+    if color_scheme not in COLOR_SCHEMES:
+        raise InvalidInput(
+            f"{color_scheme!r} is not a color scheme: choose {', '.join(COLOR_SCHEMES)}.",
+            code="account.invalid_color_scheme",
+            fields={"color_scheme": f"must be one of {', '.join(COLOR_SCHEMES)}"},
+        )
+    if user.color_scheme != color_scheme:
+        user.color_scheme = color_scheme
+        db.flush()
     return user
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    CheckConstraint,
     Computed,
     FetchedValue,
     Float,
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
 SEARCH_TEXT_SQL = "first_name || ' ' || last_name || ' ' || email"
 # A list of ids: PostgreSQL's bigint[] (its operators && and @> test it), SQLite's JSON.
 ROLE_IDS = JSON().with_variant(ARRAY(BigInteger()), "postgresql")
+# How a person's pages are colored (chosen on /me): as their system says, light or dark.
+COLOR_SCHEMES = ("system", "light", "dark")
 
 
 class User(OrgScoped, Timestamped, Base):
@@ -104,6 +107,17 @@ class User(OrgScoped, Timestamped, Base):
     # filter tests it from its sort's index alone (userdesk.query.builder).
     role_ids: Mapped[list[int]] = mapped_column(
         ROLE_IDS, server_default=FetchedValue(), deferred=True
+    )
+    # One of COLOR_SCHEMES (migration 0027); the base template applies it, a display
+    # preference of the person's own (not bumping version: it is no change of the user's).
+    color_scheme: Mapped[str] = mapped_column(
+        String(8),
+        CheckConstraint(
+            "color_scheme IN (" + ", ".join(f"'{s}'" for s in COLOR_SCHEMES) + ")",
+            name="color_scheme",
+        ),
+        default="system",
+        server_default="system",
     )
     password_hash: Mapped[str | None] = mapped_column(String(255))
     # Bumped by every change an admin makes (not by sign-ins): the ETag for If-Match.

@@ -167,6 +167,7 @@ async def optional_auth(request: Request, db: DbSession) -> Auth | None:
         return None
     user = found.user
     request.state.actor_user_id = user.id  # for the security log
+    request.state.color_scheme = user.color_scheme  # for the base template
     actor = access.actor_for_user(db, user, ip=ip, user_agent=agent)
     live = None
     if found.impersonation_id is not None:

@@ -22,6 +22,7 @@ STATUS_COLORS = {
     "disabled": "#f59f00",
     "banned": "#d63939",
     "trashed": "#667382",
+    "deleted": "#ae3ec9",
 }
 LEVEL_COLORS = {"low": "#2fb344", "medium": "#f59f00", "high": "#d63939"}
 
@@ -73,7 +74,7 @@ def figures(board: dashboard.Dashboard) -> dict[str, Any]:
             for user in board.at_risk
         ],
         maximum=100,
-        empty="Nobody scored yet.",
+        empty="Nobody active in your reach was scored in the latest run.",
     )
     latest = runs[-1] if runs else None
     previous = runs[-2] if len(runs) > 1 else None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -97,6 +99,8 @@ async def add_user(
 async def invite_wizard(request: Request, db: DbSession, auth: ConsoleAuth) -> Response:
     """The five steps: people, segmentation, roles, welcome email, summary."""
     choices = access.assignable(db, actor=auth.actor)
+    # Back-office roles only: one that gives no access (Member) is refused by invite().
+    choices = replace(choices, roles=[r for r in choices.roles if access.gives_back_office(r)])
     template = mail.template_for(db, auth.actor.organization_id, EmailKind.INVITATION)
     return render(
         request,
@@ -132,6 +136,64 @@ async def email_preview(
     return partial(request, "console/_email_preview.html", auth, {"shown": shown, "error": error})
 
 
+@router.post("/invite/email-preview", response_class=HTMLResponse)
+async def invitation_preview(
+    request: Request,
+    db: DbSession,
+    auth: ConsoleAuth,
+    settings: SettingsDep,
+    subject: Annotated[str, Form()] = "",
+    body: Annotated[str, Form()] = "",
+    email: ListField = [],  # noqa: B006
+    first_name: ListField = [],  # noqa: B006
+    last_name: ListField = [],  # noqa: B006
+) -> Response:
+    """The invitation email as the first person listed would get it (htmx)."""
+    person = next(
+        (
+            Person(email=e, first_name=f, last_name=last)
+            for e, f, last in zip(email, first_name, last_name, strict=False)
+            if e.strip()
+        ),
+        None,
+    )
+    try:
+        shown = invitations.preview(
+            db,
+            actor=auth.actor,
+            template=Template(subject, body),
+            base_url=settings.base_url,
+            person=person,
+        )
+        error = None
+    except InvalidInput as exc:
+        shown, error = None, exc
+    context: dict[str, object] = {
+        "shown": shown.email if shown else None,
+        "invitation": shown,
+        "error": error,
+    }
+    return partial(request, "console/_email_preview.html", auth, context)
+
+
+@router.get("/invite/done", response_class=HTMLResponse)
+async def invite_done(
+    request: Request,
+    db: DbSession,
+    auth: ConsoleAuth,
+    invited: str = "",
+    existing: str = "",
+) -> Response:
+    """What an invitation made: the page the wizard lands on (so a reload sends nothing)."""
+    result = invitations.invited(
+        db,
+        actor=auth.actor,
+        invitation_ids=[i for i in invited.split(",") if i],
+        user_ids=[i for i in existing.split(",") if i],
+    )
+    return render(request, "console/invite_done.html", auth, db, result=result, nav="invitations")
+
+
 @router.post("/invite", response_class=HTMLResponse)
 async def invite(
     request: Request,
@@ -161,7 +223,13 @@ async def invite(
         welcome_email=WelcomeEmail(send=send_email, subject=subject or None, body=body or None),
     )
     result = invitations.invite(db, actor=auth.actor, data=data, base_url=settings.base_url)
-    return render(request, "console/invite_done.html", auth, db, result=result, nav="invitations")
+    query = urlencode(
+        {
+            "invited": ",".join(i.id for i in result.created),
+            "existing": ",".join(e.user_id for e in result.existing),
+        }
+    )
+    return RedirectResponse(f"/console/invite/done?{query}", status_code=303)
 
 
 @router.get("/invitations", response_class=HTMLResponse)

@@ -14,9 +14,10 @@ from userdesk.access import admin
 from userdesk.access import service as access
 from userdesk.access.admin import RoleBody
 from userdesk.access.models import Group, Role, Team
-from userdesk.access.rules import ALL_PERMISSIONS, Permission
+from userdesk.access.rules import ALL_PERMISSIONS, Permission, permission_words
 from userdesk.activity import service as activity
 from userdesk.audit import service as audit
+from userdesk.audit import wording
 from userdesk.auth.session_rules import MINUTES_SETTINGS
 from userdesk.availability import service as availability
 from userdesk.churn import scoring
@@ -44,7 +45,8 @@ from userdesk.two_step import service as two_step
 from userdesk.users import bulk, lifecycle
 from userdesk.users import service as users
 from userdesk.users.bulk import BULK_LABELS
-from userdesk.users.rules import Action
+from userdesk.users.models import User
+from userdesk.users.rules import Action, display_name
 from userdesk.users.schemas import UserUpdate, loaded_user_view
 from userdesk.web.common_route import CommonRoute
 from userdesk.web.console import views
@@ -102,6 +104,7 @@ async def users_list(
         permissions=actor.permissions,
         csrf_token=auth.csrf_token,
         impersonation=tuple(impersonating.items()) if impersonating is not None else None,
+        color_scheme=getattr(request.state, "color_scheme", "system"),
         user=(signed_in.user.name, signed_in.user.email) if signed_in is not None else ("", ""),
         sidebar=tuple(segments.list_segment_links(db, actor=actor)) if whole else (),
         segment=(segment_shown.id, segment_shown.name) if segment_shown is not None else None,
@@ -292,6 +295,50 @@ async def user_detail(
     return user_page(request, db, auth, user_id, dialog=action, done=done)
 
 
+# What a redirect's ?done= on a user's page did: the audit action whose words say it.
+DONE_ACTIONS: dict[str, str] = {
+    Action.VALIDATE.value: "user.validated",
+    Action.INVALIDATE.value: "user.invalidated",
+    Action.DISABLE.value: "user.disabled",
+    Action.ENABLE.value: "user.enabled",
+    Action.BAN.value: "user.banned",
+    Action.UNBAN.value: "user.unbanned",
+    Action.TRASH.value: "user.trashed",
+    Action.RESTORE.value: "user.restored",
+    Action.DELETE.value: "user.deleted",
+    Action.REACTIVATE.value: "user.reactivated",
+    Action.ACTIVATE.value: "user.activated",
+    Action.REVOKE_SESSIONS.value: "user.sessions_revoked",
+    "edit": "user.updated",
+    "two_step_reset": "user.two_step_reset",
+    "re_engagement": "user.re_engagement_sent",
+    "resend_invitation": "invitation.resent",
+    "add_to_group": "user.added_to_group",
+    "assign_outreach": "user.outreach_assigned",
+    "outreach_reassigned": "user.outreach_reassigned",
+    "outreach_done": "user.outreach_done",
+}
+# Done by email: the toast names the address it went to.
+EMAILED = frozenset({"resend_invitation", "re_engagement"})
+
+
+def done_message(done: str | None, user: User) -> str | None:
+    """The toast after DONE on USER's page: "Disabled Ann Lee", "Banned Ann Lee for 7
+    days"; None for a ?done= that names nothing done here."""
+    action = DONE_ACTIONS.get(done or "")
+    if action is None:
+        return None
+    whom = (
+        user.email if done in EMAILED else display_name(user.first_name, user.last_name, user.email)
+    )
+    changes: dict[str, Any] = {}
+    if action == "user.banned" and user.status == "banned":
+        changes = {"status": {"to": user.status}}
+        if user.status_until is not None:
+            changes["until"] = user.status_until.isoformat()
+    return wording.sentence(action, whom, changes, user.status_changed_at)
+
+
 def user_page(
     request: Request,
     db: DbSession,
@@ -319,6 +366,7 @@ def user_page(
         actions=_actions(auth, loaded_user_view(user)),
         dialog=dialog,
         done=done,
+        done_message=done_message(done, user),
         errors=errors or {},
         problem=problem,
         form=form or {},
@@ -631,6 +679,7 @@ def _settings(
         overview=overview,
         invitation_days=invitation_ttl(organization).days,
         all_permissions=sorted(ALL_PERMISSIONS),
+        permission_words=permission_words,
         require_validation=organizations.requires_validation(organization),
         show_disable_reason=organizations.shows_disable_reason(organization),
         allow_impersonation=organizations.allows_impersonation(organization),

@@ -359,6 +359,7 @@ class UsersShell(NamedTuple):
     permissions: frozenset[str]  # the actor's (`Actor.has` is membership in them)
     csrf_token: str | None  # the session's; also the page's (request.state)
     impersonation: tuple[tuple[str, Any], ...] | None  # request.state.impersonation's items
+    color_scheme: str  # the person's (request.state.color_scheme, base.html's <html>)
     user: tuple[str, str]  # the signed-in person's name and email
     sidebar: tuple[Any, ...]  # the segments' links (`segments.service.SegmentLink`)
     segment: tuple[int, str] | None  # the segment shown: id and name
@@ -403,7 +404,7 @@ def users_shell(shell: UsersShell, *, whole: bool) -> tuple[bytes, ...]:
     }
     html = str(fragment("console/_users_results.html", **context))
     if whole:
-        state = SimpleNamespace()
+        state = SimpleNamespace(color_scheme=shell.color_scheme)
         if shell.csrf_token is not None:
             state.csrf_token = shell.csrf_token
         if shell.impersonation is not None:

@@ -1,4 +1,4 @@
-"""The signed-in person's own page, /me: name, email, password and sessions.
+"""The signed-in person's own page, /me: name, color scheme, email, password and sessions.
 
 Plain forms (no JavaScript needed): a change redirects back to /me with a message; a
 refused one re-renders the page with the message next to the field.
@@ -25,6 +25,7 @@ router = APIRouter(tags=["portal"], include_in_schema=False)
 
 DONE = {
     "name": "Your name is saved.",
+    "color_scheme": "Your color scheme is saved.",
     "password": "Your password is changed.",
     "email": "Check your new address: we sent it a link to confirm the change.",
     "session": "That session is signed out.",
@@ -138,6 +139,22 @@ def change_name(
         values = {"first_name": first_name, "last_name": last_name}
         return refused(request, db, found, "name", exc, values)
     return RedirectResponse("/me?done=name", status_code=303)
+
+
+@router.post("/me/color-scheme")
+def choose_color_scheme(
+    request: Request,
+    db: DbSession,
+    found: CurrentAuth,
+    color_scheme: Annotated[str, Form()] = "",
+) -> Response:
+    """Choose light, dark, or the system's colors for my pages."""
+    user = own_user(found)
+    try:
+        account.choose_own_color_scheme(db, actor=found.actor, user=user, color_scheme=color_scheme)
+    except DomainError as exc:
+        return refused(request, db, found, "color_scheme", exc, {"color_scheme": color_scheme})
+    return RedirectResponse("/me?done=color_scheme#appearance", status_code=303)
 
 
 @router.post("/me/password")

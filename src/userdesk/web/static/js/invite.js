@@ -61,6 +61,15 @@
     submit.hidden = index !== steps.length - 1;
     problem.textContent = "";
     if (index === steps.length - 1) summarize();
+    // The preview names the first person listed: render it again for the people now listed.
+    if (steps[index].querySelector("#preview")) {
+      document.getElementById("body").dispatchEvent(new Event("refresh-preview"));
+    }
+  }
+
+  // Once the people step's problem is solved (a person added, an email fixed), say so.
+  function recheckPeople() {
+    if (current === 0 && problem.textContent) problem.textContent = peopleProblem();
   }
 
   next.addEventListener("click", () => {
@@ -87,6 +96,7 @@
   rows.addEventListener("click", (event) => {
     if (!event.target.matches("[data-remove-row]")) return;
     if (rows.querySelectorAll(".invite-person").length > 1) event.target.closest(".invite-person").remove();
+    recheckPeople();
   });
   rows.addEventListener("input", (event) => {
     const row = event.target.closest(".invite-person");
@@ -94,7 +104,9 @@
       row.removeAttribute("data-problem");
       event.target.classList.remove("is-invalid");
     }
+    recheckPeople();
   });
+  rows.addEventListener("htmx:afterSwap", recheckPeople);
   form.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && event.target.tagName === "INPUT" && current < steps.length - 1) {
       event.preventDefault();
