@@ -153,6 +153,26 @@ def api_key_create(
     print(created.secret)
 
 
+scim_token_app = typer.Typer(help="SCIM tokens for identity providers.", no_args_is_help=True)
+app.add_typer(scim_token_app, name="scim-token")
+
+
+@scim_token_app.command("create")
+def scim_token_create(
+    name: Annotated[str, typer.Option(help="The identity provider, e.g. Okta.")],
+    org: OrgOption = None,
+) -> None:
+    """Create a SCIM provisioning token and print it once: only its hash is kept."""
+    from userdesk.scim import tokens as scim_tokens
+
+    with _transaction() as db:
+        organization = organizations.resolve_organization(db, org)
+        created = scim_tokens.create_token(
+            db, actor=system_actor(organization.id, "userdesk scim-token create"), name=name
+        )
+    print(created.secret)
+
+
 def _progress() -> Progress:
     return Progress(
         "[progress.description]{task.description}",

@@ -23,6 +23,8 @@ class Group(OrgScoped, Timestamped, Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
+    # What the identity provider calls the group (SCIM externalId; migration 0028).
+    external_id: Mapped[str | None] = mapped_column(String(255))
 
 
 class Role(OrgScoped, Timestamped, Base):

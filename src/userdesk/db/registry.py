@@ -14,6 +14,7 @@ from userdesk.jobs import models as job_models
 from userdesk.mail import models as mail_models
 from userdesk.organizations import models as organization_models
 from userdesk.outreach import models as outreach_models
+from userdesk.scim import models as scim_models
 from userdesk.segments import models as segment_models
 from userdesk.two_step import models as two_step_models
 from userdesk.users import models as user_models
@@ -41,6 +42,7 @@ __all__ = [
     "metadata",
     "organization_models",
     "outreach_models",
+    "scim_models",
     "segment_models",
     "two_step_models",
     "user_models",

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -66,6 +67,14 @@ class User(OrgScoped, Timestamped, Base):
         # A team is one organization's: the team leads, for team filters in the usual sorts.
         Index("ix_users_team_name", "team_id", "first_name", "last_name", "id"),
         Index("ix_users_team_last_seen", "team_id", "last_seen_at", "id"),
+        # SCIM's externalId, filterable per organization (migration 0028).
+        Index(
+            "ix_users_org_external_id",
+            "organization_id",
+            "external_id",
+            sqlite_where=text("external_id IS NOT NULL"),
+            postgresql_where=text("external_id IS NOT NULL"),
+        ),
         # Free-text search over search_text is indexed by the migrations, per database:
         # SQLite's FTS5 tables users_fts and users_words, PostgreSQL's GIN indexes
         # ix_users_search_trgm and ix_users_search_words.
@@ -120,6 +129,8 @@ class User(OrgScoped, Timestamped, Base):
         server_default="system",
     )
     password_hash: Mapped[str | None] = mapped_column(String(255))
+    # What the identity provider calls the user (SCIM externalId), kept as it sent it.
+    external_id: Mapped[str | None] = mapped_column(String(255))
     # Bumped by every change an admin makes (not by sign-ins): the ETag for If-Match.
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

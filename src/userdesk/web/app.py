@@ -27,7 +27,7 @@ from userdesk.config import Settings, get_settings
 from userdesk.db.session import Database, is_busy
 from userdesk.errors import DomainError, NotAuthenticated
 from userdesk.two_step import service as two_step
-from userdesk.web import access_log, inputs, openapi, problems
+from userdesk.web import access_log, inputs, openapi, problems, scim
 from userdesk.web.api import DESCRIPTION, PREFIX, ROUTERS
 from userdesk.web.api import users as users_api
 from userdesk.web.api_docs import router as api_docs_router
@@ -94,6 +94,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(impersonation_router)
     app.include_router(signup_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    # SCIM 2.0 for identity providers: an app of its own, whose errors are SCIM's.
+    app.mount(scim.PREFIX, scim.create_scim_app(app.state))
     # No NUL nor lone surrogate past the edge, in any face: a 400 naming the field.
     app.add_middleware(inputs.RefuseUnsafeTextMiddleware, render_page=_refusal_page)
     app.add_middleware(  # outermost: 500s too

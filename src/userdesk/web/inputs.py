@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl
 from fastapi import Path, Query
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from userdesk.validation import MAX_ID, text_problem
@@ -37,6 +37,8 @@ PathId = Annotated[int, Path(ge=1, le=MAX_ID, description=ID_DESCRIPTION)]
 QueryId = Annotated[int | None, Query(ge=1, le=MAX_ID, description=ID_DESCRIPTION)]
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+SCIM_FACE = "/scim/v2"  # web.scim.PREFIX: refused there as a SCIM error
+SCIM_ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 # A request with more bad fields than this is named by its first ones.
 PROBLEMS_SHOWN = 10
 
@@ -82,6 +84,9 @@ class RefuseUnsafeTextMiddleware:
 
     async def _refusal(self, scope: Scope, problems: Problems) -> Response:
         detail = f"{', '.join(problems)}: {next(iter(problems.values()))}."
+        if scope.get("path", "").startswith(SCIM_FACE):  # a SCIM error (RFC 7644 §3.12)
+            body = {"schemas": [SCIM_ERROR], "status": "400", "scimType": "invalidValue"}
+            return JSONResponse({**body, "detail": detail}, 400, media_type="application/scim+json")
         if scope.get("path", "").startswith(JSON_FACES):
             return problem_response(400, "invalid_input", detail, errors=field_errors(problems))
         return await self.render_page(Request(scope), detail, problems)

@@ -1,0 +1,759 @@
+"""/scim/v2: the SCIM 2.0 service provider (RFC 7643, RFC 7644), for identity providers.
+
+An adapter like the API: it parses SCIM with scim2-models, calls userdesk.scim (which
+calls the users services), and renders SCIM. Its own app, mounted by create_app, so that
+every error it answers is a SCIM error (`application/scim+json`, `scimType`), never a
+problem detail or a page. Only a SCIM token (userdesk.scim.tokens) is accepted here.
+
+Hostile input is a SCIM 4xx, never a 500: a body over MAX_BODY is a 413, a NUL or a lone
+surrogate anywhere a 400 invalidValue (web.inputs refuses them before this app, as a SCIM
+error), a PATCH of more than MAX_OPERATIONS operations a 400, an id that is not a BIGINT a
+404, a filter too long, deep or wide a 400 invalidFilter (scim.filters).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import ValidationError
+from scim2_models import (
+    AuthenticationScheme,
+    Bulk,
+    ChangePassword,
+    Context,
+    ETag,
+    Filter,
+    ListResponse,
+    PatchOp,
+    ResourceType,
+    ResponseParameters,
+    Schema,
+    SCIMException,
+    SearchRequest,
+    ServiceProviderConfig,
+    Sort,
+)
+from scim2_models import Error as ScimErrorMessage
+from scim2_models import Group as ScimGroup
+from scim2_models import Patch as PatchSupport
+from scim2_models import User as ScimUser
+from scim2_models.exceptions import (
+    ConflictException,
+    ForbiddenException,
+    InvalidFilterException,
+    InvalidSyntaxException,
+    InvalidValueException,
+    NotFoundException,
+    PreconditionFailedException,
+    UnauthorizedException,
+    UniquenessException,
+)
+from sqlalchemy.orm import Session
+from starlette.datastructures import State
+from starlette.exceptions import HTTPException
+
+from userdesk.access.rules import Actor
+from userdesk.config import Settings
+from userdesk.errors import (
+    Conflict,
+    DomainError,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+    PreconditionFailed,
+)
+from userdesk.scim import groups as scim_groups
+from userdesk.scim import tokens
+from userdesk.scim import users as scim_users
+from userdesk.scim.filters import scim_id
+from userdesk.scim.users import Resource
+from userdesk.web.deps import DbSession, bearer_secret, client_ip
+
+PREFIX = "/scim/v2"
+MEDIA_TYPE = "application/scim+json"
+ACCEPTED_TYPES = (MEDIA_TYPE, "application/json")
+USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+MAX_BODY = 1024 * 1024  # bytes; ServiceProviderConfig has no field for it (bulk is off)
+MAX_OPERATIONS = 1000  # operations of one PATCH
+MAX_START_INDEX = 2**53  # a startIndex beyond it is taken as it (no list is that long)
+
+
+def scim_response(
+    body: Any, *, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def error_response(exc: SCIMException, headers: dict[str, str] | None = None) -> Response:
+    error = exc.to_error()
+    return scim_response(
+        error.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE),
+        status=error.status or 400,
+        headers=headers,
+    )
+
+
+def _detail(exc: DomainError) -> str:
+    if not exc.fields:
+        return exc.message
+    named = "; ".join(f"{field} {what}" for field, what in exc.fields.items())
+    return f"{exc.message} ({named})"
+
+
+def scim_exception_of(exc: DomainError) -> SCIMException:
+    """The SCIM error for a service's DomainError."""
+    detail = _detail(exc)
+    if isinstance(exc, NotAuthenticated):
+        return UnauthorizedException(detail=detail)
+    if isinstance(exc, PermissionDenied):
+        return ForbiddenException(detail=detail)
+    if isinstance(exc, NotFound):
+        return NotFoundException(detail=detail)
+    if isinstance(exc, PreconditionFailed):
+        return PreconditionFailedException(detail=detail)
+    if isinstance(exc, Conflict):
+        if exc.code == "user.email_taken":
+            return UniquenessException(detail=detail)
+        return ConflictException(detail=detail)
+    if isinstance(exc, InvalidInput):
+        return InvalidValueException(detail=detail)
+    return InvalidValueException(detail=detail)
+
+
+async def _on_scim(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SCIMException)  # noqa: S101 - registered for it alone
+    return error_response(exc, _challenge(exc))
+
+
+async def _on_domain(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)  # noqa: S101
+    scim = scim_exception_of(exc)
+    return error_response(scim, _challenge(scim))
+
+
+def _challenge(exc: SCIMException) -> dict[str, str] | None:
+    if isinstance(exc, UnauthorizedException):
+        return {"WWW-Authenticate": 'Bearer realm="scim"'}
+    return None
+
+
+async def _on_validation(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ValidationError)  # noqa: S101
+    error = ScimErrorMessage.from_validation_errors(exc)[0]
+    return scim_response(
+        error.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE), status=error.status or 400
+    )
+
+
+async def _on_request_validation(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)  # noqa: S101
+    first = exc.errors()[0] if exc.errors() else {}
+    where = ".".join(str(part) for part in first.get("loc", ()))
+    return error_response(InvalidValueException(detail=f"{where}: {first.get('msg', 'invalid')}"))
+
+
+async def _on_http(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)  # noqa: S101
+    if exc.status_code == 404:
+        return error_response(NotFoundException(detail=f"No such endpoint: {request.url.path}"))
+    error = ScimErrorMessage(status=exc.status_code, detail=str(exc.detail))
+    return scim_response(
+        error.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE),
+        status=exc.status_code,
+        headers=dict(exc.headers) if exc.headers else None,
+    )
+
+
+async def provisioning_actor(request: Request, db: DbSession) -> Actor:
+    """The actor of the request's SCIM token.
+
+    Raises:
+        NotAuthenticated: no bearer token, or an unknown or revoked one (an API key too).
+    """
+    secret = bearer_secret(request)
+    if not secret:
+        raise NotAuthenticated("Send a SCIM token as Authorization: Bearer.")
+    _, actor = tokens.authenticate(
+        db, secret=secret, ip=client_ip(request), user_agent=request.headers.get("user-agent")
+    )
+    return actor
+
+
+ScimActor = Annotated[Actor, Depends(provisioning_actor)]
+
+
+async def json_body(request: Request) -> Any:
+    """The request's JSON body.
+
+    Raises:
+        InvalidSyntaxException: not JSON, or sent as another media type.
+    """
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind and kind not in ACCEPTED_TYPES:
+        raise InvalidSyntaxException(detail=f"Send {MEDIA_TYPE}, not {kind}.")
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY:
+        raise _too_large()
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY:
+            raise _too_large()
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidSyntaxException(detail=f"The body is not JSON: {exc}") from None
+    _check_strings(body)
+    return body
+
+
+class PayloadTooLargeException(SCIMException):
+    """413: a body larger than MAX_BODY (RFC 7644 §3.12 gives it no scimType)."""
+
+    status = 413
+
+
+def _too_large() -> SCIMException:
+    return PayloadTooLargeException(detail=f"The body is larger than {MAX_BODY} bytes.")
+
+
+def _check_strings(body: Any) -> None:
+    """Raises InvalidValueException: a string (key or value) holds a NUL or a lone
+    surrogate, which no database column keeps."""
+    stack = [body]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack += value.keys()
+            stack += value.values()
+        elif isinstance(value, list):
+            stack += value
+        elif isinstance(value, str):
+            if "\x00" in value:
+                raise InvalidValueException(detail="A value holds a NUL character.")
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                raise InvalidValueException(detail="A value holds a lone surrogate.") from None
+
+
+Body = Annotated[Any, Depends(json_body)]
+
+
+def _bounded_patch(body: Any) -> Any:
+    """BODY, unless it holds more than MAX_OPERATIONS operations.
+
+    Raises:
+        InvalidValueException: too many operations.
+    """
+    if isinstance(body, dict):
+        operations = body.get("Operations")
+        if isinstance(operations, list) and len(operations) > MAX_OPERATIONS:
+            raise InvalidValueException(
+                detail=f"Operations: {len(operations)} is more than {MAX_OPERATIONS}."
+            )
+    return body
+
+
+def _base_url(request: Request) -> str:
+    settings: Settings = request.app.state.settings
+    return settings.base_url
+
+
+def _location(request: Request, user_id: int, kind: str = "Users") -> str:
+    return f"{request.url.scheme}://{request.url.netloc}{PREFIX}/{kind}/{user_id}"
+
+
+def _response_parameters(
+    attributes: str | None, excluded: str | None
+) -> ResponseParameters[Resource] | None:
+    if not attributes and not excluded:
+        return None
+    try:
+        return ResponseParameters[Resource].model_validate(
+            {"attributes": attributes, "excludedAttributes": excluded}
+        )
+    except ValidationError as exc:
+        error = ScimErrorMessage.from_validation_errors(exc)[0]
+        raise InvalidValueException(detail=error.detail) from None
+
+
+def _user_response(
+    request: Request,
+    user: Any,
+    *,
+    status: int = 200,
+    attributes: str | None = None,
+    excluded: str | None = None,
+) -> Response:
+    location = _location(request, user.id)
+    resource = scim_users.to_resource(user, location=location)
+    body = resource.model_dump(
+        scim_ctx=Context.RESOURCE_QUERY_RESPONSE,
+        response_parameters=_response_parameters(attributes, excluded),
+    )
+    headers = {"ETag": scim_users.version_tag(user)}
+    if status == 201:
+        headers["Location"] = location
+    return scim_response(body, status=status, headers=headers)
+
+
+def create_scim_app(state: State) -> FastAPI:
+    """The /scim/v2 app (create_app mounts it), sharing STATE (settings, database) with
+    the app it is mounted in."""
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    app.state = state
+    app.add_exception_handler(SCIMException, _on_scim)
+    app.add_exception_handler(DomainError, _on_domain)
+    app.add_exception_handler(ValidationError, _on_validation)
+    app.add_exception_handler(RequestValidationError, _on_request_validation)
+    app.add_exception_handler(HTTPException, _on_http)
+    _discovery(app)
+    _users(app)
+    _groups(app)
+    return app
+
+
+def _service_provider_config() -> ServiceProviderConfig:
+    return ServiceProviderConfig(
+        documentation_uri=None,
+        patch=PatchSupport(supported=True),
+        bulk=Bulk(supported=False, max_operations=0, max_payload_size=0),
+        filter=Filter(supported=True, max_results=scim_users.MAX_COUNT),
+        change_password=ChangePassword(supported=False),
+        sort=Sort(supported=True),
+        etag=ETag(supported=True),
+        authentication_schemes=[
+            AuthenticationScheme(
+                type=AuthenticationScheme.Type.oauthbearertoken,
+                name="SCIM token",
+                description="A token from `userdesk scim-token create`, as a bearer token.",
+                primary=True,
+            )
+        ],
+    )
+
+
+def _resource_types() -> list[ResourceType]:
+    return [ResourceType.from_resource(ScimUser), ResourceType.from_resource(ScimGroup)]
+
+
+def _schemas() -> list[Schema]:
+    return [scim_users.user_schema(), scim_groups.group_schema()]
+
+
+def _discovery(app: FastAPI) -> None:
+    dump = Context.RESOURCE_QUERY_RESPONSE
+
+    @app.get("/ServiceProviderConfig")
+    def service_provider_config(request: Request, actor: ScimActor) -> Response:
+        config = _service_provider_config()
+        config.meta = None
+        return scim_response(config.model_dump(scim_ctx=dump))
+
+    @app.get("/ResourceTypes")
+    def resource_types(actor: ScimActor) -> Response:
+        found = _resource_types()
+        listed = ListResponse[ResourceType](
+            total_results=len(found), start_index=1, items_per_page=len(found), resources=found
+        )
+        return scim_response(listed.model_dump(scim_ctx=Context.SEARCH_RESPONSE))
+
+    @app.get("/ResourceTypes/{name}")
+    def resource_type(name: str, actor: ScimActor) -> Response:
+        for found in _resource_types():
+            if found.id == name:
+                return scim_response(found.model_dump(scim_ctx=dump))
+        raise NotFoundException(detail=f"No resource type {name}.")
+
+    @app.get("/Schemas")
+    def schemas(actor: ScimActor) -> Response:
+        found = _schemas()
+        listed = ListResponse[Schema](
+            total_results=len(found), start_index=1, items_per_page=len(found), resources=found
+        )
+        return scim_response(listed.model_dump(scim_ctx=Context.SEARCH_RESPONSE))
+
+    @app.get("/Schemas/{schema_id}")
+    def schema(schema_id: str, actor: ScimActor) -> Response:
+        for found in _schemas():
+            if found.id == schema_id:
+                return scim_response(found.model_dump(scim_ctx=dump))
+        raise NotFoundException(detail=f"No schema {schema_id}.")
+
+
+def _search(
+    request: Request, db: Session, actor: Actor, search: SearchRequest[Resource]
+) -> Response:
+    page = scim_users.search(
+        db,
+        actor=actor,
+        filter_=str(search.filter) if search.filter else None,
+        start_index=search.start_index or 1,
+        count=search.count,
+        sort_by=str(search.sort_by) if search.sort_by else None,
+        descending=search.sort_order == SearchRequest.SortOrder.descending,
+    )
+    resources = [
+        scim_users.to_resource(user, location=_location(request, user.id)) for user in page.users
+    ]
+    listed = ListResponse[Resource](
+        total_results=page.total,
+        start_index=page.start_index,
+        items_per_page=len(resources),
+        resources=resources,
+    )
+    parameters = None
+    if search.attributes or search.excluded_attributes:
+        parameters = ResponseParameters[Resource](
+            attributes=search.attributes, excluded_attributes=search.excluded_attributes
+        )
+    return scim_response(
+        listed.model_dump(scim_ctx=Context.SEARCH_RESPONSE, response_parameters=parameters)
+    )
+
+
+def _search_request(values: dict[str, Any]) -> SearchRequest[Resource]:
+    """A SearchRequest from query parameters or a /.search body.
+
+    Raises:
+        InvalidFilterException, InvalidValueException: a bad filter or parameter.
+    """
+    try:
+        search = SearchRequest[Resource].model_validate(values, scim_ctx=Context.SEARCH_REQUEST)
+    except ValidationError as exc:
+        error = ScimErrorMessage.from_validation_errors(exc)[0]
+        raise SCIMException.from_error(error) from None
+    _cap(search)
+    return search
+
+
+def _cap(search: Any) -> None:
+    """SEARCH with a startIndex no list reaches (past it, every page is empty) cut to one
+    that a database OFFSET and a JSON number hold."""
+    if search.start_index is not None and search.start_index > MAX_START_INDEX:
+        search.start_index = MAX_START_INDEX
+
+
+def _users(app: FastAPI) -> None:
+    @app.get("/Users")
+    def list_users(request: Request, db: DbSession, actor: ScimActor) -> Response:
+        values: dict[str, Any] = dict(request.query_params)
+        return _search(request, db, actor, _search_request(values))
+
+    @app.post("/Users/.search")
+    def search_users(request: Request, db: DbSession, actor: ScimActor, body: Body) -> Response:
+        if not isinstance(body, dict):
+            raise InvalidSyntaxException(detail="A SearchRequest is a JSON object.")
+        return _search(request, db, actor, _search_request(body))
+
+    @app.get("/Users/{user_id}")
+    def get_user(
+        request: Request,
+        user_id: str,
+        db: DbSession,
+        actor: ScimActor,
+        attributes: str | None = None,
+        excludedAttributes: str | None = None,  # noqa: N803 - SCIM's name
+    ) -> Response:
+        user = scim_users.get_user(db, actor=actor, user_id=user_id)
+        return _user_response(request, user, attributes=attributes, excluded=excludedAttributes)
+
+    @app.post("/Users")
+    def create_user(request: Request, db: DbSession, actor: ScimActor, body: Body) -> Response:
+        resource = Resource.model_validate(body, scim_ctx=Context.RESOURCE_CREATION_REQUEST)
+        user = scim_users.create_user(
+            db, actor=actor, resource=resource, base_url=_base_url(request)
+        )
+        return _user_response(request, user, status=201)
+
+    @app.put("/Users/{user_id}")
+    def replace_user(
+        request: Request,
+        user_id: str,
+        db: DbSession,
+        actor: ScimActor,
+        body: Body,
+        if_match: Annotated[str | None, Header()] = None,
+    ) -> Response:
+        resource = Resource.model_validate(body, scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST)
+        user = scim_users.replace_user(
+            db,
+            actor=actor,
+            user_id=user_id,
+            resource=resource,
+            if_match=if_match,
+            base_url=_base_url(request),
+        )
+        return _user_response(request, user)
+
+    @app.patch("/Users/{user_id}")
+    def patch_user(
+        request: Request,
+        user_id: str,
+        db: DbSession,
+        actor: ScimActor,
+        body: Body,
+        if_match: Annotated[str | None, Header()] = None,
+    ) -> Response:
+        patch = PatchOp[Resource].model_validate(
+            _bounded_patch(body), scim_ctx=Context.RESOURCE_PATCH_REQUEST
+        )
+        user = scim_users.patch_user(
+            db,
+            actor=actor,
+            user_id=user_id,
+            patch=patch,
+            if_match=if_match,
+            location=_location(request, scim_id(user_id) or 0),
+            base_url=_base_url(request),
+        )
+        return _user_response(request, user)
+
+    @app.delete("/Users/{user_id}")
+    def delete_user(
+        request: Request,
+        user_id: str,
+        db: DbSession,
+        actor: ScimActor,
+        if_match: Annotated[str | None, Header()] = None,
+    ) -> Response:
+        scim_users.delete_user(
+            db, actor=actor, user_id=user_id, if_match=if_match, base_url=_base_url(request)
+        )
+        return Response(status_code=204)
+
+
+def _group_response(
+    request: Request,
+    db: Session,
+    group: Any,
+    *,
+    status: int = 200,
+    attributes: str | None = None,
+    excluded: str | None = None,
+) -> Response:
+    location = _location(request, group.id, "Groups")
+    resource = scim_groups.to_resource(
+        db, group, location=location, users_base=_location(request, 0).rsplit("/", 1)[0]
+    )
+    parameters = None
+    if attributes or excluded:
+        try:
+            parameters = ResponseParameters[ScimGroup].model_validate(
+                {"attributes": attributes, "excludedAttributes": excluded}
+            )
+        except ValidationError as exc:
+            error = ScimErrorMessage.from_validation_errors(exc)[0]
+            raise InvalidValueException(detail=error.detail) from None
+    body = resource.model_dump(
+        scim_ctx=Context.RESOURCE_QUERY_RESPONSE, response_parameters=parameters
+    )
+    headers = {"ETag": resource.meta.version if resource.meta and resource.meta.version else ""}
+    if status == 201:
+        headers["Location"] = location
+    return scim_response(body, status=status, headers=headers)
+
+
+_EITHER: Any = Resource | ScimGroup  # what /.search lists
+
+
+def _search_everything(
+    request: Request, db: Session, actor: Actor, body: dict[str, Any]
+) -> Response:
+    """POST /.search: users, then groups, as one list paged by index. A filter on an
+    attribute one of the two does not have finds none of that one (RFC 7644 §3.4.2.1)."""
+    search = _search_request(body)
+    expression = str(search.filter) if search.filter else None
+    start = search.start_index or 1
+    count = scim_users.MAX_COUNT if search.count is None else search.count
+    problems: list[InvalidFilterException] = []
+
+    def matching(find: Any) -> Any:
+        try:
+            return find()
+        except InvalidFilterException as exc:
+            problems.append(exc)
+            return None
+
+    users_page = matching(
+        lambda: scim_users.search(
+            db, actor=actor, filter_=expression, start_index=start, count=count
+        )
+    )
+    users_total = users_page.total if users_page else 0
+    found: list[Any] = []
+    if users_page:
+        found += [
+            scim_users.to_resource(user, location=_location(request, user.id))
+            for user in users_page.users
+        ]
+    groups_page = matching(
+        lambda: scim_groups.search(
+            db,
+            actor=actor,
+            filter_=expression,
+            start_index=max(1, start - users_total),
+            count=count - len(found) if start + len(found) > users_total else 0,
+        )
+    )
+    if users_page is None and groups_page is None:
+        raise problems[0]
+    users_base = _location(request, 0).rsplit("/", 1)[0]
+    if groups_page:
+        found += [
+            scim_groups.to_resource(
+                db, group, location=_location(request, group.id, "Groups"), users_base=users_base
+            )
+            for group in groups_page.groups
+        ]
+    listed = ListResponse[_EITHER](
+        total_results=users_total + (groups_page.total if groups_page else 0),
+        start_index=start,
+        items_per_page=len(found),
+        resources=found,
+    )
+    parameters = None
+    if search.attributes or search.excluded_attributes:
+        parameters = ResponseParameters[_EITHER].model_validate(
+            {
+                "attributes": [str(path) for path in search.attributes or []] or None,
+                "excludedAttributes": [str(p) for p in search.excluded_attributes or []] or None,
+            }
+        )
+    return scim_response(
+        listed.model_dump(scim_ctx=Context.SEARCH_RESPONSE, response_parameters=parameters)
+    )
+
+
+def _groups(app: FastAPI) -> None:
+    @app.post("/.search")
+    def search_everything(
+        request: Request, db: DbSession, actor: ScimActor, body: Body
+    ) -> Response:
+        if not isinstance(body, dict):
+            raise InvalidSyntaxException(detail="A SearchRequest is a JSON object.")
+        return _search_everything(request, db, actor, body)
+
+    @app.get("/Groups")
+    def list_groups(request: Request, db: DbSession, actor: ScimActor) -> Response:
+        try:
+            search = SearchRequest[ScimGroup].model_validate(
+                dict(request.query_params), scim_ctx=Context.SEARCH_REQUEST
+            )
+        except ValidationError as exc:
+            raise SCIMException.from_error(
+                ScimErrorMessage.from_validation_errors(exc)[0]
+            ) from None
+        _cap(search)
+        page = scim_groups.search(
+            db,
+            actor=actor,
+            filter_=str(search.filter) if search.filter else None,
+            start_index=search.start_index or 1,
+            count=search.count,
+            descending=search.sort_order == SearchRequest.SortOrder.descending,
+        )
+        users_base = _location(request, 0).rsplit("/", 1)[0]
+        resources = [
+            scim_groups.to_resource(
+                db, group, location=_location(request, group.id, "Groups"), users_base=users_base
+            )
+            for group in page.groups
+        ]
+        listed = ListResponse[ScimGroup](
+            total_results=page.total,
+            start_index=page.start_index,
+            items_per_page=len(resources),
+            resources=resources,
+        )
+        parameters = None
+        if search.attributes or search.excluded_attributes:
+            parameters = ResponseParameters[ScimGroup](
+                attributes=search.attributes, excluded_attributes=search.excluded_attributes
+            )
+        return scim_response(
+            listed.model_dump(scim_ctx=Context.SEARCH_RESPONSE, response_parameters=parameters)
+        )
+
+    @app.get("/Groups/{group_id}")
+    def get_group(
+        request: Request,
+        group_id: str,
+        db: DbSession,
+        actor: ScimActor,
+        attributes: str | None = None,
+        excludedAttributes: str | None = None,  # noqa: N803 - SCIM's name
+    ) -> Response:
+        group = scim_groups.get_group(db, actor=actor, group_id=group_id)
+        return _group_response(
+            request, db, group, attributes=attributes, excluded=excludedAttributes
+        )
+
+    @app.post("/Groups")
+    def create_group(request: Request, db: DbSession, actor: ScimActor, body: Body) -> Response:
+        resource = ScimGroup.model_validate(body, scim_ctx=Context.RESOURCE_CREATION_REQUEST)
+        group = scim_groups.create_group(
+            db, actor=actor, resource=resource, base_url=_base_url(request)
+        )
+        return _group_response(request, db, group, status=201)
+
+    @app.put("/Groups/{group_id}")
+    def replace_group(
+        request: Request,
+        group_id: str,
+        db: DbSession,
+        actor: ScimActor,
+        body: Body,
+        if_match: Annotated[str | None, Header()] = None,
+    ) -> Response:
+        resource = ScimGroup.model_validate(body, scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST)
+        group = scim_groups.replace_group(
+            db,
+            actor=actor,
+            group_id=group_id,
+            resource=resource,
+            if_match=if_match,
+            base_url=_base_url(request),
+        )
+        return _group_response(request, db, group)
+
+    @app.patch("/Groups/{group_id}")
+    def patch_group(
+        request: Request,
+        group_id: str,
+        db: DbSession,
+        actor: ScimActor,
+        body: Body,
+        if_match: Annotated[str | None, Header()] = None,
+    ) -> Response:
+        patch = PatchOp[ScimGroup].model_validate(
+            _bounded_patch(body), scim_ctx=Context.RESOURCE_PATCH_REQUEST
+        )
+        group = scim_groups.patch_group(
+            db,
+            actor=actor,
+            group_id=group_id,
+            patch=patch,
+            if_match=if_match,
+            location=_location(request, scim_id(group_id) or 0, "Groups"),
+            users_base=_location(request, 0).rsplit("/", 1)[0],
+            base_url=_base_url(request),
+        )
+        return _group_response(request, db, group)
+
+    @app.delete("/Groups/{group_id}")
+    def delete_group(
+        request: Request,
+        group_id: str,
+        db: DbSession,
+        actor: ScimActor,
+        if_match: Annotated[str | None, Header()] = None,
+    ) -> Response:
+        scim_groups.delete_group(db, actor=actor, group_id=group_id, if_match=if_match)
+        return Response(status_code=204)
