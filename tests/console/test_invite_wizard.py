@@ -185,3 +185,29 @@ def test_the_done_page_shows_nothing_beyond_the_readers_reach(
     page = client.get(f"/console/invite/done?invited={invitation.id}&existing={theirs.id}")
     assert page.status_code == 200
     assert "theirs@example.com" not in page.text
+
+
+def test_the_done_page_refuses_bad_ids_and_more_than_one_invite_makes(
+    client: TestClient, db: Session, org: Organization
+) -> None:
+    admin = factories.make_admin(db, org)
+    factories.login(client, admin.email)
+    bad = client.get("/console/invite/done?invited=1,x9")
+    assert bad.status_code == 400
+    assert "x9" in bad.text
+    many = ",".join(str(i) for i in range(1, 1_002))
+    too_many = client.get(f"/console/invite/done?existing={many}")
+    assert too_many.status_code == 400
+    assert "existing" in too_many.text
+    assert "1000" in too_many.text.replace(",", "")
+
+
+def test_the_invite_pages_are_for_who_may_invite_and_read(
+    client: TestClient, db: Session, org: Organization
+) -> None:
+    assert client.get("/console/invite/done").status_code == 303  # to sign in
+    member = factories.make_user(db, org, email="member@example.com", roles=("Member",))
+    token = factories.login(client, member.email)
+    assert client.get("/console/invite/done").status_code == 403
+    preview = client.post("/console/invite/email-preview", data={"csrf_token": token})
+    assert preview.status_code == 403

@@ -328,11 +328,16 @@ def invited(
 
     Raises:
         PermissionDenied: the actor may not read users.
-        InvalidInput: an id that is not one (as invited or existing).
+        InvalidInput: an id that is not one, or more ids than one invite makes.
     """
     access.require(actor, Permission.USERS_READ)
     wanted: dict[str, list[int]] = {}
     for field, values in (("invited", invitation_ids), ("existing", user_ids)):
+        if len(values) > MAX_PEOPLE:  # one invite() never makes more
+            raise InvalidInput(
+                f"At most {MAX_PEOPLE} ids in {field}.",
+                fields={field: f"has {len(values)} ids; the most is {MAX_PEOPLE}"},
+            )
         wanted[field] = []
         for value in values:
             number = parse_id(value)
