@@ -71,7 +71,7 @@ OrgOption = Annotated[
 
 
 def _database() -> Database:
-    return Database.from_url(get_settings().database_url)
+    return Database.from_settings(get_settings())  # with its read replicas, if any
 
 
 @contextmanager

@@ -26,6 +26,12 @@ class Settings:
     # Webhooks may be delivered to loopback, private and link-local addresses (development
     # and tests only: otherwise an endpoint could reach what only this host may reach).
     webhooks_allow_private: bool = False
+    # Read replicas of a PostgreSQL primary (see db/replicas.py): their URLs, how far
+    # behind one may be before it is skipped, and how long a caller's reads stay on the
+    # primary after that caller wrote.
+    database_replica_urls: tuple[str, ...] = ()
+    replica_max_lag_seconds: float = 10.0
+    replica_read_your_writes_seconds: float = 5.0
 
     @property
     def https(self) -> bool:
@@ -67,6 +73,9 @@ def load_settings() -> Settings:
         churn_every_hours=_hours("USERDESK_CHURN_EVERY_HOURS", 24),
         server_timing=_flag("USERDESK_SERVER_TIMING"),
         webhooks_allow_private=_flag("USERDESK_WEBHOOKS_ALLOW_PRIVATE"),
+        database_replica_urls=_replica_urls("USERDESK_DATABASE_REPLICA_URLS"),
+        replica_max_lag_seconds=_seconds("USERDESK_REPLICA_MAX_LAG_SECONDS", 10.0),
+        replica_read_your_writes_seconds=_seconds("USERDESK_REPLICA_READ_YOUR_WRITES_SECONDS", 5.0),
     )
 
 
@@ -89,6 +98,28 @@ def _hours(name: str, default: int) -> int:
     if hours < 0:
         raise ValueError(f"{name}={value!r} is below 0")
     return hours
+
+
+def _replica_urls(name: str) -> tuple[str, ...]:
+    """Comma-separated PostgreSQL URLs; empty items (a trailing comma) are left out."""
+    urls = tuple(url.strip() for url in os.environ.get(name, "").split(",") if url.strip())
+    for url in urls:
+        scheme = url.partition("://")[0]
+        if not scheme.startswith(("postgresql", "postgres")) or "://" not in url:
+            shown = url.split("@")[-1]  # never the password into a log
+            raise ValueError(f"{name}: {shown!r} is not a postgresql:// URL")
+    return urls
+
+
+def _seconds(name: str, default: float) -> float:
+    value = os.environ.get(name, "").strip() or str(default)
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError(f"{name}={value!r} is not a number of seconds") from None
+    if not 0 <= seconds <= 86_400:
+        raise ValueError(f"{name}={value!r} is not between 0 and 86400 seconds")
+    return seconds
 
 
 @cache

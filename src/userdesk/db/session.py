@@ -11,14 +11,19 @@ request from blocking the event loop on a row locked by the worker.
 
 Nothing that waits (an upload, a thread, a parse) may happen while a writer's turn is
 held: `outside_transaction` ends the transaction around such a wait.
+
+With read replicas configured (`Database.from_settings`, db/replicas.py), a few GETs move
+their reads to a replica once the caller is authenticated on the primary; without them
+nothing here differs.
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from anyio import CapacityLimiter, to_thread
 from sqlalchemy import Engine
@@ -27,7 +32,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from userdesk.db.engine import BEGIN_OPTION, make_engine
+from userdesk.db.replicas import CONNECT_TIMEOUT, Replicas
 from userdesk.db.writers import WriteLock
+
+if TYPE_CHECKING:
+    from userdesk.config import Settings
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -55,16 +66,59 @@ def is_busy(exc: OperationalError) -> bool:
 
 
 class Database:
-    """An engine, the session factory bound to it, and its writers' queue."""
+    """An engine, the session factory bound to it, its writers' queue, and the read
+    replicas of the primary, if any (`db.replicas`)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, replicas: Replicas | None = None) -> None:
         self.engine = engine
         self.sessions = sessionmaker(bind=reading_rows_by_name(engine), expire_on_commit=False)
         self.writers = WriteLock()
+        self.replicas = replicas
+        self._readers: dict[int, Database] = {}  # by replica: each one's Database
 
     @classmethod
     def from_url(cls, url: str) -> Database:
         return cls(make_engine(url))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        """The primary of SETTINGS and its replicas (USERDESK_DATABASE_REPLICA_URLS).
+
+        Replicas of a SQLite primary are refused with an error in the log and not used:
+        SQLite has no streaming replication to read from.
+        """
+        engine = make_engine(settings.database_url)
+        urls = settings.database_replica_urls
+        if not urls:
+            return cls(engine)
+        if engine.dialect.name != "postgresql":
+            log.error(
+                "USERDESK_DATABASE_REPLICA_URLS is ignored: the primary (USERDESK_DATABASE_URL)"
+                " is %s, and read replicas need a PostgreSQL primary",
+                engine.dialect.name,
+            )
+            return cls(engine)
+        return cls(
+            engine,
+            replicas_of(
+                urls,
+                max_lag=settings.replica_max_lag_seconds,
+                read_your_writes=settings.replica_read_your_writes_seconds,
+            ),
+        )
+
+    def reading(self, *, principal: str, cookie: str | None = None) -> Database:
+        """Where a read-only unit of PRINCIPAL may read: a healthy replica's Database
+        (one transaction of its own, no writers' queue), or this one."""
+        if self.replicas is None or self.replicas.wrote_lately(principal, cookie):
+            return self
+        replica = self.replicas.pick()
+        if replica is None:
+            return self
+        found = self._readers.get(id(replica))
+        if found is None:
+            found = self._readers[id(replica)] = Database(replica.engine)
+        return found
 
     @property
     def dialect(self) -> str:
@@ -119,6 +173,14 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.replicas is not None:
+            self.replicas.dispose()
+
+
+def replicas_of(urls: Sequence[str], *, max_lag: float, read_your_writes: float) -> Replicas:
+    """The replicas at URLS, each connected to within CONNECT_TIMEOUT seconds."""
+    engines = [make_engine(url, connect_args={"connect_timeout": CONNECT_TIMEOUT}) for url in urls]
+    return Replicas(engines, max_lag=max_lag, read_your_writes=read_your_writes)
 
 
 async def _begin_writing_off_loop(session: Session) -> None:

@@ -24,6 +24,7 @@ from starlette.types import Scope
 from userdesk import __version__
 from userdesk.auth.throttle import RateLimited
 from userdesk.config import Settings, get_settings
+from userdesk.db.replicas import ReplicaRouting
 from userdesk.db.session import Database, is_busy
 from userdesk.errors import DomainError, NotAuthenticated
 from userdesk.two_step import service as two_step
@@ -53,7 +54,7 @@ STATIC = Path(__file__).parent / "static"
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     """The ASGI app. Tests pass their own DATABASE; by default it comes from SETTINGS."""
     settings = settings or get_settings()
-    database = database or Database.from_url(settings.database_url)
+    database = database or Database.from_settings(settings)
     app = FastAPI(
         title="Userdesk API",
         version=__version__,
@@ -96,6 +97,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     # SCIM 2.0 for identity providers: an app of its own, whose errors are SCIM's.
     app.mount(scim.PREFIX, scim.create_scim_app(app.state))
+    if database.replicas is not None:  # reads to replicas, writes noted (db.replicas)
+        app.add_middleware(ReplicaRouting, replicas=database.replicas, secure=settings.https)
     # No NUL nor lone surrogate past the edge, in any face: a 400 naming the field.
     app.add_middleware(inputs.RefuseUnsafeTextMiddleware, render_page=_refusal_page)
     app.add_middleware(  # outermost: 500s too
@@ -116,13 +119,17 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     @app.get("/readyz", include_in_schema=False)
     def readyz(request: Request) -> JSONResponse:
+        """The primary answers (503 if not); each replica's state, which never fails it."""
+        database: Database = request.app.state.database
         try:
-            with request.app.state.database.engine.connect() as connection:
+            with database.engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
         except Exception as exc:
             return JSONResponse(
                 {"status": "unavailable", "detail": type(exc).__name__}, status_code=503
             )
+        if database.replicas is not None:
+            return JSONResponse({"status": "ok", "replicas": database.replicas.report()})
         return JSONResponse({"status": "ok"})
 
     return app

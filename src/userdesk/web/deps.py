@@ -25,6 +25,7 @@ from userdesk.auth import service as auth
 from userdesk.auth.models import LoginSession
 from userdesk.auth.secrets import tokens_equal
 from userdesk.config import Settings
+from userdesk.db.replicas import READS_KEY, reads_on_replica
 from userdesk.db.session import Database
 from userdesk.errors import NotAuthenticated, PermissionDenied
 from userdesk.impersonation import service as impersonation
@@ -181,6 +182,8 @@ async def optional_auth(request: Request, db: DbSession) -> Auth | None:
     if due:
         actor = dataclasses.replace(actor, grants=())
     request.state.csrf_token = found.csrf_token
+    if READS_KEY in request.scope:  # a GET whose reads a replica may serve (db.replicas)
+        reads_on_replica(request.scope, db, request.cookies)
     return Auth(actor=actor, signed_in=found, impersonation=live, two_step_due=due, db=db)
 
 
@@ -225,6 +228,8 @@ def api_key_actor(request: Request, db: Session, secret: str) -> Actor:
         db, secret=secret, ip=client_ip(request), user_agent=request.headers.get("user-agent")
     )
     request.state.actor_api_key_id = actor.api_key_id  # for the security log
+    if READS_KEY in request.scope:  # a GET whose reads a replica may serve (db.replicas)
+        reads_on_replica(request.scope, db, request.cookies)
     return actor
 
 

@@ -7,6 +7,7 @@ from fastapi.responses import StreamingResponse
 
 from userdesk.access.rules import Actor
 from userdesk.db.base import utcnow
+from userdesk.db.replicas import READS_KEY, WROTE_COOKIE, principal_of
 from userdesk.db.session import Database
 from userdesk.exports import service as exports
 
@@ -14,6 +15,9 @@ from userdesk.exports import service as exports
 def csv_download(request: Request, actor: Actor, *, q: str, sort: str) -> StreamingResponse:
     """The users of the view as a CSV file; problems are raised before the first byte."""
     database: Database = request.app.state.database
+    principal = principal_of(request.scope["state"]) if READS_KEY in request.scope else None
+    if principal is not None:  # on a replica, if one is healthy (db.replicas)
+        database = database.reading(principal=principal, cookie=request.cookies.get(WROTE_COOKIE))
     exports.check(database, actor=actor, q=q, sort=sort)
     name = f"users-{utcnow():%Y%m%d-%H%M%S}.csv"
     return StreamingResponse(

@@ -24,7 +24,7 @@ IMPORT_STRING = "userdesk.web.server:app"  # what uvicorn imports in each server
 def app() -> FastAPI:
     """The ASGI app of one server process (uvicorn calls it: a factory)."""
     settings = get_settings()
-    built = create_app(settings, Database.from_url(settings.database_url))
+    built = create_app(settings, Database.from_settings(settings))
     settle()
     return built
 
