@@ -359,6 +359,13 @@ def import_command(
     send_invitations: Annotated[
         bool, typer.Option(help="Email each new user an invitation.")
     ] = False,
+    status: Annotated[
+        str,
+        typer.Option(
+            help="What a row with a password_hash makes: pending (invited) or active "
+            "(signs in at once)."
+        ),
+    ] = "pending",
     org: OrgOption = None,
 ) -> None:
     """Import users from CSV (columns guessed from the header) and print each row's fate."""
@@ -380,6 +387,7 @@ def import_command(
             dry_run=dry_run,
             send_invitations=send_invitations,
             parsed=parsed,
+            status=status,
         )
         job_id, total = job.id, job.total
     _run_job(database, job_id, "Dry run" if dry_run else "Importing", total, settings.base_url)

@@ -66,6 +66,8 @@ RULES_BEYOND_THE_SCHEMA: dict[str, str] = {
     "PUT /api/v1/churn/definition": "an event churn names its event type",
     "GET /api/v1/churn/runs": "a cursor is opaque, as above",
     "GET /api/v1/churn/runs/{run_id}/scores": "a cursor is opaque, as above",
+    "POST /api/v1/user-fields": "a key not reserved nor taken; options, limits by type",
+    "PATCH /api/v1/user-fields/{field_id}": "options and limits by type; values convert",
 }
 # A generated If-Match is a stale version: 412 answers a valid request, and an invalid one
 # too, as RFC 9110 (13.2.1) has it: preconditions are evaluated before the content is.

@@ -103,7 +103,7 @@ def test_commas_give_alternatives_and_quotes_keep_spaces_and_commas() -> None:
 @pytest.mark.parametrize(
     ("source", "term", "hint"),
     [
-        ("colour:red", "colour:red", "status, role, team"),
+        ("sort:name", "sort:name", "status, role, team"),
         ("status:sleeping", "status:sleeping", "pending, active"),
         ("verified:maybe", "verified:maybe", "yes or no"),
         ("login:always", "login:always", "never"),

@@ -33,8 +33,12 @@ AUDIT_ACTIONS: dict[str, Wording] = {
     "user.registered": Wording("Registered"),
     "user.registration_confirmed": Wording("Confirmed the registration of"),
     "user.updated": Wording("Updated"),
+    "user.scim_department_unmatched": Wording(
+        "Found no team for the identity provider's department of"
+    ),
     "user.password_reset": Wording("Reset the password of"),
     "user.password_changed": Wording("Changed the password of"),
+    "user.password_rehashed": Wording("Upgraded the imported password hash of"),
     "user.email_change_requested": Wording("Asked to change the email address of"),
     "user.verification_email_sent": Wording("Sent a verification email to"),
     "user.session_ended": Wording("Ended a session of"),
@@ -92,6 +96,11 @@ AUDIT_ACTIONS: dict[str, Wording] = {
     "segment.updated": Wording("Updated"),
     "segment.deleted": Wording("Deleted"),
     "email_template.updated": Wording("Edited"),
+    "user_field.created": Wording("Created"),
+    "user_field.updated": Wording("Changed"),
+    "user_field.archived": Wording("Archived"),
+    "user_field.restored": Wording("Restored"),
+    "user_field.purged": Wording("Deleted", " and its values for good"),
     "organization.settings_changed": Wording("Changed the settings", names_target=False),
     "organization.business_hours_changed": Wording(
         "Changed the business hours", names_target=False
@@ -114,6 +123,7 @@ TARGET_NOUNS: dict[str, str] = {
     "team": "team",
     "group": "group",
     "segment": "segment",
+    "user_field": "user field",
     "api_key": "API key",
     "scim_token": "SCIM token",
     "email_template": "email template",

@@ -11,6 +11,9 @@ from functools import cache
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from userdesk.auth import imported_hashes
+from userdesk.auth.imported_hashes import FirebaseParams
+
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 
 
@@ -28,18 +31,34 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def verify_password(password_hash: str | None, password: str) -> bool:
-    """Whether PASSWORD matches; with no hash, spends the same time and answers False."""
+def verify_password(
+    password_hash: str | None, password: str, *, firebase: FirebaseParams | None = None
+) -> bool:
+    """Whether PASSWORD matches; with no hash, spends the same time and answers False.
+
+    A hash imported from another system (`imported_hashes`: bcrypt, PBKDF2, scrypt,
+    Firebase scrypt with the project's FIREBASE parameters, salted SHA-2) is verified in
+    its own format; a wrong password, or a hash that cannot be read, answers False as on
+    our own argon2id, never an error."""
+    if password_hash is not None and not imported_hashes.is_native(password_hash):
+        return imported_hashes.verify(password_hash, password, firebase=firebase)
     try:
         return (
             _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
         )
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
+    except (VerifyMismatchError, VerificationError, InvalidHashError, UnicodeEncodeError):
         return False
 
 
 def password_needs_rehash(password_hash: str) -> bool:
-    return _hasher.check_needs_rehash(password_hash)
+    """Whether a hash that just verified should be replaced by our argon2id: an imported
+    one always, ours when its parameters are not the current ones."""
+    if not imported_hashes.is_native(password_hash):
+        return True
+    try:
+        return _hasher.check_needs_rehash(password_hash)
+    except (InvalidHashError, ValueError):
+        return True
 
 
 def new_token() -> str:

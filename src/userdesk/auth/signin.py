@@ -10,8 +10,9 @@ from sqlalchemy.orm import Session
 
 from userdesk import security_log
 from userdesk.activity.models import SIGN_IN_LOCKED, ActivityEvent
-from userdesk.auth import device_cookies, rules, throttle
-from userdesk.auth.secrets import hash_password, password_needs_rehash, verify_password
+from userdesk.auth import device_cookies, imported_hashes, password_imports, rules, throttle
+from userdesk.auth.imported_hashes import FirebaseParams
+from userdesk.auth.secrets import verify_password
 from userdesk.auth.service import SignedIn, start_session
 from userdesk.config import Settings
 from userdesk.db.base import utcnow
@@ -74,7 +75,14 @@ def sign_in(
     throttle.sign_in(db, ip=ip, email=email, device=device, now=now)
     clients = {u.id: throttle.client_key(ip=ip, device=devices[u.id]) for u in candidates}
     locked = {u.id for u in candidates if _locked(db, u, clients[u.id], now)}
-    user = next((u for u in candidates if verify_password(u.password_hash, password)), None)
+    user = next(
+        (
+            u
+            for u in candidates
+            if verify_password(u.password_hash, password, firebase=_firebase_for(db, settings, u))
+        ),
+        None,
+    )
     if not candidates:
         verify_password(None, password)  # spend the same time as for a known email
     if user is not None and user.id in locked:
@@ -92,8 +100,7 @@ def sign_in(
     except NotAuthenticated as exc:
         _log_failure(exc.code, email=email, ip=ip, user_id=user.id)
         raise
-    if user.password_hash and password_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+    password_imports.rehash_after_sign_in(db, user=user, password=password)
     if two_step.is_enabled(db, user):
         security_log.event("sign_in", outcome="second_step", user_id=user.id, ip=ip)
         return two_step.start_challenge(db, user=user)
@@ -107,6 +114,15 @@ def sign_in(
         replaces_token=replaces_token,
         keep_signed_in=keep_signed_in,
     )
+
+
+def _firebase_for(db: Session, settings: Settings, user: User) -> FirebaseParams | None:
+    """The Firebase parameters USER's hash needs: only for an imported Firebase one."""
+    stored = user.password_hash
+    if not stored or imported_hashes.format_of(stored) != imported_hashes.Format.FIREBASE_SCRYPT:
+        return None
+    organization = db.get_one(Organization, user.organization_id)
+    return password_imports.firebase_params(settings, organization)
 
 
 def _log_failure(reason: str, *, email: str, ip: str | None, **fields: object) -> None:

@@ -10,7 +10,18 @@ from userdesk.validation import text_problem
 
 # The moments of a person's history a file may tell (a backfill: users.rules.history_time).
 HISTORY_FIELDS = ("created_at", "last_login_at", "last_seen_at")
-FIELDS = ("first_name", "last_name", "email", "team", "groups", "roles", *HISTORY_FIELDS)
+# A password hash from the system the users come from (auth.imported_hashes): never shown.
+PASSWORD_HASH = "password_hash"  # noqa: S105 - a column's name
+FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "team",
+    "groups",
+    "roles",
+    *HISTORY_FIELDS,
+    PASSWORD_HASH,
+)
 REQUIRED = ("email",)
 # Header spellings taken for each field when guessing the mapping.
 ALIASES = {
@@ -23,7 +34,11 @@ ALIASES = {
     "created_at": ("created", "signed up", "signed up at", "signup date", "sign up date"),
     "last_login_at": ("last login", "last sign in", "last signed in", "last login date"),
     "last_seen_at": ("last seen", "last active", "last activity", "last seen date"),
+    PASSWORD_HASH: ("password hash", "passwordhash", "password digest", "hash"),
 }
+# What an import makes of a row with a password hash: Not Activated until the person
+# accepts the emailed invitation (the default), or active at once (signs in with it).
+IMPORT_STATUSES = ("pending", "active")
 LIST_SEPARATORS = (";", "|")
 # What a file may hold: cells, columns and rows beyond these are refused, naming the first
 # one (a 20 MB file of one-character rows would otherwise take gigabytes once parsed).

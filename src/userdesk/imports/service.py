@@ -6,6 +6,10 @@ row's user as Not Activated, with an invitation (emailed on request) and an audi
 naming the file and the row. An email already in the organization is reported as
 existing, so the same file twice creates nobody twice; a crash loses at most the batch in
 flight, which runs again from the job's cursor.
+
+A password_hash column brings each row's hash from the system the users come from
+(`auth.password_imports`): checked per row, kept until the first sign-in; with the
+import's status "active", a row with a hash is created active and uninvited.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from userdesk.access import service as access
 from userdesk.access.models import Group, Role, Team
 from userdesk.access.rules import Actor, Permission, missing_to_grant
 from userdesk.audit import service as audit
+from userdesk.auth import password_imports
+from userdesk.auth.imported_hashes import Policy
 from userdesk.db import bulk
 from userdesk.db.base import utcnow
 from userdesk.errors import InvalidInput, NotFound
@@ -34,6 +40,7 @@ from userdesk.imports.models import ImportFile
 from userdesk.invitations import service as invitations
 from userdesk.jobs import service as jobs
 from userdesk.jobs.models import Job
+from userdesk.organizations.models import Organization
 from userdesk.users.rules import (
     NAME_MAX_LENGTH,
     CreatedVia,
@@ -154,15 +161,19 @@ def start(
     dry_run: bool = True,
     send_invitations: bool = False,
     parsed: Parsed | None = None,
+    status: str = "pending",
 ) -> Job:
     """Queue a draft import (as a dry run, or for real) with a mapping of its columns.
     PARSED, the file as `parse_upload` or `parse_draft` read it before the transaction
-    began, spares parsing it here.
+    began, spares parsing it here. STATUS ("pending" or "active") is what a row with a
+    password hash makes (rules.IMPORT_STATUSES); a row without one is always invited.
 
     Raises:
-        PermissionDenied: the actor may not import users.
+        PermissionDenied: the actor may not import users; or, mapping a password hash
+            column, may not create users either.
         NotFound: no such draft of the actor's organization.
-        InvalidInput: the mapping lacks the email column or names a column not in the file.
+        InvalidInput: the mapping lacks the email column or names a column not in the
+            file; a status that is not one of rules.IMPORT_STATUSES.
     """
     access.require(actor, Permission.USERS_IMPORT)
     job = jobs.get(db, actor=actor, job_id=job_id)
@@ -171,7 +182,18 @@ def start(
     chosen = _chosen(mapping or job.params["mapping"])
     if problem := rules.mapping_problem(chosen, job.params["columns"]):
         raise InvalidInput(problem, fields={"mapping": problem})
-    job.params = {**job.params, "mapping": chosen, "dry_run": dry_run, "send": send_invitations}
+    if status not in rules.IMPORT_STATUSES:
+        problem = f"'{status[:40]}' is not one of: {', '.join(rules.IMPORT_STATUSES)}"
+        raise InvalidInput(f"The status {problem}.", fields={"status": problem})
+    if rules.PASSWORD_HASH in chosen:  # a known password for a new account: users.create too
+        access.require(actor, Permission.USERS_CREATE)
+    job.params = {
+        **job.params,
+        "mapping": chosen,
+        "dry_run": dry_run,
+        "send": send_invitations,
+        "status": status,
+    }
     job.total = len(_parsed(db, job, ready=parsed).rows)
     job.status, job.cursor, job.done, job.failed = "queued", 0, 0, 0
     job.problems, job.finished_at = [], None
@@ -314,7 +336,10 @@ def _run_batch(db: Session, job: Job, actor: Actor, base_url: str) -> bool:
         Group: _by_name(db.scalars(select(Group).where(Group.organization_id == org))),
         Role: _by_name(db.scalars(select(Role).where(Role.organization_id == org))),
     }
-    checked = _check(parsed, job.cursor, utcnow())
+    allowed = None
+    if rules.PASSWORD_HASH in params["mapping"]:
+        allowed = password_imports.policy(db.get_one(Organization, org))
+    checked = _check(parsed, job.cursor, utcnow(), allowed)
     existing = {
         email
         for (email,) in bulk.select_in(
@@ -360,10 +385,14 @@ Times = dict[str, datetime]  # a row's moments of history (rules.HISTORY_FIELDS)
 Checked = tuple[str, str, Fate | None, Fate | None, Times]
 
 
-def _check(parsed: Parsed, start: int, now: datetime | None = None) -> list[Checked]:
+def _check(
+    parsed: Parsed, start: int, now: datetime | None = None, allowed: Policy | None = None
+) -> list[Checked]:
     """The rows of the batch at START as the file alone says (`Checked`): no database.
     A time (created_at, last_login_at, last_seen_at) is past NOW (by default the present),
-    and a sign-in or visit is not before the row's created_at, where it gives one."""
+    and a sign-in or visit is not before the row's created_at, where it gives one. A
+    password hash, where a row gives one, is one the organization's ALLOWED policy takes
+    (the reason names the problem, never the hash)."""
     first, clean = parsed.first, parsed.clean
     now = now or utcnow()
     mapped = dict(parsed.key[1])
@@ -395,6 +424,13 @@ def _check(parsed: Parsed, start: int, now: datetime | None = None) -> list[Chec
                 by_file = ("invalid", f"{field} {problem}")
                 break
             times[field] = moment
+        stored = values.get(rules.PASSWORD_HASH, "") if allowed is not None else ""
+        if (
+            by_file is None
+            and stored
+            and (problem := password_imports.hash_problem(stored, allowed=allowed or Policy()))
+        ):
+            by_file = ("invalid", f"password_hash {problem}")
         checked.append((email, key, None, by_file, times))
     return checked
 
@@ -466,6 +502,10 @@ def _create(
     ids = bulk.next_ids(conn, "users", len(rows))
     time = bulk.sql_time(conn.dialect.name)
     history = [field for field in rules.HISTORY_FIELDS if field in params["mapping"]]
+    # With a password hash column: each row's hash, status and validated_at are its own
+    # (a row with a hash is active at once when the import says so, and then uninvited).
+    hashes = rules.PASSWORD_HASH in params["mapping"]
+    activate = params.get("status") == UserStatus.ACTIVE.value
     users: list[tuple[Any, ...]] = []
     people: list[tuple[int, str, str, str]] = []  # (id, email, first, last), to invite
     groups: list[tuple[int, int, int]] = []
@@ -483,9 +523,19 @@ def _create(
                 time(times[field]) if field in times else (now if field == "created_at" else None)
                 for field in history
             )
+        stored = values.get(rules.PASSWORD_HASH) or None if hashes else None
+        active = activate and stored is not None
+        if hashes:
+            status = UserStatus.ACTIVE.value if active else UserStatus.PENDING.value
+            user += (stored, status, now if active else None)
         users.append(user)
-        people.append((user_id, email, first, last))
+        if not active:
+            people.append((user_id, email, first, last))
         told = {field: moment.isoformat() for field, moment in times.items()} if times else {}
+        if stored is not None:
+            told |= password_imports.audited(stored)
+            if active:
+                told["status"] = UserStatus.ACTIVE.value
         if team_id is None and not values.get("groups") and not values.get("roles"):
             # most rows: the event says who, from which row, and nothing more
             if told:
@@ -510,7 +560,11 @@ def _create(
     same = {"organization_id": org, **NEW_USER, "created_at": now, "updated_at": now}
     for field in history:
         same.pop(field, None)
-    bulk.insert_rows(conn, "users", (*USER_COLUMNS, *history), users, same=same)
+    columns = (*USER_COLUMNS, *history)
+    if hashes:
+        same.pop("status")
+        columns += (rules.PASSWORD_HASH, "status", "validated_at")
+    bulk.insert_rows(conn, "users", columns, users, same=same)
     bulk.insert_rows(conn, "user_groups", ("organization_id", "user_id", "group_id"), groups)
     bulk.insert_rows(conn, "user_roles", ("organization_id", "user_id", "role_id"), roles)
     invitations.invite_imported(db, actor=actor, users=people, send=send, base_url=base_url)

@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import (
     BigInteger,
@@ -49,8 +49,13 @@ from userdesk.access.models import Group, Role, Team
 from userdesk.db.engine import unindexed
 from userdesk.errors import InvalidInput
 from userdesk.query.rules import (
+    KEYS_HELP,
+    NO,
+    YES,
     ChoiceTerm,
+    FieldTerm,
     FlagTerm,
+    HasTerm,
     Key,
     LoginNeverTerm,
     Query,
@@ -58,7 +63,10 @@ from userdesk.query.rules import (
     TimeTerm,
     parse,
 )
-from userdesk.users.models import User, UserGroup, UserRole
+from userdesk.users import attributes
+from userdesk.users.attributes import AUDIENCE_PARTIES, Party
+from userdesk.users.field_rules import TEXT_MAX, TEXTUAL, FieldSpec, ValueProblem, parse_date
+from userdesk.users.models import User, UserFieldValue, UserGroup, UserRole
 
 NAMED_MODELS: dict[Key, type[Role | Team | Group]] = {
     Key.ROLE: Role,
@@ -213,18 +221,31 @@ class _Condition:
 
 
 def conditions(
-    db: Session, *, organization_id: int, query: Query, now: datetime
+    db: Session,
+    *,
+    organization_id: int,
+    query: Query,
+    now: datetime,
+    party: Party = Party.ADMIN,
 ) -> list[ColumnElement[bool]]:
     """SQL conditions on User selecting exactly the users QUERY describes.
 
     Raises:
-        InvalidInput: a role, team or group name that the organization does not have.
+        InvalidInput: a role, team or group name that the organization does not have; a
+            custom field it does not have (or PARTY may not see), or a value of the
+            wrong type for one.
     """
-    return selection(db, organization_id=organization_id, query=query, now=now).where
+    return selection(db, organization_id=organization_id, query=query, now=now, party=party).where
 
 
 def selection(
-    db: Session, *, organization_id: int, query: Query, now: datetime, sort_column: Any = None
+    db: Session,
+    *,
+    organization_id: int,
+    query: Query,
+    now: datetime,
+    sort_column: Any = None,
+    party: Party = Party.ADMIN,
 ) -> Selection:
     """The users QUERY describes, and how SQLite should find them.
 
@@ -244,11 +265,15 @@ def selection(
 
     PostgreSQL, whose statistics know the common values, plans for itself.
 
+    A custom field's term (plan:pro) is listed by the index of values (user_field_values)
+    and checked on a row by a look-up in that index (see _field).
+
     Raises:
-        InvalidInput: a role, team or group name that the organization does not have.
+        InvalidInput: a role, team or group name that the organization does not have; a
+            custom field it does not have (or PARTY may not see), or a bad value for one.
     """
     dialect = db.get_bind().dialect.name
-    found = _conditions(db, organization_id, query, now, dialect)
+    found = _conditions(db, organization_id, query, now, dialect, party)
     if dialect != "sqlite":
         if sort_column is None:  # not a page: a count, an export, a bulk action
             return Selection([c.check(_as_is) for c in found], few=False)
@@ -482,12 +507,22 @@ def _count_up_to(db: Session, listed: Select[Any], most: int) -> int:
 
 
 def _conditions(
-    db: Session, organization_id: int, query: Query, now: datetime, dialect: str
+    db: Session,
+    organization_id: int,
+    query: Query,
+    now: datetime,
+    dialect: str,
+    party: Party = Party.ADMIN,
 ) -> list[_Condition]:
     found: list[_Condition] = []
     times: dict[Key, list[TimeTerm]] = {}
+    ranges: dict[str, list[FieldTerm]] = {}
     for term in query.terms:
-        if isinstance(term, ChoiceTerm):
+        if isinstance(term, FieldTerm) and term.op != "=":
+            ranges.setdefault(term.key, []).append(term)
+        elif isinstance(term, FieldTerm | HasTerm):
+            found.append(_field(db, organization_id, [term], party))
+        elif isinstance(term, ChoiceTerm):
             found.append(_choice(db, organization_id, term))
         elif isinstance(term, FlagTerm):
             found.append(_flag(term))
@@ -502,6 +537,9 @@ def _conditions(
         elif isinstance(term, TimeTerm):
             times.setdefault(term.key, []).append(term)
     found.extend(_time(organization_id, key, terms, now) for key, terms in times.items())
+    # A field's comparisons (numbers, dates: one value a user) on one index row: an
+    # interval read between its ends (seats:>=10 seats:<=20).
+    found.extend(_field(db, organization_id, terms, party) for terms in ranges.values())
     found.extend(_text(db, organization_id, query.texts, dialect))
     return found
 
@@ -578,6 +616,97 @@ def _choice(db: Session, organization_id: int, term: ChoiceTerm) -> _Condition:
         row_check=on_row or (lambda _c: _unestimated(linked())),
         in_order_check=on_row,
     )
+
+
+def _field(
+    db: Session, organization_id: int, terms: Sequence[FieldTerm | HasTerm], party: Party
+) -> _Condition:
+    """Terms on one custom field (one term, or comparisons of a single-valued field, met
+    by one row): the users with a row in the index of values (field, value, user) that
+    matches; checked on a row by a look-up of (field, value, that user)."""
+    term = terms[0]
+    key = term.field if isinstance(term, HasTerm) else term.key
+    schema = attributes.schema(db, organization_id)
+    spec = schema.fields.get(key)
+    if spec is None or spec.archived or party not in AUDIENCE_PARTIES[spec.visibility]:
+        known = [f.key for f in schema.active if party in AUDIENCE_PARTIES[f.visibility]]
+        listed = ", ".join(known[:30]) or "none yet"
+        _refuse(
+            f"Unknown filter '{term}': the filters are {KEYS_HELP}, has: and your "
+            f"fields ({listed})."
+        )
+    where: list[ColumnElement[bool]] = [UserFieldValue.field_id == spec.id]
+    where.extend(_field_values(spec, t) for t in terms if isinstance(t, FieldTerm))
+    listed_ids = select(UserFieldValue.user_id).where(*where)
+    if spec.type == "choices":  # a row per choice; every other type one row a user
+        listed_ids = listed_ids.distinct()
+
+    def check(c: Callable[[Any], Any]) -> ColumnElement[bool]:
+        return exists().where(*where, UserFieldValue.user_id == c(User.id))
+
+    return _Condition(check, listed_ids)
+
+
+def _refuse(message: str) -> NoReturn:
+    raise InvalidInput(message, code="invalid_query", fields={"q": message})
+
+
+def _field_values(spec: FieldSpec, term: FieldTerm) -> ColumnElement[bool]:
+    """The condition on an index row of SPEC's values that TERM states.
+
+    Raises:
+        InvalidInput: a value the field cannot hold, or a comparison it does not take.
+    """
+    values = term.values
+    if spec.type in TEXTUAL:
+        if term.op != "=":
+            _refuse(f"'{term}': {spec.key} is {spec.type}, compared with = only ({spec.key}:x).")
+        folded = []
+        for value in values:
+            if len(value) > TEXT_MAX:
+                _refuse(f"'{term}': a {spec.key} is at most {TEXT_MAX} characters.")
+            if spec.type in ("choice", "choices") and value.lower() not in {
+                o.lower() for o in spec.options
+            }:
+                shown = ", ".join(spec.options[:20])
+                _refuse(f"'{value}' is not a choice of {spec.key}: use {shown}.")
+            folded.append(value.lower())
+        return UserFieldValue.text_value.in_(folded)
+    if spec.type == "boolean":
+        if term.op != "=" or len(values) != 1 or values[0].lower() not in (*YES, *NO):
+            _refuse(f"'{term}': {spec.key} is yes or no.")
+        return UserFieldValue.number_value == (1.0 if values[0].lower() in YES else 0.0)
+    column_: Any
+    parsed: list[Any] = []
+    if spec.type == "number":
+        column_ = UserFieldValue.number_value
+        for value in values:
+            try:
+                number = float(value)
+            except ValueError:
+                number = math.nan
+            if not math.isfinite(number):
+                _refuse(f"'{value}' in '{term}' is not a number: {spec.key} is a number.")
+            parsed.append(number)
+    else:
+        column_ = UserFieldValue.date_value
+        for value in values:
+            try:
+                parsed.append(parse_date(value))
+            except ValueProblem:
+                _refuse(
+                    f"'{value}' in '{term}' is not a date like 2025-01-31: {spec.key} is a date."
+                )
+    if term.op == "=":
+        found: ColumnElement[bool] = column_.in_(parsed)
+        return found
+    compared: ColumnElement[bool] = {
+        ">": column_ > parsed[0],
+        ">=": column_ >= parsed[0],
+        "<": column_ < parsed[0],
+        "<=": column_ <= parsed[0],
+    }[term.op]
+    return compared
 
 
 def _ids_by_name(

@@ -8,6 +8,10 @@ separated by commas, any of which may match (`status:active,disabled`); values w
 spaces or commas are quoted (`team:"Support EU"`). Times take an operator and an age or a
 date: `seen:>30d` (last seen more than 30 days ago), `seen:<7d` (within the last 7 days),
 `created:>=2026-01-01`.
+
+Any other key is one of the organization's own fields (users.fields), resolved by the
+builder against its schema: `plan:pro,team` (any of), `seats:>10`, `since:<2025-01-01`,
+`country:"New Zealand"`; `has:company` is whoever has a value for it.
 """
 
 from __future__ import annotations
@@ -39,6 +43,16 @@ class Key(StrEnum):
     CREATED = "created"
 
 
+# Not a custom field's key: the built-in keys, and words kept for the language to grow.
+RESERVED_KEYS = frozenset(
+    {k.value for k in Key}
+    | {"has", "is", "not", "no", "or", "and", "in", "id", "q", "sort", "email", "name"}
+    | {"first_name", "last_name", "first", "last", "created_via", "external_id", "sort_by"}
+    | {"attributes", "password", "search", "text", "user", "users", "org", "organization"}
+    | {"verified_at", "seen_at", "created_at", "updated", "updated_at", "lang", "tag", "tags"}
+)
+FIELD_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+FIELD_OPS = (">=", "<=", ">", "<")
 CHOICE_KEYS = (Key.STATUS, Key.ROLE, Key.TEAM, Key.GROUP, Key.CHURN)
 FLAG_KEYS = (Key.VERIFIED, Key.VALIDATED)
 TIME_KEYS = (Key.SEEN, Key.CREATED)
@@ -122,7 +136,32 @@ class TimeTerm:
         }[self.op]
 
 
-Term = TextTerm | ChoiceTerm | FlagTerm | LoginNeverTerm | TimeTerm
+@dataclass(frozen=True)
+class FieldTerm:
+    """A custom field compared with VALUES: "=" any of them, or one of > >= < <= with one.
+    The builder checks the key and the values against the organization's schema."""
+
+    key: str
+    op: str
+    values: tuple[str, ...]
+
+    def __str__(self) -> str:
+        if self.op == "=":
+            return f"{self.key}:{','.join(_quote(v) for v in self.values)}"
+        return f"{self.key}:{self.op}{_quote(self.values[0])}"
+
+
+@dataclass(frozen=True)
+class HasTerm:
+    """has:KEY, whoever has a value for the custom field KEY."""
+
+    field: str
+
+    def __str__(self) -> str:
+        return f"has:{self.field}"
+
+
+Term = TextTerm | ChoiceTerm | FlagTerm | LoginNeverTerm | TimeTerm | FieldTerm | HasTerm
 
 
 @dataclass(frozen=True)
@@ -254,11 +293,11 @@ def parse(source: str) -> Query:
 
 
 def _filter(raw: str, key_text: str, values: list[str]) -> Term:
+    values = [v.strip() for v in values]
     try:
         key = Key(key_text)
     except ValueError:
-        raise QueryError(raw, f"Unknown filter '{raw}': the filters are {KEYS_HELP}.") from None
-    values = [v.strip() for v in values]
+        return _custom(raw, key_text, values)
     if any(not v for v in values):
         raise QueryError(raw, f"'{raw}' needs a value after '{key}:'.")
     if key in CHOICE_KEYS:
@@ -310,3 +349,26 @@ def _time(raw: str, key: Key, value: str) -> TimeTerm:
         return TimeTerm(key, op, day=date.fromisoformat(rest))
     except ValueError:
         raise QueryError(raw, help_text) from None
+
+
+def _custom(raw: str, key_text: str, values: list[str]) -> Term:
+    """A term on a custom field (or has:), its key and values not yet checked against
+    the schema (the builder does)."""
+    if (key_text in RESERVED_KEYS and key_text != "has") or not FIELD_KEY.match(key_text):
+        raise QueryError(
+            raw, f"Unknown filter '{raw}': the filters are {KEYS_HELP}, has: and your fields."
+        )
+    if any(not v for v in values):
+        raise QueryError(raw, f"'{raw}' needs a value after '{key_text}:'.")
+    if key_text == "has":
+        field = values[0].lower()
+        if len(values) > 1 or not FIELD_KEY.match(field):
+            raise QueryError(raw, f"'{raw}': has takes one field's key, as in has:company.")
+        return HasTerm(field)
+    op = next((o for o in FIELD_OPS if values[0].startswith(o)), None)
+    if op is None:
+        return FieldTerm(key_text, "=", tuple(dict.fromkeys(values)))
+    value = values[0][len(op) :].strip()
+    if len(values) > 1 or not value:
+        raise QueryError(raw, f"'{raw}': {op} takes one value, as in {key_text}:{op}10.")
+    return FieldTerm(key_text, op, (value,))

@@ -30,10 +30,13 @@ from sqlalchemy.orm import Session
 from userdesk.access import service as access
 from userdesk.access.rules import Actor, Permission
 from userdesk.audit import service as audit
+from userdesk.auth import password_imports
+from userdesk.auth.imported_hashes import Policy
 from userdesk.db import bulk
 from userdesk.db.base import utcnow
 from userdesk.errors import DomainError, InvalidInput
 from userdesk.mail.rules import EmailKind
+from userdesk.organizations.models import Organization
 from userdesk.users import membership
 from userdesk.users import service as users
 from userdesk.users.models import User, UserGroup, UserRole
@@ -62,6 +65,7 @@ USER_COLUMNS = (
     "created_at",
     "updated_at",
     "version",
+    "password_hash",
 )
 
 
@@ -110,7 +114,8 @@ def sync_users(db: Session, *, actor: Actor, items: Sequence[Any], base_url: str
         )
     now = utcnow()
     answer = _Answer()
-    valid = _read(items, answer, now)
+    organization = db.get_one(Organization, actor.organization_id)
+    valid = _read(items, answer, now, password_imports.policy(organization))
     found = _existing(db, actor, [item.key for item in valid])
     known = membership.catalog(db, actor.organization_id)
     new = []
@@ -153,8 +158,9 @@ def sync_users(db: Session, *, actor: Actor, items: Sequence[Any], base_url: str
     }
 
 
-def _read(items: Sequence[Any], answer: _Answer, now: datetime) -> list[_Item]:
-    """The items that are valid on their own; the others refused in ANSWER."""
+def _read(items: Sequence[Any], answer: _Answer, now: datetime, allowed: Policy) -> list[_Item]:
+    """The items that are valid on their own; the others refused in ANSWER (a password
+    hash as the organization's ALLOWED policy takes it)."""
     valid = []
     first: dict[str, int] = {}  # each email's first item
     for index, raw in enumerate(items):
@@ -191,6 +197,10 @@ def _read(items: Sequence[Any], answer: _Answer, now: datetime) -> list[_Item]:
             for value in values
             if (problem := id_problem(value))
         }
+        if data.password_hash is not None and (
+            problem := password_imports.hash_problem(data.password_hash, allowed=allowed)
+        ):
+            problems[password_imports.FIELD] = problem
         if problems:
             answer.refuse(index, *next(iter(problems.items())), "invalid_input")
             continue
@@ -340,6 +350,7 @@ def _create(
                 time(item.created_at or now),
                 time(now),
                 1,
+                data.password_hash,  # checked by _read; kept until the first sign-in
             )
         )
     bulk.insert_rows(conn, "users", USER_COLUMNS, rows, skip_taken=True)
@@ -364,6 +375,8 @@ def _create(
             changes |= {"status": status, "created_via": users.created_via_of(actor, data)}
         if item.created_at is not None:
             changes["created_at"] = item.created_at.isoformat()
+        if data.password_hash is not None:
+            changes |= password_imports.audited(data.password_hash)
         events.append((user_id, changes))
         answer.done(item.index, CREATED, user_id)
     bulk.insert_rows(conn, "user_groups", ("organization_id", "user_id", "group_id"), groups)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Computed,
+    Date,
     FetchedValue,
     Float,
     ForeignKey,
@@ -20,7 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from userdesk.db.base import Base, Id, OrgScoped, Timestamped, UTCDateTime, utcnow
@@ -33,6 +35,8 @@ if TYPE_CHECKING:
 SEARCH_TEXT_SQL = "first_name || ' ' || last_name || ' ' || email"
 # A list of ids: PostgreSQL's bigint[] (its operators && and @> test it), SQLite's JSON.
 ROLE_IDS = JSON().with_variant(ARRAY(BigInteger()), "postgresql")
+# The custom fields' values: PostgreSQL's jsonb, SQLite's JSON.
+ATTRIBUTES = JSON().with_variant(JSONB(), "postgresql")
 # How a person's pages are colored (chosen on /me): as their system says, light or dark.
 COLOR_SCHEMES = ("system", "light", "dark")
 
@@ -131,6 +135,9 @@ class User(OrgScoped, Timestamped, Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     # What the identity provider calls the user (SCIM externalId), kept as it sent it.
     external_id: Mapped[str | None] = mapped_column(String(255))
+    # The organization's own fields (users.fields), {key: value}: what reads show, as
+    # users.attributes writes it with the index rows of user_field_values (migration 0029).
+    attributes: Mapped[dict[str, Any] | None] = mapped_column(ATTRIBUTES)
     # Bumped by every change an admin makes (not by sign-ins): the ETag for If-Match.
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -178,3 +185,47 @@ class UserRole(OrgScoped, Base):
     role_id: Mapped[int] = mapped_column(
         Id, ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True
     )
+
+
+class UserField(OrgScoped, Timestamped, Base):
+    """A field of the organization's user profile schema (users.fields)."""
+
+    __tablename__ = "user_fields"
+    # A key is unique in its organization while the field exists (archived included).
+    __table_args__ = (UniqueConstraint("organization_id", "key"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    key: Mapped[str] = mapped_column(String(40))
+    label: Mapped[str] = mapped_column(String(100))
+    type: Mapped[str] = mapped_column(String(16))
+    options: Mapped[list[str] | None] = mapped_column(JSON)
+    required_on: Mapped[list[str]] = mapped_column(JSON, default=list)
+    visibility: Mapped[str] = mapped_column(String(8), default="admins")
+    editable_by: Mapped[str] = mapped_column(String(8), default="admins")
+    validation: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    searchable: Mapped[bool] = mapped_column(Boolean, default=False)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class UserFieldValue(OrgScoped, Base):
+    """One value of a user's custom field, as the query language looks it up: text
+    (case-folded), a number (booleans 0 and 1) or a date; a field of several choices has
+    a row per choice. Written only with users.attributes (users.attributes.write)."""
+
+    __tablename__ = "user_field_values"
+    organization_indexed = False  # its rows are found by field or by user
+    __table_args__ = (
+        Index("ix_user_field_values_text", "field_id", "text_value", "user_id"),
+        Index("ix_user_field_values_number", "field_id", "number_value", "user_id"),
+        Index("ix_user_field_values_date", "field_id", "date_value", "user_id"),
+        Index("ix_user_field_values_user", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    field_id: Mapped[int] = mapped_column(Id, ForeignKey("user_fields.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(Id, ForeignKey("users.id", ondelete="CASCADE"))
+    text_value: Mapped[str | None] = mapped_column(String(500))
+    number_value: Mapped[float | None] = mapped_column(Float)
+    date_value: Mapped[date | None] = mapped_column(Date)

@@ -50,6 +50,14 @@ LIST_COLUMNS: tuple[Any, ...] = (
 )
 
 
+ATTRIBUTES_DOC = (
+    "The organization's own fields (GET /api/v1/user-fields), by key: a string, a number, "
+    'true/false, a date "YYYY-MM-DD", one of the options, or a list of them (choices); null '
+    "clears one. A key that is not a field, an archived one, one you may not edit or a "
+    "value the field does not take is a 400 naming `attributes.<key>` and the value."
+)
+
+
 class UserCreate(BaseModel):
     email: str = Field(json_schema_extra=EMAIL)
     first_name: str = Field(default="", json_schema_extra=NAME)
@@ -85,6 +93,19 @@ class UserCreate(BaseModel):
             "UTC), not after now nor before 1970. Default: now."
         ),
     )
+    password_hash: str | None = Field(
+        default=None,
+        repr=False,
+        json_schema_extra={"maxLength": 255, "writeOnly": True},
+        description=(
+            "The user's password hash from the system they come from (argon2id/argon2i, "
+            "bcrypt, PBKDF2 in PHC or Django form, scrypt PHC, Firebase scrypt, salted SHA-2 "
+            "where the organization allows it): they sign in with their password, which is "
+            "then re-hashed. Taken only when the user is created; never shown back."
+        ),
+    )
+
+    attributes: dict[str, Any] | None = Field(default=None, description=ATTRIBUTES_DOC)
 
 
 BATCH_MAX_USERS = 1000
@@ -139,6 +160,9 @@ class UserUpdate(BaseModel):
     team_id: str | None = Field(default=None, json_schema_extra=AN_ID)
     group_ids: list[str] | None = Field(default=None, json_schema_extra=IDS)
     role_ids: list[str] | None = Field(default=None, json_schema_extra=IDS)
+    attributes: dict[str, Any] | None = Field(
+        default=None, description=ATTRIBUTES_DOC + " Keys left out stay as they are."
+    )
 
 
 class NamedRef(BaseModel):
@@ -178,6 +202,12 @@ class UserRead(BaseModel):
     )
     # A support agent's "online" or "away" (GET of one user; null for anyone else).
     availability: str | None = None
+    attributes: dict[str, Any] = Field(
+        default={},
+        description=(
+            "The organization's own fields the caller may see (not archived ones), by key."
+        ),
+    )
 
 
 class UserPageRead(BaseModel):
@@ -342,6 +372,8 @@ def _view(
         "banned_until": status_until if value == _BANNED else None,
         "churn": churn_level,
         "churn_probability": churn_probability,
+        # Filled, filtered for the reader, by users.attributes (readable, attach).
+        "attributes": {},
     }
 
 

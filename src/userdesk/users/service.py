@@ -36,7 +36,7 @@ from userdesk.access import service as access
 from userdesk.access.models import Group, Role, Team
 from userdesk.access.rules import ADMINISTRATOR, Actor, Permission
 from userdesk.audit import service as audit
-from userdesk.auth import decoy, throttle
+from userdesk.auth import decoy, password_imports, throttle
 from userdesk.auth.secrets import hash_password
 from userdesk.auth.service import LinkProblem, find_user_token, issue_user_token, set_password
 from userdesk.db.base import utcnow
@@ -55,6 +55,7 @@ from userdesk.mail.rules import EmailKind
 from userdesk.organizations.models import Organization
 from userdesk.query import builder
 from userdesk.query.rules import ChoiceTerm, Key, Query
+from userdesk.users import attributes
 from userdesk.users.membership import attach, replace_links, require_change_allowed, resolve
 from userdesk.users.models import User, UserGroup, UserRole
 from userdesk.users.rules import (
@@ -137,6 +138,7 @@ def _selection(
         query=query,
         now=utcnow(),
         sort_column=sort.columns[0] if sort else None,
+        party=attributes.party_of(actor),
     )
     scope = access.users_in_scope(actor, permission)
     instead = found.instead and builder.Selection([scope, *found.instead.where], few=True)
@@ -191,7 +193,9 @@ def list_users(
     rows, next_cursor = (
         pages[0] if len(pages) == 1 else merge_pages(LIST_COLUMNS, key, pages, limit=limit)
     )
-    return UserPage(items=_with_link_names(db, rows), next_cursor=next_cursor)
+    items = _with_link_names(db, rows)
+    attributes.attach(db, actor.organization_id, items, attributes.party_of(actor))
+    return UserPage(items=items, next_cursor=next_cursor)
 
 
 def _by_status(db: Session, query: Query) -> list[Query]:
@@ -721,10 +725,13 @@ def add_user(db: Session, *, actor: Actor, data: UserCreate, base_url: str) -> t
     password). With status "pending", a Not Activated user known by email alone, as the
     host product makes them from a ticket or a chat: adding one is idempotent on the email,
     the user already there is returned and nothing changes.
+    A PASSWORD_HASH from another system (`auth.password_imports`) is checked and kept
+    until their first sign-in; it is taken for a new user only.
 
     Raises:
         PermissionDenied: the actor may not create users, or not with that team or those roles.
-        InvalidInput: a bad email, name, status, created_via, team, group or role (each named).
+        InvalidInput: a bad email, name, status, created_via, team, group, role or password
+            hash (each named).
         Conflict: the email is in the organization already (for an active user), or belongs
             to someone outside the actor's reach.
     """
@@ -734,6 +741,20 @@ def add_user(db: Session, *, actor: Actor, data: UserCreate, base_url: str) -> t
     if problems:
         raise InvalidInput("The user's details are not valid.", fields=problems)
     pending = data.status == UserStatus.PENDING.value
+    given_attributes = (
+        attributes.checked(
+            db,
+            organization_id=actor.organization_id,
+            values=data.attributes,
+            party=attributes.party_of(actor),
+        )
+        if data.attributes is not None
+        else {}
+    )
+    imported_hash = None
+    if data.password_hash is not None:  # a user coming with their password (password_imports)
+        organization = db.get_one(Organization, actor.organization_id)
+        imported_hash = password_imports.checked_hash(organization, data.password_hash)
     membership = resolve(
         db, actor=actor, team_id=data.team_id, group_ids=data.group_ids, role_ids=data.role_ids
     )
@@ -762,10 +783,12 @@ def add_user(db: Session, *, actor: Actor, data: UserCreate, base_url: str) -> t
         # validated on creation: when the person signed up, for a backfilled one
         validated_at=created_at or now,
         created_at=created_at or now,
+        password_hash=imported_hash,
     )
     db.add(user)
     db.flush()
     attach(db, user, membership)
+    set_attributes = attributes.write(db, user, given_attributes)
     audit.record(
         db,
         actor=actor,
@@ -778,7 +801,13 @@ def add_user(db: Session, *, actor: Actor, data: UserCreate, base_url: str) -> t
             "welcome_email": data.send_welcome_email,
         }
         | ({"status": user.status, "created_via": via} if pending else {})
-        | ({"created_at": created_at.isoformat()} if created_at else {}),
+        | ({"created_at": created_at.isoformat()} if created_at else {})
+        | (password_imports.audited(imported_hash) if imported_hash else {})
+        | (
+            {"attributes": {k: v["to"] for k, v in set_attributes.items()}}
+            if set_attributes
+            else {}
+        ),
     )
     if data.send_welcome_email:
         send_set_password_email(db, user=user, kind=EmailKind.WELCOME, base_url=base_url)
@@ -1035,8 +1064,12 @@ def update_user(
     data: UserUpdate,
     version: int | None,
     base_url: str,
+    set_external_id: bool = False,
+    external_id: str | None = None,
 ) -> User:
     """Change a user's names, team, groups and roles; a new email waits for confirmation.
+    SET_EXTERNAL_ID: the identity provider's id for the user (SCIM externalId) becomes
+    EXTERNAL_ID too, audited and told to webhooks (user.updated) like the names.
 
     VERSION is the one the edit was based on (the ETag): someone else's save since then
     makes the edit fail rather than overwrite it.
@@ -1080,6 +1113,16 @@ def update_user(
         if set(data.role_ids) != {str(role_id) for role_id in held}:
             access.refuse_while_impersonating(actor, "change roles")
     given = data.model_fields_set
+    new_attributes = (
+        attributes.checked(
+            db,
+            organization_id=user.organization_id,
+            values=data.attributes,
+            party=attributes.party_of(actor),
+        )
+        if data.attributes is not None
+        else {}
+    )
     problems = check_new_person(
         db,
         organization_id=user.organization_id,
@@ -1129,6 +1172,10 @@ def update_user(
     )
     if data.email is not None and normalize_email(data.email) != user.email_normalized:
         _request_email_change(db, user, data.email.strip(), base_url)
+    external_before = user.external_id
+    if set_external_id:
+        user.external_id = external_id
+    moved_attributes = attributes.write(db, user, new_attributes)
     user.version += 1
     db.flush()
     db.expire(user)
@@ -1138,6 +1185,13 @@ def update_user(
         for key in ("first_name", "last_name", "team", "groups", "roles")
         if before[key] != after[key]
     }
+    if set_external_id and external_id != external_before:
+        changes["external_id"] = {"from": external_before, "to": external_id}
+    if moved_attributes:  # the fields that moved: before and after, as webhooks tell them
+        changes["attributes"] = {
+            "from": {key: moved["from"] for key, moved in moved_attributes.items()},
+            "to": {key: moved["to"] for key, moved in moved_attributes.items()},
+        }
     if data.email is not None and normalize_email(data.email) != before["email"].lower():
         changes["pending_email"] = {"from": None, "to": data.email.strip()}
     audit.record(

@@ -34,6 +34,7 @@ from userdesk.web.api import users as users_api
 from userdesk.web.api_docs import router as api_docs_router
 from userdesk.web.console.churn_settings import router as churn_settings_router
 from userdesk.web.console.dashboard import router as dashboard_router
+from userdesk.web.console.password_imports import router as password_imports_router
 from userdesk.web.console.people import router as people_router
 from userdesk.web.console.retention import router as retention_router
 from userdesk.web.console.routes import CommonUsersPage
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     console_face.include_router(people_router)  # before console_router: /users/new first
     console_face.include_router(webhooks_console_router)  # before /settings/{kind}
     console_face.include_router(churn_settings_router)  # before /settings/{kind}
+    console_face.include_router(password_imports_router)  # before /settings/{kind}
     console_face.include_router(console_router)
     console_face.include_router(retention_router)
     app.include_router(console_face)

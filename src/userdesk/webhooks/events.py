@@ -36,6 +36,7 @@ from userdesk.audit.models import AuditEvent
 from userdesk.db import bulk
 from userdesk.db.base import utcnow
 from userdesk.invitations.models import Invitation
+from userdesk.users import attributes
 from userdesk.users.models import User, UserGroup, UserRole
 from userdesk.users.rules import display_name
 from userdesk.users.schemas import LIST_COLUMNS, UserView, named, row_views
@@ -358,6 +359,7 @@ def _views(db: Session, organization_id: int, user_ids: Sequence[int]) -> dict[i
             roles.setdefault(user_id, []).append(named(role_id, name))
         for view in row_views(rows, teams=teams, groups=groups, roles=roles):
             views[int(view["id"])] = view
+    attributes.attach(db, organization_id, views.values(), attributes.Party.SYSTEM)
     return views
 
 

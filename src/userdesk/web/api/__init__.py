@@ -17,6 +17,7 @@ from userdesk.web.api import (
     me,
     retention,
     segments,
+    user_fields,
     users,
     webhooks,
 )
@@ -47,4 +48,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     access.teams,
     access.groups,
     webhooks.router,
+    user_fields.router,
 )

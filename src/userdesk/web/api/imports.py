@@ -23,6 +23,13 @@ async def import_users(
     file: Annotated[UploadFile, File(description="CSV with a header row, UTF-8.")],
     dry_run: Annotated[bool, Form()] = True,
     send_invitations: Annotated[bool, Form()] = False,
+    status: Annotated[
+        str,
+        Form(
+            description='What a row with a password hash makes: "pending" (Not Activated '
+            'until they accept the emailed invitation) or "active" (signs in at once).'
+        ),
+    ] = "pending",
     mapping: Annotated[
         str | None,
         Form(
@@ -64,5 +71,6 @@ async def import_users(
         dry_run=dry_run,
         send_invitations=send_invitations,
         parsed=parsed,
+        status=status,
     )
     return JobRead.of(job)

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.responses import Response
 
+from userdesk.access.rules import Actor
 from userdesk.activity import service as activity
 from userdesk.activity.service import TimelinePage
 from userdesk.availability import service as availability
@@ -24,10 +25,11 @@ from userdesk.errors import InvalidInput
 from userdesk.impersonation import service as impersonation
 from userdesk.jobs.schemas import JobRead
 from userdesk.two_step import service as two_step
-from userdesk.users import batch, bulk, lifecycle
+from userdesk.users import attributes, batch, bulk, lifecycle
 from userdesk.users import service as users
 from userdesk.users.bulk import BulkPreview, BulkRequest
 from userdesk.users.lifecycle import ActionInput
+from userdesk.users.models import User
 from userdesk.users.rules import Action
 from userdesk.users.schemas import (
     UserBatch,
@@ -199,7 +201,7 @@ async def create_user(
     """
     user, created = users.add_user(db, actor=actor, data=data, base_url=settings.base_url)
     return JSON(
-        loaded_user_view(users.get_user(db, actor=actor, user_id=user.id)),
+        _shown(db, actor, users.get_user(db, actor=actor, user_id=user.id)),
         status_code=201 if created else 200,
     )
 
@@ -388,7 +390,8 @@ async def update_user(
     if_match: Annotated[str | None, Header()] = None,
 ) -> JSON:
     """Change the fields given. Send the ETag from GET as `If-Match`: 412 when someone
-    else saved first, 428 without it. A new `email` holds once its owner confirms it."""
+    else saved first, 428 without it. A new `email` holds once its owner confirms it.
+    `attributes` sets the custom fields it names (null clears one), the others stay."""
     users.update_user(
         db,
         actor=actor,
@@ -419,7 +422,16 @@ def etag_version(header: str | None) -> int | None:
 
 def _read(db: DbSession, actor: CurrentActor, user_id: int) -> JSON:
     user = users.get_user(db, actor=actor, user_id=user_id)
-    return JSON(loaded_user_view(user), headers={"ETag": f'W/"{user.version}"'})
+    return JSON(_shown(db, actor, user), headers={"ETag": f'W/"{user.version}"'})
+
+
+def _shown(db: Session, actor: Actor, user: User) -> dict[str, Any]:
+    """USER as the API shows it to ACTOR: with the attributes ACTOR may see."""
+    view = loaded_user_view(user)
+    view["attributes"] = attributes.readable(
+        db, user.organization_id, user.attributes, attributes.party_of(actor)
+    )
+    return view
 
 
 @router.get("/{user_id:int}/activity", response_model=TimelinePage)
@@ -439,6 +451,6 @@ async def get_user(user_id: PathId, db: DbSession, actor: CurrentActor) -> JSON:
     """One user, with an `ETag` to send back as `If-Match` when editing; a support agent
     has `availability`, "online" or "away" by their business hours (null for others)."""
     user = users.get_user(db, actor=actor, user_id=user_id)
-    view = loaded_user_view(user)
+    view = _shown(db, actor, user)
     view["availability"] = availability.user_availability(db, user, utcnow())
     return JSON(view, headers={"ETag": f'W/"{user.version}"'})

@@ -531,6 +531,7 @@ async def start_import(
     auth: ConsoleAuth,
     dry_run: Annotated[bool, Form()] = False,
     send_invitations: Annotated[bool, Form()] = False,
+    activate_with_password: Annotated[bool, Form()] = False,
 ) -> Response:
     """Run the import (or a dry run) with the columns as mapped."""
     form = await request.form()
@@ -551,6 +552,7 @@ async def start_import(
             dry_run=dry_run,
             send_invitations=send_invitations,
             parsed=parsed,
+            status="active" if activate_with_password else "pending",
         )
     except InvalidInput as exc:
         draft = jobs.get(db, actor=auth.actor, job_id=job_id)
