@@ -40,6 +40,7 @@ from bench import (
     flows,
     processes,
     queries,
+    scim,
     webhooks,
 )
 from bench.common import (
@@ -172,6 +173,8 @@ def main() -> None:
     )
     # Scoring writes: it scores a copy of the database (bench/churn_scoring.py).
     section("Churn scoring (SQLite, a copy of the database)", churn_scoring.rows())
+    # Reads on the database, writes on a copy of it (bench/scim.py).
+    section("SCIM filters and provisioning (SQLite, issue 21)", scim.rows(path))
     with serving(server(1), env(url), "/readyz") as base:
         section(
             "Anonymous answers for known and unknown addresses",

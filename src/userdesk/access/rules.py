@@ -23,6 +23,7 @@ class Permission(StrEnum):
     AUDIT_READ = "audit.read"
     MAIL_READ = "mail.read"  # the Mailbox (links that open an account hidden)
     WEBHOOKS_MANAGE = "webhooks.manage"  # endpoints, their secrets, messages and replays
+    SCIM_MANAGE = "scim.manage"  # SCIM tokens and the provider's request log
 
 
 ALL_PERMISSIONS = frozenset(Permission)
@@ -44,6 +45,7 @@ PERMISSION_WORDS: dict[Permission, str] = {
     Permission.AUDIT_READ: "Read the audit log",
     Permission.MAIL_READ: "Read the Mailbox",
     Permission.WEBHOOKS_MANAGE: "Manage webhooks",
+    Permission.SCIM_MANAGE: "Manage SCIM provisioning",
 }
 
 

@@ -7,7 +7,12 @@ An absent value (NULL, or an empty name) equals nothing: `eq`, `co`, `sw`, `ew`,
 `lt`, `le` and `pr` are false on it and `ne` true, so `not` is plain negation.
 
 `userName eq "..."` compares the lower-cased email with email_normalized, which the
-(organization_id, email_normalized) unique index answers.
+(organization_id, email_normalized) unique index answers. A case-insensitive string is
+compared lower-cased (`lower(column)`, in the C collation on PostgreSQL), and `sw` as a range
+of that as well as the LIKE: `name.familyName sw "lee"` is read from the index on
+(organization_id, last_name COLLATE NOCASE) on SQLite, (organization_id, lower(last_name)
+COLLATE "C") on PostgreSQL (migration 0031), `eq` too. The enterprise
+extension's `department` is the user's team's name.
 """
 
 from __future__ import annotations
@@ -29,24 +34,39 @@ from scim2_models.path import (
     Present,
     ValuePath,
 )
-from sqlalchemy import ColumnElement, Integer, and_, false, func, not_, or_, true
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    String,
+    and_,
+    false,
+    func,
+    not_,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import KeyedColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
-from userdesk.access.models import Group
+from userdesk.access.models import Group, Team
 from userdesk.users.models import User
 from userdesk.users.rules import UserStatus
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:user"
 ENTERPRISE_SCHEMA = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:user"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:group"
+# As a resource's schemas list them.
+USER_SCHEMA_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
+ENTERPRISE_SCHEMA_URN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
 
 @dataclass(frozen=True)
 class Column:
     """A stored attribute. KIND: `ci` (string, compared case-insensitively), `lower` (a
-    string stored lower-cased already), `ce` (case-exact string), `id`, `time`, `active`."""
+    string stored lower-cased already), `ce` (case-exact string), `id`, `time`, `active`,
+    `team` (the name of the team whose id the column holds, case-insensitively)."""
 
     expr: Any
     kind: str
@@ -81,6 +101,7 @@ _MAPPED: dict[tuple[str, str | None], Column | Constant] = {
     ("meta", "created"): Column(User.created_at, "time"),
     ("meta", "lastmodified"): Column(User.updated_at, "time"),
     ("meta", "resourcetype"): Constant("User"),
+    ("department", None): Column(User.team_id, "team"),
 }
 # Attributes of the User schema (RFC 7643 §4.1) and of the enterprise extension that
 # Userdesk does not keep: a filter on them is valid and finds no value.
@@ -109,7 +130,6 @@ _UNKEPT = frozenset(
         "costcenter",
         "organization",
         "division",
-        "department",
         "manager",
     }
 )
@@ -220,6 +240,56 @@ def users_where(expression: str) -> ColumnElement[bool]:
     return _node(parse(expression), USERS, None)
 
 
+# Columns an index of their own finds a few users by (for eq; sw on the strings marked).
+_SEEKABLE: dict[str, bool] = {
+    "id": False,
+    "email_normalized": True,
+    "external_id": False,
+    "last_name": True,
+    "team_id": False,
+}
+
+
+def users_few(expression: str) -> bool:
+    """Whether a filter over users selects few of them through an index of its own (an
+    `eq` on an indexed attribute, a `sw` on userName or name.familyName, and of those
+    joined by `and` one, by `or` all): its users are then found by that index and
+    sorted, rather than sought along the sort's order.
+
+    Raises:
+        InvalidFilterException: as users_where.
+    """
+    return _few(parse(expression))
+
+
+def users_where_few(expression: str) -> tuple[ColumnElement[bool], bool]:
+    """users_where and users_few of EXPRESSION, parsed once.
+
+    Raises:
+        InvalidFilterException: as users_where.
+    """
+    tree = parse(expression)
+    return _node(tree, USERS, None), _few(tree)
+
+
+def _few(node: FilterNode) -> bool:
+    if isinstance(node, LogicalExpr):
+        found = [_few(term) for term in node.terms]
+        return any(found) if node.op is LogicalOperator.and_ else all(found)
+    if not isinstance(node, Comparison) or node.value is None:
+        return False
+    try:
+        field = _field(node.attr_path, USERS, None)
+    except InvalidFilterException:
+        return False
+    key = getattr(field.expr, "key", None) if isinstance(field, Column) else None
+    if key not in _SEEKABLE:
+        return False
+    if node.op is CompareOperator.eq:
+        return True
+    return node.op is CompareOperator.sw and _SEEKABLE[key] and bool(node.value)
+
+
 def groups_where(expression: str) -> ColumnElement[bool]:
     """The WHERE clause of a SCIM filter over groups (id, displayName, meta.created).
 
@@ -296,6 +366,39 @@ def _present(field: Column | Constant) -> ColumnElement[bool]:
     return field.expr.is_not(None)  # type: ignore[no-any-return]
 
 
+class _Folded(FunctionElement[str]):
+    """A string for a case-insensitive comparison with a lower-cased value: on SQLite
+    `x COLLATE NOCASE` (ASCII letters folded, as SQLite's lower() folds them); on
+    PostgreSQL `lower(x) COLLATE "C"`, so that a range of it (`sw`) holds exactly the
+    strings that start with its bound, whatever the database's collation. Migration 0030
+    indexes users' last_name in the same words on each."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(_Folded)
+def _folded_sqlite(element: _Folded, compiler: Any, **kw: Any) -> str:
+    return f"{compiler.process(element.clauses, **kw)} COLLATE NOCASE"
+
+
+@compiles(_Folded, "postgresql")
+def _folded_postgresql(element: _Folded, compiler: Any, **kw: Any) -> str:
+    return f'lower({compiler.process(element.clauses, **kw)}) COLLATE "C"'
+
+
+def _after_prefix(prefix: str) -> str | None:
+    """The least string greater than every string that starts with PREFIX (None: none)."""
+    while prefix:
+        following = ord(prefix[-1]) + 1
+        if 0xD800 <= following <= 0xDFFF:  # no string holds a lone surrogate
+            following = 0xE000
+        if following <= 0x10FFFF:
+            return prefix[:-1] + chr(following)
+        prefix = prefix[:-1]
+    return None
+
+
 def _escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -319,9 +422,11 @@ def _compare(
         return _time(field.expr, op, value, node)
     if not isinstance(value, str):
         raise InvalidFilterException(detail=f"'{node}': the value must be a string")
+    if field.kind == "team":
+        return _team(field.expr, op, value, node)
     column: Any = field.expr
     if field.kind == "ci":
-        column, value = func.lower(column), value.lower()
+        column, value = _Folded(column), value.lower()
     elif field.kind == "lower":
         value = value.lower()
     present = _present(field)
@@ -341,8 +446,23 @@ def _compare(
             matched = _case_exact_like(column, value, op)
         else:
             matched = column.like(pattern, escape="\\")
+        if op is CompareOperator.sw and field.kind in ("ci", "lower") and value:
+            # The range an index answers; the LIKE stays for what lower() leaves alike.
+            bound = _after_prefix(value)
+            within = [column >= value] + ([column < bound] if bound is not None else [])
+            return and_(present, *within, matched)
         return and_(present, matched)
     return and_(present, _ordered(column, op, value))
+
+
+def _team(team_id: Any, op: CompareOperator, value: str, node: Comparison) -> ColumnElement[bool]:
+    """A comparison of the name of the user's team (none: absent), by the team ids it
+    holds for."""
+    named = _compare(Column(Team.name, "ci"), op, value, node)
+    teams = team_id.in_(select(Team.id).where(named))
+    if op is CompareOperator.ne:
+        return or_(team_id.is_(None), teams)
+    return teams  # type: ignore[no-any-return]
 
 
 def _case_exact_like(column: Any, value: str, op: CompareOperator) -> ColumnElement[bool]:

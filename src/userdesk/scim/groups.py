@@ -23,9 +23,10 @@ from userdesk.access import service as access
 from userdesk.access.models import Group
 from userdesk.access.rules import Actor, Grant, Permission
 from userdesk.audit import service as audit
+from userdesk.db.paging import SortKey
 from userdesk.errors import InvalidInput, NotFound, PreconditionFailed
-from userdesk.scim import filters
-from userdesk.scim.users import check_external_id
+from userdesk.scim import cursors, filters
+from userdesk.scim.users import DEFAULT_COUNT, Cursoring, check_external_id, page_by_cursor
 from userdesk.users import groups as user_groups
 from userdesk.users import service as users
 from userdesk.users.models import User, UserGroup
@@ -142,6 +143,63 @@ def search(
         select(Group).where(*where).order_by(*order).offset(start_index - 1).limit(count)
     ).all()
     return Page(total, start_index, list(rows))
+
+
+# The order of a cursor-paged list of groups: by name (unique in an organization), then id.
+SORTS = {
+    descending: SortKey(
+        f"scim-groups:{'-' if descending else ''}name", (Group.name, Group.id), descending
+    )
+    for descending in (False, True)
+}
+
+
+@dataclass(frozen=True)
+class GroupCursorPage:
+    total: int
+    groups: list[Group]
+    next_cursor: str | None
+    previous_cursor: str | None
+
+
+def cursor_search(
+    db: Session,
+    *,
+    actor: Actor,
+    filter_: str | None,
+    cursor: str,
+    count: int | None,
+    descending: bool,
+    cursoring: Cursoring,
+) -> GroupCursorPage:
+    """One page of the groups matching FILTER_ by name, cursor-paged (as users.cursor_search).
+
+    Raises:
+        PermissionDenied: no users.read.
+        InvalidFilterException: a bad filter.
+        InvalidCursorException, ExpiredCursorException: see scim.cursors.read.
+    """
+    access.require(actor, Permission.USERS_READ)
+    where = [Group.organization_id == actor.organization_id]
+    if filter_:
+        where.append(filters.groups_where(filter_))
+    key = SORTS[descending]
+    total = db.scalar(select(func.count()).select_from(Group).where(*where)) or 0
+    rows, next_cursor, previous_cursor = page_by_cursor(
+        db,
+        columns=[Group.id, Group.name],
+        where=where,
+        key=key,
+        few=False,
+        cursor=cursor,
+        count=DEFAULT_COUNT if count is None else max(0, min(count, MAX_COUNT)),
+        organization_id=actor.organization_id,
+        query=cursors.query_digest("Groups", filter_ or "", key.name),
+        cursoring=cursoring,
+    )
+    ids = [row[0] for row in rows]
+    found = {group.id: group for group in db.scalars(select(Group).where(Group.id.in_(ids)))}
+    return GroupCursorPage(total, [found[i] for i in ids], next_cursor, previous_cursor)
 
 
 def _check_version(db: Session, group: Group, if_match: str | None) -> None:

@@ -11,14 +11,13 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from userdesk.access import service as access
-from userdesk.access.rules import Actor, Grant, Permission
+from userdesk.access.rules import Actor, Grant, Permission, holds_everywhere
 from userdesk.audit import service as audit
 from userdesk.auth.secrets import hash_token, new_token
 from userdesk.auth.service import TOUCH_EVERY
 from userdesk.db.base import utcnow
 from userdesk.db.session import best_effort
-from userdesk.errors import InvalidInput, NotAuthenticated, NotFound
+from userdesk.errors import InvalidInput, NotAuthenticated, NotFound, PermissionDenied
 from userdesk.scim.models import ScimToken
 
 TOKEN_PREFIX = "scim_"  # noqa: S105 - a prefix, not a secret
@@ -37,6 +36,17 @@ PROVISIONING = frozenset(
 )
 
 
+def require_manager(actor: Actor) -> None:
+    """Raises PermissionDenied unless ACTOR holds scim.manage over every user (a token
+    provisions the whole organization)."""
+    if not holds_everywhere(actor, Permission.SCIM_MANAGE):
+        raise PermissionDenied(
+            f"You need the '{Permission.SCIM_MANAGE}' permission over the whole "
+            "organization for this.",
+            code="permission_denied",
+        )
+
+
 @dataclass(frozen=True)
 class NewScimToken:
     """A created token: the secret is shown once and only its hash is kept."""
@@ -49,10 +59,10 @@ def create_token(db: Session, *, actor: Actor, name: str) -> NewScimToken:
     """A new SCIM token named NAME (the actor its changes are audited under).
 
     Raises:
-        PermissionDenied: the actor may not manage settings.
+        PermissionDenied: the actor may not manage SCIM provisioning.
         InvalidInput: no name, or one longer than 100 characters (field name).
     """
-    access.require(actor, Permission.SETTINGS_MANAGE)
+    require_manager(actor)
     name = name.strip()
     if not name:
         raise InvalidInput("The token needs a name.", fields={"name": "is required"})
@@ -86,9 +96,9 @@ def list_tokens(db: Session, *, actor: Actor) -> list[ScimToken]:
     """The organization's SCIM tokens, newest first (revoked ones too).
 
     Raises:
-        PermissionDenied: the actor may not manage settings.
+        PermissionDenied: the actor may not manage SCIM provisioning.
     """
-    access.require(actor, Permission.SETTINGS_MANAGE)
+    require_manager(actor)
     return list(
         db.scalars(
             select(ScimToken)
@@ -102,10 +112,10 @@ def revoke_token(db: Session, *, actor: Actor, token_id: int) -> ScimToken:
     """Revoke a token at once: its next request is refused.
 
     Raises:
-        PermissionDenied: the actor may not manage settings.
+        PermissionDenied: the actor may not manage SCIM provisioning.
         NotFound: no such token in the organization.
     """
-    access.require(actor, Permission.SETTINGS_MANAGE)
+    require_manager(actor)
     token = db.scalar(
         select(ScimToken).where(
             ScimToken.id == token_id, ScimToken.organization_id == actor.organization_id

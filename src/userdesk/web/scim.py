@@ -7,12 +7,13 @@ problem detail or a page. Only a SCIM token (userdesk.scim.tokens) is accepted h
 
 Hostile input is a SCIM 4xx, never a 500: a body over MAX_BODY is a 413, a NUL or a lone
 surrogate anywhere a 400 invalidValue (web.inputs refuses them before this app, as a SCIM
-error), a PATCH of more than MAX_OPERATIONS operations a 400, an id that is not a BIGINT a
-404, a filter too long, deep or wide a 400 invalidFilter (scim.filters).
+error), a PATCH of more than scim.resources.MAX_OPERATIONS operations a 400, an id that
+is not a BIGINT a 404, a filter too long, deep or wide a 400 invalidFilter (scim.filters).
 """
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 import orjson
@@ -28,7 +29,7 @@ from scim2_models import (
     ETag,
     Filter,
     ListResponse,
-    PatchOp,
+    Pagination,
     ResourceType,
     ResponseParameters,
     Schema,
@@ -42,15 +43,11 @@ from scim2_models import Group as ScimGroup
 from scim2_models import Patch as PatchSupport
 from scim2_models import User as ScimUser
 from scim2_models.exceptions import (
-    ConflictException,
-    ForbiddenException,
     InvalidFilterException,
     InvalidSyntaxException,
     InvalidValueException,
     NotFoundException,
-    PreconditionFailedException,
     UnauthorizedException,
-    UniquenessException,
 )
 from sqlalchemy.orm import Session
 from starlette.datastructures import State
@@ -59,27 +56,26 @@ from starlette.exceptions import HTTPException
 from userdesk.access.rules import Actor
 from userdesk.config import Settings
 from userdesk.errors import (
-    Conflict,
     DomainError,
-    InvalidInput,
     NotAuthenticated,
-    NotFound,
-    PermissionDenied,
-    PreconditionFailed,
 )
+from userdesk.scim import bulk as scim_bulk
+from userdesk.scim import cursors as scim_cursors
 from userdesk.scim import groups as scim_groups
 from userdesk.scim import tokens
 from userdesk.scim import users as scim_users
-from userdesk.scim.filters import scim_id
+from userdesk.scim.errors import scim_exception_of
+from userdesk.scim.resources import GROUPS, USERS, Kind, Where
 from userdesk.scim.users import Resource
+from userdesk.web import scim_log
 from userdesk.web.deps import DbSession, bearer_secret, client_ip
 
 PREFIX = "/scim/v2"
 MEDIA_TYPE = "application/scim+json"
 ACCEPTED_TYPES = (MEDIA_TYPE, "application/json")
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
-MAX_BODY = 1024 * 1024  # bytes; ServiceProviderConfig has no field for it (bulk is off)
-MAX_OPERATIONS = 1000  # operations of one PATCH
+LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+MAX_BODY = scim_bulk.MAX_PAYLOAD  # bytes; ServiceProviderConfig's bulk.maxPayloadSize
 MAX_START_INDEX = 2**53  # a startIndex beyond it is taken as it (no list is that long)
 
 
@@ -96,33 +92,6 @@ def error_response(exc: SCIMException, headers: dict[str, str] | None = None) ->
         status=error.status or 400,
         headers=headers,
     )
-
-
-def _detail(exc: DomainError) -> str:
-    if not exc.fields:
-        return exc.message
-    named = "; ".join(f"{field} {what}" for field, what in exc.fields.items())
-    return f"{exc.message} ({named})"
-
-
-def scim_exception_of(exc: DomainError) -> SCIMException:
-    """The SCIM error for a service's DomainError."""
-    detail = _detail(exc)
-    if isinstance(exc, NotAuthenticated):
-        return UnauthorizedException(detail=detail)
-    if isinstance(exc, PermissionDenied):
-        return ForbiddenException(detail=detail)
-    if isinstance(exc, NotFound):
-        return NotFoundException(detail=detail)
-    if isinstance(exc, PreconditionFailed):
-        return PreconditionFailedException(detail=detail)
-    if isinstance(exc, Conflict):
-        if exc.code == "user.email_taken":
-            return UniquenessException(detail=detail)
-        return ConflictException(detail=detail)
-    if isinstance(exc, InvalidInput):
-        return InvalidValueException(detail=detail)
-    return InvalidValueException(detail=detail)
 
 
 async def _on_scim(request: Request, exc: Exception) -> Response:
@@ -178,9 +147,10 @@ async def provisioning_actor(request: Request, db: DbSession) -> Actor:
     secret = bearer_secret(request)
     if not secret:
         raise NotAuthenticated("Send a SCIM token as Authorization: Bearer.")
-    _, actor = tokens.authenticate(
+    token, actor = tokens.authenticate(
         db, secret=secret, ip=client_ip(request), user_agent=request.headers.get("user-agent")
     )
+    setattr(request.state, scim_log.TOKEN_KEY, (token.id, token.organization_id))  # the log's
     return actor
 
 
@@ -245,21 +215,6 @@ def _check_strings(body: Any) -> None:
 Body = Annotated[Any, Depends(json_body)]
 
 
-def _bounded_patch(body: Any) -> Any:
-    """BODY, unless it holds more than MAX_OPERATIONS operations.
-
-    Raises:
-        InvalidValueException: too many operations.
-    """
-    if isinstance(body, dict):
-        operations = body.get("Operations")
-        if isinstance(operations, list) and len(operations) > MAX_OPERATIONS:
-            raise InvalidValueException(
-                detail=f"Operations: {len(operations)} is more than {MAX_OPERATIONS}."
-            )
-    return body
-
-
 def _base_url(request: Request) -> str:
     settings: Settings = request.app.state.settings
     return settings.base_url
@@ -269,13 +224,26 @@ def _location(request: Request, user_id: int, kind: str = "Users") -> str:
     return f"{request.url.scheme}://{request.url.netloc}{PREFIX}/{kind}/{user_id}"
 
 
+def _where(request: Request) -> Where:
+    """Where this request's resources are (its scheme and host, as the client called)."""
+    return Where(
+        scim_base=f"{request.url.scheme}://{request.url.netloc}{PREFIX}",
+        base_url=_base_url(request),
+    )
+
+
 def _response_parameters(
-    attributes: str | None, excluded: str | None
-) -> ResponseParameters[Resource] | None:
+    model: Any, attributes: str | None, excluded: str | None
+) -> ResponseParameters[Any] | None:
+    """The attributes and excludedAttributes of a request for one MODEL resource.
+
+    Raises:
+        InvalidValueException: an attribute path that does not parse.
+    """
     if not attributes and not excluded:
         return None
     try:
-        return ResponseParameters[Resource].model_validate(
+        return ResponseParameters[model].model_validate(
             {"attributes": attributes, "excludedAttributes": excluded}
         )
     except ValidationError as exc:
@@ -283,23 +251,26 @@ def _response_parameters(
         raise InvalidValueException(detail=error.detail) from None
 
 
-def _user_response(
+def _resource_response(
     request: Request,
-    user: Any,
+    db: Session,
+    kind: Kind,
+    found: Any,
     *,
     status: int = 200,
     attributes: str | None = None,
     excluded: str | None = None,
 ) -> Response:
-    location = _location(request, user.id)
-    resource = scim_users.to_resource(user, location=location)
+    """FOUND (a user or a group) as KIND's SCIM resource, its version as the ETag (and its
+    location as Location on a 201)."""
+    resource = kind.show(db, found, _where(request))
     body = resource.model_dump(
         scim_ctx=Context.RESOURCE_QUERY_RESPONSE,
-        response_parameters=_response_parameters(attributes, excluded),
+        response_parameters=_response_parameters(kind.model, attributes, excluded),
     )
-    headers = {"ETag": scim_users.version_tag(user)}
+    headers = {"ETag": resource.meta.version}
     if status == 201:
-        headers["Location"] = location
+        headers["Location"] = resource.meta.location
     return scim_response(body, status=status, headers=headers)
 
 
@@ -313,9 +284,11 @@ def create_scim_app(state: State) -> FastAPI:
     app.add_exception_handler(ValidationError, _on_validation)
     app.add_exception_handler(RequestValidationError, _on_request_validation)
     app.add_exception_handler(HTTPException, _on_http)
+    app.add_middleware(scim_log.RequestLogMiddleware, state=state)  # the request log
     _discovery(app)
     _users(app)
     _groups(app)
+    _bulk(app)
     return app
 
 
@@ -323,8 +296,20 @@ def _service_provider_config() -> ServiceProviderConfig:
     return ServiceProviderConfig(
         documentation_uri=None,
         patch=PatchSupport(supported=True),
-        bulk=Bulk(supported=False, max_operations=0, max_payload_size=0),
+        bulk=Bulk(
+            supported=True,
+            max_operations=scim_bulk.MAX_OPERATIONS,
+            max_payload_size=scim_bulk.MAX_PAYLOAD,
+        ),
         filter=Filter(supported=True, max_results=scim_users.MAX_COUNT),
+        pagination=Pagination(
+            cursor=True,
+            index=True,
+            default_pagination_method=Pagination.DefaultPaginationMethod.index,
+            default_page_size=scim_users.DEFAULT_COUNT,
+            max_page_size=scim_users.MAX_COUNT,
+            cursor_timeout=scim_cursors.CURSOR_TIMEOUT,
+        ),
         change_password=ChangePassword(supported=False),
         sort=Sort(supported=True),
         etag=ETag(supported=True),
@@ -387,26 +372,86 @@ def _discovery(app: FastAPI) -> None:
         raise NotFoundException(detail=f"No schema {schema_id}.")
 
 
+# Made once: scim2-models builds a parametrized class on each subscript.
+_USER_LIST = ListResponse[Resource]
+_GROUP_LIST = ListResponse[ScimGroup]
+
+
+def list_body(
+    total: int,
+    start: int | None,
+    resources: list[dict[str, Any]],
+    *,
+    next_cursor: str | None,
+    previous: str | None,
+) -> dict[str, Any]:
+    """A ListResponse as ListResponse.model_dump writes it, of resources already dumped."""
+    body: dict[str, Any] = {"schemas": [LIST_SCHEMA], "totalResults": total}
+    if start is not None:
+        body["startIndex"] = start
+    body["itemsPerPage"] = len(resources)
+    if next_cursor is not None:
+        body["nextCursor"] = next_cursor
+    if previous is not None:
+        body["previousCursor"] = previous
+    body["Resources"] = resources
+    return body
+
+
+def _cursoring(request: Request) -> scim_users.Cursoring:
+    settings: Settings = request.app.state.settings
+    return scim_users.Cursoring(secret_key=settings.secret_key, now=time.time())
+
+
 def _search(
     request: Request, db: Session, actor: Actor, search: SearchRequest[Resource]
 ) -> Response:
-    page = scim_users.search(
-        db,
-        actor=actor,
-        filter_=str(search.filter) if search.filter else None,
-        start_index=search.start_index or 1,
-        count=search.count,
-        sort_by=str(search.sort_by) if search.sort_by else None,
-        descending=search.sort_order == SearchRequest.SortOrder.descending,
-    )
+    filter_ = str(search.filter) if search.filter else None
+    sort_by = str(search.sort_by) if search.sort_by else None
+    descending = search.sort_order == SearchRequest.SortOrder.descending
+    if search.cursor is not None:  # RFC 9865
+        found = scim_users.cursor_search(
+            db,
+            actor=actor,
+            filter_=filter_,
+            cursor=search.cursor,
+            count=search.count,
+            sort_by=sort_by,
+            descending=descending,
+            cursoring=_cursoring(request),
+        )
+        users, total, start = found.users, found.total, None
+        next_cursor, previous_cursor = found.next_cursor, found.previous_cursor
+    else:
+        page = scim_users.search(
+            db,
+            actor=actor,
+            filter_=filter_,
+            start_index=search.start_index or 1,
+            count=scim_users.DEFAULT_COUNT if search.count is None else search.count,
+            sort_by=sort_by,
+            descending=descending,
+        )
+        users, total, start = page.users, page.total, page.start_index
+        next_cursor = previous_cursor = None
+    if not search.attributes and not search.excluded_attributes:
+        # Every attribute: the page's JSON built directly (scim_users.resource_body).
+        bodies = [
+            scim_users.resource_body(user, location=_location(request, user.id)) for user in users
+        ]
+        return scim_response(
+            list_body(total, start, bodies, next_cursor=next_cursor, previous=previous_cursor)
+        )
     resources = [
-        scim_users.to_resource(user, location=_location(request, user.id)) for user in page.users
+        scim_users.to_resource(user, location=_location(request, user.id)) for user in users
     ]
-    listed = ListResponse[Resource](
-        total_results=page.total,
-        start_index=page.start_index,
+    listed = _USER_LIST(
+        total_results=total,
+        start_index=start,
         items_per_page=len(resources),
         resources=resources,
+        next_cursor=next_cursor,
+        previous_cursor=previous_cursor,
     )
     parameters = None
     if search.attributes or search.excluded_attributes:
@@ -435,7 +480,17 @@ def _search_request(values: dict[str, Any]) -> SearchRequest[Resource]:
 
 def _cap(search: Any) -> None:
     """SEARCH with a startIndex no list reaches (past it, every page is empty) cut to one
-    that a database OFFSET and a JSON number hold."""
+    that a database OFFSET and a JSON number hold.
+
+    Raises:
+        InvalidValueException: both startIndex and cursor (RFC 9865 lets a client ask for
+            one way of paging or the other; both at once is a mistake, not a choice).
+    """
+    if search.start_index is not None and search.cursor is not None:
+        raise InvalidValueException(
+            detail="startIndex and cursor: send one of them (startIndex pages by index, "
+            "cursor by cursor, RFC 9865)."
+        )
     if search.start_index is not None and search.start_index > MAX_START_INDEX:
         search.start_index = MAX_START_INDEX
 
@@ -452,112 +507,54 @@ def _users(app: FastAPI) -> None:
             raise InvalidSyntaxException(detail="A SearchRequest is a JSON object.")
         return _search(request, db, actor, _search_request(body))
 
-    @app.get("/Users/{user_id}")
-    def get_user(
+    _resource_routes(app, USERS)
+
+
+def _resource_routes(app: FastAPI, kind: Kind) -> None:
+    """GET, POST, PUT, PATCH and DELETE of KIND's resources (/Users or /Groups): the same
+    shape for both, through scim.resources."""
+    collection, one = f"/{kind.endpoint}", f"/{kind.endpoint}/{{resource_id}}"
+
+    @app.get(one, name=f"get_{kind.endpoint}")
+    def get_resource(
         request: Request,
-        user_id: str,
+        resource_id: str,
         db: DbSession,
         actor: ScimActor,
         attributes: str | None = None,
         excludedAttributes: str | None = None,  # noqa: N803 - SCIM's name
     ) -> Response:
-        user = scim_users.get_user(db, actor=actor, user_id=user_id)
-        return _user_response(request, user, attributes=attributes, excluded=excludedAttributes)
-
-    @app.post("/Users")
-    def create_user(request: Request, db: DbSession, actor: ScimActor, body: Body) -> Response:
-        resource = Resource.model_validate(body, scim_ctx=Context.RESOURCE_CREATION_REQUEST)
-        user = scim_users.create_user(
-            db, actor=actor, resource=resource, base_url=_base_url(request)
+        found = kind.get(db, actor, resource_id)
+        return _resource_response(
+            request, db, kind, found, attributes=attributes, excluded=excludedAttributes
         )
-        return _user_response(request, user, status=201)
 
-    @app.put("/Users/{user_id}")
-    def replace_user(
-        request: Request,
-        user_id: str,
-        db: DbSession,
-        actor: ScimActor,
-        body: Body,
+    @app.post(collection, name=f"create_{kind.endpoint}")
+    def create_resource(request: Request, db: DbSession, actor: ScimActor, body: Body) -> Response:
+        found = kind.create(db, actor, body, _where(request))
+        return _resource_response(request, db, kind, found, status=201)
+
+    def change(patch: bool) -> Any:
+        def change_resource(
+            request: Request, resource_id: str, db: DbSession, actor: ScimActor, body: Body,
+            if_match: Annotated[str | None, Header()] = None,
+        ) -> Response:  # fmt: skip
+            where = _where(request)
+            found = kind.change(db, actor, resource_id, body, if_match, where, patch=patch)
+            return _resource_response(request, db, kind, found)
+
+        return change_resource
+
+    app.put(one, name=f"replace_{kind.endpoint}")(change(patch=False))
+    app.patch(one, name=f"patch_{kind.endpoint}")(change(patch=True))
+
+    @app.delete(one, name=f"delete_{kind.endpoint}")
+    def delete_resource(
+        request: Request, resource_id: str, db: DbSession, actor: ScimActor,
         if_match: Annotated[str | None, Header()] = None,
-    ) -> Response:
-        resource = Resource.model_validate(body, scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST)
-        user = scim_users.replace_user(
-            db,
-            actor=actor,
-            user_id=user_id,
-            resource=resource,
-            if_match=if_match,
-            base_url=_base_url(request),
-        )
-        return _user_response(request, user)
-
-    @app.patch("/Users/{user_id}")
-    def patch_user(
-        request: Request,
-        user_id: str,
-        db: DbSession,
-        actor: ScimActor,
-        body: Body,
-        if_match: Annotated[str | None, Header()] = None,
-    ) -> Response:
-        patch = PatchOp[Resource].model_validate(
-            _bounded_patch(body), scim_ctx=Context.RESOURCE_PATCH_REQUEST
-        )
-        user = scim_users.patch_user(
-            db,
-            actor=actor,
-            user_id=user_id,
-            patch=patch,
-            if_match=if_match,
-            location=_location(request, scim_id(user_id) or 0),
-            base_url=_base_url(request),
-        )
-        return _user_response(request, user)
-
-    @app.delete("/Users/{user_id}")
-    def delete_user(
-        request: Request,
-        user_id: str,
-        db: DbSession,
-        actor: ScimActor,
-        if_match: Annotated[str | None, Header()] = None,
-    ) -> Response:
-        scim_users.delete_user(
-            db, actor=actor, user_id=user_id, if_match=if_match, base_url=_base_url(request)
-        )
+    ) -> Response:  # fmt: skip
+        kind.delete(db, actor, resource_id, if_match, _where(request))
         return Response(status_code=204)
-
-
-def _group_response(
-    request: Request,
-    db: Session,
-    group: Any,
-    *,
-    status: int = 200,
-    attributes: str | None = None,
-    excluded: str | None = None,
-) -> Response:
-    location = _location(request, group.id, "Groups")
-    resource = scim_groups.to_resource(
-        db, group, location=location, users_base=_location(request, 0).rsplit("/", 1)[0]
-    )
-    parameters = None
-    if attributes or excluded:
-        try:
-            parameters = ResponseParameters[ScimGroup].model_validate(
-                {"attributes": attributes, "excludedAttributes": excluded}
-            )
-        except ValidationError as exc:
-            error = ScimErrorMessage.from_validation_errors(exc)[0]
-            raise InvalidValueException(detail=error.detail) from None
-    body = resource.model_dump(
-        scim_ctx=Context.RESOURCE_QUERY_RESPONSE, response_parameters=parameters
-    )
-    headers = {"ETag": resource.meta.version if resource.meta and resource.meta.version else ""}
-    if status == 201:
-        headers["Location"] = location
-    return scim_response(body, status=status, headers=headers)
 
 
 _EITHER: Any = Resource | ScimGroup  # what /.search lists
@@ -569,6 +566,11 @@ def _search_everything(
     """POST /.search: users, then groups, as one list paged by index. A filter on an
     attribute one of the two does not have finds none of that one (RFC 7644 §3.4.2.1)."""
     search = _search_request(body)
+    if search.cursor is not None:
+        raise InvalidValueException(
+            detail="cursor: /.search over every resource type pages by startIndex; page "
+            "/Users/.search or /Groups by cursor."
+        )
     expression = str(search.filter) if search.filter else None
     start = search.start_index or 1
     count = scim_users.MAX_COUNT if search.count is None else search.count
@@ -651,26 +653,46 @@ def _groups(app: FastAPI) -> None:
                 ScimErrorMessage.from_validation_errors(exc)[0]
             ) from None
         _cap(search)
-        page = scim_groups.search(
-            db,
-            actor=actor,
-            filter_=str(search.filter) if search.filter else None,
-            start_index=search.start_index or 1,
-            count=search.count,
-            descending=search.sort_order == SearchRequest.SortOrder.descending,
-        )
+        filter_ = str(search.filter) if search.filter else None
+        descending = search.sort_order == SearchRequest.SortOrder.descending
+        start: int | None = None
+        next_cursor = previous_cursor = None
+        if search.cursor is not None:  # RFC 9865
+            found = scim_groups.cursor_search(
+                db,
+                actor=actor,
+                filter_=filter_,
+                cursor=search.cursor,
+                count=search.count,
+                descending=descending,
+                cursoring=_cursoring(request),
+            )
+            groups, total = found.groups, found.total
+            next_cursor, previous_cursor = found.next_cursor, found.previous_cursor
+        else:
+            page = scim_groups.search(
+                db,
+                actor=actor,
+                filter_=filter_,
+                start_index=search.start_index or 1,
+                count=scim_users.DEFAULT_COUNT if search.count is None else search.count,
+                descending=descending,
+            )
+            groups, total, start = page.groups, page.total, page.start_index
         users_base = _location(request, 0).rsplit("/", 1)[0]
         resources = [
             scim_groups.to_resource(
                 db, group, location=_location(request, group.id, "Groups"), users_base=users_base
             )
-            for group in page.groups
+            for group in groups
         ]
-        listed = ListResponse[ScimGroup](
-            total_results=page.total,
-            start_index=page.start_index,
+        listed = _GROUP_LIST(
+            total_results=total,
+            start_index=start,
             items_per_page=len(resources),
             resources=resources,
+            next_cursor=next_cursor,
+            previous_cursor=previous_cursor,
         )
         parameters = None
         if search.attributes or search.excluded_attributes:
@@ -681,79 +703,11 @@ def _groups(app: FastAPI) -> None:
             listed.model_dump(scim_ctx=Context.SEARCH_RESPONSE, response_parameters=parameters)
         )
 
-    @app.get("/Groups/{group_id}")
-    def get_group(
-        request: Request,
-        group_id: str,
-        db: DbSession,
-        actor: ScimActor,
-        attributes: str | None = None,
-        excludedAttributes: str | None = None,  # noqa: N803 - SCIM's name
-    ) -> Response:
-        group = scim_groups.get_group(db, actor=actor, group_id=group_id)
-        return _group_response(
-            request, db, group, attributes=attributes, excluded=excludedAttributes
-        )
+    _resource_routes(app, GROUPS)
 
-    @app.post("/Groups")
-    def create_group(request: Request, db: DbSession, actor: ScimActor, body: Body) -> Response:
-        resource = ScimGroup.model_validate(body, scim_ctx=Context.RESOURCE_CREATION_REQUEST)
-        group = scim_groups.create_group(
-            db, actor=actor, resource=resource, base_url=_base_url(request)
-        )
-        return _group_response(request, db, group, status=201)
 
-    @app.put("/Groups/{group_id}")
-    def replace_group(
-        request: Request,
-        group_id: str,
-        db: DbSession,
-        actor: ScimActor,
-        body: Body,
-        if_match: Annotated[str | None, Header()] = None,
-    ) -> Response:
-        resource = ScimGroup.model_validate(body, scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST)
-        group = scim_groups.replace_group(
-            db,
-            actor=actor,
-            group_id=group_id,
-            resource=resource,
-            if_match=if_match,
-            base_url=_base_url(request),
-        )
-        return _group_response(request, db, group)
-
-    @app.patch("/Groups/{group_id}")
-    def patch_group(
-        request: Request,
-        group_id: str,
-        db: DbSession,
-        actor: ScimActor,
-        body: Body,
-        if_match: Annotated[str | None, Header()] = None,
-    ) -> Response:
-        patch = PatchOp[ScimGroup].model_validate(
-            _bounded_patch(body), scim_ctx=Context.RESOURCE_PATCH_REQUEST
-        )
-        group = scim_groups.patch_group(
-            db,
-            actor=actor,
-            group_id=group_id,
-            patch=patch,
-            if_match=if_match,
-            location=_location(request, scim_id(group_id) or 0, "Groups"),
-            users_base=_location(request, 0).rsplit("/", 1)[0],
-            base_url=_base_url(request),
-        )
-        return _group_response(request, db, group)
-
-    @app.delete("/Groups/{group_id}")
-    def delete_group(
-        request: Request,
-        group_id: str,
-        db: DbSession,
-        actor: ScimActor,
-        if_match: Annotated[str | None, Header()] = None,
-    ) -> Response:
-        scim_groups.delete_group(db, actor=actor, group_id=group_id, if_match=if_match)
-        return Response(status_code=204)
+def _bulk(app: FastAPI) -> None:
+    @app.post("/Bulk")
+    def bulk(request: Request, db: DbSession, actor: ScimActor, body: Body) -> Response:
+        done = scim_bulk.run(db, actor=actor, body=body, where=_where(request))
+        return scim_response(done.model_dump(scim_ctx=Context.BULK_RESPONSE))

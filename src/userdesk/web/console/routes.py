@@ -49,7 +49,7 @@ from userdesk.users.models import User
 from userdesk.users.rules import Action, display_name
 from userdesk.users.schemas import UserUpdate, loaded_user_view
 from userdesk.web.common_route import CommonRoute
-from userdesk.web.console import views
+from userdesk.web.console import provisioning, views
 from userdesk.web.console.pages import partial, render
 from userdesk.web.console.rows_html import write_rows
 from userdesk.web.deps import ConsoleAuth, DbSession, SettingsDep, console_auth
@@ -57,6 +57,8 @@ from userdesk.web.filters import audit_filter
 from userdesk.web.inputs import PathId, QueryId
 
 router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
+# Settings > Provisioning (SCIM), ahead of /settings/{kind}/{item_id}, which would take it.
+router.include_router(provisioning.router)
 
 
 @router.get("")

@@ -1,0 +1,133 @@
+"""Writes the SCIM request log (userdesk.scim.request_log): a pure-ASGI middleware of the
+/scim/v2 app.
+
+Once the answer has gone out, one INSERT in a short transaction of its own: the method,
+the path (`logged_path`), the status, an error's scimType and detail (read from the
+SCIM error body, at most ERROR_BODY_MAX bytes of it), the time taken. The request's
+token is the one `provisioning_actor` authenticated (`TOKEN_KEY` in the request's
+state); a request without one is not logged (it failed authentication, and the security
+log has it), except a 404 or 405 sent with a valid token, whose route solved no
+dependency: a wrong base URL in the provider is worth seeing. A failure to write is a
+log line, never a failed request. Bodies and headers are never read into the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import orjson
+from starlette.datastructures import State
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from userdesk.db.session import Database
+from userdesk.errors import NotAuthenticated
+from userdesk.scim import request_log, tokens
+
+log = logging.getLogger("userdesk.scim")
+
+# request.state[TOKEN_KEY]: (token id, organization id) of the request's SCIM token.
+TOKEN_KEY = "scim_token"  # noqa: S105 - a key, not a secret
+ERROR_BODY_MAX = 8192  # bytes of an error's body read for its scimType and detail
+UNROUTED = frozenset({404, 405})
+
+
+class RequestLogMiddleware:
+    """Logs each request of the /scim/v2 app made with a valid token, after answering."""
+
+    def __init__(self, app: ASGIApp, *, state: State) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        shared: dict[str, Any] = scope.setdefault("state", {})
+        status = 500  # an exception before the answer started
+        error_body = bytearray()
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            elif status >= 400 and len(error_body) <= ERROR_BODY_MAX:
+                error_body.extend(message.get("body", b"")[: ERROR_BODY_MAX + 1])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            duration_ms = round((time.perf_counter() - started) * 1000)
+            try:
+                await self._write(scope, shared, status, bytes(error_body), duration_ms)
+            except Exception:
+                log.warning("the SCIM request log was not written", exc_info=True)
+
+    async def _write(
+        self, scope: Scope, shared: dict[str, Any], status: int, error_body: bytes, ms: int
+    ) -> None:
+        known = shared.get(TOKEN_KEY)
+        secret = None
+        if known is None:
+            if status not in UNROUTED:
+                return  # authentication failed (or never ran): no organization to log for
+            secret = _bearer(scope)
+            if secret is None:
+                return
+        scim_type, detail = _error_of(error_body) if status >= 400 else (None, None)
+        path = str(scope.get("path", ""))
+        root = str(scope.get("root_path", ""))
+        if root and not path.startswith(root):
+            path = root + path
+        database: Database = self.state.database
+        async with database.writing() as db:
+            if known is None:
+                try:
+                    token, _ = tokens.authenticate(db, secret=secret or "")
+                except NotAuthenticated:
+                    return
+                known = (token.id, token.organization_id)
+            token_id, organization_id = known
+            request_log.record(
+                db,
+                organization_id=organization_id,
+                token_id=token_id,
+                method=str(scope.get("method", "")),
+                path=request_log.logged_path(
+                    path, scope.get("query_string", b"").decode("latin-1")
+                ),
+                status=status,
+                scim_type=scim_type,
+                detail=detail,
+                duration_ms=ms,
+            )
+
+
+def _bearer(scope: Scope) -> str | None:
+    """The bearer secret of SCOPE's Authorization header, if it sent one."""
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            kind, _, secret = bytes(value).decode("latin-1").partition(" ")
+            if kind.lower() == "bearer" and secret.strip():
+                return secret.strip()
+    return None
+
+
+def _error_of(body: bytes) -> tuple[str | None, str | None]:
+    """The scimType and detail of a SCIM error BODY (None where it is not one)."""
+    if not body or len(body) > ERROR_BODY_MAX:
+        return None, None
+    try:
+        error = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None, None
+    if not isinstance(error, dict):
+        return None, None
+    scim_type, detail = error.get("scimType"), error.get("detail")
+    return (
+        scim_type if isinstance(scim_type, str) else None,
+        detail if isinstance(detail, str) else None,
+    )
