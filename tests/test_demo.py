@@ -16,6 +16,8 @@ from userdesk.dashboard import service as dashboard
 from userdesk.db.base import utcnow
 from userdesk.invitations import service as invitations
 from userdesk.invitations.models import Invitation
+from userdesk.mail import mailbox
+from userdesk.mail.models import OutboxMessage
 from userdesk.organizations.models import Organization
 from userdesk.users.models import User, UserRole
 
@@ -91,7 +93,7 @@ def test_the_demo_organization_comes_with_an_admin_who_can_sign_in(db: Session) 
 
 def _demo(database: BoundDatabase, count: int = 300) -> demo.DemoOrganization:
     with database.unit_of_work() as db:
-        made = demo.create_demo_organization(db, count=count, seed=5)
+        made = demo.create_demo_organization(db, count=count, seed=5, base_url="http://testserver")
     demo.score(database, organization_id=made.organization.id, base_url="http://testserver")
     return made
 
@@ -118,7 +120,9 @@ def test_not_activated_demo_users_have_invitations_pending_expired_and_resent(
     for invitation in invited.values():
         assert invitation.sent_at is not None
         assert invitation.created_at <= invitation.sent_at <= utcnow()
-        assert invitation.expires_at == invitation.sent_at + timedelta(days=7)
+        # (one sent again by the service today has the two from two readings of the clock)
+        ttl = invitation.expires_at - invitation.sent_at
+        assert abs(ttl - timedelta(days=7)) < timedelta(seconds=5)
     accepted = [i for i in invited.values() if i.status == "accepted"]
     assert accepted
     for invitation in accepted:
@@ -193,3 +197,77 @@ def test_the_demo_has_agents_with_business_hours_and_a_finished_churn_run(
     assert all(db.get_one(User, u.user_id).status == "active" for u in board.at_risk)
     assert "deleted" in board.statuses.series
     assert board.statuses.days
+
+
+def test_the_demo_mailbox_holds_the_emails_of_the_admins_latest_work(
+    database: BoundDatabase, db: Session
+) -> None:
+    """Invitations to new agents, a welcome, a verification link and an invitation sent
+    again: a handful of emails made by the services (each with its audit event and its
+    user), not one per demo user."""
+    made = _demo(database)
+    org_id = made.organization.id
+    admin = access.actor_for_user(
+        db, db.scalars(select(User).where(User.email == made.admin_email)).one()
+    )
+    entries = mailbox.entries(db, actor=admin)
+    kinds = Counter(e.kind for e in entries)
+    assert kinds["Invitation"] >= len(demo.NEW_AGENTS)
+    assert kinds["Welcome"] == 1
+    assert kinds["Verification"] == 1
+    assert len(entries) <= 8
+    people = {u.email: u for u in db.scalars(select(User).where(User.organization_id == org_id))}
+    for entry in entries:
+        assert entry.recipient in people
+        assert entry.state == "queued"
+    for first, last, _ in demo.NEW_AGENTS:
+        agent = people[f"{first}.{last}@demo.example".lower()]
+        roles = db.scalars(
+            select(Role.name)
+            .join(UserRole, UserRole.role_id == Role.id)
+            .where(UserRole.user_id == agent.id)
+        ).all()
+        assert (agent.status, roles) == ("pending", ["Agent"])
+    welcomed = people[demo.WELCOMED[2]]
+    assert welcomed.status == "active"
+    # The links are the server's, their tokens never shown.
+    outbox = db.scalars(select(OutboxMessage).where(OutboxMessage.organization_id == org_id)).all()
+    assert all("http://testserver/" in m.payload["text"] for m in outbox)
+    assert all(e.link_hidden for e in entries if e.kind in ("Welcome", "Verification"))
+    actions = Counter(
+        db.scalars(
+            select(AuditEvent.action).where(
+                AuditEvent.organization_id == org_id, AuditEvent.actor_user_id.is_not(None)
+            )
+        )
+    )
+    assert actions["user.verification_email_sent"] == 1
+    assert actions["user.invited"] >= len(demo.NEW_AGENTS)
+
+
+def test_the_demos_churn_risk_is_spread_over_the_levels_and_the_most_at_risk_differ(
+    database: BoundDatabase, db: Session
+) -> None:
+    """Each person visits at a rhythm of their own, some drift away: most active users are
+    low, some medium, a few high, and the dashboard's most at risk are not ten people tied
+    at one probability (as when most people's last visit was past the score's cap)."""
+    made = _demo(database)
+    org_id = made.organization.id
+    levels = Counter(
+        db.scalars(
+            select(User.churn_level).where(User.organization_id == org_id, User.status == "active")
+        )
+    )
+    active = sum(levels.values())
+    assert set(levels) == {"low", "medium", "high"}
+    assert levels["low"] > active / 2
+    assert 0 < levels["high"] < active / 4
+    admin = access.actor_for_user(
+        db, db.scalars(select(User).where(User.email == made.admin_email)).one()
+    )
+    at_risk = dashboard.dashboard(db, actor=admin).at_risk
+    assert len(at_risk) == 10
+    shown = [round(u.probability * 100) for u in at_risk]  # as the dashboard writes them
+    assert len(set(shown)) >= 4, shown
+    assert shown == sorted(shown, reverse=True)
+    assert all(u.reasons for u in at_risk)

@@ -267,7 +267,10 @@ def serve(
         with database.unit_of_work() as db, _progress() as progress:
             task = progress.add_task("Creating the demo organization", total=demo_users)
             made = demo.create_demo_organization(
-                db, count=demo_users, progress=lambda n: progress.advance(task, n)
+                db,
+                count=demo_users,
+                progress=lambda n: progress.advance(task, n),
+                base_url=settings.base_url,  # the links of the demo's first emails
             )
         with console.status("Scoring the demo users' churn risk"):
             demo.score(database, organization_id=made.organization.id, base_url=settings.base_url)

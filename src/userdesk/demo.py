@@ -30,15 +30,19 @@ from userdesk.dashboard import service as dashboard
 from userdesk.db import bulk
 from userdesk.db.base import utcnow
 from userdesk.db.session import Database
+from userdesk.invitations import service as invitation_service
 from userdesk.invitations.models import Invitation
+from userdesk.invitations.schemas import InvitationCreate, Person
 from userdesk.jobs import service as jobs
 from userdesk.jobs.models import Job
+from userdesk.mail.models import OutboxMessage
 from userdesk.organizations import service as organizations
 from userdesk.organizations.models import Organization
 from userdesk.organizations.service import invitation_ttl
 from userdesk.users import service as users
 from userdesk.users.models import User, UserRole
 from userdesk.users.rules import CreatedVia, UserStatus
+from userdesk.users.schemas import UserCreate
 
 TEAMS = ("Support EU", "Support US", "Sales", "Success", "Engineering", "Billing")
 GROUPS = ("Beta testers", "VIP", "Newsletter", "Enterprise", "Trial", "Partners", "Early adopters")
@@ -73,11 +77,15 @@ PRODUCT_EVENTS = (
     "message.sent",
 )
 HISTORY_DAYS = 180
+PACE_MEDIAN = 0.4  # log of the median person's events per 28 days (1.5)
+MAX_INTERVAL_DAYS = 22  # the longest a steady person's visits are apart, on average
+BREAKS = 0.08  # the chance that the time before a visit was a break of weeks
 TENURE_DAYS = 730
 PENDING_DAYS = 45  # Not Activated users were added within this many days
 CHUNK = 10_000
 DEMO_ORG_SLUG = "demo"
 DEMO_ADMIN_EMAIL = "admin@demo.example"
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"  # as config's default: where `serve` listens
 
 Named = TypeVar("Named", Team, Group)
 
@@ -316,23 +324,44 @@ def _people(
 
 
 def _activity(rng: random.Random, person: _Person, now: datetime) -> list[tuple[str, datetime]]:
-    """Sign-ins and product events: engaged people often, fading ones less, some never."""
-    if person.status is UserStatus.PENDING or rng.random() < 0.08:
+    """Sign-ins and product events, each person at a pace of their own: most keep coming
+    (their last visit hours or days ago), a fifth drift away (quiet for a week to two
+    months), a few left months ago and a few never started. So each active user has a
+    recency and a rhythm of their own, as the churn score reads them, and the most at risk
+    are not a crowd tied at one probability. About seven events a person, as before: the
+    demo's speed is the events' to write."""
+    if person.status is UserStatus.PENDING:
         return []
     start = max(person.created_at, now - timedelta(days=HISTORY_DAYS))
     end = person.status_changed_at or now
     if end <= start:
         return []
-    # A quarter of people fade out: their activity stops some weeks before the end.
-    if rng.random() < 0.25:
-        end = max(start, end - timedelta(days=rng.randint(20, 120)))
-    span = (end - start).total_seconds()
-    count = min(60, int(rng.expovariate(1 / 6)) + 1)
-    activity = []
-    for _ in range(count):
-        when = start + timedelta(seconds=span * rng.random() ** 0.7)
+    # One in a hundred left months ago, a fifth drift away (quiet a week to two months),
+    # the others' last visit was hours or days ago.
+    roll = rng.random()
+    if roll < 0.01:
+        quiet = rng.uniform(63, 120)
+    elif roll < 0.22:
+        quiet = rng.uniform(7, 62)
+    else:
+        quiet = rng.expovariate(1 / 3)
+    last = end - timedelta(days=quiet)
+    if last <= start:  # newer than their quiet: one visit, early on
+        last = start + (end - start) * rng.random() * 0.5
+    # Before the last visit, visits at a rhythm of their own since they came (a few people
+    # every few days, most every week or three), now and then a break of weeks (a
+    # holiday, a busy month) after which they came back: so a month's quiet says someone
+    # may be going, and how likely, not that they are gone.
+    every = min(MAX_INTERVAL_DAYS, 28 / rng.lognormvariate(PACE_MEDIAN, 0.6))
+    activity = [("login", last)]
+    at = last
+    while len(activity) < 60:
+        away = rng.uniform(20, 120) if rng.random() < BREAKS else every * rng.uniform(0.6, 1.25)
+        at -= timedelta(days=away)
+        if at <= start:
+            break
         kind = "login" if rng.random() < 0.35 else rng.choice(PRODUCT_EVENTS)
-        activity.append((kind, when))
+        activity.append((kind, at))
     return activity
 
 
@@ -364,11 +393,17 @@ CREATION_ACTIONS = {
 
 
 def create_demo_organization(
-    db: Session, *, count: int, seed: int = 1, progress: Callable[[int], None] | None = None
+    db: Session,
+    *,
+    count: int,
+    seed: int = 1,
+    progress: Callable[[int], None] | None = None,
+    base_url: str = DEFAULT_BASE_URL,
 ) -> DemoOrganization:
     """The demo organization with COUNT users, the invitations of those not there yet, the
     audit log of months of work by admin colleagues (agents with business hours among
-    them), and an Administrator with a new password.
+    them), the emails of their latest work in the Mailbox (links to BASE_URL), and an
+    Administrator with a new password.
 
     Its churn scoring is left to `score` (run after this transaction commits)."""
     organization = organizations.create_organization(db, slug=DEMO_ORG_SLUG, name="Demo Org")
@@ -384,6 +419,8 @@ def create_demo_organization(
         last_name="Admin",
     )
     _agent_hours(db, organization=organization, admin=admin, seed=seed)
+    _staff_sign_ins(db, organization=organization, admin=admin, seed=seed)
+    send_first_emails(db, organization=organization, base_url=base_url)
     return DemoOrganization(organization, DEMO_ADMIN_EMAIL, password, result)
 
 
@@ -567,6 +604,115 @@ def add_history(db: Session, *, organization: Organization, seed: int = 1) -> in
         db.execute(update(User).where(User.id == user_id).values(status_changed_by_id=actor_id))
     events.sort(key=lambda e: e.occurred_at)
     return audit.record_history(db, organization_id=org_id, events=events)
+
+
+# The demo admins' latest work, whose emails a new admin finds in the Mailbox: agents
+# invited to the support teams (first name, last name, team) and a customer just added.
+NEW_AGENTS = (("Mara", "Lindqvist", "Support EU"), ("Tomas", "Herrera", "Support US"))
+WELCOMED = ("Noah", "Becker", "noah.becker@northwind.example")
+
+
+def send_first_emails(db: Session, *, organization: Organization, base_url: str) -> int:
+    """The emails of the demo admins' latest work, through the services the console calls
+    (so the Mailbox, the audit log and the users agree): invitations to new support
+    agents, a welcome to a customer just added, a new verification link to a user who has
+    not confirmed their address, and an expired invitation sent again. A handful,
+    whatever the demo's size. Returns how many emails were queued."""
+    org_id = organization.id
+    domain = DEMO_ADMIN_EMAIL.split("@")[1]
+    lead = db.scalars(
+        select(User).where(
+            User.organization_id == org_id,
+            User.email == f"{_ascii(STAFF[0][0])}.{_ascii(STAFF[0][1])}@{domain}",
+        )
+    ).one()
+    actor = access.actor_for_user(db, lead)
+    queued = select(func.count()).where(OutboxMessage.organization_id == org_id)
+    before = db.scalar(queued) or 0
+    agent_role = db.scalars(
+        select(Role.id).where(Role.organization_id == org_id, Role.name == AGENT.name)
+    ).one()
+    named = db.execute(select(Team.name, Team.id).where(Team.organization_id == org_id))
+    teams = {row.name: row.id for row in named}
+    for first, last, team in NEW_AGENTS:
+        person = Person(email=f"{first}.{last}@{domain}".lower(), first_name=first, last_name=last)
+        invitation_service.invite(
+            db,
+            actor=actor,
+            data=InvitationCreate(
+                people=[person], team_id=str(teams[team]), role_ids=[str(agent_role)]
+            ),
+            base_url=base_url,
+        )
+    first, last, email = WELCOMED
+    users.create_user(
+        db,
+        actor=actor,
+        data=UserCreate(email=email, first_name=first, last_name=last, send_welcome_email=True),
+        base_url=base_url,
+    )
+    unverified = db.scalar(
+        select(User.id)
+        .join(UserRole, UserRole.user_id == User.id)
+        .join(Role, Role.id == UserRole.role_id)
+        .where(
+            User.organization_id == org_id,
+            User.status == UserStatus.ACTIVE.value,
+            User.email_verified_at.is_(None),
+            Role.name == MEMBER.name,
+        )
+        .order_by(User.id.desc())
+        .limit(1)
+    )
+    if unverified is not None:
+        users.send_verification_email(db, actor=actor, user_id=unverified, base_url=base_url)
+    expired = db.scalar(
+        select(Invitation.user_id)
+        .join(User, User.id == Invitation.user_id)
+        .where(
+            Invitation.organization_id == org_id,
+            Invitation.status == "pending",
+            Invitation.expires_at < utcnow(),
+            User.status == UserStatus.PENDING.value,
+        )
+        .order_by(Invitation.id.desc())
+        .limit(1)
+    )
+    if expired is not None:
+        invitation_service.resend_for_user(db, actor=actor, user_id=expired, base_url=base_url)
+    return (db.scalar(queued) or 0) - before
+
+
+def _staff_sign_ins(db: Session, *, organization: Organization, admin: User, seed: int) -> None:
+    """The admin colleagues sign in most working days (they are no churn risk, and no
+    crowd at the top of the dashboard's list); the demo's admin has signed in once, now."""
+    rng = random.Random(seed * 15485863)
+    now = utcnow()
+    staff = db.scalars(
+        select(User).where(
+            User.organization_id == organization.id,
+            User.email.like(f"%@{DEMO_ADMIN_EMAIL.split('@')[1]}"),
+            User.status == UserStatus.ACTIVE.value,
+            User.created_via == CreatedVia.ADMIN.value,
+            User.id != admin.id,
+        )
+    ).all()
+    events: list[tuple[int, int, str, Any, str]] = []
+    sql_time = bulk.sql_time(db.connection().dialect.name)
+    for person in [*staff, admin]:
+        at = now - timedelta(hours=rng.uniform(0.2, 20)) if person is not admin else now
+        first = max(person.created_at, now - timedelta(days=HISTORY_DAYS))
+        person.last_login_at = person.last_seen_at = at
+        while at > first:
+            events.append((organization.id, person.id, "login", sql_time(at), "{}"))
+            at -= timedelta(days=rng.uniform(0.8, 3))
+    db.flush()
+    bulk.insert_rows(
+        db.connection(),
+        "activity_events",
+        ("organization_id", "user_id", "type", "occurred_at", "properties"),
+        events,
+    )
 
 
 def _agent_hours(db: Session, *, organization: Organization, admin: User, seed: int) -> None:

@@ -66,9 +66,11 @@ def served_demo(tmp: Path, *, seed: int) -> Iterator[Served]:
     url = f"sqlite:///{tmp}/live.db"
     database = Database.from_url(url)
     upgrade(database.engine)
-    with database.unit_of_work() as db:
-        made = demo.create_demo_organization(db, count=40, seed=seed)
     port = _free_port()
+    with database.unit_of_work() as db:
+        made = demo.create_demo_organization(
+            db, count=40, seed=seed, base_url=f"http://127.0.0.1:{port}"
+        )
     settings = dataclasses.replace(make_settings(tmp, url), base_url=f"http://127.0.0.1:{port}")
     app = create_app(settings, database)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from playwright.sync_api import ConsoleMessage, Page, Route, expect
+import zlib
+from typing import Literal
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, Route, expect
+from sqlalchemy import select
 
 from tests.browser.conftest import LiveServer
+from userdesk.users.models import User
 
 
 def test_the_api_docs_render_every_operation_offline_without_a_policy_violation(
@@ -39,3 +45,78 @@ def test_the_api_docs_render_every_operation_offline_without_a_policy_violation(
     expect(page.locator(".opblock-body").first).to_be_visible()
     assert blocked == []
     assert elsewhere == []
+
+
+# The page's background and the color Swagger UI's title is drawn in, as the eye sees them
+# (the stylesheet's filter applied: read from a screenshot's pixels would be slower).
+COLORS = """() => {
+  const root = document.documentElement;
+  const ui = document.querySelector('.swagger-ui');
+  return {scheme: root.dataset.colorScheme, theme: root.getAttribute('data-bs-theme'),
+          background: getComputedStyle(root).backgroundColor,
+          filter: getComputedStyle(ui).filter};
+}"""
+
+
+def _luminance(page: Page) -> float:
+    """How light the page looks at a spot of Swagger UI's background (0 black, 255 white)."""
+    shot = page.screenshot(clip={"x": 5, "y": 600, "width": 1, "height": 1})
+    # A one-pixel PNG: its IDAT chunks hold a filter byte, then the pixel's R, G, B (, A).
+    data, at = b"", 8
+    while at < len(shot):
+        size = int.from_bytes(shot[at : at + 4], "big")
+        if shot[at + 4 : at + 8] == b"IDAT":
+            data += shot[at + 8 : at + 8 + size]
+        at += 12 + size
+    red, green, blue = zlib.decompress(data)[1:4]
+    return 0.2126 * red + 0.7152 * green + 0.0722 * blue
+
+
+@pytest.mark.parametrize("device", ["light", "dark"])
+def test_the_api_docs_follow_the_devices_color_scheme(
+    browser: Browser, live_server: LiveServer, device: Literal["light", "dark"]
+) -> None:
+    """Signed out, the docs are drawn as the device is set: dark on a dark device (no
+    policy violation for the script that reads it), light on a light one."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme=device)
+    tab = context.new_page()
+    blocked: list[str] = []
+    tab.on("console", lambda m: blocked.append(m.text) if "Content Security" in m.text else None)
+    tab.goto(f"{live_server.url}/api/v1/docs")
+    expect(tab.locator(".opblock").first).to_be_visible()
+    colors = tab.evaluate(COLORS)
+    assert (colors["scheme"], colors["theme"]) == ("system", device)
+    assert ("invert" in colors["filter"]) == (device == "dark")
+    lightness = _luminance(tab)
+    assert lightness < 60 if device == "dark" else lightness > 200, lightness
+    assert blocked == []
+    context.close()
+
+
+def test_the_api_docs_follow_the_admins_choice_over_the_device(
+    browser: Browser, live_server: LiveServer
+) -> None:
+    """An admin who chose Dark on /me reads the docs dark on a light device; the page says
+    so on <html> itself, no script needed."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="light")
+    tab = context.new_page()
+    tab.goto(f"{live_server.url}/login")
+    tab.get_by_label("Email address").fill(live_server.admin_email)
+    tab.get_by_label("Password").fill(live_server.admin_password)
+    tab.get_by_role("button", name="Sign in").click()
+    tab.wait_for_url(f"{live_server.url}/console/users")
+    with live_server.database.unit_of_work() as db:
+        admin = db.scalars(select(User).where(User.email == live_server.admin_email)).one()
+        admin.color_scheme = "dark"
+    try:
+        answer = context.request.get(f"{live_server.url}/api/v1/docs")
+        assert '<html lang="en" data-color-scheme="dark" data-bs-theme="dark">' in answer.text()
+        assert "color-scheme.js" not in answer.text()
+        tab.goto(f"{live_server.url}/api/v1/docs")
+        expect(tab.locator(".opblock").first).to_be_visible()
+        assert _luminance(tab) < 60
+    finally:
+        with live_server.database.unit_of_work() as db:
+            admin = db.scalars(select(User).where(User.email == live_server.admin_email)).one()
+            admin.color_scheme = "system"
+        context.close()

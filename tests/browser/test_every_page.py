@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 from fastapi import FastAPI
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Request, Response
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.browser.conftest import LiveServer, served_demo
 from tests.browser.every_page import SCREENSHOTS, Target, real_ids, targets
@@ -85,6 +86,8 @@ MEASURE = """() => {
 }"""
 
 SETTLED = """() => !document.querySelector('.htmx-request, .htmx-settling, .htmx-swapping')"""
+BUSY = """() => [...document.querySelectorAll('.htmx-request, .htmx-settling, .htmx-swapping')]
+  .map((el) => el.outerHTML.slice(0, 200))"""
 
 WATCH_CSP = """document.addEventListener('securitypolicyviolation', (e) => {
   (window.__cspViolations = window.__cspViolations || []).push(
@@ -163,7 +166,12 @@ def _check(context: BrowserContext, walk: Walk, target: Target, look: Look, who:
     # Loaded, and htmx's requests of the load (counts, charts) answered and swapped in:
     # sooner than "networkidle", which waits half a second more on every page.
     tab.wait_for_load_state("load")
-    tab.wait_for_function(SETTLED)
+    try:
+        tab.wait_for_function(SETTLED)
+    except PlaywrightTimeout:  # named with its page, not a bare timeout of the walk
+        busy = tab.evaluate(BUSY)
+        tab.close()
+        return [f"{target.url} at {look.name} ({who}): htmx never settled: {busy}"]
     measured: dict[str, Any] = tab.evaluate(MEASURE)
     if look.axe and target.route not in AXE_SPARED:
         tab.evaluate(AXE.read_text())  # through the DevTools protocol: the CSP allows it

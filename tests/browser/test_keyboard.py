@@ -135,6 +135,9 @@ def test_search_open_a_user_and_disable_them_with_a_reason_by_keyboard_alone(
     tab.keyboard.press("Enter")
     tab.wait_for_url(f"{live.url}/console/users/{user.id}?action=disable")
     expect(tab.get_by_test_id("disable-dialog")).to_be_visible()
+    # The dialog opens with the focus on its first field, the reason to choose.
+    expect(tab.locator("#reason_choice")).to_be_focused()
+    assert focused(tab)["ring"], "the reason has the focus without a ring"
     # The reason, in one's own words, then the button that confirms.
     press_until(tab, "Tab", {"tag": "input", "name": "reason"})
     tab.keyboard.type(REASON)
@@ -237,3 +240,46 @@ def test_escape_folds_a_confirmation_away_and_the_focus_returns_to_its_summary(
     now = focused(tab)
     assert now["tag"] == "summary"
     assert now["ring"], "the focus came back without a ring"
+
+
+def test_each_dialog_opens_with_the_focus_on_its_first_field(tab: Page, live: LiveServer) -> None:
+    """Disable, Ban, Delete and Impersonate on a user's page, a bulk ban, and the "Save as
+    segment" modal: what is focused once each opens is its first field (the reason where
+    there is one), inside the dialog; sent back with an error, the field in error."""
+    user = an_active_member(live)
+    sign_in_by_keyboard(tab, live)
+    first_fields = {
+        "disable": "reason_choice",
+        "ban": "ban-reason",
+        "delete": None,  # the email typed to confirm, which has no id
+        "impersonate": "impersonate-reason",
+        "edit": "edit-first_name",
+    }
+    for action, field in first_fields.items():
+        tab.goto(f"{live.url}/console/users/{user.id}?action={action}")
+        dialog = tab.get_by_test_id(f"{action}-dialog")
+        expect(dialog).to_be_visible()
+        if field is None:
+            expect(dialog.locator("input[name=confirm_email]")).to_be_focused()
+        else:
+            expect(tab.locator(f"#{field}")).to_be_focused()
+        assert dialog.evaluate("(d) => d.contains(document.activeElement)"), action
+    # Banned without a reason: back with the error, the focus on the field in error.
+    tab.goto(f"{live.url}/console/users/{user.id}?action=ban")
+    expect(tab.locator("#ban-reason")).to_be_focused()
+    press_until(tab, "Tab", {"id": "days"}, limit=3)
+    tab.keyboard.type("3")
+    press_until(tab, "Tab", {"tag": "button", "text": "Ban user"}, limit=4)
+    tab.keyboard.press("Enter")
+    expect(tab.locator("#ban-reason.is-invalid")).to_be_visible()
+    expect(tab.locator("#ban-reason")).to_be_focused()
+    assert status_of(live, user.id)[0] == UserStatus.ACTIVE.value
+    # A bulk ban: its reason first.
+    tab.goto(f"{live.url}/console/bulk?action=ban&q=status%3Aactive")
+    expect(tab.locator("#bulk-reason")).to_be_focused()
+    # A modal, opened by keyboard: its name field.
+    tab.goto(f"{live.url}/console/users?q=status%3Aactive")
+    press_until(tab, "Tab", {"tag": "button", "text": "Save as segment"})
+    tab.keyboard.press("Enter")
+    expect(tab.locator("#save-segment")).to_be_visible()
+    expect(tab.locator("#segment-name")).to_be_focused()

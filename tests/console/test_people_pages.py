@@ -221,6 +221,7 @@ def test_an_import_is_uploaded_mapped_dry_run_then_run_from_the_console(
     report = client.get(started.headers["location"], headers={"HX-Request": "true"}).text
     assert 'data-testid="row-report"' in report
     assert "nope" in report
+    assert "Dry run: 1 user would be imported; 1 row has an error." in report
     assert db.scalars(select(User).where(User.email == "kim@example.com")).first() is None
     client.post(
         uploaded.headers["location"],
@@ -237,7 +238,7 @@ def test_an_import_is_uploaded_mapped_dry_run_then_run_from_the_console(
     assert (kim.first_name, kim.status) == ("Kim", "pending")
     page = client.get(started.headers["location"]).text
     assert "Import of team.csv: 2 rows" in page
-    assert "1 created, 1 not created, of 2 rows" in page
+    assert "Imported 1 user; 1 row had an error." in page
     report = client.get(f"{uploaded.headers['location']}/report.csv")
     assert report.headers["content-type"].startswith("text/csv")
     assert report.text.splitlines() == [

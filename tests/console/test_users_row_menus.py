@@ -100,5 +100,5 @@ def test_rows_carry_their_labels_worked_out(db: Session, org: Organization) -> N
     assert row.roles == "A, B"
     assert row.presence == "Online"
     assert 'data-status="pending"' in row.status_badge
-    assert row.created == unverified.created_at.strftime("%Y-%m-%d")
-    assert row.created_exact == unverified.created_at.strftime("%Y-%m-%d %H:%M UTC")
+    exact = unverified.created_at.strftime("%Y-%m-%d %H:%M UTC")
+    assert f'data-relative title="{exact}">just now</time>' in row.created

@@ -1,6 +1,7 @@
 """The values a row of the Users list shows, worked out once per page or per set of facts."""
 
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 from sqlalchemy.orm import Session
 
@@ -10,16 +11,32 @@ from userdesk.organizations.models import Organization
 from userdesk.users import lifecycle
 from userdesk.users.rules import UserStatus
 from userdesk.web.console import views
-from userdesk.web.templating import ago, timestamp_text
+from userdesk.web.templating import Zone, templates, timestamp_text
 
 
-def test_a_rows_last_seen_reads_as_ago_and_timestamp_write_it() -> None:
-    now = datetime(2026, 3, 1, 12, 0, 30, tzinfo=UTC)
+def _filtered(value: datetime, zone: str | None) -> str:
+    """VALUE as the templates' `timestamp` filter writes it (relative words shown), for an
+    admin whose time zone is ZONE."""
+    hours = {"time_zone": zone} if zone else None
+    auth = SimpleNamespace(signed_in=True, user=SimpleNamespace(business_hours=hours))
+    return templates.env.from_string("{{ v | timestamp(true) }}").render(v=value, auth=auth)
+
+
+def test_a_rows_last_seen_is_the_timestamp_filters_time_element() -> None:
+    """In UTC and in the admin's zone, at every boundary of the words: the row's <time> is
+    the filter's, byte for byte (the words counted to the same moment, now)."""
+    now = datetime.now(UTC).replace(microsecond=0)
     ages = [timedelta(seconds=s) for s in (0, 59, 60, 61, 119, 120, 3599, 3600, 7199, 7200)]
     ages += [timedelta(days=d, seconds=s) for d in (1, 2, 59, 60, 61, 400) for s in (0, 1)]
-    ages += [timedelta(seconds=-5), timedelta(hours=23, minutes=59, seconds=59)]
-    for value in [None, *(now - age for age in ages)]:
-        assert views._seen(value, now) == (ago(value, now), timestamp_text(value))
+    ages += [timedelta(seconds=-3630), timedelta(hours=23, minutes=59, seconds=30)]
+    assert views._seen(None, now, None) == "Never"
+    for name in (None, "Europe/Paris", "Asia/Kolkata", "America/New_York"):
+        zone = Zone.of(name)
+        for value in (now - age for age in ages):
+            written = views._seen(value, now, zone)
+            assert written == _filtered(value, name), (name, value)
+            assert f'title="{timestamp_text(value, name)}"' in written
+            assert (f'data-tz="{name}"' in written) == (name is not None)
 
 
 def test_a_rows_menu_is_what_lifecycle_offers_that_actor_over_that_user(

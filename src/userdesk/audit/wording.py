@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 
@@ -277,3 +277,89 @@ def action_label(action: str) -> str:
 def event_phrase(event_type: str) -> str:
     """A product event in words: 'Replied to a ticket'; an unknown type from its code."""
     return EVENT_PHRASES.get(event_type) or from_code(event_type)
+
+
+# What each bulk action does to a user, as the audit log words it (users.bulk.ACTIONS).
+BULK_ACTIONS: dict[str, str] = {
+    "disable": "user.disabled",
+    "enable": "user.enabled",
+    "ban": "user.banned",
+    "trash": "user.trashed",
+    "restore": "user.restored",
+    "validate": "user.validated",
+    "revoke-sessions": "user.sessions_revoked",
+    "resend-invitation": "invitation.resent",
+}
+IMPORT_JOB = "users.import"
+CHURN_JOB = "churn.score"
+
+
+def counted(n: int, word: str, plural: str | None = None) -> str:
+    """'1 user', '1,980 users', 'no users'."""
+    if n == 0:
+        return f"no {plural or word + 's'}"
+    return f"{n:,} {word if n == 1 else plural or word + 's'}"
+
+
+def _bulk_changes(params: Mapping[str, Any], at: datetime | None) -> dict[str, Any]:
+    """A bulk ban's length as `phrase` reads it from an event's changes."""
+    if params.get("permanent"):
+        return {"status": {"to": "banned"}}
+    days = params.get("days")
+    if isinstance(days, int) and at is not None:
+        return {"until": (at + timedelta(days=days)).isoformat()}
+    return {}
+
+
+def _failed(n: int, of: str) -> str:
+    return f"; {counted(n, of)} {'was' if n == 1 else 'were'} left out" if n else ""
+
+
+def job_summary(
+    kind: str,
+    params: Mapping[str, Any],
+    *,
+    status: str,
+    done: int,
+    failed: int,
+    total: int,
+    at: datetime | None = None,
+) -> str:
+    """What a job did so far, as a person says it: 'Disabled 2 of 2 users.', 'Imported
+    1,980 users; 20 rows had errors.', 'Banned 10 of 12 users for 7 days so far.'.
+    KIND and PARAMS: the job's; AT: when it was started (a ban's length counts from it)."""
+    if status == "queued":
+        return f"Waiting to start: {counted(total, 'row' if kind == IMPORT_JOB else 'user')}."
+    so_far = {"running": " so far", "failed": " before the job stopped"}.get(status, "")
+    if kind == IMPORT_JOB:
+        dry = bool(params.get("dry_run"))
+        if status != "done":
+            return f"Read {done + failed:,} of {counted(total, 'row')}{so_far}."
+        if dry:
+            would = f"Dry run: {counted(done, 'user')} would be imported"
+            errors = "has an error" if failed == 1 else "have errors"
+            return f"{would}; {counted(failed, 'row')} {errors}." if failed else f"{would}."
+        made = f"{AUDIT_ACTIONS['user.imported'].verb} {counted(done, 'user')}"
+        errors = "had an error" if failed == 1 else "had errors"
+        return f"{made}; {counted(failed, 'row')} {errors}." if failed else f"{made}."
+    if kind == CHURN_JOB:
+        return f"Scored the churn risk of {done:,} of {counted(total, 'user')}{so_far}."
+    action = BULK_ACTIONS.get(str(params.get("action", "")))
+    if action is None:
+        items = f"{done:,} of {counted(total, 'item')}"
+        return f"{from_code(kind)}: {items} done{so_far}{_failed(failed, 'item')}."
+    whom = f"{done:,} of {counted(total, 'user')}"
+    did = sentence(action, whom, _bulk_changes(params, at), at)
+    return f"{did}{so_far}{_failed(failed, 'user')}."
+
+
+def bulk_toast(
+    action: str, params: Mapping[str, Any], *, done: int, failed: int, at: datetime | None = None
+) -> str:
+    """The toast when a bulk ACTION is through: 'Disabled 12 users.', 'Moved 3 users to the
+    trash; 1 user was left out.'."""
+    audit_action = BULK_ACTIONS.get(action)
+    if audit_action is None:
+        return f"{from_code(action)}: {counted(done, 'user')}{_failed(failed, 'user')}."
+    did = sentence(audit_action, counted(done, "user"), _bulk_changes(params, at), at)
+    return f"{did}{_failed(failed, 'user')}."

@@ -10,6 +10,7 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from userdesk.access import service as access
+from userdesk.audit import wording
 from userdesk.db.session import Database, outside_transaction
 from userdesk.errors import DomainError, InvalidInput
 from userdesk.imports import rules as import_rules
@@ -419,22 +420,44 @@ async def bulk_start(
 
 
 def _job_words(job: JobRead) -> dict[str, str]:
-    """How the job page names the job and counts what it did."""
+    """How the job page names the job and says what it did (audit.wording's words)."""
+    summary = wording.job_summary(
+        job.kind,
+        job.params,
+        status=job.status,
+        done=job.done,
+        failed=job.failed,
+        total=job.total,
+        at=job.created_at,
+    )
     if job.kind == imports.KIND:
         dry = job.params.get("dry_run")
         return {
             "heading": f"{'Dry run of' if dry else 'Import of'} {job.params.get('filename')}",
             "items": "rows",
-            "done": "would be created" if dry else "created",
-            "failed": "would not be" if dry else "not created",
+            "failed": "would not be created" if dry else "were not created",
+            "summary": summary,
         }
     action = str(job.params.get("action", job.kind))
     return {
-        "heading": BULK_LABELS.get(action, action.capitalize()),
+        "heading": BULK_LABELS.get(action, wording.from_code(action)),
         "items": "users",
-        "done": "done",
-        "failed": "not done",
+        "failed": "were left out",
+        "summary": summary,
     }
+
+
+def _job_toast(job: JobRead) -> str | None:
+    """What a finished job did, for the toast shown when its page sees it finish: "Disabled
+    12 users."; None while it runs or when it stopped (its page says why)."""
+    if job.status != "done":
+        return None
+    if job.kind == bulk.KIND:
+        action = str(job.params.get("action", ""))
+        return wording.bulk_toast(
+            action, job.params, done=job.done, failed=job.failed, at=job.created_at
+        )
+    return _job_words(job)["summary"]
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
@@ -443,7 +466,9 @@ async def job_page(request: Request, job_id: PathId, db: DbSession, auth: Consol
     job = JobRead.of(found, jobs.items(db, found, failed_only=True, limit=REPORT_ROWS_SHOWN))
     words = _job_words(job)
     if request.headers.get("HX-Request"):
-        return partial(request, "console/_job_progress.html", auth, {"job": job, "words": words})
+        # Asked while it ran (the page polls only then): a finished job is news, a toast.
+        context = {"job": job, "words": words, "toast": _job_toast(job)}
+        return partial(request, "console/_job_progress.html", auth, context)
     return render(request, "console/job.html", auth, db, job=job, words=words, nav="users")
 
 

@@ -55,6 +55,7 @@ from userdesk.web.console.rows_html import write_rows
 from userdesk.web.deps import ConsoleAuth, DbSession, SettingsDep, console_auth
 from userdesk.web.filters import audit_filter
 from userdesk.web.inputs import PathId, QueryId
+from userdesk.web.templating import admin_zone
 
 router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
 # Settings > Provisioning (SCIM), ahead of /settings/{kind}/{item_id}, which would take it.
@@ -92,6 +93,7 @@ async def users_list(
         utcnow(),
         csrf_token=auth.csrf_token,
         more=more,
+        zone=admin_zone({"auth": auth}),  # the times in the admin's time zone
     )
     if target == "load-more":
         return HTMLResponse(rows_html)

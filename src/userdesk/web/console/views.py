@@ -30,7 +30,7 @@ from userdesk.query.rules import (
 from userdesk.users import lifecycle
 from userdesk.users.rules import UserStatus
 from userdesk.users.schemas import Count, UserCounts, UserView
-from userdesk.web.templating import fragment, templates
+from userdesk.web.templating import Zone, fragment, templates, time_element
 
 USERS_PATH = "/console/users"
 
@@ -203,10 +203,8 @@ class Row(NamedTuple):
     churn_label: str
     churn_color: str
     presence: str  # "Online", "Away", or ""
-    seen: str
-    seen_exact: str
-    created: str
-    created_exact: str
+    seen: str  # a <time> element (templating.time_element), or "Never"
+    created: str  # a <time> element
     menu: str  # the row's action menu, a key of RowMenus.actions; "" when it has none
 
 
@@ -254,31 +252,20 @@ def _churn(level: str | None) -> tuple[str, str, str]:
     return churn, churn.capitalize(), CHURN_COLORS.get(churn, "")
 
 
-def _seen(value: datetime | None, now: datetime) -> tuple[str, str]:
-    """`ago(VALUE, NOW)` and `timestamp(VALUE)`, from one formatting of VALUE (a row
-    shows both: its time in words, and exactly as its title)."""
+def _seen(value: datetime | None, now: datetime, zone: Zone | None) -> str:
+    """When a row's user was last seen, as `timestamp(relative_first=True)` writes it (in
+    the admin's ZONE, "ago" counted to NOW), or "Never"."""
     if value is None:
-        return "Never", ""
-    # isoformat(" ", "minutes")[:16]'s digits, in half its time (an f-string's format
-    # specs are slower than both)
-    v = value
-    exact = "%04d-%02d-%02d %02d:%02d" % (v.year, v.month, v.day, v.hour, v.minute)  # noqa: UP031
-    seconds = (now - value).total_seconds()
-    if seconds < 60:
-        words = "just now"
-    elif seconds >= 86400:
-        n = int(seconds // 86400)
-        words = exact[:10] if n >= 60 else f"{n} day{'s' if n != 1 else ''} ago"
-    elif seconds >= 3600:
-        n = int(seconds // 3600)
-        words = f"{n} hour{'s' if n != 1 else ''} ago"
-    else:
-        words = f"{int(seconds // 60)} min ago"
-    return words, f"{exact} UTC"
+        return "Never"
+    return time_element(value, zone, relative_first=True, now=now)
 
 
 def rows(
-    actor: Actor, items: list[UserView], presence: Mapping[str, str], now: datetime
+    actor: Actor,
+    items: list[UserView],
+    presence: Mapping[str, str],
+    now: datetime,
+    zone: Zone | None = None,
 ) -> tuple[list[Row], RowMenus]:
     """The rows of ITEMS and their action menus (what ACTOR may do to each user now).
 
@@ -308,8 +295,6 @@ def rows(
             badge = badges[status] = _status_badge(status, u["status_label"])
         churn, churn_label, churn_color = _churn(u["churn"])
         online = presence.get(user_id)
-        seen, seen_exact = _seen(u["last_seen_at"], now)
-        created = u["created_at"].isoformat(" ", "minutes")[:16]  # as `timestamp` writes it
         verified = u["email_verified"]
         found.append(
             Row(
@@ -325,10 +310,8 @@ def rows(
                 churn_label,
                 churn_color,
                 ("Online" if online == "online" else "Away") if online else "",
-                seen,
-                seen_exact,
-                created[:10],
-                f"{created} UTC",
+                _seen(u["last_seen_at"], now, zone),
+                time_element(u["created_at"], zone, relative_first=True, now=now),
                 menu,
             )
         )

@@ -123,6 +123,28 @@
   });
   document.addEventListener("htmx:load", markShortcut);
   document.addEventListener("DOMContentLoaded", markShortcut);
+
+  // A dialog, once open, has the focus on its first field (the first one in error, when
+  // the server sent it back): a card marked [data-dialog] that a page opens with (the user
+  // page's Disable, Ban, Delete ...), and Bootstrap's modals as they are shown.
+  const FIELD = 'input:not([type="hidden"]):not([disabled]):not([readonly]), ' +
+    'select:not([disabled]), textarea:not([disabled])';
+  function focusFirstField(dialog) {
+    const fields = Array.from(dialog.querySelectorAll(FIELD)).filter(shown);
+    const field = fields.find(function (el) { return el.classList.contains("is-invalid"); }) ||
+      fields[0];
+    if (field) field.focus();
+    return !!field;
+  }
+  function focusOpenDialog(root) {
+    const dialog = root.querySelector ? root.querySelector("[data-dialog]") : null;
+    if (dialog) focusFirstField(dialog);
+  }
+  document.addEventListener("DOMContentLoaded", function () { focusOpenDialog(document); });
+  document.addEventListener("htmx:load", function (event) {
+    if (event.detail.elt !== document.body) focusOpenDialog(event.detail.elt);
+  });
+  document.addEventListener("shown.bs.modal", function (event) { focusFirstField(event.target); });
 })();
 
 // Times (task 20A): each <time datetime> the console writes (in UTC, or in the admin's
