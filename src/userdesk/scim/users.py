@@ -463,6 +463,7 @@ def create_user(db: Session, *, actor: Actor, resource: Resource, base_url: str)
     name = resource.name or Name()
     email = _email_of(resource)
     check_external_id(resource.external_id)
+    team, unmatched = _department_team(db, actor, resource)
     try:
         with db.begin_nested():
             user, _ = users.add_user(
@@ -473,8 +474,10 @@ def create_user(db: Session, *, actor: Actor, resource: Resource, base_url: str)
                     first_name=name.given_name or "",
                     last_name=name.family_name or "",
                     created_via=CreatedVia.SCIM.value,
+                    team_id=str(team.id) if isinstance(team, Team) else None,
                 ),
                 base_url=base_url,
+                external_id=resource.external_id,
             )
     except IntegrityError:
         # Two requests created the same email at once: the loser's check passed before
@@ -484,21 +487,6 @@ def create_user(db: Session, *, actor: Actor, resource: Resource, base_url: str)
             code="user.email_taken",
             fields={"email": f"'{email}' is taken"},
         ) from None
-    team, unmatched = _department_team(db, actor, user, resource)
-    change: dict[str, Any] = {}
-    if isinstance(team, Team):
-        change["team_id"] = str(team.id)
-    if change or resource.external_id is not None:
-        users.update_user(
-            db,
-            actor=actor,
-            user_id=user.id,
-            data=UserUpdate(**change),
-            version=user.version,
-            base_url=base_url,
-            set_external_id=True,
-            external_id=resource.external_id,
-        )
     if unmatched is not None:
         _record_unmatched(db, actor, user, unmatched)
     if resource.active is False:
@@ -515,9 +503,9 @@ KEEP = _Keep()
 
 
 def _department_team(
-    db: Session, actor: Actor, user: User, resource: Resource
+    db: Session, actor: Actor, resource: Resource
 ) -> tuple[Team | _Keep | None, str | None]:
-    """The team RESOURCE's enterprise department puts USER in, and the department when it
+    """The team RESOURCE's enterprise department puts its user in, and the department when it
     names no team (nor could one be made).
 
     - No department (or an empty one): KEEP, the team an admin gave stays.
@@ -672,7 +660,7 @@ def _apply(db: Session, actor: Actor, user: User, resource: Resource, base_url: 
         change["last_name"] = last
     if normalize_email(email) != user.email_normalized:
         change["email"] = email
-    team, unmatched = _department_team(db, actor, user, resource)
+    team, unmatched = _department_team(db, actor, resource)
     if not isinstance(team, _Keep) and (team.id if team else None) != user.team_id:
         change["team_id"] = str(team.id) if team else None
     else:

@@ -718,7 +718,9 @@ def create_user(db: Session, *, actor: Actor, data: UserCreate, base_url: str) -
     return add_user(db, actor=actor, data=data, base_url=base_url)[0]
 
 
-def add_user(db: Session, *, actor: Actor, data: UserCreate, base_url: str) -> tuple[User, bool]:
+def add_user(
+    db: Session, *, actor: Actor, data: UserCreate, base_url: str, external_id: str | None = None
+) -> tuple[User, bool]:
     """Add a user, and whether it was created.
 
     Active by default (validated; with send_welcome_email, emailed a link to choose a
@@ -726,7 +728,8 @@ def add_user(db: Session, *, actor: Actor, data: UserCreate, base_url: str) -> t
     host product makes them from a ticket or a chat: adding one is idempotent on the email,
     the user already there is returned and nothing changes.
     A PASSWORD_HASH from another system (`auth.password_imports`) is checked and kept
-    until their first sign-in; it is taken for a new user only.
+    until their first sign-in; it is taken for a new user only. EXTERNAL_ID: the identity
+    provider's id for a user SCIM creates.
 
     Raises:
         PermissionDenied: the actor may not create users, or not with that team or those roles.
@@ -784,6 +787,7 @@ def add_user(db: Session, *, actor: Actor, data: UserCreate, base_url: str) -> t
         validated_at=created_at or now,
         created_at=created_at or now,
         password_hash=imported_hash,
+        external_id=external_id,
     )
     db.add(user)
     db.flush()
@@ -802,6 +806,7 @@ def add_user(db: Session, *, actor: Actor, data: UserCreate, base_url: str) -> t
         }
         | ({"status": user.status, "created_via": via} if pending else {})
         | ({"created_at": created_at.isoformat()} if created_at else {})
+        | ({"external_id": external_id} if external_id is not None else {})
         | (password_imports.audited(imported_hash) if imported_hash else {})
         | (
             {"attributes": {k: v["to"] for k, v in set_attributes.items()}}
