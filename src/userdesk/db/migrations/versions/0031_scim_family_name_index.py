@@ -32,6 +32,19 @@ def upgrade() -> None:
         )
     else:
         op.execute(f"CREATE INDEX {INDEX} ON users (organization_id, last_name COLLATE NOCASE)")
+        _analyze()
+
+
+def _analyze() -> None:
+    """On an analyzed SQLite database, statistics for the new index (see 0019): without
+    them SQLite takes it for a selective one and reads every list through it (a page of
+    users by name walked 1 M rows and sorted them: 2.7 s instead of 2 ms)."""
+    bind = op.get_bind()
+    analyzed = bind.exec_driver_sql(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_stat1'"
+    ).first()
+    if analyzed:
+        op.execute(f"ANALYZE {INDEX}")
 
 
 def downgrade() -> None:
