@@ -6,7 +6,7 @@ VENDOR := src/userdesk/web/static/vendor
 PORT ?= 8000
 DEMO_USERS ?= 2000
 
-.PHONY: setup run test test-fast bench lint format clean
+.PHONY: setup run test test-fast bench load lint format clean
 
 setup: $(VENV)/.installed $(VENDOR)/.copied
 
@@ -54,14 +54,23 @@ bench: setup $(VENV)/.installed-bench
 		|| echo "wrk is not installed: throughput is measured with an httpx client instead"
 	$(BIN)/python -m bench
 
+# `make load` also needs the load extra (Locust).
+$(VENV)/.installed-load: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[dev,load]'
+	touch $@
+
+# A mixed workload on PostgreSQL at 1 M users for 60 s (load/run.py; long: not in `make test`).
+load: setup $(VENV)/.installed-load
+	$(BIN)/python -m load.run
+
 lint: setup
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench load
+	$(BIN)/ruff format --check src tests bench load
 	$(BIN)/mypy
 
 format: setup
-	$(BIN)/ruff format src tests bench
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench load
+	$(BIN)/ruff check --fix src tests bench load
 
 clean:
 	rm -rf $(VENV) node_modules $(VENDOR) var

@@ -1,8 +1,9 @@
-"""Realistic demo data, fast enough for a million users.
+"""Realistic demo data, fast enough for a million users (ten million on PostgreSQL).
 
 Teams, groups and the administrator go through the services; the bulk of users, their
-links and their activity are written with the driver's executemany in chunks, since
-per-object ORM work would take an hour at a million users.
+links and their activity are written straight through the driver, since per-object ORM
+work would take an hour at a million users: on SQLite in multi-row INSERTs, a person made
+at a time; on PostgreSQL with COPY, chunks of people made at once with numpy.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ import importlib
 import random
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, func, select, update
 from sqlalchemy.orm import Session
 
 from userdesk.access import service as access
@@ -76,6 +78,15 @@ PRODUCT_EVENTS = (
     "file.uploaded",
     "message.sent",
 )
+IN_A_TEAM = 0.6  # the share of people in a team
+GROUPS_EACH = ((0, 35), (1, 40), (2, 18), (3, 7))  # how many groups a person is in
+# The roles beside Member, each with the share of people up to it (Team Administrator only
+# for people in a team).
+ROLE_SHARES = ((ADMINISTRATOR.name, 0.0005), (TEAM_ADMINISTRATOR.name, 0.003), (AGENT.name, 0.015))
+VERIFIED = 0.9  # the share of people with a verified email (PENDING_VERIFIED of Not Activated)
+PENDING_VERIFIED = 0.2
+VALIDATED = 0.85
+BANNED_UNTIL = 0.5  # the share of bans with an end, 1 to 90 days away
 HISTORY_DAYS = 180
 PACE_MEDIAN = 0.4  # log of the median person's events per 28 days (1.5)
 MAX_INTERVAL_DAYS = 22  # the longest a steady person's visits are apart, on average
@@ -162,9 +173,15 @@ def populate(
     count: int,
     seed: int = 1,
     progress: Callable[[int], None] | None = None,
+    copy: bool | None = None,
 ) -> DemoResult:
-    """Add COUNT demo users with teams, groups, roles and months of activity."""
-    rng = random.Random(seed)
+    """Add COUNT demo users with teams, groups, roles and months of activity.
+
+    On PostgreSQL the rows stream in with COPY, generated a chunk at a time with numpy
+    (`_copy_people`: ten million users in minutes); on SQLite, or with COPY False, they are
+    made a person at a time and inserted in multi-row statements. The two follow the same
+    rules (the constants above) with random generators of their own, so a seed makes the
+    same people on one path, not across them."""
     org_id = organization.id
     teams = _ensure_named(db, Team, org_id, TEAMS)
     groups = _ensure_named(db, Group, org_id, GROUPS)
@@ -172,18 +189,61 @@ def populate(
     taken = set(db.scalars(select(User.email_normalized).where(User.organization_id == org_id)))
     conn = db.connection()
     dialect = conn.dialect.name
-    sql_time = bulk.sql_time(dialect)
     next_id = (db.scalar(select(func.max(User.id))) or 0) + 1
+    people = _Batch(org_id, teams, groups, roles, taken, next_id, utcnow())
+    if copy is None:
+        copy = dialect == "postgresql"
+    if copy:
+        made, events = _copy_people(conn, people, count=count, seed=seed, progress=progress)
+    else:
+        made, events = _insert_people(conn, people, count=count, seed=seed, progress=progress)
+    if dialect == "postgresql":
+        conn.exec_driver_sql(
+            "SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT max(id) FROM users))"
+        )
+    # Fresh statistics, so that the query planner knows the new distribution of the data.
+    conn.exec_driver_sql("ANALYZE")
+    return DemoResult(users=made, events=events)
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """What the people about to be added belong to: their organization, its teams', groups'
+    and roles' ids, the emails taken in it (added to as people are made), the first id."""
+
+    org_id: int
+    teams: list[int]
+    groups: list[int]
+    roles: dict[str, int]
+    taken: set[str]
+    first_id: int
+    now: datetime
+
+
+def _insert_people(
+    conn: Connection,
+    batch: _Batch,
+    *,
+    count: int,
+    seed: int,
+    progress: Callable[[int], None] | None,
+) -> tuple[int, int]:
+    """The people a person at a time, in multi-row INSERTs (SQLite's path). Returns how
+    many users and activity events were added."""
+    rng = random.Random(seed)
+    org_id, teams, groups, roles = batch.org_id, batch.teams, batch.groups, batch.roles
+    sql_time = bulk.sql_time(conn.dialect.name)
+    next_id = batch.first_id
     names = _names()
-    now = utcnow()
+    now = batch.now
     made = events = 0
     for start in range(0, count, CHUNK):
         size = min(CHUNK, count - start)
         user_rows, group_rows, role_rows, event_rows = [], [], [], []
-        for person in _people(rng, names, taken, now, size):
+        for person in _people(rng, names, batch.taken, now, size):
             uid = next_id
             next_id += 1
-            team_id = rng.choice(teams) if rng.random() < 0.6 else None
+            team_id = rng.choice(teams) if rng.random() < IN_A_TEAM else None
             activity = _activity(rng, person, now)
             logins = [t for kind, t in activity if kind == "login"]
             user_rows.append(
@@ -210,7 +270,7 @@ def populate(
                     sql_time(person.created_at),
                 )
             )
-            for group_id in rng.sample(groups, k=rng.choices((0, 1, 2, 3), (35, 40, 18, 7))[0]):
+            for group_id in rng.sample(groups, k=_weighted(rng, GROUPS_EACH)):
                 group_rows.append((org_id, uid, group_id))
             role_rows.append((org_id, uid, roles[_role_for(rng, team_id)]))
             for kind, when in activity:
@@ -230,23 +290,349 @@ def populate(
         events += len(event_rows)
         if progress:
             progress(size)
-    if dialect == "postgresql":
-        conn.exec_driver_sql(
-            "SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT max(id) FROM users))"
-        )
-    # Fresh statistics, so that the query planner knows the new distribution of the data.
-    conn.exec_driver_sql("ANALYZE")
-    return DemoResult(users=made, events=events)
+    return made, events
+
+
+# On PostgreSQL the demo's rows stream in with COPY, made a chunk at a time with numpy.
+COPY_CHUNK = 50_000
+SECOND_US = 1_000_000
+HOUR_US = 3600 * SECOND_US
+DAY_US = 24 * HOUR_US
+NULL = "\\N"  # NULL in COPY's text format
+COPY_USER_COLUMNS = (*USER_COLUMNS, "role_ids")
+EVENT_COLUMNS = ("id", "organization_id", "user_id", "type", "occurred_at", "properties")
+EVENT_KINDS = ("login", *PRODUCT_EVENTS)
+
+
+def _copy_text(text: str) -> str:
+    """TEXT as a field in COPY's text format: backslashes, tabs and line ends escaped."""
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _copy_people(
+    conn: Connection,
+    batch: _Batch,
+    *,
+    count: int,
+    seed: int,
+    progress: Callable[[int], None] | None,
+) -> tuple[int, int]:
+    """The people with COPY (PostgreSQL's path), a chunk of COPY_CHUNK at a time, with the
+    secondary indexes built after the rows when the load is at least as big as the table
+    (`_bulk_load`). Returns how many users and activity events were added."""
+    import numpy as np  # here, not on top: numpy slows every command
+
+    gen = np.random.default_rng(seed)
+    names = _NameTables.load()
+    driver: Any = conn.connection.driver_connection  # psycopg's, in the same transaction
+    cursor = driver.cursor()
+    made = events = 0
+    sequence = "pg_get_serial_sequence('activity_events', 'id')"
+    next_event = cursor.execute(f"SELECT nextval({sequence})").fetchone()[0]
+    with _bulk_load(cursor, adding=count):
+        for start in range(0, count, COPY_CHUNK):
+            size = min(COPY_CHUNK, count - start)
+            rows = _copy_chunk(
+                gen,
+                names,
+                batch,
+                first_id=batch.first_id + start,
+                size=size,
+                first_event=next_event,
+            )
+            for table, columns, text, _ in rows:
+                if text:
+                    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                        copy.write(text)
+            made += size
+            events += rows[-1][3]
+            next_event += rows[-1][3]
+            if progress:
+                progress(size)
+    if events:
+        cursor.execute(f"SELECT setval({sequence}, %s)", (next_event - 1,))
+    return made, events
+
+
+@contextmanager
+def _bulk_load(cursor: Any, *, adding: int) -> Iterator[None]:
+    """Around a load of ADDING users with their links and events. When the load is at
+    least as big as the users table, the secondary indexes of the tables it fills (and
+    their unique constraints but for primary keys and those foreign keys use) are dropped
+    first and made again from their definitions after: one sort each, not a B-tree insert
+    per row per index. For a superuser, triggers are off while the rows go in: the foreign
+    keys' checks (the ids are made here, consistent by construction) and the one keeping
+    users.role_ids, which the load fills itself. Until the transaction ends the tables stay
+    locked against other sessions, which would find their indexes missing."""
+    tables = ["users", "user_groups", "user_roles", "activity_events"]
+    present = cursor.execute("SELECT count(*) FROM users").fetchone()[0]
+    indexes: list[tuple[str, str]] = []
+    constraints: list[tuple[str, str, str]] = []
+    if adding >= present:
+        constraints = cursor.execute(
+            "SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid) "
+            "FROM pg_constraint c WHERE c.conrelid = ANY (%s::regclass[]) AND c.contype = 'u' "
+            "AND NOT EXISTS (SELECT 1 FROM pg_constraint f "
+            "WHERE f.contype = 'f' AND f.conindid = c.conindid)",
+            (tables,),
+        ).fetchall()
+        for table, name, _ in constraints:
+            cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+        indexes = cursor.execute(
+            "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+            "WHERE i.indrelid = ANY (%s::regclass[]) AND NOT EXISTS "
+            "(SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)",
+            (tables,),
+        ).fetchall()
+        for name, _ in indexes:
+            cursor.execute(f"DROP INDEX {name}")
+    superuser = cursor.execute("SELECT current_setting('is_superuser')").fetchone()[0] == "on"
+    if superuser:
+        before = cursor.execute("SELECT current_setting('session_replication_role')").fetchone()
+        cursor.execute("SET LOCAL session_replication_role = replica")
+    yield
+    if superuser:
+        cursor.execute("SELECT set_config('session_replication_role', %s, true)", before)
+    if indexes or constraints:
+        was = cursor.execute("SELECT current_setting('maintenance_work_mem')").fetchone()
+        cursor.execute("SET LOCAL maintenance_work_mem = '1GB'")
+        for _, definition in indexes:
+            cursor.execute(definition)
+        for table, name, definition in constraints:
+            cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+        cursor.execute("SELECT set_config('maintenance_work_mem', %s, true)", was)
+
+
+@dataclass(frozen=True)
+class _NameTables:
+    """The first and last names of each of LOCALES as numpy arrays: as COPY text, folded to
+    ASCII (for the emails), and the first names' cumulative weights (None: all alike)."""
+
+    firsts: list[Any]
+    first_ascii: list[Any]
+    first_weights: list[Any | None]
+    lasts: list[Any]
+    last_ascii: list[Any]
+
+    @classmethod
+    def load(cls) -> _NameTables:
+        import numpy as np
+
+        tables = cls([], [], [], [], [])
+        every = _names()
+        for locale, _ in LOCALES:
+            firsts, weights, lasts = every[locale]
+            tables.firsts.append(np.array([_copy_text(n) for n in firsts], dtype=object))
+            tables.first_ascii.append(np.array([_ascii(n) for n in firsts], dtype=object))
+            tables.first_weights.append(np.cumsum(weights, dtype=float) if weights else None)
+            tables.lasts.append(np.array([_copy_text(n) for n in lasts], dtype=object))
+            tables.last_ascii.append(np.array([_ascii(n) for n in lasts], dtype=object))
+        return tables
+
+
+def _odds(options: Sequence[tuple[Any, int]]) -> Any:
+    import numpy as np
+
+    weights = np.array([w for _, w in options], dtype=float)
+    return weights / weights.sum()
+
+
+def _copy_chunk(
+    gen: Any,
+    names: _NameTables,
+    batch: _Batch,
+    *,
+    first_id: int,
+    size: int,
+    first_event: int,
+) -> list[tuple[str, Sequence[str], str, int]]:
+    """SIZE people from FIRST_ID on, as `_people`, `_activity`, the teams, groups and
+    roles of `_insert_people` make them, with numpy: the (table, columns, COPY text, rows)
+    of their users, group and role links and activity events (their ids from FIRST_EVENT
+    on: no sequence call per row)."""
+    import numpy as np
+
+    n = size
+    now = int(batch.now.timestamp() * SECOND_US)
+    ids = np.arange(first_id, first_id + n, dtype=np.int64)
+
+    # Names and emails (unique in the organization: a number after the name when taken).
+    locale = gen.choice(len(LOCALES), size=n, p=_odds(LOCALES))
+    first = np.empty(n, dtype=object)
+    last = np.empty(n, dtype=object)
+    first_ascii = np.empty(n, dtype=object)
+    last_ascii = np.empty(n, dtype=object)
+    for number in range(len(LOCALES)):
+        where = np.flatnonzero(locale == number)
+        weights = names.first_weights[number]
+        if weights is None:
+            pick = gen.integers(len(names.firsts[number]), size=where.size)
+        else:
+            pick = np.searchsorted(weights, gen.random(where.size) * weights[-1], side="right")
+        first[where] = names.firsts[number][pick]
+        first_ascii[where] = names.first_ascii[number][pick]
+        pick = gen.integers(len(names.lasts[number]), size=where.size)
+        last[where] = names.lasts[number][pick]
+        last_ascii[where] = names.last_ascii[number][pick]
+    domains = gen.integers(len(DOMAINS), size=n)
+    taken = batch.taken
+    emails = []
+    for a, b, d in zip(first_ascii.tolist(), last_ascii.tolist(), domains.tolist(), strict=True):
+        local, domain = f"{a}.{b}", DOMAINS[d]
+        email, number = f"{local}@{domain}", 1
+        while email in taken:
+            number += 1
+            email = f"{local}{number}@{domain}"
+        taken.add(email)
+        emails.append(email)
+
+    # Statuses, with their reasons and times.
+    statuses = [s for s, _ in STATUSES]
+    status = gen.choice(len(statuses), size=n, p=_odds(STATUSES))
+    pending = status == statuses.index(UserStatus.PENDING)
+    created = now - gen.integers(TENURE_DAYS * 86400, size=n) * SECOND_US
+    lately = now - gen.integers(PENDING_DAYS * 86400, size=n) * SECOND_US
+    created = np.where(pending, lately, created)
+    reason = np.full(n, NULL, dtype=object)
+    changed_on = np.zeros(n, dtype=bool)
+    for kind, reasons in REASONS.items():
+        where = np.flatnonzero(status == statuses.index(kind))
+        reason[where] = np.array(reasons, dtype=object)[gen.integers(len(reasons), size=where.size)]
+        changed_on[where] = True
+    changed = created + ((now - created) * gen.random(n)).astype(np.int64)
+    until_on = (status == statuses.index(UserStatus.BANNED)) & (gen.random(n) < BANNED_UNTIL)
+    until = now + gen.integers(1, 91, size=n) * DAY_US
+    verified_on = gen.random(n) < np.where(pending, PENDING_VERIFIED, VERIFIED)
+    verified = created + gen.integers(1, 73, size=n) * HOUR_US
+    validated_on = gen.random(n) < VALIDATED
+    via = gen.choice(len(CREATED_VIA), size=n, p=_odds(CREATED_VIA))
+
+    # Teams, roles and groups.
+    team_on = gen.random(n) < IN_A_TEAM
+    team = np.array(batch.teams)[gen.integers(len(batch.teams), size=n)]
+    roll = gen.random(n)
+    role = np.full(n, batch.roles[MEMBER.name], dtype=np.int64)
+    for name, share in reversed(ROLE_SHARES):  # the rarest last, so that it wins
+        chosen = roll < share
+        if name == TEAM_ADMINISTRATOR.name:
+            chosen &= team_on
+        role[chosen] = batch.roles[name]
+    in_groups = gen.choice(len(GROUPS_EACH), size=n, p=_odds(GROUPS_EACH))
+    in_groups = np.array([k for k, _ in GROUPS_EACH])[in_groups]
+    order = np.argsort(gen.random((n, len(batch.groups))), axis=1)
+    group_ids = np.array(batch.groups)
+    group_users, group_links = [], []
+    for place in range(int(in_groups.max(initial=0))):
+        on = in_groups > place
+        group_users.append(ids[on])
+        group_links.append(group_ids[order[on, place]])
+
+    # Activity, as `_activity`: the last visit, then visits back in time at a person's rhythm.
+    start = np.maximum(created, now - HISTORY_DAYS * DAY_US)
+    end = np.where(changed_on, changed, now)
+    active = np.flatnonzero(~pending & (end > start))
+    m = active.size
+    start, end = start[active], end[active]
+    roll = gen.random(m)
+    quiet = np.where(
+        roll < 0.01,
+        gen.uniform(63, 120, m),
+        np.where(roll < 0.22, gen.uniform(7, 62, m), gen.exponential(3, m)),
+    )
+    latest = end - (quiet * DAY_US).astype(np.int64)
+    early = start + ((end - start) * gen.random(m) * 0.5).astype(np.int64)
+    latest = np.where(latest <= start, early, latest)
+    every = np.minimum(MAX_INTERVAL_DAYS, 28 / gen.lognormal(PACE_MEDIAN, 0.6, m))
+    seen = np.full(n, -1, dtype=np.int64)
+    seen[active] = latest
+    event_users, event_kinds, event_times = [ids[active]], [np.zeros(m, np.int64)], [latest]
+    at, going = latest.copy(), np.arange(m)
+    for _ in range(59):
+        if not going.size:
+            break
+        g = going.size
+        breaks = gen.random(g) < BREAKS
+        away = np.where(breaks, gen.uniform(20, 120, g), every[going] * gen.uniform(0.6, 1.25, g))
+        moved = at[going] - (away * DAY_US).astype(np.int64)
+        alive = moved > start[going]
+        going = going[alive]
+        at[going] = moved[alive]
+        login = gen.random(going.size) < 0.35
+        product = 1 + gen.integers(len(PRODUCT_EVENTS), size=going.size)
+        event_users.append(ids[active[going]])
+        event_kinds.append(np.where(login, 0, product))
+        event_times.append(at[going])
+
+    def times(values: Any, on: Any = None) -> list[str]:
+        text = np.datetime_as_string(values.astype("datetime64[us]"), unit="us", timezone="UTC")
+        shown: list[str] = (text if on is None else np.where(on, text, NULL)).tolist()
+        return shown
+
+    def rows(*columns: Sequence[str]) -> str:
+        return "\n".join(map("\t".join, zip(*columns, strict=True))) + "\n"
+
+    org = [str(batch.org_id)] * n
+    status_text = np.array([s.value for s in statuses], dtype=object)[status].tolist()
+    via_text = np.array([v.value for v, _ in CREATED_VIA], dtype=object)[via].tolist()
+    created_text = times(created)
+    seen_text = times(seen, seen >= 0)
+    users = rows(
+        list(map(str, ids.tolist())),
+        org,
+        emails,
+        emails,
+        first.tolist(),
+        last.tolist(),
+        status_text,
+        reason.tolist(),
+        times(until, until_on),
+        times(changed, changed_on),
+        [NULL] * n,
+        times(verified, verified_on),
+        times(created, validated_on),
+        seen_text,  # the latest visit is a sign-in
+        seen_text,
+        np.where(team_on, team.astype(str), NULL).tolist(),
+        via_text,
+        ["1"] * n,
+        created_text,
+        created_text,
+        [f"{{{r}}}" for r in role.tolist()],
+    )
+    group_user = np.concatenate([np.zeros(0, np.int64), *group_users])
+    group_link = np.concatenate([np.zeros(0, np.int64), *group_links])
+    user_groups = rows(
+        [str(batch.org_id)] * group_user.size,
+        list(map(str, group_user.tolist())),
+        list(map(str, group_link.tolist())),
+    )
+    user_roles = rows(org, list(map(str, ids.tolist())), list(map(str, role.tolist())))
+    links = [
+        ("users", COPY_USER_COLUMNS, users, n),
+        ("user_groups", LINK_COLUMNS["user_groups"], user_groups, group_user.size),
+        ("user_roles", LINK_COLUMNS["user_roles"], user_roles, n),
+    ]
+    event_user = np.concatenate(event_users)
+    kinds = np.array(EVENT_KINDS, dtype=object)[np.concatenate(event_kinds)]
+    event_count = event_user.size
+    if not event_count:
+        return [*links, ("activity_events", EVENT_COLUMNS, "", 0)]
+    events = rows(
+        list(map(str, range(first_event, first_event + event_count))),
+        [str(batch.org_id)] * event_count,
+        list(map(str, event_user.tolist())),
+        kinds.tolist(),
+        times(np.concatenate(event_times)),
+        ["{}"] * event_count,
+    )
+    return [*links, ("activity_events", EVENT_COLUMNS, events, event_count)]
 
 
 def _role_for(rng: random.Random, team_id: int | None) -> str:
     roll = rng.random()
-    if roll < 0.0005:
-        return ADMINISTRATOR.name
-    if roll < 0.003 and team_id is not None:
-        return TEAM_ADMINISTRATOR.name
-    if roll < 0.015:
-        return AGENT.name
+    for name, share in ROLE_SHARES:
+        if roll < share and (name != TEAM_ADMINISTRATOR.name or team_id is not None):
+            return name
     return MEMBER.name
 
 
@@ -305,9 +691,9 @@ def _people(
         if status in REASONS:
             reason = rng.choice(REASONS[status])
             changed_at = created_at + (now - created_at) * rng.random()
-            if status is UserStatus.BANNED and rng.random() < 0.5:
+            if status is UserStatus.BANNED and rng.random() < BANNED_UNTIL:
                 status_until = now + timedelta(days=rng.randint(1, 90))
-        verified = rng.random() < (0.2 if status is UserStatus.PENDING else 0.9)
+        verified = rng.random() < (PENDING_VERIFIED if status is UserStatus.PENDING else VERIFIED)
         yield _Person(
             first_name=first,
             last_name=last,
@@ -319,7 +705,7 @@ def _people(
             created_at=created_at,
             created_via=_weighted(rng, CREATED_VIA),
             verified_at=created_at + timedelta(hours=rng.randint(1, 72)) if verified else None,
-            validated_at=created_at if rng.random() < 0.85 else None,
+            validated_at=created_at if rng.random() < VALIDATED else None,
         )
 
 
