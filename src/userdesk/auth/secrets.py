@@ -39,13 +39,29 @@ def verify_password(
     A hash imported from another system (`imported_hashes`: bcrypt, PBKDF2, scrypt,
     Firebase scrypt with the project's FIREBASE parameters, salted SHA-2) is verified in
     its own format; a wrong password, or a hash that cannot be read, answers False as on
-    our own argon2id, never an error."""
-    if password_hash is not None and not imported_hashes.is_native(password_hash):
-        return imported_hashes.verify(password_hash, password, firebase=firebase)
+    our own argon2id, never an error.
+
+    Every answer costs at least one argon2id verification with our parameters: a hash
+    that is not ours as we make it now (imported, often far cheaper: salted SHA-2, PBKDF2
+    of few rounds; or argon2 with other parameters) is also followed by one against the
+    dummy hash, so that the time a sign-in takes does not tell which accounts were
+    imported, as it does not tell which emails are known."""
+    if password_hash is None:
+        _argon2_matches(_dummy_hash(), password)
+        return False
+    if imported_hashes.is_native(password_hash):
+        matches = _argon2_matches(password_hash, password)
+    else:
+        matches = imported_hashes.verify(password_hash, password, firebase=firebase)
+    if password_needs_rehash(password_hash):
+        _argon2_matches(_dummy_hash(), password)  # the time ours would take
+    return matches
+
+
+def _argon2_matches(password_hash: str, password: str) -> bool:
+    """Whether PASSWORD matches the argon2 PASSWORD_HASH; an unreadable one answers False."""
     try:
-        return (
-            _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
-        )
+        return _hasher.verify(password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError, UnicodeEncodeError):
         return False
 
