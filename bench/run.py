@@ -12,7 +12,9 @@ served by the real server, and measured:
 - Django's admin changelist over the same people, side by side (bench/django_side.py);
 - imports, exports and a long timeline (bench/flows.py), and how alike the anonymous
   answers are for known and unknown addresses (bench/enumeration.py);
-- churn scoring of every user with 5 M events, on a copy (bench/churn_scoring.py).
+- churn scoring of every user with 5 M events, on a copy (bench/churn_scoring.py);
+- filters on custom fields, the console's first page with its counts (bench/custom_fields.py,
+  which gives the database a few fields and values first, by SQL, when it has none).
 
 USERDESK_BENCH_POSTGRES_URL runs the list, counts and processes cases on PostgreSQL too.
 """
@@ -35,6 +37,7 @@ from sqlalchemy import text
 from bench import (
     churn_scoring,
     counts,
+    custom_fields,
     django_side,
     enumeration,
     flows,
@@ -163,6 +166,8 @@ def main() -> None:
     # What needs the quietest machine first: imports and exports write and read it all.
     section("Imports, exports and timelines (SQLite)", flows.main(USERDESK, path))
     section("The Users list (SQLite, one server process)", list_rows(url, key, baseline=path))
+    # Gives the database its custom fields and values the first time (seconds, by SQL).
+    section("Custom fields: filters, first page with counts (SQLite)", custom_fields.rows(url))
     section(
         "One server process and two, a writer writing beside (SQLite)",
         processes.process_rows(url, key, url),
@@ -188,6 +193,10 @@ def main() -> None:
         key = prepare(postgres)
         state = "reused" if built is None else f"built in {built:.0f} s"
         section(f"The Users list on PostgreSQL ({state})", list_rows(postgres, key, baseline=None))
+        section(
+            "Custom fields: filters, first page with counts (PostgreSQL)",
+            custom_fields.rows(postgres),
+        )
         section(
             "One server process and two, a writer writing beside (PostgreSQL)",
             processes.process_rows(postgres, key, postgres),

@@ -34,6 +34,7 @@ from userdesk.jobs import service as jobs
 from userdesk.jobs.models import Job
 from userdesk.organizations import service as organizations
 from userdesk.organizations.models import Organization
+from userdesk.segments.columns import parse_keys as parse_column_keys
 from userdesk.two_step import service as two_step
 from userdesk.users import service as users
 from userdesk.validation import text_problem
@@ -171,6 +172,32 @@ def scim_token_create(
             db, actor=system_actor(organization.id, "userdesk scim-token create"), name=name
         )
     print(created.secret)
+
+
+@app.command("scim-settings")
+def scim_settings_command(
+    creates_teams: Annotated[
+        bool | None,
+        typer.Option(
+            "--creates-teams/--no-creates-teams",
+            help="Whether a provisioned user's department that names no team creates one.",
+        ),
+    ] = None,
+    org: OrgOption = None,
+) -> None:
+    """Show the organization's SCIM settings, or change them (audited)."""
+    from userdesk.scim import settings as scim_settings
+
+    with _transaction() as db:
+        organization = organizations.resolve_organization(db, org)
+        if creates_teams is not None:
+            scim_settings.set_creates_teams(
+                db,
+                actor=system_actor(organization.id, "userdesk scim-settings"),
+                value=creates_teams,
+            )
+        shown = scim_settings.creates_teams(db, organization.id)
+    print(f"creates teams: {'on' if shown else 'off'}")
 
 
 def _progress() -> Progress:
@@ -332,20 +359,34 @@ def export_command(
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="The file (default: standard output).")
     ] = None,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            "--columns",
+            help="The custom fields to write, by key (plan,seats); '' for none. "
+            "Default: every field not archived.",
+        ),
+    ] = None,
     org: OrgOption = None,
 ) -> None:
-    """Write the users matching QUERY as CSV."""
+    """Write the users matching QUERY as CSV, with their custom fields."""
     database = _database()
     with _transaction() as db:
         actor = system_actor(organizations.resolve_organization(db, org).id, "userdesk export")
     try:
-        exports.check(database, actor=actor, q=q, sort=sort)
+        fields = exports.check(
+            database,
+            actor=actor,
+            q=q,
+            sort=sort,
+            columns=None if columns is None else parse_column_keys(columns),
+        )
     except DomainError as exc:
         errors.print(f"[red]Error:[/red] {exc.message}")
         raise typer.Exit(1) from None
     target = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
     try:
-        for chunk in exports.stream(database, actor=actor, q=q, sort=sort):
+        for chunk in exports.stream(database, actor=actor, q=q, sort=sort, columns=fields):
             target.write(chunk)
     finally:
         if output:

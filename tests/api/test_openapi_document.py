@@ -42,6 +42,8 @@ def test_every_operation_documents_its_errors_as_problems_and_bad_input_as_400(
     for method, path, operation in found:
         responses = operation["responses"]
         assert "422" not in responses, (method, path)
+        if path.startswith("/scim/v2/"):  # SCIM errors: tests/web/test_scim_openapi.py
+            continue
         for status in ("401", "403"):
             assert PROBLEM in responses[status]["content"], (method, path, status)
         if operation.get("parameters") or "requestBody" in operation:

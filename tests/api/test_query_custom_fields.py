@@ -24,10 +24,10 @@ from tests.api.test_query_exact import (  # noqa: F401 - fixtures
 from userdesk.access.rules import system_actor
 from userdesk.db.base import utcnow
 from userdesk.organizations.models import Organization
-from userdesk.query.rules import FieldTerm, HasTerm, Key, Query, Term, parse
+from userdesk.query.rules import FieldTerm, HasTerm, Key, Query, Term, TextTerm, parse
 from userdesk.users import attributes, fields
 from userdesk.users.attributes import Party
-from userdesk.users.field_schemas import UserFieldCreate
+from userdesk.users.field_schemas import UserFieldCreate, UserFieldUpdate
 from userdesk.users.models import User
 from userdesk.users.rules import UserStatus
 
@@ -268,3 +268,56 @@ def test_terms_print_back_as_they_parse() -> None:
         assert parse(str(parsed)) == parsed
         term: Term = parsed.terms[0]
         assert isinstance(term, FieldTerm | HasTerm)
+
+
+def test_free_text_also_finds_the_start_of_a_searchable_field(
+    client: TestClient,
+    db: Session,
+    org: Organization,
+    people: list[Person],  # noqa: F811
+    held: dict[int, dict[str, Any]],
+    text_strategy: str,  # noqa: F811
+) -> None:
+    """With `country` marked searchable, a free-text term matches the search text as
+    before, or the start of a person's country (case ignored); with it unmarked, only the
+    search text. Compared with a brute-force filter, alone and with other terms."""
+    actor = system_actor(org.id, "tests")
+    country = next(f for f in fields.list_fields(db, actor=actor) if f.key == "country")
+    fields.update_field(db, actor=actor, field_id=country.id, data=UserFieldUpdate(searchable=True))
+    key = factories.make_api_key(db, org)
+    now = utcnow()
+
+    def wanted(q: str) -> set[int]:
+        query = parse(q)
+        found = set()
+        for p in people:
+            value = str(held[p.id].get("country", "")).lower()
+            if all(
+                matches(p, Query((t,)), now)
+                or (isinstance(t, TextTerm) and value.startswith(t.text.lower()))
+                for t in query.terms
+            ):
+                found.add(p.id)
+        return found
+
+    rng = random.Random(9)
+    queries = ["new zea", "NEW", "côte", "ch", "c", "fra ann", "an new", "new status:active"]
+    queries += [rng.choice(COUNTRIES)[: rng.randint(1, 6)] for _ in range(6)]
+    by_country = 0
+    for q in queries:
+        expected_ids = wanted(q)
+        got = [int(u["id"]) for u in all_pages(client, key, q, "name", limit=41)]
+        assert len(got) == len(set(got)), q
+        assert set(got) == expected_ids, q
+        plain = {p.id for p in people if matches(p, parse(q), now)}
+        by_country += bool(expected_ids - plain)
+    assert by_country >= 4, "most terms should find someone by country alone"
+    counts = client.get(
+        "/api/v1/users/counts", params={"q": "new zea"}, headers={"Authorization": f"Bearer {key}"}
+    ).json()
+    assert counts["all"]["count"] == len(wanted("new zea"))
+    fields.update_field(
+        db, actor=actor, field_id=country.id, data=UserFieldUpdate(searchable=False)
+    )
+    unmarked = [int(u["id"]) for u in all_pages(client, key, "new zea", "name")]
+    assert set(unmarked) == {p.id for p in people if matches(p, parse("new zea"), now)}

@@ -30,6 +30,8 @@ from userdesk.jobs import service as jobs
 from userdesk.mail.models import OutboxMessage
 from userdesk.segments import service as segments
 from userdesk.segments.schemas import SegmentCreate
+from userdesk.users import fields as user_fields
+from userdesk.users.field_schemas import UserFieldCreate
 from userdesk.users.models import User
 from userdesk.users.rules import UserStatus
 from userdesk.webhooks import service as webhooks
@@ -132,6 +134,11 @@ def real_ids(live_server: LiveServer, settings: Settings) -> dict[str, list[str]
         endpoint_id = created.endpoint.id
         message = webhooks.send_test(db, actor=actor, endpoint_id=endpoint_id)
         token = _invitation_token(db, admin)
+        field = user_fields.create_field(
+            db,
+            actor=actor,
+            data=UserFieldCreate(key="plan", label="Plan", type="choice", options=["Free", "Pro"]),
+        )
         churn_run = scoring.start(db, actor=actor)  # the churn card, the dashboard's levels
         while not jobs.step(db, job=churn_run, base_url=settings.base_url):
             pass
@@ -144,6 +151,7 @@ def real_ids(live_server: LiveServer, settings: Settings) -> dict[str, list[str]
             "endpoint_id": [str(endpoint_id)],
             "message_id": [str(message.id)],
             "invite_token": [token],
+            "field_id": [str(field.id)],
         }
 
 

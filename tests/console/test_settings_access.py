@@ -1,9 +1,12 @@
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests import factories
 from userdesk.access.models import Group, Role, Team
+from userdesk.access.rules import ALL_PERMISSIONS, Permission
+from userdesk.auth import password_imports
 from userdesk.organizations.models import Organization
 from userdesk.users.models import User
 
@@ -114,3 +117,31 @@ def test_the_bulk_bar_offers_only_what_the_admin_may_do(
     assert 'value="disable"' in bar
     assert 'value="trash"' not in bar
     assert 'value="resend-invitation"' not in bar
+
+
+@pytest.mark.parametrize("role_name", ["Team Administrator", "Agent", "Member", "Helpdesk"])
+def test_password_imports_answer_403_to_each_role_without_settings_manage(
+    client: TestClient, db: Session, org: Organization, role_name: str
+) -> None:
+    """Settings > Password imports is settings.manage's: every built-in role without it,
+    and a custom role holding every other permission, is refused reading and saving."""
+    if role_name == "Helpdesk":
+        key = factories.make_api_key(db, org)
+        everything_else = sorted(ALL_PERMISSIONS - {Permission.SETTINGS_MANAGE})
+        made = client.post(
+            "/api/v1/roles",
+            json={"name": "Helpdesk", "permissions": everything_else},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        assert made.status_code == 201, made.text
+    team = factories.make_team(db, org)
+    person = factories.make_user(db, org, roles=(role_name,), team=team)
+    csrf = factories.login(client, person.email)
+    assert client.get("/console/settings/password-imports").status_code == 403
+    saved = client.post(
+        "/console/settings/password-imports",
+        data={"csrf_token": csrf, "allow_salted_sha": "true"},
+    )
+    assert saved.status_code == 403
+    db.refresh(org)
+    assert not password_imports.allows_salted_sha(org)

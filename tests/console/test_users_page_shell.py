@@ -186,7 +186,7 @@ def test_the_common_route_reads_every_parameter_the_declared_route_takes() -> No
     routes.CommonUsersPage too (or be one that sends the request the declared way, as a
     segment does): this fails until it is."""
     assert declared_inputs(routes.router, routes.users_list) == {
-        "query": {"q", "sort", "cursor", "segment"},
+        "query": {"q", "sort", "cursor", "segment", "columns"},
         "other": set(),
         "calls": {"unit_of_work", "console_auth"},
     }

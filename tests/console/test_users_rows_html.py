@@ -38,10 +38,9 @@ def _both(
 ) -> tuple[str, str]:
     """The rows as render_rows writes them and as the reference template does, with the
     `timestamp` filter for an admin in time ZONE (ITEMS: the users, for their times)."""
-    hours = {"time_zone": zone} if zone else None
     reference = templates.env.from_string(ROWS_TEMPLATE).render(
         auth=SimpleNamespace(
-            csrf_token=csrf, signed_in=True, user=SimpleNamespace(business_hours=hours)
+            csrf_token=csrf, signed_in=SimpleNamespace(user=SimpleNamespace(time_zone=zone))
         ),
         times={v["id"]: (v["last_seen_at"], v["created_at"]) for v in items},
         page=SimpleNamespace(next_cursor=cursor),

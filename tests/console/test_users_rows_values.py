@@ -17,8 +17,7 @@ from userdesk.web.templating import Zone, templates, timestamp_text
 def _filtered(value: datetime, zone: str | None) -> str:
     """VALUE as the templates' `timestamp` filter writes it (relative words shown), for an
     admin whose time zone is ZONE."""
-    hours = {"time_zone": zone} if zone else None
-    auth = SimpleNamespace(signed_in=True, user=SimpleNamespace(business_hours=hours))
+    auth = SimpleNamespace(signed_in=SimpleNamespace(user=SimpleNamespace(time_zone=zone)))
     return templates.env.from_string("{{ v | timestamp(true) }}").render(v=value, auth=auth)
 
 

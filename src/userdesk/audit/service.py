@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import String, cast, func, select
+from sqlalchemy import event as orm_events
 from sqlalchemy.orm import Session
 
 from userdesk.access import service as access
@@ -25,6 +26,7 @@ from userdesk.users.models import User
 from userdesk.users.rules import display_name, normalize_email
 from userdesk.webhooks import events as webhook_events
 
+_TAIL = "userdesk.audit.chain_end"  # Session.info: (transaction, {organization: last hash})
 # The columns an event's hash covers, besides organization_id, occurred_at and prev_hash.
 HASHED = (
     "actor_user_id",
@@ -88,18 +90,61 @@ def _last_hash(db: Session, organization_id: int) -> str | None:
 
     FOR NO KEY UPDATE, not FOR UPDATE: a transaction that inserted a row referring to the
     organization holds FOR KEY SHARE on it, which FOR UPDATE waits for and FOR NO KEY
-    UPDATE does not; two such writers taking FOR UPDATE would deadlock (PostgreSQL)."""
-    db.execute(
-        select(Organization.id)
-        .where(Organization.id == organization_id)
-        .with_for_update(key_share=True)
-    )
-    return db.scalar(
+    UPDATE does not; two such writers taking FOR UPDATE would deadlock (PostgreSQL).
+    SQLite has no row lock to take: a writer holds the whole database from its first
+    statement (BEGIN IMMEDIATE), and a reader that writes fails rather than chain stale.
+
+    Once per transaction and organization: the lock lasts until the transaction ends, so
+    the end of the chain is then the one this transaction wrote last (`_chained` keeps
+    it). A rollback, a savepoint's too, forgets it: the events it wrote are gone, and
+    PostgreSQL releases a lock taken after the savepoint."""
+    ends = _chain_ends(db)
+    if ends is not None and organization_id in ends:
+        return ends[organization_id]
+    if db.get_bind().dialect.name != "sqlite":
+        db.execute(
+            select(Organization.id)
+            .where(Organization.id == organization_id)
+            .with_for_update(key_share=True)
+        )
+    found = db.scalar(
         select(AuditEvent.hash)
         .where(AuditEvent.organization_id == organization_id)
         .order_by(AuditEvent.id.desc())
         .limit(1)
     )
+    _chained(db, organization_id, found)
+    return found
+
+
+def _chain_ends(db: Session, *, start: bool = False) -> dict[int, str | None] | None:
+    """The chain ends DB's transaction knows, by organization (a new, empty record of them
+    with START when it knows none); None outside a transaction."""
+    transaction = db.get_transaction()
+    if transaction is None:
+        return None
+    kept: tuple[Any, dict[int, str | None]] | None = db.info.get(_TAIL)
+    if kept is None or kept[0] is not transaction:
+        if not start:
+            return None
+        kept = db.info[_TAIL] = (transaction, {})
+    return kept[1]
+
+
+def _chained(db: Session, organization_id: int, last_hash: str | None) -> None:
+    """Note LAST_HASH as the end of the organization's chain for the rest of DB's
+    transaction (see _last_hash)."""
+    ends = _chain_ends(db, start=True)
+    if ends is not None:
+        ends[organization_id] = last_hash
+
+
+def _forget_chain_ends(session: Session, previous_transaction: Any) -> None:
+    """A rollback (of the transaction or of a savepoint): read the chain's end again."""
+    session.info.pop(_TAIL, None)
+
+
+orm_events.listen(Session, "after_soft_rollback", _forget_chain_ends)
 
 
 def record(
@@ -134,6 +179,7 @@ def record(
     event.hash = event_hash(event)
     db.add(event)
     db.flush()
+    _chained(db, actor.organization_id, event.hash)
     webhook_events.audited(db, event, actor)  # a change to a user is an event for the host
     return event
 
@@ -187,6 +233,7 @@ def record_many(
             **same,
         },
     )
+    _chained(db, organization_id, previous)
     webhook_events.audited_many(
         db, actor=actor, action=action, target_type=target_type, targets=targets, at=now
     )
@@ -278,6 +325,7 @@ def record_history(db: Session, *, organization_id: int, events: Sequence[PastEv
         rows,
         same={"organization_id": organization_id},
     )
+    _chained(db, organization_id, previous)
     return len(rows)
 
 

@@ -31,6 +31,7 @@ from userdesk.db.session import best_effort
 from userdesk.errors import DomainError, InvalidInput, NotAuthenticated, PermissionDenied
 from userdesk.organizations import service as organizations
 from userdesk.organizations.models import Organization
+from userdesk.users import attributes
 from userdesk.users.models import User
 from userdesk.users.rules import (
     SIGN_IN_STATUSES,
@@ -151,6 +152,9 @@ class SessionUser(NamedTuple):
     team_id: int | None
     status: str
     color_scheme: str  # how their pages are colored (users.models.COLOR_SCHEMES)
+    time_zone: str | None = None  # their business hours' (users.business_hours), if any
+    # The custom fields they show as columns of the Users list (users.list_columns).
+    list_columns: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -192,7 +196,10 @@ _SESSION_COLUMNS = (
     User.team_id,
     User.status,
     User.color_scheme,
+    User.business_hours,
+    User.list_columns,
     Organization.settings,
+    Organization.user_fields_version,
 )
 
 
@@ -236,12 +243,17 @@ def authenticate_session(
         last_seen_at,
         expires_at,
         *person,
+        business_hours,
+        list_columns,
         organization_settings,
+        fields_version,
     ) = found[0]
-    user = SessionUser(*person)
+    columns = tuple(k for k in list_columns or () if isinstance(k, str))
+    user = SessionUser._make((*person, _time_zone(business_hours), columns))
     if revoked_at is not None or user.status not in SIGN_IN_STATUSES:
         return None
     organization = SessionOrganization(user.organization_id, organization_settings)
+    attributes.note_version(db, user.organization_id, fields_version)
     # Console access (a query of the user's roles) matters only where kept sessions are on.
     kept = (
         is_kept_token(token)
@@ -261,6 +273,12 @@ def authenticate_session(
             update(User).where(User.id == user.id).values(last_seen_at=now),
         )
     return LiveSession(session_id, csrf_token, impersonation_id, user, organization)
+
+
+def _time_zone(business_hours: Any) -> str | None:
+    """The time zone named in a user's BUSINESS_HOURS (as stored), if one is."""
+    zone = business_hours.get("time_zone") if isinstance(business_hours, dict) else None
+    return zone if isinstance(zone, str) and zone else None
 
 
 def _touch(db: Session, *statements: Executable) -> None:
@@ -363,7 +381,9 @@ _API_KEY = (
         ApiKey.role_id,
         Role.scope,
         RolePermission.permission,
+        Organization.user_fields_version,
     )
+    .join(Organization, Organization.id == ApiKey.organization_id)
     .join(Role, Role.id == ApiKey.role_id)
     .join(RolePermission, RolePermission.role_id == Role.id, isouter=True)
     .where(ApiKey.key_hash == bindparam("key_hash"))
@@ -385,6 +405,7 @@ def authenticate_api_key(
     if not rows or rows[0][4] is not None:  # revoked_at
         raise NotAuthenticated("The API key is not valid.", code="auth.invalid_api_key")
     key_id, organization_id, name, team_id, _revoked_at, last_used_at = rows[0][:6]
+    attributes.note_version(db, organization_id, rows[0][9])
     now = utcnow()
     if last_used_at is None or now - last_used_at >= TOUCH_EVERY:
         _touch(db, update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now))

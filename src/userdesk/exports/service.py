@@ -14,6 +14,7 @@ mode (and on PostgreSQL) it blocks no writer.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from functools import cache
 from typing import Any
@@ -42,7 +43,9 @@ from userdesk.db.engine import sorting_in_little_memory
 from userdesk.db.paging import pg_unindexed
 from userdesk.db.session import Database
 from userdesk.query import builder
+from userdesk.segments import columns as custom_columns
 from userdesk.users import service as users
+from userdesk.users.field_rules import FieldSpec
 from userdesk.users.models import User, UserGroup, UserRole
 
 HEADER = (
@@ -71,12 +74,21 @@ def defuse(cell: str) -> str:
     return "'" + cell if cell.startswith(RISKY) else cell
 
 
-def check(database: Database, *, actor: Actor, q: str, sort: str) -> None:
-    """Refuse now, before the first byte, what the export would refuse.
+def check(
+    database: Database,
+    *,
+    actor: Actor,
+    q: str,
+    sort: str,
+    columns: Sequence[str] | None = None,
+) -> list[FieldSpec]:
+    """Refuse now, before the first byte, what the export would refuse; the custom
+    fields COLUMNS names (their keys; None: every field the actor sees, as the CLI
+    exports), to write after the built-in columns.
 
     Raises:
         PermissionDenied: the actor may not export users.
-        InvalidInput: a bad query or sort.
+        InvalidInput: a bad query or sort, or a column that is no field the actor sees.
     """
     access.require(actor, Permission.USERS_EXPORT)
     users.sort_key(sort)
@@ -87,6 +99,9 @@ def check(database: Database, *, actor: Actor, q: str, sort: str) -> None:
             query=builder.parse_query(q),
             now=utcnow(),
         )
+        if columns is None:
+            return custom_columns.visible_fields(db, actor=actor)
+        return custom_columns.chosen(db, actor=actor, keys=columns)
 
 
 def quoted(text: str) -> str:
@@ -247,10 +262,34 @@ def _batches(connection: Connection, statement: Select[str, str, str]) -> Iterat
     yield from connection.execute(statement, execution_options={"yield_per": BATCH}).partitions()
 
 
-def stream(database: Database, *, actor: Actor, q: str, sort: str) -> Iterator[str]:
-    """The CSV, BATCH users at a time (the header first)."""
+def _attribute_cells(fields: Sequence[FieldSpec], stored: Any) -> str:
+    """The custom columns' cells of a user whose attributes are STORED (JSON text on
+    SQLite, read by the driver; a dict on PostgreSQL), each after a comma: text quoted
+    and defused, numbers, dates and yes/no as they are."""
+    if isinstance(stored, str):
+        stored = json.loads(stored)
+    values = stored or {}
+    cells = []
+    for spec in fields:
+        text = custom_columns.export_cell(spec, values.get(spec.key))
+        plain = spec.type in ("number", "boolean", "date") or not text
+        cells.append(text if plain else quoted(text))
+    return "," + ",".join(cells)
+
+
+def stream(
+    database: Database,
+    *,
+    actor: Actor,
+    q: str,
+    sort: str,
+    columns: Sequence[FieldSpec] = (),
+) -> Iterator[str]:
+    """The CSV, BATCH users at a time (the header first), with the custom fields COLUMNS
+    (from `check`) after the built-in columns: their values read only then."""
     key = users.sort_key(sort)
-    yield ",".join(HEADER) + "\r\n"
+    names = custom_columns.header_names(columns, HEADER)
+    yield ",".join([*HEADER, *names]) + "\r\n"  # keys: lowercase letters, digits, _
     with database.sessions() as db:
         cells = _MembershipCells(db, actor.organization_id)
         dialect = db.get_bind().dialect.name
@@ -260,8 +299,19 @@ def stream(database: Database, *, actor: Actor, q: str, sort: str) -> Iterator[s
         # Sorted, never read along the sort's index (PostgreSQL: each row from another
         # page of the table, 29 s a million against 7 s sorted).
         order = key.order_all(_sorted_only if dialect == "sqlite" else pg_unindexed)
-        statement = _joined(dialect, _statement(dialect)).where(*where).order_by(*order)
+        read = _statement(dialect)
+        if columns:
+            read = read.add_columns(User.attributes)
+        statement = _joined(dialect, read).where(*where).order_by(*order)
         connection = db.connection()
         with sorting_in_little_memory(connection):
             for batch in _batches(connection, statement):
-                yield "".join([f"{head},{cells[ids]},{tail}\r\n" for head, ids, tail in batch])
+                if columns:
+                    yield "".join(
+                        [
+                            f"{head},{cells[ids]},{tail}{_attribute_cells(columns, stored)}\r\n"
+                            for head, ids, tail, stored in batch
+                        ]
+                    )
+                else:
+                    yield "".join([f"{head},{cells[ids]},{tail}\r\n" for head, ids, tail in batch])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from userdesk.validation import text_problem
@@ -23,6 +25,9 @@ FIELDS = (
     PASSWORD_HASH,
 )
 REQUIRED = ("email",)
+# A custom field as a target of the mapping: "attributes.<its key>" (users.fields).
+ATTRIBUTE = "attributes."
+_ATTRIBUTE_TARGET = re.compile(r"^attributes\.([a-z][a-z0-9_]{0,39})$")
 # Header spellings taken for each field when guessing the mapping.
 ALIASES = {
     "first_name": ("first name", "firstname", "first", "given name", "prénom"),
@@ -109,14 +114,38 @@ def _column(columns: list[str], index: int) -> str:
     return f"column {index + 1} ({shown})" if name else f"column {index + 1}"
 
 
-def guess_mapping(columns: list[str]) -> dict[str, str]:
-    """field -> column, for the columns whose names say what they hold."""
+def attribute_key(target: str) -> str | None:
+    """The custom field's key a mapping target names ("attributes.plan": "plan"), else None."""
+    match = _ATTRIBUTE_TARGET.match(target)
+    return match.group(1) if match else None
+
+
+def is_target(target: str) -> bool:
+    """Whether TARGET is something a column may map to: a built-in field, or a custom
+    field's key under ATTRIBUTE (checked against the schema by the service)."""
+    return target in FIELDS or attribute_key(target) is not None
+
+
+def guess_mapping(columns: list[str], custom: Sequence[tuple[str, str]] = ()) -> dict[str, str]:
+    """field -> column, for the columns whose names say what they hold; CUSTOM, the custom
+    fields (key, label) a column may hold, by its key or its label."""
     mapping = {}
     for field, names in ALIASES.items():
         for column in columns:
             normalized = column.strip().lower().replace("_", " ")
             if normalized in names or normalized == field.replace("_", " "):
                 mapping[field] = column
+                break
+    for key, label in custom:  # a column the built-in fields left
+        for column in columns:
+            name = column.strip().lower()
+            if column not in mapping.values() and name in (
+                key,
+                key.replace("_", " "),
+                label.strip().lower(),
+                f"{ATTRIBUTE}{key}",
+            ):
+                mapping[f"{ATTRIBUTE}{key}"] = column
                 break
     return mapping
 

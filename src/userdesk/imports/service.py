@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import gc
 import hashlib
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from userdesk.access import service as access
@@ -41,6 +42,9 @@ from userdesk.invitations import service as invitations
 from userdesk.jobs import service as jobs
 from userdesk.jobs.models import Job
 from userdesk.organizations.models import Organization
+from userdesk.users import attributes
+from userdesk.users.field_rules import FieldSpec, ValueProblem, check_value, convert, index_values
+from userdesk.users.models import UserFieldValue
 from userdesk.users.rules import (
     NAME_MAX_LENGTH,
     CreatedVia,
@@ -133,7 +137,10 @@ def keep_draft(db: Session, *, actor: Actor, upload: Upload) -> Job:
         params={
             "filename": upload.filename,
             "columns": upload.columns,
-            "mapping": rules.guess_mapping(upload.columns),
+            "mapping": rules.guess_mapping(
+                upload.columns,
+                [(f.key, f.label) for f in writable_fields(db, actor=actor).values()],
+            ),
             "dry_run": True,
             "send": False,
         },
@@ -182,6 +189,13 @@ def start(
     chosen = _chosen(mapping or job.params["mapping"])
     if problem := rules.mapping_problem(chosen, job.params["columns"]):
         raise InvalidInput(problem, fields={"mapping": problem})
+    writable = writable_fields(db, actor=actor)
+    for target in chosen:
+        key = rules.attribute_key(target)
+        if key is not None and key not in writable:
+            known = ", ".join(writable) or "none yet"
+            problem = f"'{key}' is not a field an import may fill (the fields: {known})"
+            raise InvalidInput(f"The mapping: {problem}.", fields={"mapping": problem})
     if status not in rules.IMPORT_STATUSES:
         problem = f"'{status[:40]}' is not one of: {', '.join(rules.IMPORT_STATUSES)}"
         raise InvalidInput(f"The status {problem}.", fields={"status": problem})
@@ -203,7 +217,86 @@ def start(
 
 
 def _chosen(mapping: dict[str, str]) -> dict[str, str]:
-    return {f: c for f, c in mapping.items() if f in rules.FIELDS and c}
+    return {f: c for f, c in mapping.items() if rules.is_target(f) and c}
+
+
+def writable_fields(db: Session, *, actor: Actor) -> dict[str, FieldSpec]:
+    """The custom fields an import by ACTOR may fill, by key: not archived, and editable
+    by them (an admin, or the system for an API key or the CLI), in the schema's order.
+
+    Raises:
+        PermissionDenied: the actor may not import users.
+    """
+    access.require(actor, Permission.USERS_IMPORT)
+    party = attributes.party_of(actor)
+    return {
+        f.key: f
+        for f in attributes.schema(db, actor.organization_id).active
+        if party in attributes.AUDIENCE_PARTIES[f.editable_by]
+    }
+
+
+def mapping_targets(db: Session, *, actor: Actor) -> list[tuple[str, str]]:
+    """What a column may map to, as the mapping form offers it: (target, label) of each
+    built-in field, then of each custom field an import by ACTOR may fill.
+
+    Raises:
+        PermissionDenied: the actor may not import users.
+    """
+    built_in = [(f, f.replace("_", " ").capitalize()) for f in rules.FIELDS]
+    custom = [
+        (f"{rules.ATTRIBUTE}{k}", f.label) for k, f in writable_fields(db, actor=actor).items()
+    ]
+    return built_in + custom
+
+
+def attribute_value(spec: FieldSpec, cell: str) -> Any:
+    """CELL (a stripped CSV cell, not empty) as the field SPEC keeps it: a number, yes/no
+    (or true/false), an ISO date, several choices separated by ; or |, or text.
+
+    Raises:
+        ValueProblem: the cell is not a value of the field (the message says why).
+    """
+    if spec.type == "choices":
+        return check_value(spec, rules.split_list(cell))
+    if spec.type == "boolean":
+        word = cell.lower()
+        if word not in ("yes", "true", "no", "false"):
+            raise ValueProblem("is not yes or no")
+        return word in ("yes", "true")
+    if spec.type == "number":
+        return convert(cell, spec)
+    return check_value(spec, cell)
+
+
+def _attribute_targets(
+    mapping: Mapping[str, str], specs: Mapping[str, FieldSpec]
+) -> list[tuple[str, str, FieldSpec]]:
+    """(target, column, field) of each custom field MAPPING fills."""
+    found = []
+    for target, column in mapping.items():
+        key = rules.attribute_key(target)
+        if key is not None and key in specs:
+            found.append((target, column, specs[key]))
+    return found
+
+
+def _row_attributes(
+    values: Mapping[str, str], targets: list[tuple[str, str, FieldSpec]]
+) -> tuple[dict[str, Any], Fate | None]:
+    """A row's custom field values (VALUES: its cells by target), and the fate of a row
+    whose cell a field does not take, naming the column, the field and the value."""
+    found: dict[str, Any] = {}
+    for target, column, spec in targets:
+        cell = values.get(target, "")
+        if not cell:
+            continue
+        try:
+            found[spec.key] = attribute_value(spec, cell)
+        except ValueProblem as problem:
+            shown = cell if len(cell) <= 60 else cell[:57] + "..."
+            return found, ("invalid", f"column '{column}' ({spec.key}): '{shown}' {problem}")
+    return found, None
 
 
 @dataclass(frozen=True)
@@ -339,7 +432,12 @@ def _run_batch(db: Session, job: Job, actor: Actor, base_url: str) -> bool:
     allowed = None
     if rules.PASSWORD_HASH in params["mapping"]:
         allowed = password_imports.policy(db.get_one(Organization, org))
-    checked = _check(parsed, job.cursor, utcnow(), allowed)
+    targets = (
+        _attribute_targets(params["mapping"], writable_fields(db, actor=actor))
+        if any(rules.attribute_key(t) for t in params["mapping"])
+        else []
+    )
+    checked = _check(parsed, job.cursor, utcnow(), allowed, targets)
     existing = {
         email
         for (email,) in bulk.select_in(
@@ -362,7 +460,7 @@ def _run_batch(db: Session, job: Job, actor: Actor, base_url: str) -> bool:
             fates.append({"row": row.number, "email": email, "fate": success})
             valid.append((row, check[1], check[4]))
     if valid and not params["dry_run"]:
-        _create(db, actor, valid, names, params, base_url)
+        _create(db, actor, valid, names, params, base_url, targets)
     jobs.record_items(db, job, fates)
     job.done += len(valid)
     job.failed += len(batch) - len(valid)
@@ -386,13 +484,18 @@ Checked = tuple[str, str, Fate | None, Fate | None, Times]
 
 
 def _check(
-    parsed: Parsed, start: int, now: datetime | None = None, allowed: Policy | None = None
+    parsed: Parsed,
+    start: int,
+    now: datetime | None = None,
+    allowed: Policy | None = None,
+    targets: list[tuple[str, str, FieldSpec]] | None = None,
 ) -> list[Checked]:
     """The rows of the batch at START as the file alone says (`Checked`): no database.
     A time (created_at, last_login_at, last_seen_at) is past NOW (by default the present),
     and a sign-in or visit is not before the row's created_at, where it gives one. A
     password hash, where a row gives one, is one the organization's ALLOWED policy takes
-    (the reason names the problem, never the hash)."""
+    (the reason names the problem, never the hash). Each custom field's cell (TARGETS) is
+    a value of its field (the reason names the column, the field and the value)."""
     first, clean = parsed.first, parsed.clean
     now = now or utcnow()
     mapped = dict(parsed.key[1])
@@ -431,6 +534,8 @@ def _check(
             and (problem := password_imports.hash_problem(stored, allowed=allowed or Policy()))
         ):
             by_file = ("invalid", f"password_hash {problem}")
+        if by_file is None and targets:
+            by_file = _row_attributes(values, targets)[1]
         checked.append((email, key, None, by_file, times))
     return checked
 
@@ -487,9 +592,11 @@ def _create(
     names: dict[Any, dict[str, Any]],
     params: dict[str, Any],
     base_url: str,
+    targets: list[tuple[str, str, FieldSpec]] | None = None,
 ) -> None:
     """Create the users of ROWS (each with its email normalized and the times it gives),
-    their links, invitations and audit events: a few statements a batch, the values of
+    their custom fields' values (TARGETS: attributes and their index rows), their links,
+    invitations and audit events: a few statements a batch, the values of
     each made in one pass over the rows. The times the mapping takes are columns of each
     row (now where a row gives none); the others are the same in every row."""
     scope = actor.team_scope(Permission.USERS_IMPORT)
@@ -511,6 +618,7 @@ def _create(
     groups: list[tuple[int, int, int]] = []
     roles: list[tuple[int, int, int]] = []
     events: list[tuple[int, dict[str, Any]]] = []
+    indexed: list[dict[str, Any]] = []  # the index rows of the custom fields' values
     for user_id, (row, key, times) in zip(ids, rows, strict=True):
         values = row.values
         email = values["email"]
@@ -528,10 +636,30 @@ def _create(
         if hashes:
             status = UserStatus.ACTIVE.value if active else UserStatus.PENDING.value
             user += (stored, status, now if active else None)
+        given: dict[str, Any] = {}
+        if targets:
+            given = _row_attributes(values, targets)[0]
+            user += (json.dumps(given) if given else None,)
+            indexed.extend(
+                {
+                    "organization_id": org,
+                    "field_id": spec.id,
+                    "user_id": user_id,
+                    "text_value": text,
+                    "number_value": number,
+                    "date_value": day,
+                }
+                for _, _, spec in targets
+                for text, number, day in index_values(spec, given.get(spec.key))
+            )
         users.append(user)
         if not active:
             people.append((user_id, email, first, last))
-        told = {field: moment.isoformat() for field, moment in times.items()} if times else {}
+        told: dict[str, Any] = (
+            {field: moment.isoformat() for field, moment in times.items()} if times else {}
+        )
+        if given:
+            told["attributes"] = given
         if stored is not None:
             told |= password_imports.audited(stored)
             if active:
@@ -564,7 +692,11 @@ def _create(
     if hashes:
         same.pop("status")
         columns += (rules.PASSWORD_HASH, "status", "validated_at")
+    if targets:
+        columns += ("attributes",)
     bulk.insert_rows(conn, "users", columns, users, same=same)
+    if indexed:
+        db.execute(insert(UserFieldValue), indexed)
     bulk.insert_rows(conn, "user_groups", ("organization_id", "user_id", "group_id"), groups)
     bulk.insert_rows(conn, "user_roles", ("organization_id", "user_id", "role_id"), roles)
     invitations.invite_imported(db, actor=actor, users=people, send=send, base_url=base_url)

@@ -19,6 +19,14 @@ class Person(BaseModel):
     email: str = Field(json_schema_extra={"format": "email"})
     first_name: str = ""
     last_name: str = ""
+    attributes: dict[str, Any] = Field(
+        default={},
+        description=(
+            "Values of the organization's fields (key to value), checked as on a user; "
+            "fields required on invitation must be given (a 400 names "
+            "`people[i].attributes.<key>`)."
+        ),
+    )
 
 
 class WelcomeEmail(BaseModel):

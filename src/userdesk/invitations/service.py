@@ -36,6 +36,7 @@ from userdesk.mail.rules import (
 )
 from userdesk.organizations.models import Organization
 from userdesk.organizations.service import invitation_ttl
+from userdesk.users import attributes
 from userdesk.users import service as users
 from userdesk.users.membership import attach, resolve
 from userdesk.users.models import User
@@ -78,8 +79,10 @@ def invite(db: Session, *, actor: Actor, data: InvitationCreate, base_url: str) 
 
     Raises:
         PermissionDenied: the actor may not create users, or not with that team or roles.
-        InvalidInput: no people, too many, a bad email or name (as people[i].field), a bad
-            team, group or role, or a welcome email that does not render.
+        InvalidInput: no people, too many, a bad email or name (as people[i].field), a
+            field value refused or a field required on invitation left out (as
+            people[i].attributes.<key>), a bad team, group or role, or a welcome email
+            that does not render.
     """
     access.require(actor, Permission.USERS_CREATE)
     if not data.people:
@@ -91,7 +94,10 @@ def invite(db: Session, *, actor: Actor, data: InvitationCreate, base_url: str) 
         )
     problems: dict[str, str] = {}
     seen: dict[str, int] = {}
+    party = attributes.party_of(actor)
+    values: list[dict[str, Any]] = []  # each person's field values, checked
     for index, person in enumerate(data.people):
+        values.append(_person_values(db, actor, person, index, party, problems))
         problems |= users.check_new_person(
             db,
             organization_id=actor.organization_id,
@@ -125,11 +131,12 @@ def invite(db: Session, *, actor: Actor, data: InvitationCreate, base_url: str) 
     organization = db.get_one(Organization, actor.organization_id)
     inviter = db.get(User, actor.user_id) if actor.user_id else None
     created, existing = [], []
-    for person in data.people:
+    for index, person in enumerate(data.people):
         found = users.find_by_email(db, actor.organization_id, person.email)
         if found is not None:
             existing.append(AlreadyThere(email=found.email, user_id=str(found.id)))
             continue
+        given = values[index]
         user = User(
             organization_id=actor.organization_id,
             email=person.email.strip(),
@@ -142,6 +149,7 @@ def invite(db: Session, *, actor: Actor, data: InvitationCreate, base_url: str) 
         db.add(user)
         db.flush()
         attach(db, user, membership)
+        written = attributes.write(db, user, given)
         invitation, token = _new_invitation(
             db, organization, user, inviter_name=actor.name, inviter=inviter
         )
@@ -157,10 +165,49 @@ def invite(db: Session, *, actor: Actor, data: InvitationCreate, base_url: str) 
                 "email": user.email,
                 **membership.names(),
                 "email_sent": data.welcome_email.send,
+                **(
+                    {"attributes": {key: moved["to"] for key, moved in written.items()}}
+                    if written
+                    else {}
+                ),
             },
         )
         created.append(read(invitation))
     return InvitationResult(created=created, existing=existing)
+
+
+def _person_values(
+    db: Session,
+    actor: Actor,
+    person: Person,
+    index: int,
+    party: attributes.Party,
+    problems: dict[str, str],
+) -> dict[str, Any]:
+    """PERSON's field values as the fields keep them; what is wrong with them (a value
+    refused, a field required on invitation left out) added to PROBLEMS by name."""
+    name = f"people[{index}].attributes"
+    given = {key: value for key, value in person.attributes.items() if value not in ("", [])}
+    clean: dict[str, Any] = {}
+    try:
+        clean = attributes.checked(
+            db, organization_id=actor.organization_id, values=given, party=party, field=name
+        )
+    except InvalidInput as exc:
+        problems |= exc.fields
+    problems |= {
+        key: problem
+        for key, problem in attributes.missing_required(
+            db,
+            organization_id=actor.organization_id,
+            values=clean | {k: True for k in given if k not in clean},
+            occasion="invitation",
+            party=party,
+            field=name,
+        ).items()
+        if key not in problems
+    }
+    return {key: value for key, value in clean.items() if value is not None}
 
 
 def _new_invitation(

@@ -36,6 +36,7 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
+    or_,
     select,
     table,
     text,
@@ -540,8 +541,67 @@ def _conditions(
     # A field's comparisons (numbers, dates: one value a user) on one index row: an
     # interval read between its ends (seats:>=10 seats:<=20).
     found.extend(_field(db, organization_id, terms, party) for terms in ranges.values())
-    found.extend(_text(db, organization_id, query.texts, dialect))
+    searchable = _searchable(db, organization_id, party) if query.texts else []
+    if searchable:
+        found.extend(
+            _or_in_fields(c, term, searchable, dialect)
+            for term in query.texts
+            for c in _text(db, organization_id, [term], dialect)
+        )
+    else:
+        found.extend(_text(db, organization_id, query.texts, dialect))
     return found
+
+
+def _searchable(db: Session, organization_id: int, party: Party) -> list[int]:
+    """The ids of the organization's text fields that free text searches (marked
+    searchable, not archived, visible to PARTY)."""
+    return [
+        f.id
+        for f in attributes.schema(db, organization_id).active
+        if f.searchable and f.type == "text" and party in AUDIENCE_PARTIES[f.visibility]
+    ]
+
+
+def _or_in_fields(
+    condition: _Condition, term: str, field_ids: list[int], dialect: str
+) -> _Condition:
+    """CONDITION (free text TERM in the search text), or TERM starting the value of one of
+    the searchable fields FIELD_IDS: a range of the index of values (field, text, user),
+    folded to lower case as it holds them, read as cheaply as a built-in filter's."""
+    folded = term.lower()[:TEXT_MAX]
+    # The values starting with FOLDED sort from it to FOLDED with its last character one
+    # higher (an index range on either database), LIKE keeping exactly those.
+    where = [
+        UserFieldValue.field_id.in_(field_ids),
+        UserFieldValue.text_value >= folded,
+        UserFieldValue.text_value.startswith(folded, autoescape=True),
+    ]
+    if ord(folded[-1]) < 0x10FFFF:
+        where.append(UserFieldValue.text_value < folded[:-1] + chr(ord(folded[-1]) + 1))
+    in_fields = select(UserFieldValue.user_id).where(*where)
+
+    def check(c: Callable[[Any], Any]) -> ColumnElement[bool]:
+        found: ColumnElement[bool] = or_(
+            condition.check(c), exists().where(*where, UserFieldValue.user_id == c(User.id))
+        )
+        return found
+
+    def walk(c: Callable[[Any], Any]) -> ColumnElement[bool]:
+        inner = condition.walk or condition.check
+        found: ColumnElement[bool] = or_(
+            inner(c), exists().where(*where, UserFieldValue.user_id == c(User.id))
+        )
+        return found
+
+    listed = condition.listed.union(in_fields) if condition.listed is not None else None
+    return _Condition(
+        check,
+        select(listed.subquery().c[0]) if listed is not None else None,
+        exact=condition.exact,
+        probed=condition.probed,
+        walk=walk if condition.walk is not None else None,
+    )
 
 
 def _listed(

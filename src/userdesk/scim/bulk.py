@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from scim2_models import (
     BulkOperation,
     BulkResponse,
+    Context,
     Error,
     SCIMException,
 )
@@ -37,17 +38,20 @@ from scim2_models.exceptions import (
     InvalidValueException,
     PayloadTooLargeException,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from userdesk.access.rules import Actor
 from userdesk.errors import DomainError
+from userdesk.scim import users as scim_users
 from userdesk.scim.errors import scim_exception_of
-from userdesk.scim.resources import KINDS, Kind, Where
+from userdesk.scim.resources import KINDS, USERS, Kind, Where
 from userdesk.scim.users import Resource
 
 MAX_OPERATIONS = 1000  # ServiceProviderConfig's bulk.maxOperations (of a Bulk request)
 MAX_PAYLOAD = 1024 * 1024  # bytes; ServiceProviderConfig's bulk.maxPayloadSize
 BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
+USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 REFERENCE = "bulkId:"
 MAX_DEPTH = 32  # levels of an operation's data (_resolved recurses through them)
 METHODS = ("POST", "PUT", "PATCH", "DELETE")
@@ -303,7 +307,8 @@ def _circular(op: _Operation, others: list[_Operation]) -> Error:
 
 
 def run(db: Session, *, actor: Actor, body: Any, where: Where) -> BulkResponse[Any]:
-    """Run the BulkRequest BODY as ACTOR, each operation in its own savepoint.
+    """Run the BulkRequest BODY as ACTOR, each operation in its own savepoint, except that
+    POSTs of plain users that follow each other are created together (_run_batch).
 
     Raises:
         InvalidSyntaxException, InvalidValueException, PayloadTooLargeException: as parse.
@@ -313,18 +318,114 @@ def run(db: Session, *, actor: Actor, body: Any, where: Where) -> BulkResponse[A
     failed: set[str] = set()
     errors = 0
     ran: list[_Operation] = []
-    for op in order(operations):
+    queue = order(operations)
+    at = 0
+    while at < len(queue) and (fail_on_errors is None or errors < fail_on_errors):
+        batch: list[_Operation] = []
+        while at + len(batch) < len(queue) and _batchable(queue[at + len(batch)]):
+            batch.append(queue[at + len(batch)])
+        if len(batch) > 1:
+            budget = None if fail_on_errors is None else fail_on_errors - errors
+            done = _run_batch(db, actor, batch, where, budget)
+            at += len(done)
+        else:
+            done = [queue[at]]
+            _run_one(db, actor, queue[at], ids, failed, where)
+            at += 1
+        for op in done:
+            ran.append(op)
+            if op.error is not None:
+                errors += 1
+                if op.bulk_id:
+                    failed.add(op.bulk_id)
+            elif op.bulk_id and op.created_id:
+                ids[op.bulk_id] = op.created_id
+    return _response(ran)
+
+
+def _batchable(op: _Operation) -> bool:
+    """Whether OP is a POST of a plain user (the core schema alone, no reference, not
+    inactive: see scim.users.batchable), which _run_batch creates with its neighbours."""
+    if op.problem is not None or op.method != "POST" or op.refers_to:
+        return False
+    if (op.path or "").strip("/") != USERS.endpoint or not isinstance(op.data, dict):
+        return False
+    schemas = _attribute(op.data, "schemas")
+    if not isinstance(schemas, list) or any(schema != USER_SCHEMA for schema in schemas):
+        return False
+    return not any(key.lower().startswith("urn:") for key in op.data)
+
+
+def _run_batch(
+    db: Session,
+    actor: Actor,
+    batch: list[_Operation],
+    where: Where,
+    max_errors: int | None,
+) -> list[_Operation]:
+    """Create the users of BATCH (each `_batchable`) together, in a savepoint of their own,
+    each operation answered as _run_one would answer it alone; after MAX_ERRORS errors the
+    rest are not run. The operations run, in order.
+
+    A resource that turns out not batchable (scim.users.batchable), an insert that meets
+    an email another transaction took meanwhile, or an actor who may not create users runs
+    the batch one by one instead (each operation then fails alone as it would)."""
+    resources: list[Resource | Exception] = []
+    for op in batch:
+        try:
+            resource = USERS.model.model_validate(
+                op.data, scim_ctx=Context.RESOURCE_CREATION_REQUEST
+            )
+        except (SCIMException, ValidationError) as exc:
+            resources.append(exc)
+            continue
+        if not scim_users.batchable(resource):
+            return _one_by_one(db, actor, batch, where, max_errors)
+        resources.append(resource)
+    try:
+        with db.begin_nested():
+            outcomes = scim_users.create_users(
+                db, actor=actor, resources=resources, max_errors=max_errors
+            )
+    except (IntegrityError, DomainError):  # taken meanwhile; or a token that may not create
+        return _one_by_one(db, actor, batch, where, max_errors)
+    for op, outcome in zip(batch, outcomes, strict=False):
+        if isinstance(outcome, Exception):
+            op.error = _error_of(outcome)
+            op.status = op.error.status
+        else:
+            op.created_id = str(outcome)
+            op.location = where.location(USERS.endpoint, outcome)
+            op.new_version = scim_users.NEW_VERSION
+            op.status = SUCCESS["POST"]
+    return batch[: len(outcomes)]
+
+
+def _error_of(exc: Exception) -> Error:
+    """The SCIM error an operation failing with EXC answers."""
+    if isinstance(exc, DomainError):
+        return _error(scim_exception_of(exc))
+    if isinstance(exc, ValidationError):
+        return Error.from_validation_errors(exc)[0]
+    if isinstance(exc, SCIMException):
+        return _error(exc)
+    raise exc
+
+
+def _one_by_one(
+    db: Session, actor: Actor, batch: list[_Operation], where: Where, max_errors: int | None
+) -> list[_Operation]:
+    """BATCH's operations each run alone (_run_one), up to MAX_ERRORS errors."""
+    ran, errors = [], 0
+    for op in batch:
+        op.error = op.status = op.created_id = op.location = op.new_version = None
         ran.append(op)
-        _run_one(db, actor, op, ids, failed, where)
+        _run_one(db, actor, op, {}, set(), where)
         if op.error is not None:
             errors += 1
-            if op.bulk_id:
-                failed.add(op.bulk_id)
-        elif op.bulk_id and op.created_id:
-            ids[op.bulk_id] = op.created_id
-        if fail_on_errors is not None and errors >= fail_on_errors:
-            break
-    return _response(ran)
+            if max_errors is not None and errors >= max_errors:
+                break
+    return ran
 
 
 def _run_one(

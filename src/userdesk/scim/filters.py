@@ -11,12 +11,16 @@ An absent value (NULL, or an empty name) equals nothing: `eq`, `co`, `sw`, `ew`,
 compared lower-cased (`lower(column)`, in the C collation on PostgreSQL), and `sw` as a range
 of that as well as the LIKE: `name.familyName sw "lee"` is read from the index on
 (organization_id, last_name COLLATE NOCASE) on SQLite, (organization_id, lower(last_name)
-COLLATE "C") on PostgreSQL (migration 0031), `eq` too. The enterprise
+COLLATE "C") on PostgreSQL (migration 0031; 0034 adds the status, so that SCIM's reach is
+tested in the index too), `eq` too. The custom fields' extension (scim.extension) is
+resolved by the query language's builder, given by the caller (users_where's CUSTOM). The enterprise
 extension's `department` is the user's team's name.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -196,6 +200,17 @@ def _check_size(tree: FilterNode) -> None:
 
 
 @dataclass(frozen=True)
+class Custom:
+    """An attribute of the custom fields' extension (scim.extension): the field's key."""
+
+    key: str
+
+
+# A custom field's condition: (key, operator or None for `pr`, value) -> WHERE clause.
+CustomResolver = Callable[[str, CompareOperator | None, Any], ColumnElement[bool]]
+
+
+@dataclass(frozen=True)
 class Attributes:
     """What the attribute names of one resource type's filters stand for."""
 
@@ -206,6 +221,9 @@ class Attributes:
     unkept: frozenset[str]
     # Multi-valued attributes with value paths: their sub-attributes (None: the value).
     valued: dict[str, dict[str | None, Column | Constant]]
+    # The custom fields' extension: its URN (lower-cased) and what a filter on one means.
+    custom_schema: str | None = None
+    custom: CustomResolver | None = None
 
 
 USERS = Attributes(
@@ -230,14 +248,27 @@ GROUPS = Attributes(
 )
 
 
-def users_where(expression: str) -> ColumnElement[bool]:
-    """The WHERE clause of a SCIM filter over users.
+def _users(custom: tuple[str, CustomResolver] | None) -> Attributes:
+    """USERS, with the custom fields' extension (its URN, its resolver) when given."""
+    if custom is None:
+        return USERS
+    urn = custom[0].lower()
+    return dataclasses.replace(
+        USERS, schemas=USERS.schemas | {urn}, custom_schema=urn, custom=custom[1]
+    )
+
+
+def users_where(
+    expression: str, custom: tuple[str, CustomResolver] | None = None
+) -> ColumnElement[bool]:
+    """The WHERE clause of a SCIM filter over users (CUSTOM: the custom fields'
+    extension URN and resolver, scim.extension).
 
     Raises:
         InvalidFilterException: bad syntax, an attribute the User schema does not have, or
             an operator or value its attribute cannot take.
     """
-    return _node(parse(expression), USERS, None)
+    return _node(parse(expression), _users(custom), None)
 
 
 # Columns an index of their own finds a few users by (for eq; sw on the strings marked).
@@ -262,14 +293,16 @@ def users_few(expression: str) -> bool:
     return _few(parse(expression))
 
 
-def users_where_few(expression: str) -> tuple[ColumnElement[bool], bool]:
+def users_where_few(
+    expression: str, custom: tuple[str, CustomResolver] | None = None
+) -> tuple[ColumnElement[bool], bool]:
     """users_where and users_few of EXPRESSION, parsed once.
 
     Raises:
         InvalidFilterException: as users_where.
     """
     tree = parse(expression)
-    return _node(tree, USERS, None), _few(tree)
+    return _node(tree, _users(custom), None), _few(tree)
 
 
 def _few(node: FilterNode) -> bool:
@@ -280,7 +313,7 @@ def _few(node: FilterNode) -> bool:
         return False
     try:
         field = _field(node.attr_path, USERS, None)
-    except InvalidFilterException:
+    except InvalidFilterException:  # a custom field's too: its index lists, not sorts
         return False
     key = getattr(field.expr, "key", None) if isinstance(field, Column) else None
     if key not in _SEEKABLE:
@@ -306,13 +339,21 @@ def _node(node: FilterNode, on: Attributes, within: str | None) -> ColumnElement
     if isinstance(node, Not):
         return not_(_node(node.expr, on, within))
     if isinstance(node, Present):
-        return _present(_field(node.attr_path, on, within))
+        found = _field(node.attr_path, on, within)
+        if isinstance(found, Custom) and on.custom is not None:
+            return on.custom(found.key, None, None)
+        return _present(found)  # type: ignore[arg-type]
     if isinstance(node, Comparison):
-        return _compare(_field(node.attr_path, on, within), node.op, node.value, node)
+        found = _field(node.attr_path, on, within)
+        if isinstance(found, Custom) and on.custom is not None:
+            return on.custom(found.key, node.op, node.value)
+        return _compare(found, node.op, node.value, node)  # type: ignore[arg-type]
     if isinstance(node, ValuePath):
         if within is not None:
             raise InvalidFilterException(detail="a value path cannot nest another")
         attr = _attr(node.attr_path, on)
+        if on.custom_schema is not None and (node.attr_path.uri or "").lower() == on.custom_schema:
+            raise InvalidFilterException(detail=f"'{node.attr_path}' takes no value path")
         if attr not in on.valued or node.attr_path.sub_attr is not None:
             if (attr, None) in on.mapped or attr in on.unkept:
                 return false()
@@ -331,13 +372,17 @@ def _unknown(name: str, on: Attributes) -> InvalidFilterException:
     return InvalidFilterException(detail=f"'{name}' is not an attribute of a {on.resource}")
 
 
-def _field(path: AttrPath, on: Attributes, within: str | None) -> Column | Constant:
-    """What PATH names: a column, a constant, or ABSENT.
+def _field(path: AttrPath, on: Attributes, within: str | None) -> Column | Constant | Custom:
+    """What PATH names: a column, a constant, ABSENT, or a custom field.
 
     Raises:
         InvalidFilterException: no such attribute of the resource.
     """
     attr = _attr(path, on)
+    if on.custom_schema is not None and (path.uri or "").lower() == on.custom_schema:
+        if within is not None or path.sub_attr is not None:
+            raise _unknown(str(path), on)
+        return Custom(path.attr)
     sub = path.sub_attr.lower() if path.sub_attr else None
     if within is not None:  # inside a value path: the names are its sub-attributes
         parts = on.valued[within]

@@ -19,6 +19,7 @@ from scim2_models.exceptions import InvalidValueException
 from sqlalchemy.orm import Session
 
 from userdesk.access.rules import Actor
+from userdesk.scim import extension
 from userdesk.scim import groups as scim_groups
 from userdesk.scim import users as scim_users
 from userdesk.scim.filters import scim_id
@@ -40,6 +41,14 @@ class Where:
     @property
     def users_base(self) -> str:
         return f"{self.scim_base}/Users"
+
+
+def _operations(body: Any) -> list[Any]:
+    """The Operations of a PatchOp's BODY (none when it has none)."""
+    if not isinstance(body, dict):
+        return []
+    found = next((value for key, value in body.items() if key.lower() == "operations"), None)
+    return found if isinstance(found, list) else []
 
 
 def bounded_patch(body: Any) -> Any:
@@ -67,18 +76,24 @@ class Kind:
     endpoint: str
     model: Any
     _get: Callable[[Session, Actor, str], Any]
-    _create: Callable[[Session, Actor, Any, Where], Any]
-    _replace: Callable[[Session, Actor, str, Any, str | None, Where], Any]
-    _patch: Callable[[Session, Actor, str, Any, str | None, Where], Any]
+    # Each writer takes, last, what the request says of the custom fields' extension
+    # (scim.extension: Users only; None for Groups, or when not sent).
+    _create: Callable[[Session, Actor, Any, Where, Any], Any]
+    _replace: Callable[[Session, Actor, str, Any, str | None, Where, Any], Any]
+    _patch: Callable[[Session, Actor, str, Any, str | None, Where, Any], Any]
     _delete: Callable[[Session, Actor, str, str | None, Where], None]
     _show: Callable[[Session, Any, Where], Any]
+    custom_fields: bool = False  # whether its resources carry the extension
 
     def get(self, db: Session, actor: Actor, resource_id: str) -> Any:
         return self._get(db, actor, resource_id)
 
     def create(self, db: Session, actor: Actor, body: Any, where: Where) -> Any:
+        custom = None
+        if self.custom_fields:
+            body, custom = extension.split_resource(body)
         data = self.model.model_validate(body, scim_ctx=Context.RESOURCE_CREATION_REQUEST)
-        return self._create(db, actor, data, where)
+        return self._create(db, actor, data, where, custom)
 
     def change(
         self,
@@ -93,12 +108,21 @@ class Kind:
     ) -> Any:
         """PATCH (BODY a PatchOp) or, PATCH false, PUT (BODY the whole resource)."""
         if patch:
-            operations = PatchOp[self.model].model_validate(  # type: ignore[name-defined]
-                bounded_patch(body), scim_ctx=Context.RESOURCE_PATCH_REQUEST
-            )
-            return self._patch(db, actor, resource_id, operations, if_match, where)
+            custom_ops: list[tuple[str, str | None, Any]] = []
+            body = bounded_patch(body)
+            if self.custom_fields:
+                body, custom_ops = extension.split_patch(body)
+            operations = None
+            if not custom_ops or _operations(body):
+                operations = PatchOp[self.model].model_validate(  # type: ignore[name-defined]
+                    body, scim_ctx=Context.RESOURCE_PATCH_REQUEST
+                )
+            return self._patch(db, actor, resource_id, operations, if_match, where, custom_ops)
+        custom = None
+        if self.custom_fields:
+            body, custom = extension.split_resource(body)
         data = self.model.model_validate(body, scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST)
-        return self._replace(db, actor, resource_id, data, if_match, where)
+        return self._replace(db, actor, resource_id, data, if_match, where, custom)
 
     def delete(
         self, db: Session, actor: Actor, resource_id: str, if_match: str | None, where: Where
@@ -120,13 +144,19 @@ USERS = Kind(
     "Users",
     Resource,
     lambda db, actor, user_id: scim_users.get_user(db, actor=actor, user_id=user_id),
-    lambda db, actor, data, where: scim_users.create_user(
-        db, actor=actor, resource=data, base_url=where.base_url
+    lambda db, actor, data, where, custom: scim_users.create_user(
+        db, actor=actor, resource=data, base_url=where.base_url, custom=custom
     ),
-    lambda db, actor, user_id, data, if_match, where: scim_users.replace_user(
-        db, actor=actor, user_id=user_id, resource=data, if_match=if_match, base_url=where.base_url
+    lambda db, actor, user_id, data, if_match, where, custom: scim_users.replace_user(
+        db,
+        actor=actor,
+        user_id=user_id,
+        resource=data,
+        if_match=if_match,
+        base_url=where.base_url,
+        custom=custom,
     ),
-    lambda db, actor, user_id, patch, if_match, where: scim_users.patch_user(
+    lambda db, actor, user_id, patch, if_match, where, custom: scim_users.patch_user(
         db,
         actor=actor,
         user_id=user_id,
@@ -134,21 +164,23 @@ USERS = Kind(
         if_match=if_match,
         location=where.location("Users", scim_id(user_id) or 0),
         base_url=where.base_url,
+        custom=custom,
     ),
     lambda db, actor, user_id, if_match, where: scim_users.delete_user(
         db, actor=actor, user_id=user_id, if_match=if_match, base_url=where.base_url
     ),
     lambda db, user, where: scim_users.to_resource(user, location=where.location("Users", user.id)),
+    custom_fields=True,
 )
 
 GROUPS = Kind(
     "Groups",
     ScimGroup,
     lambda db, actor, group_id: scim_groups.get_group(db, actor=actor, group_id=group_id),
-    lambda db, actor, data, where: scim_groups.create_group(
+    lambda db, actor, data, where, _custom: scim_groups.create_group(
         db, actor=actor, resource=data, base_url=where.base_url
     ),
-    lambda db, actor, group_id, data, if_match, where: scim_groups.replace_group(
+    lambda db, actor, group_id, data, if_match, where, _custom: scim_groups.replace_group(
         db,
         actor=actor,
         group_id=group_id,
@@ -156,7 +188,7 @@ GROUPS = Kind(
         if_match=if_match,
         base_url=where.base_url,
     ),
-    lambda db, actor, group_id, patch, if_match, where: scim_groups.patch_group(
+    lambda db, actor, group_id, patch, if_match, where, _custom: scim_groups.patch_group(
         db,
         actor=actor,
         group_id=group_id,

@@ -2,17 +2,19 @@
 
 `scim_creates_teams` (default off): a user provisioned with an enterprise `department`
 that names no team of the organization joins a new team of that name; off, the user is
-provisioned without a team (see userdesk.scim.users).
+provisioned without a team (see userdesk.scim.users). Changed on Settings > Provisioning
+and by `userdesk scim-settings`, by who manages SCIM (scim.manage over the whole
+organization, as for its tokens), audited.
 """
 
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from userdesk.access import service as access
-from userdesk.access.rules import Actor, Permission
+from userdesk.access.rules import Actor
 from userdesk.audit import service as audit
 from userdesk.organizations.models import Organization
+from userdesk.scim.tokens import require_manager
 
 CREATES_TEAMS = "scim_creates_teams"
 
@@ -27,9 +29,9 @@ def set_creates_teams(db: Session, *, actor: Actor, value: bool) -> bool:
     """Turn "SCIM creates missing teams" on or off (audited when it changes).
 
     Raises:
-        PermissionDenied: the actor may not manage settings.
+        PermissionDenied: the actor does not hold scim.manage over the whole organization.
     """
-    access.require(actor, Permission.SETTINGS_MANAGE)
+    require_manager(actor)
     organization = db.get_one(Organization, actor.organization_id)
     settings = organization.settings or {}
     if settings.get(CREATES_TEAMS, False) is not value:

@@ -28,6 +28,10 @@ class SegmentCreate(BaseModel):
         default="name", description="As `sort=` takes it.", json_schema_extra=SORT_DOC
     )
     shared: bool = Field(default=False, description="Shown to everyone in the organization.")
+    columns: list[str] = Field(
+        default_factory=list,
+        description="Custom fields (their keys) shown as extra columns of the list.",
+    )
 
 
 class SegmentUpdate(BaseModel):
@@ -35,6 +39,7 @@ class SegmentUpdate(BaseModel):
     query: str | None = None
     sort: str | None = Field(default=None, json_schema_extra=SORT_DOC)
     shared: bool | None = None
+    columns: list[str] | None = None
 
 
 class SegmentRead(BaseModel):
@@ -43,6 +48,7 @@ class SegmentRead(BaseModel):
     query: str
     sort: str
     shared: bool
+    columns: list[str]
     owner_id: str | None
     created_at: datetime
     updated_at: datetime
@@ -55,6 +61,7 @@ class SegmentRead(BaseModel):
             query=segment.query,
             sort=segment.sort,
             shared=segment.shared,
+            columns=list(segment.columns or []),
             owner_id=str(segment.owner_id) if segment.owner_id else None,
             created_at=segment.created_at,
             updated_at=segment.updated_at,

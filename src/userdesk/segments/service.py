@@ -22,6 +22,7 @@ from userdesk.db.base import utcnow
 from userdesk.db.prepared import Prepared
 from userdesk.errors import InvalidInput, NotFound, PermissionDenied
 from userdesk.query import builder
+from userdesk.segments import columns as list_columns
 from userdesk.segments.models import Segment
 from userdesk.segments.schemas import SegmentCreate, SegmentUpdate
 from userdesk.users.service import SORTS
@@ -104,8 +105,18 @@ def get_segment(db: Session, *, actor: Actor, segment_id: int) -> Segment:
     return segment
 
 
-def _check(db: Session, actor: Actor, *, name: str, query: str, sort: str, shared: bool) -> str:
-    """The cleaned name; raises InvalidInput naming each field at fault."""
+def _check(
+    db: Session,
+    actor: Actor,
+    *,
+    name: str,
+    query: str,
+    sort: str,
+    shared: bool,
+    columns: list[str] | None = None,
+) -> str:
+    """The cleaned name; raises InvalidInput naming each field at fault (COLUMNS: keys of
+    fields the actor sees)."""
     problems: dict[str, str] = {}
     name = name.strip()
     if not name:
@@ -119,6 +130,10 @@ def _check(db: Session, actor: Actor, *, name: str, query: str, sort: str, share
         builder.conditions(db, organization_id=actor.organization_id, query=parsed, now=utcnow())
     except InvalidInput as error:
         problems["query"] = error.message
+    try:
+        list_columns.chosen(db, actor=actor, keys=columns or [])
+    except InvalidInput as error:
+        problems["columns"] = error.message
     if not shared and actor.user_id is None:
         problems["shared"] = "an API key saves shared segments only"
     if problems:
@@ -144,13 +159,23 @@ def create_segment(db: Session, *, actor: Actor, data: SegmentCreate) -> Segment
     access.require(actor, Permission.USERS_READ)
     if data.shared:
         _require_share_rights(actor)
-    name = _check(db, actor, name=data.name, query=data.query, sort=data.sort, shared=data.shared)
+    columns = list(dict.fromkeys(data.columns))
+    name = _check(
+        db,
+        actor,
+        name=data.name,
+        query=data.query,
+        sort=data.sort,
+        shared=data.shared,
+        columns=columns,
+    )
     segment = Segment(
         organization_id=actor.organization_id,
         name=name,
         query=data.query.strip(),
         sort=data.sort,
         shared=data.shared,
+        columns=columns or None,
         owner_id=actor.user_id,
     )
     db.add(segment)
@@ -161,7 +186,13 @@ def create_segment(db: Session, *, actor: Actor, data: SegmentCreate) -> Segment
         action="segment.created",
         target_type="segment",
         target_id=segment.id,
-        changes={"name": name, "query": segment.query, "sort": segment.sort, "shared": data.shared},
+        changes={
+            "name": name,
+            "query": segment.query,
+            "sort": segment.sort,
+            "shared": data.shared,
+            **({"columns": columns} if columns else {}),
+        },
     )
     return segment
 
@@ -185,11 +216,13 @@ def update_segment(db: Session, *, actor: Actor, segment_id: int, data: SegmentU
     _require_edit_rights(actor, segment)
     if data.shared:
         _require_share_rights(actor)
+    columns = None if data.columns is None else list(dict.fromkeys(data.columns))
     after = {
         "name": segment.name if data.name is None else data.name,
         "query": segment.query if data.query is None else data.query.strip(),
         "sort": segment.sort if data.sort is None else data.sort,
         "shared": segment.shared if data.shared is None else data.shared,
+        "columns": segment.columns if columns is None else columns or None,
     }
     after["name"] = _check(
         db,
@@ -198,6 +231,7 @@ def update_segment(db: Session, *, actor: Actor, segment_id: int, data: SegmentU
         query=str(after["query"]),
         sort=str(after["sort"]),
         shared=bool(after["shared"]),
+        columns=columns,
     )
     changes = {
         field: {"from": getattr(segment, field), "to": value}

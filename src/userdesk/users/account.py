@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -31,6 +32,7 @@ from userdesk.mail import service as mail
 from userdesk.mail.rules import EmailKind
 from userdesk.organizations import service as organizations
 from userdesk.organizations.models import Organization
+from userdesk.users import attributes
 from userdesk.users.models import COLOR_SCHEMES, User
 from userdesk.users.rules import email_problem, name_problem, normalize_email, password_problem
 from userdesk.users.service import _request_email_change
@@ -104,6 +106,46 @@ def change_own_name(
         target_type="user",
         target_id=user.id,
         changes=changes,
+    )
+    return user
+
+
+def change_own_attributes(db: Session, *, actor: Actor, user: User, values: dict[str, Any]) -> User:
+    """USER sets their values of the organization's fields that users may edit
+    (editable_by "self"); a field required on the user's own page may not be left empty.
+
+    Raises:
+        PermissionDenied: ACTOR is not USER.
+        InvalidInput: a field USER may not edit, an unknown or archived one, a value the
+            field does not take, or a required one left empty (each named
+            `attributes.<key>` with the value).
+    """
+    require_own(actor, user)
+    party = attributes.Party.SELF
+    clean = attributes.checked(db, organization_id=user.organization_id, values=values, party=party)
+    after = {k: v for k, v in ({**(user.attributes or {}), **clean}).items() if v is not None}
+    if missing := attributes.missing_required(
+        db, organization_id=user.organization_id, values=after, occasion="self", party=party
+    ):
+        first = next(iter(missing.items()))
+        raise InvalidInput(f"{first[0]}: {first[1]}.", code="invalid_attributes", fields=missing)
+    moved = attributes.write(db, user, clean)
+    if not moved:
+        return user
+    user.version += 1
+    db.flush()
+    audit.record(
+        db,
+        actor=actor,
+        action="user.updated",
+        target_type="user",
+        target_id=user.id,
+        changes={
+            "attributes": {
+                "from": {key: change["from"] for key, change in moved.items()},
+                "to": {key: change["to"] for key, change in moved.items()},
+            }
+        },
     )
     return user
 

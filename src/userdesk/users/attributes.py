@@ -9,6 +9,7 @@ language's filters: `write` is the one place that changes either, always both.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -19,11 +20,16 @@ from sqlalchemy.orm import Session
 
 from userdesk.access.rules import Actor
 from userdesk.errors import InvalidInput
+from userdesk.organizations.models import Organization
 from userdesk.users.field_rules import FieldSpec, ValueProblem, check_value, index_values
 from userdesk.users.models import User, UserField, UserFieldValue
 
 ATTRIBUTES_MOST = 100  # keys in one write
 _CACHE = "userdesk.user_fields"  # Session.info key: the schemas read in this unit of work
+# Session.info keys: the organizations' user_fields_version as the caller's lookup read it
+# (`note_version`), and the organizations whose fields this unit of work changed.
+_VERSIONS = "userdesk.user_fields_versions"
+_CHANGED = "userdesk.user_fields_changed"
 
 
 class Party(StrEnum):
@@ -72,22 +78,75 @@ def spec_of(field: UserField) -> FieldSpec:
     )
 
 
+# Each organization's fields as this process last read them, with the organization's
+# user_fields_version they were read at: a request whose lookup read the same number
+# reads no field (a Schema is never changed; a change makes a new one).
+_HELD: dict[int, tuple[int, Schema]] = {}
+
+
 def schema(db: Session, organization_id: int) -> Schema:
-    """The organization's fields, read once per unit of work (users.fields forgets them
-    on every change)."""
+    """The organization's fields: those this process holds while the organization's
+    user_fields_version is the one they were read at, else read (and held) again.
+
+    The version is the one the request's caller lookup read (`note_version`), else read
+    here, in the unit of work's transaction. A change in another process gives it a new
+    number when it commits, so no unit of work that begins after that commit sees the old
+    fields; a unit of work that changed them itself reads them, unheld (`forget_schema`).
+    """
     cache: dict[int, Schema] = db.info.setdefault(_CACHE, {})
     found = cache.get(organization_id)
-    if found is None:
-        rows = db.scalars(
-            select(UserField)
-            .where(UserField.organization_id == organization_id)
-            .order_by(UserField.position, UserField.id)
-        ).all()
-        found = cache[organization_id] = Schema({f.key: spec_of(f) for f in rows})
+    if found is not None:
+        return found
+    if organization_id in db.info.get(_CHANGED, ()):
+        found = cache[organization_id] = _read_schema(db, organization_id)
+        return found
+    noted = db.info.get(_VERSIONS, {}).get(organization_id)
+    # Noted on the database read now: not when the reads have moved to a replica since.
+    version = noted[0] if noted is not None and noted[1] is db.bind else None
+    if version is None:
+        version = db.scalar(
+            select(Organization.user_fields_version).where(Organization.id == organization_id)
+        )
+    held = _HELD.get(organization_id)
+    if held is not None and version is not None and held[0] == version:
+        found = held[1]
+    else:
+        found = _read_schema(db, organization_id)
+        if version is not None:
+            _HELD[organization_id] = (version, found)
+    cache[organization_id] = found
     return found
 
 
-def forget_schema(db: Session) -> None:
+def _read_schema(db: Session, organization_id: int) -> Schema:
+    rows = db.scalars(
+        select(UserField)
+        .where(UserField.organization_id == organization_id)
+        .order_by(UserField.position, UserField.id)
+    ).all()
+    return Schema({f.key: spec_of(f) for f in rows})
+
+
+def note_version(db: Session, organization_id: int, version: int) -> None:
+    """Keep VERSION, the organization's user_fields_version that the caller's lookup read
+    in this unit of work, for `schema` (which then reads nothing to check its fields
+    while the reads stay on that database: not on a replica they move to)."""
+    db.info.setdefault(_VERSIONS, {})[organization_id] = (version, db.bind)
+
+
+def forget_schema(db: Session, organization_id: int) -> None:
+    """Say that the organization's fields change in this unit of work: its
+    user_fields_version becomes a new random number in the same transaction (every
+    process reads them again once it commits), and this unit of work reads them afresh
+    from now on. Random, not one more: a number a rolled-back change took (and some
+    process may have seen within that transaction's connection) is not taken again."""
+    db.execute(
+        update(Organization)
+        .where(Organization.id == organization_id)
+        .values(user_fields_version=secrets.randbits(62) + 1)
+        .execution_options(synchronize_session=False)
+    )
+    db.info.setdefault(_CHANGED, set()).add(organization_id)
     db.info.pop(_CACHE, None)
 
 
@@ -287,3 +346,43 @@ def attach(
     )
     for view in listed:
         view["attributes"] = readable(db, organization_id, stored.get(int(view["id"])), party)
+
+
+def fields_for(db: Session, organization_id: int, party: Party) -> list[tuple[FieldSpec, bool]]:
+    """The fields (not archived) PARTY is shown on a user's page, in the schema's order,
+    each with whether PARTY may edit it: those its visibility lets PARTY see, and those
+    PARTY may edit (an editor sees what it edits)."""
+    shown: list[tuple[FieldSpec, bool]] = []
+    for spec in schema(db, organization_id).active:
+        editable = party in AUDIENCE_PARTIES[spec.editable_by]
+        if editable or party in AUDIENCE_PARTIES[spec.visibility]:
+            shown.append((spec, editable))
+    return shown
+
+
+def missing_required(
+    db: Session,
+    *,
+    organization_id: int,
+    values: Mapping[str, Any] | None,
+    occasion: str,
+    party: Party,
+    field: str = "attributes",
+) -> dict[str, str]:
+    """The fields required on OCCASION ("invitation", "self": the user's own page) that
+    PARTY may edit and VALUES (the user's values once written) leave empty, each named
+    `<field>.<key>`; {} when none."""
+    given = values or {}
+    required = db.execute(
+        select(UserField.key, UserField.required_on).where(
+            UserField.organization_id == organization_id, UserField.archived_at.is_(None)
+        )
+    ).all()
+    keys = {key for key, on in required if occasion in (on or [])}
+    return {
+        f"{field}.{spec.key}": f"'{spec.label}' is required"
+        for spec in schema(db, organization_id).active
+        if spec.key in keys
+        and party in AUDIENCE_PARTIES[spec.editable_by]
+        and given.get(spec.key) in (None, "", [])
+    }

@@ -59,6 +59,17 @@ def list_fields(db: Session, *, actor: Actor, archived: bool = True) -> list[Use
     return list(db.scalars(query.order_by(UserField.position, UserField.id)))
 
 
+def list_fields_to_manage(db: Session, *, actor: Actor) -> list[UserField]:
+    """The organization's fields, archived ones too, as Settings > User fields lists them
+    to who may change them.
+
+    Raises:
+        PermissionDenied: the actor may not manage settings (or read users).
+    """
+    access.require(actor, Permission.SETTINGS_MANAGE)
+    return list_fields(db, actor=actor)
+
+
 def get_field(db: Session, *, actor: Actor, field_id: int) -> UserField:
     """One field of the actor's organization.
 
@@ -155,7 +166,7 @@ def create_field(db: Session, *, actor: Actor, data: UserFieldCreate) -> UserFie
             code="user_field.key_taken",
             fields={"key": f"'{key}' is taken"},
         ) from None
-    attributes.forget_schema(db)
+    attributes.forget_schema(db, field.organization_id)
     audit.record(
         db,
         actor=actor,
@@ -313,7 +324,7 @@ def update_field(db: Session, *, actor: Actor, field_id: int, data: UserFieldUpd
     if _values_may_change(old_spec, new_spec):
         dropped = _convert_values(db, field, old_spec, new_spec, drop=data.drop_unconvertible)
     db.flush()
-    attributes.forget_schema(db)
+    attributes.forget_schema(db, field.organization_id)
     after = _settings(field)
     changes: dict[str, Any] = {"name": field.label} | {
         name: {"from": before[name], "to": after[name]}
@@ -442,7 +453,7 @@ def _archived(db: Session, actor: Actor, field_id: int, *, archived: bool) -> Us
     if (field.archived_at is not None) != archived:
         field.archived_at = utcnow() if archived else None
         db.flush()
-        attributes.forget_schema(db)
+        attributes.forget_schema(db, field.organization_id)
         audit.record(
             db,
             actor=actor,
@@ -470,7 +481,7 @@ def purge_field(db: Session, *, actor: Actor, field_id: int) -> int:
     db.delete(field)
     db.flush()
     db.expire_all()
-    attributes.forget_schema(db)
+    attributes.forget_schema(db, actor.organization_id)
     audit.record(
         db,
         actor=actor,

@@ -132,6 +132,9 @@ class User(OrgScoped, Timestamped, Base):
         default="system",
         server_default="system",
     )
+    # The custom fields (their keys) a person shows as extra columns of the Users list,
+    # a display preference of their own like color_scheme (migration 0032; segments.columns).
+    list_columns: Mapped[list[str] | None] = mapped_column(JSON, deferred=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
     # What the identity provider calls the user (SCIM externalId), kept as it sent it.
     external_id: Mapped[str | None] = mapped_column(String(255))

@@ -39,12 +39,14 @@ from userdesk.audit import service as audit
 from userdesk.auth import decoy, password_imports, throttle
 from userdesk.auth.secrets import hash_password
 from userdesk.auth.service import LinkProblem, find_user_token, issue_user_token, set_password
+from userdesk.db import bulk
 from userdesk.db.base import utcnow
 from userdesk.db.engine import Interrupted, sqlite_stopped_at
 from userdesk.db.paging import RanLong, SortKey, fetch_page, fetch_page_within, merge_pages
 from userdesk.db.prepared import Prepared
 from userdesk.errors import (
     Conflict,
+    DomainError,
     InvalidInput,
     NotFound,
     PreconditionFailed,
@@ -168,11 +170,13 @@ def list_users(
     limit: int = DEFAULT_PAGE_SIZE,
     cursor: str | None = None,
     permission: str = Permission.USERS_READ,
+    with_attributes: bool = True,
 ) -> UserPage:
     """One page of the users matching Q that ACTOR may see, in SORT order, after CURSOR.
 
     PERMISSION is what the page is for (reading by default, exporting): it decides
-    whom the actor reaches.
+    whom the actor reaches. WITH_ATTRIBUTES: the users' custom fields read too (the
+    console's list reads them only when it shows some as columns).
 
     Raises:
         PermissionDenied: the actor may not read users.
@@ -194,7 +198,8 @@ def list_users(
         pages[0] if len(pages) == 1 else merge_pages(LIST_COLUMNS, key, pages, limit=limit)
     )
     items = _with_link_names(db, rows)
-    attributes.attach(db, actor.organization_id, items, attributes.party_of(actor))
+    if with_attributes:
+        attributes.attach(db, actor.organization_id, items, attributes.party_of(actor))
     return UserPage(items=items, next_cursor=next_cursor)
 
 
@@ -817,6 +822,156 @@ def add_user(
     if data.send_welcome_email:
         send_set_password_email(db, user=user, kind=EmailKind.WELCOME, base_url=base_url)
     return user, True
+
+
+# What add_users writes of each new user (besides what they all share).
+NEW_USER_COLUMNS = (
+    "id",
+    "email",
+    "email_normalized",
+    "first_name",
+    "last_name",
+    "created_via",
+    "team_id",
+    "validated_at",
+    "created_at",
+    "external_id",
+)
+
+
+def add_users(
+    db: Session,
+    *,
+    actor: Actor,
+    items: Sequence[tuple[UserCreate, str | None] | Exception],
+    max_errors: int | None = None,
+) -> list[int | Exception]:
+    """Add many active users at once (each a UserCreate and its EXTERNAL_ID, as add_user
+    takes them), in a few statements for them all: what became of each, in order, the new
+    user's id or the error add_user would have raised for it (an email given twice: the
+    second is taken). An item the caller refused already (an exception) stays refused in
+    its place. After MAX_ERRORS errors the rest are neither checked nor added (the list is
+    shorter). Audited and told to webhooks as add_user does, one `user.created` each
+    (audit.record_many).
+
+    Only for new active users without custom fields, imported password hash or welcome
+    email (SCIM's Bulk): add_user adds the others.
+
+    Raises:
+        PermissionDenied: the actor may not create users.
+        ValueError: an item add_user alone adds (see above).
+        IntegrityError: an email another transaction took since it was looked for (the
+            caller's savepoint rolls the batch back).
+    """
+    access.require(actor, Permission.USERS_CREATE)
+    now = utcnow()
+    outcomes: list[int | Exception] = []
+    wanted: list[tuple[int, UserCreate, str | None, Any]] = []  # (index, data, id, links)
+    taken = {
+        email
+        for (email,) in db.execute(
+            select(User.email_normalized).where(
+                User.organization_id == actor.organization_id,
+                User.email_normalized.in_(
+                    {normalize_email(item[0].email) for item in items if isinstance(item, tuple)}
+                ),
+            )
+        )
+    }
+    errors = 0
+    for item in items:
+        if isinstance(item, Exception):
+            outcomes.append(item)
+            errors += 1
+            if max_errors is not None and errors >= max_errors:
+                break
+            continue
+        data, external_id = item
+        if (
+            data.attributes is not None
+            or data.password_hash is not None
+            or data.send_welcome_email
+            or data.status == UserStatus.PENDING.value
+        ):
+            raise ValueError("add_users adds new active users only: use add_user")
+        try:
+            problems, created_at = new_user_problems(data, now=now)
+            if problems:
+                raise InvalidInput("The user's details are not valid.", fields=problems)
+            links = resolve(
+                db,
+                actor=actor,
+                team_id=data.team_id,
+                group_ids=data.group_ids,
+                role_ids=data.role_ids,
+            )
+            key = normalize_email(data.email)
+            if key in taken:
+                raise Conflict(
+                    f"{data.email.strip()} is in the organization already.",
+                    code="user.email_taken",
+                    fields={"email": f"'{data.email.strip()}' is taken"},
+                )
+        except DomainError as error:
+            outcomes.append(error)
+            errors += 1
+            if max_errors is not None and errors >= max_errors:
+                break
+            continue
+        taken.add(key)
+        outcomes.append(0)  # the new user's id, once inserted
+        wanted.append((len(outcomes) - 1, data, external_id, (links, created_at)))
+    if not wanted:
+        return outcomes
+    connection = db.connection()
+    sql_time = bulk.sql_time(connection.dialect.name)
+    new_ids = bulk.next_ids(connection, "users", len(wanted))
+    rows = []
+    for (_, data, external_id, (links, created_at)), user_id in zip(wanted, new_ids, strict=True):
+        rows.append(
+            (
+                user_id,
+                data.email.strip(),
+                normalize_email(data.email),
+                data.first_name.strip(),
+                data.last_name.strip(),
+                created_via_of(actor, data),
+                links.team.id if links.team else None,
+                sql_time(created_at or now),  # validated on creation, as add_user does
+                sql_time(created_at or now),
+                external_id,
+            )
+        )
+    bulk.insert_rows(
+        connection,
+        "users",
+        NEW_USER_COLUMNS,
+        rows,
+        same={
+            "organization_id": actor.organization_id,
+            "status": UserStatus.ACTIVE.value,
+            "updated_at": sql_time(now),
+            "version": 1,
+        },
+    )
+    events: list[tuple[int, dict[str, Any]]] = []
+    for (index, data, external_id, (links, created_at)), user_id in zip(
+        wanted, new_ids, strict=True
+    ):
+        outcomes[index] = user_id
+        if links.groups or links.roles:
+            user = db.get_one(User, user_id)
+            attach(db, user, links)
+        events.append(
+            (
+                user_id,
+                {"email": data.email.strip(), **links.names(), "welcome_email": False}
+                | ({"created_at": created_at.isoformat()} if created_at else {})
+                | ({"external_id": external_id} if external_id is not None else {}),
+            )
+        )
+    audit.record_many(db, actor=actor, action="user.created", target_type="user", targets=events)
+    return outcomes
 
 
 def backdate(db: Session, *, actor: Actor, user_id: int, created_at: datetime) -> User:

@@ -39,6 +39,7 @@ from userdesk.web.console.people import router as people_router
 from userdesk.web.console.retention import router as retention_router
 from userdesk.web.console.routes import CommonUsersPage
 from userdesk.web.console.routes import router as console_router
+from userdesk.web.console.user_fields import router as user_fields_router
 from userdesk.web.console.webhooks import router as webhooks_console_router
 from userdesk.web.edge import EdgeMiddleware
 from userdesk.web.portal.account import router as account_router
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     console_face.include_router(webhooks_console_router)  # before /settings/{kind}
     console_face.include_router(churn_settings_router)  # before /settings/{kind}
     console_face.include_router(password_imports_router)  # before /settings/{kind}
+    console_face.include_router(user_fields_router)  # before /settings/{kind}
     console_face.include_router(console_router)
     console_face.include_router(retention_router)
     app.include_router(console_face)

@@ -18,7 +18,9 @@ needs, says that `If-Match` is required where an operation takes it (428 without
 that no text holds a NUL (`web.inputs` refuses it, and a lone surrogate, in every field:
 JSON Schema cannot say the latter). Last, it adds OpenAPI 3.1's `webhooks`: one entry per
 event type an endpoint is sent, its body's schema (from webhooks.catalog) and the
-signature headers.
+signature headers. And the SCIM 2.0 service provider mounted at /scim/v2 (web.scim, its
+own app): its operations, tagged SCIM, in `application/scim+json`, with the SCIM token as
+their bearer scheme and SCIM errors (`scimType`) as their error bodies (describe_scim).
 """
 
 from __future__ import annotations
@@ -27,8 +29,11 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from starlette.datastructures import State
 
 from userdesk.web.deps import SESSION_COOKIE
+from userdesk.web.scim import create_scim_app
 from userdesk.webhooks import catalog
 from userdesk.webhooks.service import retry_schedule_text
 
@@ -226,6 +231,109 @@ def describe_webhooks(
     return document
 
 
+SCIM_MEDIA_TYPE = "application/scim+json"
+SCIM_PREFIX = "/scim/v2"
+SCIM_ERROR_SCHEMA: dict[str, Any] = {
+    "title": "ScimError",
+    "description": "RFC 7644 §3.12: a SCIM error, its `scimType` on a 400 or 409.",
+    "type": "object",
+    "required": ["schemas", "status"],
+    "properties": {
+        "schemas": {"type": "array", "items": {"type": "string"}},
+        "status": {"type": "string", "description": "The HTTP status, as text."},
+        "scimType": {
+            "type": "string",
+            "description": "invalidFilter, invalidSyntax, invalidValue, invalidPath, "
+            "noTarget, uniqueness, mutability, tooMany, invalidCursor, expiredCursor …",
+        },
+        "detail": {"type": "string"},
+    },
+}
+SCIM_RESOURCE_SCHEMA: dict[str, Any] = {
+    "title": "ScimResource",
+    "description": "A SCIM resource (RFC 7643: a User, a Group, a ResourceType, a Schema, "
+    "the ServiceProviderConfig) or message (ListResponse, PatchOp, SearchRequest, "
+    "BulkRequest, BulkResponse), named by its `schemas`. GET /scim/v2/Schemas lists the "
+    "attributes kept, the organization's custom fields as the extension "
+    "`urn:ietf:params:scim:schemas:extension:userdesk:2.0:User`.",
+    "type": "object",
+    "required": ["schemas"],
+    "properties": {"schemas": {"type": "array", "items": {"type": "string"}}},
+}
+SCIM_MEANINGS: dict[int, str] = {
+    400: "Bad input: a SCIM error with its scimType (invalidFilter, invalidValue …).",
+    401: "No SCIM token, or a revoked one (an API key is not accepted here).",
+    403: "The token may not change this user (one who holds more than provisioning).",
+    404: "No such resource within the organization.",
+    409: "A taken userName or group name (scimType uniqueness), or a clash.",
+    412: "`If-Match` is not the resource's current version (`meta.version`).",
+    413: "The body is larger than the bulk maxPayloadSize.",
+}
+# The query parameters of a SCIM list (RFC 7644 §3.4.2, RFC 9865's cursor).
+SCIM_LIST_PARAMETERS: tuple[tuple[str, dict[str, Any], str], ...] = (
+    ("filter", {"type": "string", "maxLength": 4096}, "A SCIM filter (RFC 7644 §3.4.2.2)."),
+    ("startIndex", {"type": "integer"}, "Index paging: the 1-based index of the first."),
+    ("count", {"type": "integer"}, "How many on a page (100 unless given, at most 1,000)."),
+    ("cursor", {"type": "string"}, "Cursor paging (RFC 9865): empty for the first page."),
+    ("sortBy", {"type": "string"}, "The attribute the list is sorted by."),
+    ("sortOrder", {"type": "string", "enum": ["ascending", "descending"]}, "The order."),
+    ("attributes", {"type": "string"}, "The attributes to answer, separated by commas."),
+    ("excludedAttributes", {"type": "string"}, "The attributes to leave out."),
+)
+
+
+def describe_scim(document: dict[str, Any], scim_app: FastAPI) -> dict[str, Any]:
+    """Add SCIM_APP's operations (the /scim/v2 app) to DOCUMENT, tagged SCIM: each takes
+    and answers `application/scim+json`, authenticated by the SCIM token (bearer), its
+    errors SCIM errors."""
+    generated = get_openapi(title="SCIM", version="2.0", routes=scim_app.routes)
+    components = document.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    schemas["ScimError"] = SCIM_ERROR_SCHEMA
+    schemas["ScimResource"] = SCIM_RESOURCE_SCHEMA
+    components.setdefault("securitySchemes", {})["scimToken"] = {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A SCIM token from Settings > Provisioning or `userdesk scim-token "
+        "create` (only at /scim/v2, which accepts nothing else).",
+    }
+    resource = {SCIM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ScimResource"}}}
+    error = {SCIM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ScimError"}}}
+    paths = document.setdefault("paths", {})
+    for path, item in generated.get("paths", {}).items():
+        for method, operation in item.items():
+            if method not in METHODS:
+                continue
+            operation["tags"] = ["SCIM"]
+            operation["operationId"] = f"scim_{operation.get('operationId', method)}"
+            operation["security"] = [{"scimToken": []}]
+            if method == "get" and not path.endswith("}") and path in ("/Users", "/Groups"):
+                operation["parameters"] = [
+                    {"name": n, "in": "query", "required": False, "schema": t, "description": d}
+                    for n, t, d in SCIM_LIST_PARAMETERS
+                ]
+            if method in ("post", "put", "patch"):
+                operation["requestBody"] = {"required": True, "content": resource}
+            statuses = [400, 401, 403]
+            if "{" in path:
+                statuses.append(404)
+            if method in WRITES:
+                statuses += [409, 412] if "{" in path else [409, 413]
+            success = {"post": "201", "delete": "204"}.get(method, "200")
+            if path.endswith(".search") or path == "/Bulk":
+                success = "200"
+            answers: dict[str, Any] = {
+                success: {"description": "Done."}
+                if success == "204"
+                else {"description": "The resource or message.", "content": resource}
+            }
+            for status in sorted(statuses):
+                answers[str(status)] = {"description": SCIM_MEANINGS[status], "content": error}
+            operation["responses"] = answers
+        paths[SCIM_PREFIX + path] = item
+    return document
+
+
 def install(app: FastAPI) -> None:
     """Make APP's /openapi.json the rewritten document (built once, on first request),
     with the webhooks an endpoint receives."""
@@ -234,6 +342,7 @@ def install(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             document = describe_errors(generate())
+            document = describe_scim(document, create_scim_app(State()))
             app.openapi_schema = describe_webhooks(
                 document, catalog.EVENT_TYPES, catalog.event_schema
             )

@@ -14,6 +14,7 @@ is not a BIGINT a 404, a filter too long, deep or wide a 400 invalidFilter (scim
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import orjson
@@ -33,7 +34,9 @@ from scim2_models import (
     ResourceType,
     ResponseParameters,
     Schema,
+    SchemaExtension,
     SCIMException,
+    ScimFilter,
     SearchRequest,
     ServiceProviderConfig,
     Sort,
@@ -61,6 +64,7 @@ from userdesk.errors import (
 )
 from userdesk.scim import bulk as scim_bulk
 from userdesk.scim import cursors as scim_cursors
+from userdesk.scim import extension as custom_fields
 from userdesk.scim import groups as scim_groups
 from userdesk.scim import tokens
 from userdesk.scim import users as scim_users
@@ -268,6 +272,8 @@ def _resource_response(
         scim_ctx=Context.RESOURCE_QUERY_RESPONSE,
         response_parameters=_response_parameters(kind.model, attributes, excluded),
     )
+    if kind.custom_fields and custom_fields.shown(attributes, excluded):
+        custom_fields.add_to(db, body, found)
     headers = {"ETag": resource.meta.version}
     if status == 201:
         headers["Location"] = resource.meta.location
@@ -324,12 +330,24 @@ def _service_provider_config() -> ServiceProviderConfig:
     )
 
 
-def _resource_types() -> list[ResourceType]:
-    return [ResourceType.from_resource(ScimUser), ResourceType.from_resource(ScimGroup)]
+def _resource_types(db: Session, actor: Actor) -> list[ResourceType]:
+    """User (with the custom fields' extension when the organization has fields) and Group."""
+    user = ResourceType.from_resource(ScimUser)
+    if custom_fields.schema(db, actor.organization_id) is not None:
+        user.schema_extensions = [
+            SchemaExtension.model_validate({"schema": custom_fields.SCHEMA_URN, "required": False})
+        ]
+    return [user, ResourceType.from_resource(ScimGroup)]
 
 
-def _schemas() -> list[Schema]:
-    return [scim_users.user_schema(), scim_groups.group_schema()]
+def _schemas(db: Session, actor: Actor) -> list[Schema]:
+    """User's, Group's, and the custom fields' extension when the organization has fields."""
+    custom = custom_fields.schema(db, actor.organization_id)
+    return [
+        scim_users.user_schema(),
+        scim_groups.group_schema(),
+        *([custom] if custom is not None else []),
+    ]
 
 
 def _discovery(app: FastAPI) -> None:
@@ -342,31 +360,31 @@ def _discovery(app: FastAPI) -> None:
         return scim_response(config.model_dump(scim_ctx=dump))
 
     @app.get("/ResourceTypes")
-    def resource_types(actor: ScimActor) -> Response:
-        found = _resource_types()
+    def resource_types(db: DbSession, actor: ScimActor) -> Response:
+        found = _resource_types(db, actor)
         listed = ListResponse[ResourceType](
             total_results=len(found), start_index=1, items_per_page=len(found), resources=found
         )
         return scim_response(listed.model_dump(scim_ctx=Context.SEARCH_RESPONSE))
 
     @app.get("/ResourceTypes/{name}")
-    def resource_type(name: str, actor: ScimActor) -> Response:
-        for found in _resource_types():
+    def resource_type(name: str, db: DbSession, actor: ScimActor) -> Response:
+        for found in _resource_types(db, actor):
             if found.id == name:
                 return scim_response(found.model_dump(scim_ctx=dump))
         raise NotFoundException(detail=f"No resource type {name}.")
 
     @app.get("/Schemas")
-    def schemas(actor: ScimActor) -> Response:
-        found = _schemas()
+    def schemas(db: DbSession, actor: ScimActor) -> Response:
+        found = _schemas(db, actor)
         listed = ListResponse[Schema](
             total_results=len(found), start_index=1, items_per_page=len(found), resources=found
         )
         return scim_response(listed.model_dump(scim_ctx=Context.SEARCH_RESPONSE))
 
     @app.get("/Schemas/{schema_id}")
-    def schema(schema_id: str, actor: ScimActor) -> Response:
-        for found in _schemas():
+    def schema(schema_id: str, db: DbSession, actor: ScimActor) -> Response:
+        for found in _schemas(db, actor):
             if found.id == schema_id:
                 return scim_response(found.model_dump(scim_ctx=dump))
         raise NotFoundException(detail=f"No schema {schema_id}.")
@@ -403,74 +421,115 @@ def _cursoring(request: Request) -> scim_users.Cursoring:
     return scim_users.Cursoring(secret_key=settings.secret_key, now=time.time())
 
 
-def _search(
-    request: Request, db: Session, actor: Actor, search: SearchRequest[Resource]
-) -> Response:
+@dataclass(frozen=True)
+class Listed:
+    """One page of a list: its users or groups, the total, and where it is (startIndex
+    when paged by index; the cursors when by cursor)."""
+
+    found: list[Any]
+    total: int
+    start: int | None
+    next_cursor: str | None
+    previous_cursor: str | None
+
+
+def _page_of(request: Request, db: Session, actor: Actor, search: Any, kind: Kind) -> Listed:
+    """The page of KIND's resources SEARCH asks for: by cursor (RFC 9865) when it holds
+    one, else by index. The one branch of GET /Users, /Users/.search and GET /Groups."""
     filter_ = str(search.filter) if search.filter else None
-    sort_by = str(search.sort_by) if search.sort_by else None
     descending = search.sort_order == SearchRequest.SortOrder.descending
+    users = kind is USERS
+    # Groups sort by id only (scim.groups).
+    sorting = {"sort_by": str(search.sort_by) if search.sort_by else None} if users else {}
     if search.cursor is not None:  # RFC 9865
-        found = scim_users.cursor_search(
+        by_cursor = scim_users.cursor_search if users else scim_groups.cursor_search
+        found = by_cursor(
             db,
             actor=actor,
             filter_=filter_,
             cursor=search.cursor,
             count=search.count,
-            sort_by=sort_by,
             descending=descending,
             cursoring=_cursoring(request),
+            **sorting,
         )
-        users, total, start = found.users, found.total, None
-        next_cursor, previous_cursor = found.next_cursor, found.previous_cursor
-    else:
-        page = scim_users.search(
-            db,
-            actor=actor,
-            filter_=filter_,
-            start_index=search.start_index or 1,
-            count=scim_users.DEFAULT_COUNT if search.count is None else search.count,
-            sort_by=sort_by,
-            descending=descending,
-        )
-        users, total, start = page.users, page.total, page.start_index
-        next_cursor = previous_cursor = None
+        items = found.users if isinstance(found, scim_users.CursorPage) else found.groups
+        return Listed(items, found.total, None, found.next_cursor, found.previous_cursor)
+    by_index = scim_users.search if users else scim_groups.search
+    page = by_index(
+        db,
+        actor=actor,
+        filter_=filter_,
+        start_index=search.start_index or 1,
+        count=scim_users.DEFAULT_COUNT if search.count is None else search.count,
+        descending=descending,
+        **sorting,
+    )
+    items = page.users if isinstance(page, scim_users.Page) else page.groups
+    return Listed(items, page.total, page.start_index, None, None)
+
+
+def _search(
+    request: Request, db: Session, actor: Actor, search: SearchRequest[Resource]
+) -> Response:
+    listed = _page_of(request, db, actor, search, USERS)
+    users = listed.found
+    with_fields = bool(users) and bool(custom_fields.fields(db, actor.organization_id))
     if not search.attributes and not search.excluded_attributes:
         # Every attribute: the page's JSON built directly (scim_users.resource_body).
         bodies = [
             scim_users.resource_body(user, location=_location(request, user.id)) for user in users
         ]
+        if with_fields:
+            for body, user in zip(bodies, users, strict=True):
+                custom_fields.add_to(db, body, user)
         return scim_response(
-            list_body(total, start, bodies, next_cursor=next_cursor, previous=previous_cursor)
+            list_body(
+                listed.total,
+                listed.start,
+                bodies,
+                next_cursor=listed.next_cursor,
+                previous=listed.previous_cursor,
+            )
         )
     resources = [
         scim_users.to_resource(user, location=_location(request, user.id)) for user in users
     ]
-    listed = _USER_LIST(
-        total_results=total,
-        start_index=start,
+    page = _USER_LIST(
+        total_results=listed.total,
+        start_index=listed.start,
         items_per_page=len(resources),
         resources=resources,
-        next_cursor=next_cursor,
-        previous_cursor=previous_cursor,
+        next_cursor=listed.next_cursor,
+        previous_cursor=listed.previous_cursor,
     )
-    parameters = None
-    if search.attributes or search.excluded_attributes:
-        parameters = ResponseParameters[Resource](
-            attributes=search.attributes, excluded_attributes=search.excluded_attributes
-        )
-    return scim_response(
-        listed.model_dump(scim_ctx=Context.SEARCH_RESPONSE, response_parameters=parameters)
+    parameters = ResponseParameters[Resource](
+        attributes=search.attributes, excluded_attributes=search.excluded_attributes
     )
+    body = page.model_dump(scim_ctx=Context.SEARCH_RESPONSE, response_parameters=parameters)
+    if with_fields and custom_fields.shown(search.attributes, search.excluded_attributes):
+        for shown, user in zip(body.get("Resources", []), users, strict=True):
+            custom_fields.add_to(db, shown, user)
+    return scim_response(body)
 
 
-def _search_request(values: dict[str, Any]) -> SearchRequest[Resource]:
-    """A SearchRequest from query parameters or a /.search body.
+def _search_request(values: dict[str, Any], model: Any = Resource) -> Any:
+    """A SearchRequest for MODEL's resources from query parameters or a /.search body.
 
     Raises:
         InvalidFilterException, InvalidValueException: a bad filter or parameter.
     """
+    expression = values.get("filter")
+    # scim2-models resolves a filter's attributes against MODEL, which does not know the
+    # organization's custom fields: such a filter is checked for its syntax here, and for
+    # its attributes by scim.filters as it becomes SQL.
+    custom = isinstance(expression, str) and custom_fields.SCHEMA_URN.lower() in expression.lower()
+    if custom:
+        values = {key: value for key, value in values.items() if key != "filter"}
     try:
-        search = SearchRequest[Resource].model_validate(values, scim_ctx=Context.SEARCH_REQUEST)
+        search = SearchRequest[model].model_validate(values, scim_ctx=Context.SEARCH_REQUEST)
+        if custom:
+            search = search.model_copy(update={"filter": ScimFilter(expression)})
     except ValidationError as exc:
         error = ScimErrorMessage.from_validation_errors(exc)[0]
         raise SCIMException.from_error(error) from None
@@ -628,9 +687,16 @@ def _search_everything(
                 "excludedAttributes": [str(p) for p in search.excluded_attributes or []] or None,
             }
         )
-    return scim_response(
-        listed.model_dump(scim_ctx=Context.SEARCH_RESPONSE, response_parameters=parameters)
-    )
+    body = listed.model_dump(scim_ctx=Context.SEARCH_RESPONSE, response_parameters=parameters)
+    users = users_page.users if users_page else []
+    if (
+        users
+        and custom_fields.fields(db, actor.organization_id)
+        and custom_fields.shown(search.attributes, search.excluded_attributes)
+    ):  # the users come first, then the groups
+        for shown, user in zip(body.get("Resources", []), users, strict=False):
+            custom_fields.add_to(db, shown, user)
+    return scim_response(body)
 
 
 def _groups(app: FastAPI) -> None:
@@ -644,55 +710,22 @@ def _groups(app: FastAPI) -> None:
 
     @app.get("/Groups")
     def list_groups(request: Request, db: DbSession, actor: ScimActor) -> Response:
-        try:
-            search = SearchRequest[ScimGroup].model_validate(
-                dict(request.query_params), scim_ctx=Context.SEARCH_REQUEST
-            )
-        except ValidationError as exc:
-            raise SCIMException.from_error(
-                ScimErrorMessage.from_validation_errors(exc)[0]
-            ) from None
-        _cap(search)
-        filter_ = str(search.filter) if search.filter else None
-        descending = search.sort_order == SearchRequest.SortOrder.descending
-        start: int | None = None
-        next_cursor = previous_cursor = None
-        if search.cursor is not None:  # RFC 9865
-            found = scim_groups.cursor_search(
-                db,
-                actor=actor,
-                filter_=filter_,
-                cursor=search.cursor,
-                count=search.count,
-                descending=descending,
-                cursoring=_cursoring(request),
-            )
-            groups, total = found.groups, found.total
-            next_cursor, previous_cursor = found.next_cursor, found.previous_cursor
-        else:
-            page = scim_groups.search(
-                db,
-                actor=actor,
-                filter_=filter_,
-                start_index=search.start_index or 1,
-                count=scim_users.DEFAULT_COUNT if search.count is None else search.count,
-                descending=descending,
-            )
-            groups, total, start = page.groups, page.total, page.start_index
+        search = _search_request(dict(request.query_params), ScimGroup)
+        page = _page_of(request, db, actor, search, GROUPS)
         users_base = _location(request, 0).rsplit("/", 1)[0]
         resources = [
             scim_groups.to_resource(
                 db, group, location=_location(request, group.id, "Groups"), users_base=users_base
             )
-            for group in groups
+            for group in page.found
         ]
         listed = _GROUP_LIST(
-            total_results=total,
-            start_index=start,
+            total_results=page.total,
+            start_index=page.start,
             items_per_page=len(resources),
             resources=resources,
-            next_cursor=next_cursor,
-            previous_cursor=previous_cursor,
+            next_cursor=page.next_cursor,
+            previous_cursor=page.previous_cursor,
         )
         parameters = None
         if search.attributes or search.excluded_attributes:

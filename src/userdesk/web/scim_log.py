@@ -1,9 +1,14 @@
 """Writes the SCIM request log (userdesk.scim.request_log): a pure-ASGI middleware of the
 /scim/v2 app.
 
-Once the answer has gone out, one INSERT in a short transaction of its own: the method,
-the path (`logged_path`), the status, an error's scimType and detail (read from the
-SCIM error body, at most ERROR_BODY_MAX bytes of it), the time taken. The request's
+Once the answer has gone out, one row: the method, the path (`logged_path`), the status,
+an error's scimType and detail (read from the SCIM error body, at most ERROR_BODY_MAX
+bytes of it), the time taken. Rows are written in a short transaction of their own, shared
+by the requests that end together (a group commit): the first to end waits its turn among
+the writers, and the rows of those that end meanwhile go in its transaction; each request
+ends once its row is written. Alone, a request writes its row in a transaction of one;
+provisioning thousands of users over a few connections takes one log transaction for
+several requests instead of one each. The request's
 token is the one `provisioning_actor` authenticated (`TOKEN_KEY` in the request's
 state); a request without one is not logged (it failed authentication, and the security
 log has it), except a 404 or 405 sent with a valid token, whose route solved no
@@ -13,6 +18,7 @@ log line, never a failed request. Bodies and headers are never read into the log
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -39,6 +45,8 @@ class RequestLogMiddleware:
     def __init__(self, app: ASGIApp, *, state: State) -> None:
         self.app = app
         self.state = state
+        self._rows: list[dict[str, Any]] = []  # rows waiting for the next log transaction
+        self._written: asyncio.Future[None] | None = None  # the waiting transaction's end
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -82,28 +90,48 @@ class RequestLogMiddleware:
         root = str(scope.get("root_path", ""))
         if root and not path.startswith(root):
             path = root + path
-        database: Database = self.state.database
-        async with database.writing() as db:
-            if known is None:
+        if known is None:
+            database: Database = self.state.database
+            async with database.writing() as db:
                 try:
                     token, _ = tokens.authenticate(db, secret=secret or "")
                 except NotAuthenticated:
                     return
                 known = (token.id, token.organization_id)
-            token_id, organization_id = known
-            request_log.record(
-                db,
-                organization_id=organization_id,
-                token_id=token_id,
-                method=str(scope.get("method", "")),
-                path=request_log.logged_path(
+        token_id, organization_id = known
+        await self._logged(
+            {
+                "organization_id": organization_id,
+                "token_id": token_id,
+                "method": str(scope.get("method", "")),
+                "path": request_log.logged_path(
                     path, scope.get("query_string", b"").decode("latin-1")
                 ),
-                status=status,
-                scim_type=scim_type,
-                detail=detail,
-                duration_ms=ms,
-            )
+                "status": status,
+                "scim_type": scim_type,
+                "detail": detail,
+                "duration_ms": ms,
+            }
+        )
+
+    async def _logged(self, row: dict[str, Any]) -> None:
+        """Write ROW with the rows of the requests ending meanwhile (see the module's
+        docstring); return once it is written (or failed to be: a log line)."""
+        self._rows.append(row)
+        if self._written is not None:  # a transaction waits for its turn: ROW goes in it
+            await asyncio.shield(self._written)
+            return
+        written = self._written = asyncio.get_running_loop().create_future()
+        try:
+            database: Database = self.state.database
+            async with database.writing() as db:
+                rows, self._rows, self._written = self._rows, [], None
+                for taken in rows:
+                    request_log.record(db, **taken)
+        finally:
+            if self._written is written:  # failed before taking the rows: they are lost
+                self._rows, self._written = [], None
+            written.set_result(None)
 
 
 def _bearer(scope: Scope) -> str | None:

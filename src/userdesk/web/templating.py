@@ -128,13 +128,12 @@ def time_element(
 def admin_zone(context: Mapping[str, Any]) -> str | None:
     """The signed-in admin's time zone where one is known (their business hours'), else
     None: the browser's is used (static/js/userdesk.js), UTC without JavaScript."""
-    auth = context.get("auth")
-    if getattr(auth, "signed_in", None) is None:
+    signed_in = getattr(context.get("auth"), "signed_in", None)
+    if signed_in is None:
         return None
-    # Auth.user: the entity, loaded once per request at the first time shown.
-    hours = getattr(getattr(auth, "user", None), "business_hours", None)
-    zone = hours.get("time_zone") if isinstance(hours, dict) else None
-    if not isinstance(zone, str) or not zone:
+    # Read with the session (auth.SessionUser), at each request: no statement more.
+    zone: str | None = signed_in.user.time_zone
+    if not zone:
         return None
     try:
         ZoneInfo(zone)

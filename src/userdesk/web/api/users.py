@@ -24,6 +24,7 @@ from userdesk.db.base import utcnow
 from userdesk.errors import InvalidInput
 from userdesk.impersonation import service as impersonation
 from userdesk.jobs.schemas import JobRead
+from userdesk.segments.columns import parse_keys as parse_column_keys
 from userdesk.two_step import service as two_step
 from userdesk.users import attributes, batch, bulk, lifecycle
 from userdesk.users import service as users
@@ -229,10 +230,17 @@ async def sync_users(
     responses={200: {"content": {"text/csv": {}}, "description": "RFC 4180 CSV"}},
 )
 async def export_users(
-    request: Request, actor: CurrentActor, q: QueryParam = "", sort: SortParam = "name"
+    request: Request,
+    actor: CurrentActor,
+    q: QueryParam = "",
+    sort: SortParam = "name",
+    columns: Annotated[
+        str,
+        Query(description="Custom fields (their keys, comma-separated) written after the others."),
+    ] = "",
 ) -> StreamingResponse:
     """Exactly the users of the view (query and sort), every page of it, as CSV."""
-    return csv_download(request, actor, q=q, sort=sort)
+    return csv_download(request, actor, q=q, sort=sort, columns=parse_column_keys(columns))
 
 
 @router.post("/bulk/preview", response_model=BulkPreview)

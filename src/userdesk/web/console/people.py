@@ -13,7 +13,6 @@ from userdesk.access import service as access
 from userdesk.audit import wording
 from userdesk.db.session import Database, outside_transaction
 from userdesk.errors import DomainError, InvalidInput
-from userdesk.imports import rules as import_rules
 from userdesk.imports import service as imports
 from userdesk.invitations import service as invitations
 from userdesk.invitations.rules import parse_people
@@ -23,10 +22,13 @@ from userdesk.jobs.schemas import JobRead
 from userdesk.mail import mailbox as mailboxes
 from userdesk.mail import service as mail
 from userdesk.mail.rules import EmailKind, Template
-from userdesk.users import bulk, lifecycle
+from userdesk.segments import columns as list_columns
+from userdesk.users import attributes, bulk, lifecycle
 from userdesk.users import service as users
 from userdesk.users.bulk import BULK_LABELS, BulkRequest
+from userdesk.users.field_rules import FieldSpec
 from userdesk.users.schemas import UserCreate
+from userdesk.web import attribute_forms
 from userdesk.web.console.pages import partial, render
 from userdesk.web.deps import ConsoleAuth, DbSession, SettingsDep
 from userdesk.web.downloads import csv_download
@@ -110,16 +112,25 @@ async def invite_wizard(request: Request, db: DbSession, auth: ConsoleAuth) -> R
         db,
         choices=choices,
         email_template=template,
+        invite_fields=_invite_fields(db, auth),
         nav="invitations",
+    )
+
+
+def _invite_fields(db: DbSession, auth: ConsoleAuth) -> list[FieldSpec]:
+    """The organization's fields required on invitation: asked per person."""
+    return attribute_forms.required_fields(
+        db, auth.actor.organization_id, attributes.party_of(auth.actor), "invitation"
     )
 
 
 @router.post("/invite/people", response_class=HTMLResponse)
 async def pasted_people(
-    request: Request, auth: ConsoleAuth, paste: Annotated[str, Form()] = ""
+    request: Request, db: DbSession, auth: ConsoleAuth, paste: Annotated[str, Form()] = ""
 ) -> Response:
     """The rows a pasted list makes, each with its problem (htmx)."""
-    return partial(request, "console/_invite_rows.html", auth, {"people": parse_people(paste)})
+    context = {"people": parse_people(paste), "invite_fields": _invite_fields(db, auth)}
+    return partial(request, "console/_invite_rows.html", auth, context)
 
 
 @router.post("/email-preview", response_class=HTMLResponse)
@@ -211,9 +222,11 @@ async def invite(
     subject: Annotated[str, Form()] = "",
     body: Annotated[str, Form()] = "",
 ) -> Response:
+    # Each row's fields required on invitation (attributes.<key>, one input per row).
+    values = attribute_forms.per_row(await request.form(), _invite_fields(db, auth), len(email))
     people = [
-        Person(email=e, first_name=f, last_name=last)
-        for e, f, last in zip(email, first_name, last_name, strict=False)
+        Person(email=e, first_name=f, last_name=last, attributes=given)
+        for e, f, last, given in zip(email, first_name, last_name, values, strict=False)
         if e.strip() or f.strip() or last.strip()
     ]
     data = InvitationCreate(
@@ -485,10 +498,12 @@ async def import_report(job_id: PathId, db: DbSession, auth: ConsoleAuth) -> Res
 
 @router.get("/users/export")
 async def export_users(
-    request: Request, auth: ConsoleAuth, q: str = "", sort: str = "name"
+    request: Request, auth: ConsoleAuth, q: str = "", sort: str = "name", columns: str = ""
 ) -> Response:
-    """Export User List: exactly the users of the view, as CSV."""
-    return csv_download(request, auth.actor, q=q, sort=sort)
+    """Export User List: exactly the users of the view, as CSV, with its custom COLUMNS
+    (`plan,seats`)."""
+    keys = list_columns.parse_keys(columns)
+    return csv_download(request, auth.actor, q=q, sort=sort, columns=keys)
 
 
 @router.get("/imports", response_class=HTMLResponse)
@@ -542,7 +557,7 @@ async def map_import(
         auth,
         db,
         draft=draft,
-        fields=import_rules.FIELDS,
+        targets=imports.mapping_targets(db, actor=auth.actor),
         errors={},
         nav="users",
     )
@@ -560,7 +575,10 @@ async def start_import(
 ) -> Response:
     """Run the import (or a dry run) with the columns as mapped."""
     form = await request.form()
-    mapping = {f: str(form.get(f"map_{f}") or "") for f in import_rules.FIELDS}
+    mapping = {
+        target: str(form.get(f"map_{target}") or "")
+        for target, _ in imports.mapping_targets(db, actor=auth.actor)
+    }
     database: Database = request.app.state.database
 
     def parse() -> imports.Parsed | None:  # the whole file, to count its rows: seconds
@@ -588,7 +606,7 @@ async def start_import(
             db,
             status_code=400,
             draft=draft,
-            fields=import_rules.FIELDS,
+            targets=imports.mapping_targets(db, actor=auth.actor),
             errors=exc.fields,
             nav="users",
         )

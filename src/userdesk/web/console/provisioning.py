@@ -1,8 +1,9 @@
 """/console/settings/provisioning: SCIM for an organization's identity provider. The base
 URL to give it, the tokens (made here, shown once; revoked here), and the provider's latest
-requests with their outcome, so that an admin sees why the provider says "failed". The
-same service calls as `userdesk scim-token create`; scim.manage over the whole
-organization only."""
+requests with their outcome, so that an admin sees why the provider says "failed"; and
+whether a department that names no team makes one (scim.settings). The same service
+calls as `userdesk scim-token create` and `userdesk scim-settings`; scim.manage over the
+whole organization only."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from userdesk.errors import InvalidInput
 from userdesk.scim import request_log, tokens
+from userdesk.scim import settings as scim_settings
 from userdesk.web.console.pages import render
 from userdesk.web.deps import ConsoleAuth, DbSession
 from userdesk.web.inputs import PathId
@@ -55,6 +57,8 @@ def _page(
         name=name,
         errors=errors or {},
         revoked=request.query_params.get("revoked") == "1",
+        saved=request.query_params.get("saved") == "1",
+        creates_teams=scim_settings.creates_teams(db, auth.actor.organization_id),
         shown=request_log.SHOWN,
         nav="settings",
     )
@@ -86,3 +90,12 @@ async def revoke_token(token_id: PathId, db: DbSession, auth: ConsoleAuth) -> Re
     """Revoke a token: the provider's next request with it is refused."""
     tokens.revoke_token(db, actor=auth.actor, token_id=token_id)
     return RedirectResponse(f"{BASE}?revoked=1", status_code=303)
+
+
+@router.post("/settings")
+async def save_settings(
+    db: DbSession, auth: ConsoleAuth, creates_teams: Annotated[bool, Form()] = False
+) -> Response:
+    """Turn "a department that names no team makes one" on or off (audited)."""
+    scim_settings.set_creates_teams(db, actor=auth.actor, value=creates_teams)
+    return RedirectResponse(f"{BASE}?saved=1#teams", status_code=303)

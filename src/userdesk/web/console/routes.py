@@ -37,17 +37,20 @@ from userdesk.organizations import service as organizations
 from userdesk.organizations.models import Organization
 from userdesk.organizations.service import invitation_ttl
 from userdesk.query.rules import Query, parse
+from userdesk.segments import columns as list_columns
 from userdesk.segments import service as segments
 from userdesk.segments.models import Segment
 from userdesk.segments.schemas import SegmentCreate, SegmentUpdate
 from userdesk.signup.rules import RegistrationPolicy, parse_domains
 from userdesk.two_step import service as two_step
-from userdesk.users import bulk, lifecycle
+from userdesk.users import attributes, bulk, lifecycle
 from userdesk.users import service as users
 from userdesk.users.bulk import BULK_LABELS
+from userdesk.users.field_rules import FieldSpec
 from userdesk.users.models import User
 from userdesk.users.rules import Action, display_name
 from userdesk.users.schemas import UserUpdate, loaded_user_view
+from userdesk.web import attribute_forms
 from userdesk.web.common_route import CommonRoute
 from userdesk.web.console import provisioning, views
 from userdesk.web.console.pages import partial, render
@@ -76,16 +79,27 @@ async def users_list(
     sort: str = "name",
     cursor: str | None = None,
     segment: QueryId = None,
+    columns: str | None = None,
 ) -> Response:
-    """The Users list for the query in the URL: the whole page, the results, or more rows."""
+    """The Users list for the query in the URL: the whole page, the results, or more rows.
+
+    COLUMNS (`plan,seats`) are the custom fields shown as extra columns; without it, the
+    segment's (when one is shown), else the ones the admin chose last."""
     target = request.headers.get("HX-Target") if request.headers.get("HX-Request") else None
     error = None
     page = None
+    segment_row = _current_segment(db, auth, segment)
+    shown: list[FieldSpec] = []
     try:
-        page = users.list_users(db, actor=auth.actor, q=q, sort=sort, cursor=cursor)
+        shown = _shown_columns(db, auth, columns, segment_row)
+        page = users.list_users(
+            db, actor=auth.actor, q=q, sort=sort, cursor=cursor, with_attributes=bool(shown)
+        )
     except InvalidInput as exc:
         error = exc
     more = {"q": q, "sort": sort, "cursor": page.next_cursor} if page and page.next_cursor else None
+    if more and columns is not None:
+        more["columns"] = columns
     rows_html = write_rows(
         auth.actor,
         page.items if page else [],
@@ -94,6 +108,7 @@ async def users_list(
         csrf_token=auth.csrf_token,
         more=more,
         zone=admin_zone({"auth": auth}),  # the times in the admin's time zone
+        columns=shown,
     )
     if target == "load-more":
         return HTMLResponse(rows_html)
@@ -101,7 +116,8 @@ async def users_list(
     whole = target != "users-results"
     choices = access.filter_choices(db, actor=auth.actor)
     actor = auth.actor
-    segment_shown = _current_segment(db, auth, segment) if whole else None
+    segment_shown = segment_row if whole else None
+    offered = list_columns.visible_fields(db, actor=actor)
     impersonating = getattr(request.state, "impersonation", None)
     signed_in = auth.signed_in
     shell = views.UsersShell(
@@ -123,12 +139,47 @@ async def users_list(
         ),
         error=error.message if error is not None else None,
         has_items=bool(page and page.items),
+        columns=tuple((f.key, f.label) for f in shown),
+        offered_columns=tuple((f.key, f.label) for f in offered),
     )
     # htmx swaps only 2xx answers: a bad query is shown in the results, with a 200.
     around_rows = views.users_shell(shell, whole=whole)
     return HTMLResponse(
         rows_html.encode().join(around_rows), status_code=400 if error and whole else 200
     )
+
+
+def _shown_columns(
+    db: DbSession, auth: ConsoleAuth, given: str | None, segment: Segment | None
+) -> list[FieldSpec]:
+    """The custom columns to show: GIVEN in the URL (a bad key refused, naming it), else
+    the SEGMENT's, else the admin's last choice (fields archived since left out)."""
+    if given is not None:
+        return list_columns.chosen(db, actor=auth.actor, keys=list_columns.parse_keys(given))
+    signed_in = auth.signed_in
+    keys = (
+        segment.columns
+        if segment is not None and segment.columns
+        # Read with the session (auth.SessionUser): no statement more.
+        else list(signed_in.user.list_columns)
+        if signed_in is not None and signed_in.user.id == auth.actor.user_id
+        else list_columns.saved_keys(db, actor=auth.actor)
+    )
+    return list_columns.chosen(db, actor=auth.actor, keys=keys or [], strict=False)
+
+
+@router.post("/users/columns")
+async def choose_columns(
+    db: DbSession,
+    auth: ConsoleAuth,
+    columns: Annotated[list[str] | None, Form()] = None,
+    q: Annotated[str, Form()] = "",
+    sort: Annotated[str, Form()] = "name",
+) -> Response:
+    """Keep the chosen custom columns as the admin's, then show the list with them."""
+    fields = list_columns.choose(db, actor=auth.actor, keys=list(columns or []))
+    chosen = ",".join(f.key for f in fields)
+    return RedirectResponse(views.users_url(q, sort, columns=chosen), status_code=303)
 
 
 class CommonUsersPage(CommonRoute):
@@ -158,10 +209,11 @@ class CommonUsersPage(CommonRoute):
             q=given.get("q", ""),
             sort=given.get("sort", "name"),
             cursor=given.get("cursor"),
+            columns=given.get("columns"),
         )
 
 
-_COMMON_PARAMETERS = frozenset({"q", "sort", "cursor"})
+_COMMON_PARAMETERS = frozenset({"q", "sort", "cursor", "columns"})
 
 
 @router.get("/users/counts", response_class=HTMLResponse)
@@ -218,11 +270,14 @@ async def create_segment(
     q: Annotated[str, Form()] = "",
     sort: Annotated[str, Form()] = "name",
     shared: Annotated[bool, Form()] = False,
+    columns: Annotated[str, Form()] = "",
 ) -> Response:
-    """Save the current view as a segment, then show it."""
-    segment = segments.create_segment(
-        db, actor=auth.actor, data=SegmentCreate(name=name, query=q, sort=sort, shared=shared)
+    """Save the current view (its query, sort and custom columns) as a segment, then
+    show it."""
+    data = SegmentCreate(
+        name=name, query=q, sort=sort, shared=shared, columns=list_columns.parse_keys(columns)
     )
+    segment = segments.create_segment(db, actor=auth.actor, data=data)
     return RedirectResponse(
         views.users_url(segment.query, segment.sort, segment=str(segment.id)), status_code=303
     )
@@ -376,6 +431,15 @@ def user_page(
         form=form or {},
         reasons=lifecycle.DISABLE_REASONS,
         editable=editable,
+        # The organization's own fields: shown per their visibility, editable where the
+        # schema lets admins (users.attributes checks it again on save).
+        custom_fields=attribute_forms.shown_fields(
+            db,
+            user,
+            attributes.party_of(auth.actor),
+            may_edit=editable,
+            raws=(form or {}).get("attributes"),
+        ),
         stale=stale,
         # Offered to who holds the permission over the user; the rest is checked on use.
         can_impersonate=(
@@ -426,6 +490,18 @@ async def edit_user(
     role_ids: Annotated[list[str], Form()] = [],  # noqa: B006
 ) -> Response:
     """Save the edit form; when someone else saved first, show what they changed."""
+    # Custom fields come as attributes.<key>: those the admin may edit, each checked
+    # (and refused by name) by users.attributes.
+    specs = [
+        spec
+        for spec, may in attributes.fields_for(
+            db, auth.actor.organization_id, attributes.party_of(auth.actor)
+        )
+        if may
+    ]
+    custom, raws = attribute_forms.from_form(
+        attribute_forms.multi_form(await request.form()), specs
+    )
     form = {
         "first_name": first_name,
         "last_name": last_name,
@@ -433,6 +509,7 @@ async def edit_user(
         "team_id": team_id,
         "group_ids": group_ids,
         "role_ids": role_ids,
+        "attributes": raws,
     }
     data = UserUpdate(
         first_name=first_name,
@@ -441,6 +518,7 @@ async def edit_user(
         team_id=team_id or None,
         group_ids=group_ids,
         role_ids=role_ids,
+        attributes=custom or None,
     )
     try:
         users.update_user(

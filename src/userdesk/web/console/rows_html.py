@@ -11,7 +11,7 @@ checked against).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -20,6 +20,8 @@ from urllib.parse import urlencode
 from markupsafe import Markup, escape
 
 from userdesk.access.rules import Actor, Permission
+from userdesk.segments.columns import cell_text
+from userdesk.users.field_rules import FieldSpec
 from userdesk.users.schemas import UserView
 from userdesk.web.console.views import (
     VERIFIABLE_STATUSES,
@@ -38,9 +40,17 @@ YES_NO = {
     "False": '<span class="badge bg-secondary-lt" data-yes-no="false">False</span>',
 }
 
-NO_USERS = (
-    '\n<tr><td colspan="11" class="text-center text-secondary py-4">No users to display</td></tr>\n'
-)
+BUILT_IN_COLUMNS = 11  # the cells of a row without custom columns
+
+
+def _no_users(width: int) -> str:
+    return (
+        f'\n<tr><td colspan="{width}" class="text-center text-secondary py-4">'
+        "No users to display</td></tr>\n"
+    )
+
+
+NO_USERS = _no_users(BUILT_IN_COLUMNS)
 
 
 def _replaced(text: str) -> str:
@@ -114,6 +124,7 @@ def _row(u: Row) -> str:
         f"<td>{churn}</td>\n"
         f"<td>{u.seen}</td>\n"
         f"<td>{u.created}</td>\n"
+        f"{''.join(_cell(key, text) for key, text in u.columns)}"
         f'<td class="text-end">{menu}</td>\n'
         "</tr>\n"
     )
@@ -132,8 +143,17 @@ def _menu_template(key: str, csrf_token: str | None) -> str:
     return f'\n<template data-row-menu-of="{key}">{items}</template>\n'
 
 
+def _cell(key: str, text: str) -> str:
+    """A custom column's cell: its field's key (a lowercase word) and the value, escaped."""
+    return f'<td data-column="{key}">{_escaped(text)}</td>\n'
+
+
 def _ending(
-    parts: list[str], keys: Any, csrf_token: str | None, more: dict[str, str] | None
+    parts: list[str],
+    keys: Any,
+    csrf_token: str | None,
+    more: dict[str, str] | None,
+    width: int = BUILT_IN_COLUMNS,
 ) -> str:
     """PARTS (the rows), then each distinct action menu (KEYS) once, and the "Load more"
     row when MORE (the query, sort and cursor of the next page) is given."""
@@ -142,7 +162,7 @@ def _ending(
     if more:
         url = escape(f"/console/users?{urlencode(more)}")
         parts.append(
-            '\n\n<tr id="load-more">\n  <td colspan="11" class="text-center">\n'
+            f'\n\n<tr id="load-more">\n  <td colspan="{width}" class="text-center">\n'
             f'    <a class="btn btn-ghost-primary" href="{url}" hx-get="{url}"\n'
             '       hx-target="#load-more" hx-swap="outerHTML">Load more</a>\n  </td>\n</tr>\n'
         )
@@ -150,12 +170,19 @@ def _ending(
 
 
 def render_rows(
-    rows: list[Row], menus: RowMenus, *, csrf_token: str | None, more: dict[str, str] | None
+    rows: list[Row],
+    menus: RowMenus,
+    *,
+    csrf_token: str | None,
+    more: dict[str, str] | None,
+    columns: int = 0,
 ) -> Markup:
     """The list's rows, each distinct action menu once, and the "Load more" row when MORE
-    (the query, sort and cursor of the next page) is given."""
-    parts = [_row(u) for u in rows] if rows else [NO_USERS]
-    return Markup(_ending(parts, menus.actions, csrf_token, more))  # noqa: S704 - escaped above
+    (the query, sort and cursor of the next page) is given. COLUMNS: how many custom
+    columns the rows have (`Row.columns`)."""
+    width = BUILT_IN_COLUMNS + columns
+    parts = [_row(u) for u in rows] if rows else [_no_users(width)]
+    return Markup(_ending(parts, menus.actions, csrf_token, more, width))  # noqa: S704 - escaped above
 
 
 _ONLINE = ' <span class="badge bg-green-lt ms-1" data-testid="presence">Online</span>'
@@ -186,14 +213,17 @@ def write_rows(
     csrf_token: str | None,
     more: dict[str, str] | None,
     zone: str | None = None,
+    columns: Sequence[FieldSpec] = (),
 ) -> str:
     """What `render_rows(*views.rows(ACTOR, ITEMS, PRESENCE, NOW, ZONE), ...)` writes, in
     one pass over ITEMS: no `Row` is built between a user and its row (that was most of the
     rows' cost). Written as `_row` writes it, byte for byte (tests hold the two together).
     Times are the `timestamp` filter's <time> elements, in the admin's time ZONE (looked
-    up once here) where known."""
+    up once here) where known. COLUMNS: the custom fields shown after the built-in cells
+    (each item then carries its `attributes`)."""
+    width = BUILT_IN_COLUMNS + len(columns)
     if not items:
-        return _ending([NO_USERS], (), csrf_token, more)
+        return _ending([_no_users(width)], (), csrf_token, more, width)
     menus: dict[tuple[Any, ...], str] = {}
     keys: dict[str, None] = {}
     resend = actor.has(Permission.USERS_UPDATE)
@@ -253,6 +283,12 @@ def write_rows(
             f"<td>{time_element(seen, local, relative_first=True, now=now) if seen else 'Never'}"
             "</td>\n"
             f"<td>{time_element(u['created_at'], local, relative_first=True, now=now)}</td>\n"
+            f"{_cells(columns, u) if columns else ''}"
             f'<td class="text-end">{menu}</td>\n</tr>\n'
         )
-    return _ending(parts, keys, csrf_token, more)
+    return _ending(parts, keys, csrf_token, more, width)
+
+
+def _cells(columns: Sequence[FieldSpec], item: UserView) -> str:
+    values = item.get("attributes") or {}
+    return "".join(_cell(spec.key, cell_text(spec, values.get(spec.key))) for spec in columns)

@@ -7,7 +7,7 @@ a bookmarkable URL.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache, lru_cache
@@ -27,7 +27,9 @@ from userdesk.query.rules import (
     Term,
     TimeTerm,
 )
+from userdesk.segments.columns import cell_text
 from userdesk.users import lifecycle
+from userdesk.users.field_rules import FieldSpec
 from userdesk.users.rules import UserStatus
 from userdesk.users.schemas import Count, UserCounts, UserView
 from userdesk.web.templating import Zone, fragment, templates, time_element
@@ -206,6 +208,8 @@ class Row(NamedTuple):
     seen: str  # a <time> element (templating.time_element), or "Never"
     created: str  # a <time> element
     menu: str  # the row's action menu, a key of RowMenus.actions; "" when it has none
+    # The custom columns' cells, (field key, the value as shown) each (segments.columns).
+    columns: tuple[tuple[str, str], ...] = ()
 
 
 @cache
@@ -266,6 +270,7 @@ def rows(
     presence: Mapping[str, str],
     now: datetime,
     zone: Zone | None = None,
+    columns: Sequence[FieldSpec] = (),
 ) -> tuple[list[Row], RowMenus]:
     """The rows of ITEMS and their action menus (what ACTOR may do to each user now).
 
@@ -313,6 +318,9 @@ def rows(
                 _seen(u["last_seen_at"], now, zone),
                 time_element(u["created_at"], zone, relative_first=True, now=now),
                 menu,
+                tuple(
+                    (f.key, cell_text(f, (u.get("attributes") or {}).get(f.key))) for f in columns
+                ),
             )
         )
     actions.pop("", None)
@@ -353,6 +361,8 @@ class UsersShell(NamedTuple):
     bulk_actions: tuple[tuple[str, str], ...]
     error: str | None  # the message of a bad query
     has_items: bool
+    columns: tuple[tuple[str, str], ...] = ()  # the custom columns shown: key, label
+    offered_columns: tuple[tuple[str, str], ...] = ()  # the fields the admin may show
 
 
 # Stands for the rows in the shell: a comment escaping never writes (a value's "<" is
@@ -384,6 +394,9 @@ def users_shell(shell: UsersShell, *, whole: bool) -> tuple[bytes, ...]:
         "sort": shell.sort,
         "around": links,
         "sorts": links.sorts,
+        "columns": shell.columns,
+        "columns_param": ",".join(key for key, _ in shell.columns),
+        "offered_columns": shell.offered_columns,
     }
     html = str(fragment("console/_users_results.html", **context))
     if whole:
@@ -404,5 +417,6 @@ def users_shell(shell: UsersShell, *, whole: bool) -> tuple[bytes, ...]:
             results_html=Markup(html),  # noqa: S704 - rendered autoescaped
             q=shell.q,
             sort=shell.sort,
+            columns_param=context["columns_param"],
         )
     return tuple(piece.encode() for piece in html.split(ROWS_MARK))

@@ -14,8 +14,9 @@ from fastapi.responses import RedirectResponse, Response
 from userdesk.auth.throttle import RateLimited
 from userdesk.errors import DomainError, NotAuthenticated
 from userdesk.two_step import service as two_step
-from userdesk.users import account
+from userdesk.users import account, attributes
 from userdesk.users.models import User
+from userdesk.web import attribute_forms
 from userdesk.web.deps import Auth, CurrentAuth, DbSession, SettingsDep
 from userdesk.web.inputs import PathId
 from userdesk.web.problems import status_of
@@ -25,6 +26,7 @@ router = APIRouter(tags=["portal"], include_in_schema=False)
 
 DONE = {
     "name": "Your name is saved.",
+    "details": "Your details are saved.",
     "color_scheme": "Your color scheme is saved.",
     "password": "Your password is changed.",
     "email": "Check your new address: we sent it a link to confirm the change.",
@@ -43,8 +45,10 @@ def me_page(
     message: str | None = None,
     error: str | None = None,
     status: int = 200,
+    attribute_raws: dict[str, attribute_forms.Raw] | None = None,
 ) -> Response:
-    """The /me page, with ERRORS by form and then by field, and the values typed."""
+    """The /me page, with ERRORS by form and then by field, and the values typed
+    (ATTRIBUTE_RAWS: the organization's fields as the details form sent them)."""
     sessions = (
         account.list_own_sessions(
             db,
@@ -68,6 +72,18 @@ def me_page(
             "error": error,
             "sent": request.query_params.get("sent"),
             "impersonating": found.impersonation is not None,
+            # The organization's fields the user sees (per their visibility), editable
+            # where users may edit them; required ones marked.
+            "own_fields": attribute_forms.shown_fields(
+                db,
+                found.user,
+                attributes.Party.SELF,
+                may_edit=found.session is not None,
+                raws=attribute_raws,
+                required_on="self",
+            )
+            if found.user is not None
+            else [],
             "two_step": two_step.summary(
                 db,
                 user=found.user,
@@ -139,6 +155,33 @@ def change_name(
         values = {"first_name": first_name, "last_name": last_name}
         return refused(request, db, found, "name", exc, values)
     return RedirectResponse("/me?done=name", status_code=303)
+
+
+@router.post("/me/details")
+async def change_details(request: Request, db: DbSession, found: CurrentAuth) -> Response:
+    """Save my values of the organization's fields that I may edit (attributes.<key>)."""
+    user = own_user(found)
+    specs = [
+        spec
+        for spec, may in attributes.fields_for(db, user.organization_id, attributes.Party.SELF)
+        if may
+    ]
+    values, raws = attribute_forms.from_form(
+        attribute_forms.multi_form(await request.form()), specs
+    )
+    try:
+        account.change_own_attributes(db, actor=found.actor, user=user, values=values)
+    except DomainError as exc:
+        fields = dict(exc.fields) or {"form": exc.message}
+        return me_page(
+            request,
+            db,
+            found,
+            errors={"details": fields},
+            attribute_raws=raws,
+            status=status_of(exc),
+        )
+    return RedirectResponse("/me?done=details#details", status_code=303)
 
 
 @router.post("/me/color-scheme")

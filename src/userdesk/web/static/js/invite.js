@@ -85,7 +85,7 @@
   document.getElementById("add-person").addEventListener("click", () => {
     const row = rows.querySelector(".invite-person").cloneNode(true);
     row.removeAttribute("data-problem");
-    row.querySelectorAll("input").forEach((input) => {
+    row.querySelectorAll("input, select").forEach((input) => {
       input.value = "";
       input.classList.remove("is-invalid");
     });
