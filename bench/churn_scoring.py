@@ -9,8 +9,7 @@ per transaction until the job is over), as of the moment just after the last eve
     PYTHONPATH=. .venv/bin/python -m bench.churn_scoring
 
 BENCH_CHURN_PROFILE=FILE writes a cProfile of the first scoring to FILE;
-BENCH_CHURN_COPY=FILE scores (and tops up) that copy, kept, instead of a temporary one
-(made there first when FILE does not exist).
+BENCH_CHURN_COPY=FILE scores (and tops up) that copy, kept, instead of a temporary one.
 """
 
 from __future__ import annotations
@@ -36,9 +35,9 @@ SEED = 19
 Row = tuple[str, str, str]  # case, measured, target
 
 
-def _copy(source: Path, target: Path) -> Path:
-    """A copy of SOURCE at TARGET (its write-ahead log checkpointed into the copy, never
-    the original)."""
+def _copy(source: Path, into: Path) -> Path:
+    """A copy of SOURCE (its write-ahead log checkpointed into the copy, never the original)."""
+    target = into / source.name
     reading = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
     writing = sqlite3.connect(target)
     try:
@@ -136,9 +135,7 @@ def rows(runs: int = 2) -> list[Row]:
     found: list[Row] = []
     kept = os.environ.get("BENCH_CHURN_COPY")
     with tempfile.TemporaryDirectory(prefix="churn-bench-", dir="/tmp") as tmp:
-        path = Path(kept) if kept else Path(tmp) / source.name
-        if not path.exists():
-            _copy(source, path)
+        path = Path(kept) if kept else _copy(source, Path(tmp))
         if path.resolve() == source.resolve():
             raise SystemExit(f"{source} is the original: score a copy")
         url = f"sqlite:///{path}"

@@ -147,7 +147,7 @@ def _bulk_all(client: httpx.Client, tag: str) -> float:
 def write_rows(path: Path) -> list[Row]:
     """Users a second by POST and by Bulk, into a copy of the database at PATH."""
     with tempfile.TemporaryDirectory() as tmp:
-        copy = copy_database(path, Path(tmp) / path.name)
+        copy = copy_database(path, Path(tmp))
         url = f"sqlite:///{copy}"
         token = run([USERDESK, "scim-token", "create", "--name", "bench"], url)
         headers = {"Authorization": f"Bearer {token}", "Content-Type": MEDIA, "Accept": MEDIA}

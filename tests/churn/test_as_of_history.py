@@ -42,14 +42,9 @@ def _person(db: Session, org: Organization, **kwargs: object) -> User:
 
 def _rows_as_of(db: Session, org: Organization, days_ago: int) -> dict[int, dict[str, float]]:
     as_of = utcnow() - days_ago * DAY
-    ids, columns = scoring.features_of(db, org.id, as_of, lambda c: c > 0)
-    return {
-        user_id: {
-            name: float(getattr(columns, name)[i])
-            for name in ("accepted", "verified", "validated", "days_since_login")
-        }
-        for i, user_id in enumerate(ids)
-    }
+    statement = scoring._statement(db.get_bind().dialect.name, org.id, as_of, lambda c: c > 0)
+    rows = db.execute(statement).all()
+    return {row.id: dict(row._mapping) for row in rows}
 
 
 def test_a_user_disabled_or_trashed_after_the_date_is_scored_as_they_were_then(

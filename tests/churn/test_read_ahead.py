@@ -74,10 +74,10 @@ def test_ranges_read_ahead_score_as_ranges_read_in_turn(
     take = scoring._read_ahead.take
 
     def counted(*args: Any) -> Any:
-        found = take(*args)
-        if found is not None:
-            taken.append(len(found.ids))
-        return found
+        rows = take(*args)
+        if rows is not None:
+            taken.append(len(rows))
+        return rows
 
     monkeypatch.setattr(scoring._read_ahead, "take", counted)
     ahead = _score(database, committed_org)

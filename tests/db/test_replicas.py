@@ -1,8 +1,7 @@
 """Read replicas against a real streaming replica: a second PostgreSQL cluster made with
 pg_basebackup, started and stopped here. Reads of the Users list land on the replica,
 a caller who just wrote reads from the primary, and a replica that falls behind or stops
-is skipped without an error. Churn scoring reads users and events there and writes its
-scores on the primary.
+is skipped without an error.
 
 It runs with the PostgreSQL run only (it takes the `engine` fixture, on PostgreSQL, for
 that alone: its databases are the two clusters it makes).
@@ -27,22 +26,16 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, event, select, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.orm import Session
 
 from tests import factories
 from tests.conftest import BACKENDS, make_settings
-from userdesk.access.rules import system_actor
-from userdesk.churn import scoring
-from userdesk.churn.models import ChurnScore
 from userdesk.db.engine import make_engine
 from userdesk.db.migrate import upgrade
 from userdesk.db.replicas import WROTE_COOKIE, Replica
 from userdesk.db.session import Database
-from userdesk.jobs import service as jobs
-from userdesk.jobs.models import Job
 from userdesk.organizations.models import Organization
-from userdesk.users.models import User
 from userdesk.web.app import create_app
 
 MAX_LAG = 8.0  # seconds a replica may be behind (USERDESK_REPLICA_MAX_LAG_SECONDS)
@@ -217,17 +210,6 @@ class World:
         self.paused_at = time.monotonic()
 
 
-def _scored(db: Session, job_id: int) -> tuple[str, set[str]]:
-    """The status of the scoring JOB_ID and the emails of the users its run scored."""
-    job = db.get_one(Job, job_id)
-    emails = db.scalars(
-        select(User.email)
-        .join(ChurnScore, ChurnScore.user_id == User.id)
-        .where(ChurnScore.run_id == job.params["run_id"])
-    )
-    return job.status, set(emails)
-
-
 def listed(client: TestClient, email: str) -> bool:
     response = client.get("/api/v1/users", params={"q": email})
     assert response.status_code == 200, response.text
@@ -375,36 +357,6 @@ if "postgresql" in BACKENDS:
             assert world.served[0] > before + 1  # both read on the replica
         finally:
             world.replay(paused=False)
-
-    @ON_POSTGRESQL
-    def test_churn_scoring_reads_on_the_replica_and_writes_on_the_primary(
-        engine: Engine, world: World
-    ) -> None:
-        """A scoring job reads the users and their events on the replica (a user it has
-        not replayed yet is not scored) and writes the scores on the primary."""
-        assert engine.dialect.name == "postgresql"
-        world.fresh_replay("churn-fresh@example.com")
-        try:
-            world.make_user("churn-hidden@example.com")
-            before = world.served[0]
-            with world.database.unit_of_work() as db:
-                job_id = scoring.start(db, actor=system_actor(world.org_id, "tests")).id
-            finished = False
-            while not finished:
-                with world.database.unit_of_work() as db:
-                    job = db.get_one(Job, job_id)
-                    finished = jobs.step(db, job=job, base_url="http://testserver")
-            assert world.served[0] > before  # the replica's engine ran the reads
-            status, scored = world.on_primary(lambda db: _scored(db, job_id))
-            on_replica = world.replica_sql.connect()
-            with on_replica:
-                replica_scores = on_replica.execute(text("SELECT count(*) FROM churn_scores"))
-                assert replica_scores.scalar() == 0  # paused: the writes are the primary's
-        finally:
-            world.replay(paused=False)
-        assert status == "done"
-        assert "churn-fresh@example.com" in scored
-        assert "churn-hidden@example.com" not in scored  # only on the primary when read
 
     @ON_POSTGRESQL
     def test_a_stopped_replica_is_skipped(engine: Engine, clusters: Clusters, world: World) -> None:

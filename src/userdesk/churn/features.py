@@ -1,9 +1,9 @@
 """What a user's past says about their future, as of a moment: pure functions.
 
-Only what happened strictly before AS_OF counts. Scoring reads the events (see
-scoring.py) and adds them up with numpy into a row per user, which
-`FeatureColumns.of_rows` turns into arrays, a column per feature; `Activity.of_events`
-and `features` do the same for one user in Python, for tests and small cases.
+Only what happened strictly before AS_OF counts. The database adds up the events (see
+scoring.py) into one row per user, which `FeatureColumns.of_rows` turns into arrays, a
+column per feature; `Activity.of_events` and `features` do the same for one user in
+Python, for tests and small cases.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import numpy as np
 import numpy.typing as npt
 
 Floats = npt.NDArray[np.float64]
-Ints = npt.NDArray[np.int64]
 
 DAY = timedelta(days=1)
 WEEKS = 12  # the weeks in which "active weeks" are counted
@@ -102,7 +101,7 @@ class FeatureColumns:
     )
 
     @classmethod
-    def of_rows(cls, rows: Sequence[Sequence[Any]] | Floats) -> FeatureColumns:
+    def of_rows(cls, rows: Sequence[Sequence[Any]]) -> FeatureColumns:
         """From rows laid out as ROW (counts of users without events may be None)."""
         table = np.array(rows, dtype=np.float64).reshape(len(rows), len(cls.ROW))
         c = dict(zip(cls.ROW, table.T, strict=True))
@@ -126,25 +125,6 @@ class FeatureColumns:
 
     def with_types(self, types: TypeColumns) -> FeatureColumns:
         return dataclasses.replace(self, types=types)
-
-    def take(self, users: npt.NDArray[np.intp]) -> FeatureColumns:
-        """The features of the users at the positions USERS, in that order."""
-        chosen = {
-            f.name: getattr(self, f.name)[users]
-            for f in dataclasses.fields(self)
-            if f.name != "types"
-        }
-        types = self.types
-        if types is not None:
-            types = TypeColumns(
-                types.names,
-                types.last_7[users],
-                types.last_28[users],
-                types.previous_28[users],
-                types.days_since[users],
-                types.active_weeks[users],
-            )
-        return FeatureColumns(**chosen, types=types)
 
     def row(self, i: int, status: str = "") -> Features:
         """The features of the I-th user."""

@@ -4,36 +4,29 @@ The run first says why it may find nobody to score or too little history (`readi
 in the job's problems), calibrates the score on a backtest (the same features one horizon
 earlier, against who then churned as the organization defines it), chooses the event
 types worth features (`event_types`) and the model (boosting.for_run), then goes through
-the users in id ranges. A range is read in two statements (`Reading`): its users' own
-columns as of the moment, and one pass over their events, a row each (user, the event
-type's index, its age in days, its weight), taken from the driver's cursor into numpy,
-which adds them up per user and per event type (counts per window, recency, weeks) with
-no Python per event. Each range is read on a connection of its own (a healthy read
-replica's when there is one) while the range before is scored; numpy turns the features
-into predictions, and the range's scores go in with a few multi-row INSERTs on the
-primary, the levels that changed with one UPDATE run for each. Every run keeps its
-scores (the history), and records what it predicted in words, its event types and its
-model.
+the users in id ranges: one statement adds up each range's events (conditional sums over
+the (user_id, occurred_at) index) into numbers, and when the model reads event types a
+second adds them up per user and type over the last 12 weeks (`_type_statement`); both
+are read on a connection of their own while the range before is scored; numpy turns the
+rows into predictions, and the range's scores go in with a few multi-row INSERTs, the
+levels that changed with one UPDATE run for each. Every run keeps its scores (the
+history), and records what it predicted in words, its event types and its model.
 """
 
 from __future__ import annotations
 
-import itertools
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 from sqlalchemy import (
     ColumnElement,
-    Connection,
     Engine,
     Integer,
+    Row,
     Select,
     and_,
     case,
@@ -44,9 +37,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy import Float as SqlFloat
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import Executable
 
 from userdesk.access import service as access
 from userdesk.access.rules import Actor, Permission
@@ -57,12 +48,11 @@ from userdesk.churn import boosting, model
 from userdesk.churn import definition as churn_definition
 from userdesk.churn import settings as churn_settings
 from userdesk.churn.definition import ChurnDefinition
-from userdesk.churn.features import DAY, WEEKS, FeatureColumns, Floats, Ints, TypeColumns
+from userdesk.churn.features import DAY, WEEKS, FeatureColumns, Floats, TypeColumns
 from userdesk.churn.models import ChurnRun, ChurnScore
-from userdesk.db import bulk, replicas
+from userdesk.db import bulk
 from userdesk.db.base import UTCDateTime, utcnow
 from userdesk.db.engine import unindexed
-from userdesk.db.replicas import Replica
 from userdesk.jobs import service as jobs
 from userdesk.jobs.models import Job
 from userdesk.organizations.models import Organization
@@ -72,8 +62,6 @@ from userdesk.webhooks import events as webhook_events
 KIND = "churn.score"
 MODEL = "transparent-v1"
 RANGE = 50_000  # users per step (one transaction)
-BLOCK = 250_000  # users read at once, ahead of the steps (a few ranges)
-SCAN_SHARE = 0.05  # of all users, from which a block's events are read in a table scan
 BACKTEST_SAMPLE = 20_000
 SCORED_STATUSES = ("pending", "active", "disabled", "banned")  # not trashed or deleted
 
@@ -84,6 +72,29 @@ def _days_before(dialect: str, as_of: datetime, at: Any) -> Any:
         moment = literal(as_of.astimezone(UTC).replace(tzinfo=None))
         return func.julianday(moment) - func.julianday(at)
     return func.extract("epoch", literal(as_of, UTCDateTime) - at) / 86_400
+
+
+def _activity_columns(dialect: str, as_of: datetime) -> list[Any]:
+    at = ActivityEvent.occurred_at
+
+    def count(*conditions: Any) -> Any:
+        return func.sum(case((and_(*conditions), 1), else_=0))
+
+    def since(days: int) -> datetime:
+        return as_of - days * DAY
+
+    weeks_ago = _days_before(dialect, as_of, at) / 7
+    week = cast(weeks_ago, Integer) if dialect == "sqlite" else func.floor(weeks_ago)
+    weeks = func.count(func.distinct(case((at > since(7 * WEEKS), week))))
+    return [
+        count(at >= since(7)).label("last_7"),
+        count(at >= since(28)).label("last_28"),
+        count(at >= since(56), at < since(28)).label("previous_28"),
+        count(at >= since(90)).label("last_90"),
+        weeks.label("active_weeks"),
+        func.max(at).label("last_event_at"),
+        func.max(case((ActivityEvent.type == "login", at), else_=None)).label("last_login_at"),
+    ]
 
 
 UserIds = Callable[[Any], ColumnElement[bool]]  # user id column -> which users
@@ -164,6 +175,66 @@ def event_types(db: Session, organization_id: int, as_of: datetime) -> list[dict
     return [{"name": row[0], "weighted": bool(row[3])} for row in kept]
 
 
+def _type_statement(
+    db: Session,
+    organization_id: int,
+    as_of: datetime,
+    ids: UserIds,
+    types: Sequence[dict[str, Any]],
+) -> Select[Any]:
+    """Per user and event type of TYPES: weighted counts in the last 7 and 28 days and the
+    28 before, days since the last, active weeks; from the last WEEKS weeks strictly
+    before AS_OF (rows as TypeColumns.of_rows takes them)."""
+    dialect = _dialect(db)
+    at = ActivityEvent.occurred_at
+    properties = _weight_properties(db.get(Organization, organization_id))
+    weight = _weight(dialect, [t["name"] for t in types if t["weighted"]], properties)
+
+    def since(days: int) -> datetime:
+        return as_of - days * DAY
+
+    def total(*conditions: Any) -> Any:
+        return func.sum(case((and_(*conditions), weight), else_=0))
+
+    weeks_ago = _days_before(dialect, as_of, at) / 7
+    week = cast(weeks_ago, Integer) if dialect == "sqlite" else func.floor(weeks_ago)
+    return (
+        select(
+            ActivityEvent.user_id,
+            ActivityEvent.type,
+            total(at >= since(7)),
+            total(at >= since(28)),
+            total(at < since(28), at >= since(56)),
+            _days_before(dialect, as_of, func.max(at)),
+            func.count(func.distinct(week)),
+        )
+        .where(
+            ids(ActivityEvent.user_id),
+            at < as_of,
+            at >= since(7 * WEEKS),
+            ActivityEvent.type.in_([t["name"] for t in types]),
+        )
+        .group_by(ActivityEvent.user_id, ActivityEvent.type)
+    )
+
+
+def _with_types(
+    db: Session,
+    organization_id: int,
+    as_of: datetime,
+    ids: UserIds,
+    rows: Sequence[Row[Any]],
+    types: Sequence[dict[str, Any]],
+) -> FeatureColumns:
+    """The features of ROWS (of _statement) with those of each event type in TYPES."""
+    columns = _columns(rows)
+    names = [t["name"] for t in types]
+    found = (
+        db.execute(_type_statement(db, organization_id, as_of, ids, types)).all() if types else []
+    )
+    return columns.with_types(TypeColumns.of_rows([row[0] for row in rows], found, names))
+
+
 def _before_changes(organization_id: int, as_of: datetime, key: str, kind: str) -> Any:
     """Per user (user_id, value): KEY's "from" in the earliest audit event at or after
     AS_OF that changed it (the audit log's {KEY: {"from", "to"}}), which is what KEY was
@@ -214,224 +285,55 @@ def _standing(
     return func.coalesce(status.c.value, User.status), validated_then, joined
 
 
-# The columns of a row of `Reading.users`, after the user's id.
-USER_ROW = ("tenure_days", "verified", "validated", "accepted", "days_since_login_sent")
-LOGIN = "login"
-
-
-@dataclass(frozen=True)
-class Reading:
-    """What scoring reads of an organization's users as of AS_OF, and how: one statement
-    on the users (their columns as they were then, `users`) and one pass over their
-    events before AS_OF (`events`: a row per event, no grouping), which numpy adds up
-    (`features`) into the user's counts, recency and weeks, and those of each event type
-    of TYPES. Both are read with the driver's own cursor (`fetch`), not as ORM rows."""
-
-    dialect: str
-    organization_id: int
-    as_of: datetime
-    types: tuple[str, ...] = ()  # the event types read as features, the most frequent first
-    weighted: tuple[str, ...] = ()  # those of TYPES some of whose events carry a number
-    properties: tuple[str, ...] = WEIGHT_PROPERTIES  # where that number is found
-
-    @classmethod
-    def of(
-        cls,
-        db: Session,
-        organization_id: int,
-        as_of: datetime,
-        types: Sequence[dict[str, Any]] = (),
-    ) -> Reading:
-        """The reading of the organization's users as of AS_OF, with TYPES (as
-        `event_types` gives them) as features."""
-        return cls(
-            _dialect(db),
-            organization_id,
-            as_of,
-            tuple(t["name"] for t in types),
-            tuple(t["name"] for t in types if t["weighted"]),
-            _weight_properties(db.get(Organization, organization_id)),
-        )
-
-    @property
-    def kinds(self) -> tuple[str, ...]:
-        """The event types told apart in `events` (their index there): TYPES, and the
-        sign-ins (for the last one) if they are not among them."""
-        return self.types if LOGIN in self.types else (*self.types, LOGIN)
-
-    def users(self, ids: UserIds) -> Select[Any]:
-        """The users of IDS scored as of AS_OF, each as (id, *USER_ROW): everything as it
-        was then, the users created before it, in a status scored then (see
-        `_standing`), their email verified and the last sign-in a client sent
-        (`last_login_at`) before it."""
-        as_of, dialect = self.as_of, self.dialect
-
-        def flag(condition: ColumnElement[bool]) -> Any:
-            return case((condition, 1), else_=0)
-
-        status, validated, joined = _standing(self.organization_id, as_of)
-        sent = case((User.last_login_at < as_of, User.last_login_at))  # backfilled, or the last
-        verified = and_(User.email_verified_at.is_not(None), User.email_verified_at < as_of)
-        return joined(
-            select(
-                User.id,
-                _days_before(dialect, as_of, User.created_at).label("tenure_days"),
-                flag(verified).label("verified"),
-                flag(validated).label("validated"),
-                flag(status != "pending").label("accepted"),
-                _days_before(dialect, as_of, sent).label("days_since_login_sent"),
-            )
-        ).where(
-            User.organization_id == self.organization_id,
-            status.in_(SCORED_STATUSES),
-            User.created_at < as_of,
-            ids(User.id),
-        )
-
-    def events(self, ids: UserIds, *, scan: bool = False) -> Select[Any]:
-        """The events of the users of IDS strictly before AS_OF that are the user's
-        doing, a row each: (user id, its kind's index in KINDS or -1, the days before
-        AS_OF, and when some of TYPES are weighted what the event counts for). SCAN:
-        SQLite reads the whole table in its order instead of the users' index."""
-        at = ActivityEvent.occurred_at
-        kinds = self.kinds
-        kind = case({name: k for k, name in enumerate(kinds)}, value=ActivityEvent.type, else_=-1)
-        age = _days_before(self.dialect, self.as_of, at)
-        if self.dialect != "sqlite":  # a float, not PostgreSQL's numeric
-            age = cast(age, SqlFloat)
-        columns = [ActivityEvent.user_id, kind, age]
-        if self.weighted:
-            columns.append(cast(_weight(self.dialect, self.weighted, self.properties), SqlFloat))
-        user = unindexed(ActivityEvent.user_id) if scan else ActivityEvent.user_id
-        return select(*columns).where(
-            ids(user),
-            at < self.as_of,
+def _statement(dialect: str, organization_id: int, as_of: datetime, ids: UserIds) -> Select[Any]:
+    """Each user's id and features as FeatureColumns.ROW lays them out, as of AS_OF (from
+    events strictly before), for the users IDS selects (applied to the events too, so
+    that only theirs are read). Everything is read as it was at AS_OF: the users created
+    before it, in a status scored then (see `_standing`), their email verified and their
+    last sign-in (a login event, or the last_login_at a client sent) before it."""
+    events = (
+        select(ActivityEvent.user_id, *_activity_columns(dialect, as_of))
+        .where(
+            ActivityEvent.occurred_at < as_of,
+            ids(ActivityEvent.user_id),
             ActivityEvent.type.not_in(NOT_THE_USERS_DOING),
         )
+        .group_by(ActivityEvent.user_id)
+        .subquery()
+    )
 
-    def read(
-        self, conn: Connection, users: Select[Any], ids: UserIds, *, scan: bool = False
-    ) -> tuple[list[Any], FeatureColumns]:
-        """The rows of USERS (a statement of `users`, maybe with more columns after
-        USER_ROW) and their features, from the events of the users of IDS (SCAN: read
-        in a pass over the whole table, not through the users' index)."""
-        rows = fetch(conn, users)
-        width = 1 + len(USER_ROW)
-        table = np.array([row[:width] for row in rows], dtype=np.float64).reshape(len(rows), width)
-        events = fetch_numbers(conn, self.events(ids, scan=scan), 4 if self.weighted else 3)
-        return rows, self.features(table, events)
+    def flag(condition: ColumnElement[bool]) -> Any:
+        return case((condition, 1), else_=0)
 
-    def features(self, users: Floats, events: Floats) -> FeatureColumns:
-        """The features of USERS (rows of `users`, numbers) from EVENTS (rows of
-        `events`, numbers; those of other users are ignored)."""
-        n = len(users)
-        ids = users[:, 0].astype(np.int64)
-        order = np.argsort(ids, kind="stable")
-        who = events[:, 0].astype(np.int64)
-        at = order[np.clip(np.searchsorted(ids, who, sorter=order), 0, max(n - 1, 0))]
-        keep = ids[at] == who if n else np.zeros(len(who), dtype=bool)
-        row, kind, age = at[keep], events[keep, 1].astype(np.int64), events[keep, 2]
-
-        def count(chosen: npt.NDArray[np.bool_]) -> Floats:
-            return np.bincount(row[chosen], minlength=n).astype(np.float64)
-
-        recent = age < 7 * WEEKS
-        logins = kind == self.kinds.index(LOGIN)
-        user = dict(zip(USER_ROW, users[:, 1:].T, strict=True))
-        table = np.column_stack(
-            [
-                user["tenure_days"],
-                user["verified"],
-                user["validated"],
-                user["accepted"],
-                count(age <= 7),
-                count(age <= 28),
-                count((age > 28) & (age <= 56)),
-                count(age <= 90),
-                _weeks(row[recent], age[recent], n),
-                _least(row, age, n),
-                np.fmin(user["days_since_login_sent"], _least(row[logins], age[logins], n)),
-            ]
-        )
-        columns = FeatureColumns.of_rows(table)
-        k = len(self.types)
-        typed = (kind >= 0) & (kind < k) & (age <= 7 * WEEKS)
-        cell, age = row[typed] * k + kind[typed], age[typed]
-        weight = events[keep, 3][typed] if events.shape[1] > 3 else np.ones(len(age))
-
-        def total(chosen: npt.NDArray[np.bool_]) -> Floats:
-            found = np.bincount(cell[chosen], weights=weight[chosen], minlength=n * k)
-            return np.asarray(found, dtype=np.float64).reshape(n, k)
-
-        return columns.with_types(
-            TypeColumns(
-                self.types,
-                last_7=total(age <= 7),
-                last_28=total(age <= 28),
-                previous_28=total((age > 28) & (age <= 56)),
-                days_since=_least(cell, age, n * k).reshape(n, k),
-                active_weeks=_weeks(cell, age, n * k).reshape(n, k),
-            )
-        )
-
-
-def _least(at: Ints, values: Floats, size: int) -> Floats:
-    """The least of VALUES at each index of AT, of SIZE indexes (NaN: none there)."""
-    least = np.full(size, np.inf)
-    np.minimum.at(least, at, values)
-    least[np.isinf(least)] = np.nan
-    return least
-
-
-def _weeks(at: Ints, days: Floats, size: int) -> Floats:
-    """How many distinct weeks (DAYS // 7) there are at each index of AT, of SIZE."""
-    weeks = np.zeros(size, dtype=np.uint64)
-    np.bitwise_or.at(weeks, at, np.left_shift(np.uint64(1), (days // 7).astype(np.uint64)))
-    return np.bitwise_count(weeks).astype(np.float64)
-
-
-def fetch(conn: Connection, statement: Executable) -> list[Any]:
-    """The rows of STATEMENT as the driver gives them (tuples, no ORM or Row objects, no
-    conversion of the values: numbers and text)."""
-    result = conn.execute(statement)
-    try:
-        return list(result.cursor.fetchall()) if result.cursor is not None else []
-    finally:
-        result.close()
-
-
-FETCH_BATCH = 100_000  # rows taken from the driver at a time
-
-
-def fetch_numbers(conn: Connection, statement: Executable, width: int) -> Floats:
-    """The rows of STATEMENT, WIDTH numbers each (no NULL), as a table: from the driver's
-    cursor in batches, each turned into numpy at once."""
-    result = conn.execute(statement)
-    parts: list[Floats] = []
-    try:
-        cursor = result.cursor
-        while cursor is not None and (batch := cursor.fetchmany(FETCH_BATCH)):
-            flat = itertools.chain.from_iterable(batch)
-            parts.append(np.fromiter(flat, dtype=np.float64, count=len(batch) * width))
-    finally:
-        result.close()
-    if not parts:
-        return np.zeros((0, width))
-    return np.concatenate(parts).reshape(-1, width)
-
-
-def features_of(
-    db: Session,
-    organization_id: int,
-    as_of: datetime,
-    ids: UserIds,
-    types: Sequence[dict[str, Any]] = (),
-) -> tuple[list[int], FeatureColumns]:
-    """The ids of the users of IDS scored as of AS_OF, and their features (with those of
-    TYPES)."""
-    reading = Reading.of(db, organization_id, as_of, types)
-    rows, columns = reading.read(db.connection(), reading.users(ids), ids)
-    return [row[0] for row in rows], columns
+    status, validated, joined = _standing(organization_id, as_of)
+    sent = case((User.last_login_at < as_of, User.last_login_at))  # backfilled, or the last
+    logged = events.c.last_login_at
+    last_login = case(
+        (logged.is_(None), sent), (sent.is_(None), logged), (sent > logged, sent), else_=logged
+    )
+    return joined(
+        select(
+            User.id,
+            _days_before(dialect, as_of, User.created_at).label("tenure_days"),
+            flag(and_(User.email_verified_at.is_not(None), User.email_verified_at < as_of)).label(
+                "verified"
+            ),
+            flag(validated).label("validated"),
+            flag(status != "pending").label("accepted"),
+            events.c.last_7,
+            events.c.last_28,
+            events.c.previous_28,
+            events.c.last_90,
+            events.c.active_weeks,
+            _days_before(dialect, as_of, events.c.last_event_at).label("days_since_event"),
+            _days_before(dialect, as_of, last_login).label("days_since_login"),
+        ).join(events, events.c.user_id == User.id, isouter=True)
+    ).where(
+        User.organization_id == organization_id,
+        status.in_(SCORED_STATUSES),
+        User.created_at < as_of,
+        ids(User.id),
+    )
 
 
 def _dialect(db: Session) -> str:
@@ -442,22 +344,10 @@ def _in_range(after: int, size: int) -> UserIds:
     return lambda column: and_(column > after, column <= after + size)
 
 
-@contextmanager
-def _reads_of(db: Session) -> Iterator[Connection]:
-    """A connection for a bulk read of DB's data: a healthy read replica's when there is
-    one (db.replicas), else DB's own (its transaction)."""
-    replica = replicas.for_background_reads(db)
-    if replica is None:
-        yield db.connection()
-        return
-    try:
-        conn = replica.engine.connect()
-    except DBAPIError as exc:
-        replica.mark_down(exc)
-        yield db.connection()
-        return
-    with conn:
-        yield conn
+def _columns(rows: Sequence[Row[Any]]) -> FeatureColumns:
+    """The features in rows of _statement (after the id, maybe before more columns)."""
+    width = len(FeatureColumns.ROW)
+    return FeatureColumns.of_rows([row[1 : 1 + width] for row in rows])
 
 
 def sample_of(db: Session, organization_id: int, size: int) -> UserIds:
@@ -511,9 +401,11 @@ def labelled(
     after = _users_with(organization_id, ids, kinds, at, at + horizon)
     happened = after.c.user_id.is_not(None)
     outcome = (happened if event else ~happened).label("churned")
-    chosen = event_types(db, organization_id, at) if types is None else types
-    reading = Reading.of(db, organization_id, at, chosen)
-    statement = reading.users(ids).add_columns(outcome).outerjoin(after, after.c.user_id == User.id)
+    statement = (
+        _statement(_dialect(db), organization_id, at, ids)
+        .add_columns(outcome)
+        .outerjoin(after, after.c.user_id == User.id)
+    )
     if churn.scoped:
         scope_kinds = [churn.scope_type] if churn.scope_type else []
         active = _users_with(organization_id, ids, scope_kinds, at - churn.scope_days * DAY, at)
@@ -523,10 +415,10 @@ def labelled(
             statement = statement.outerjoin(before, before.c.user_id == User.id).where(
                 before.c.user_id.is_(None)
             )
-    with _reads_of(db) as conn:
-        rows, columns = reading.read(conn, statement, ids)
-    churned = np.array([bool(row[-1]) for row in rows], dtype=np.float64)
-    return columns, churned
+    rows = db.execute(statement).all()
+    churned = np.array([bool(row.churned) for row in rows], dtype=np.float64)
+    chosen = event_types(db, organization_id, at) if types is None else types
+    return _with_types(db, organization_id, at, ids, rows, chosen), churned
 
 
 def backtest(
@@ -667,11 +559,24 @@ def _step(db: Session, job: Job, actor: Actor, base_url: str) -> bool:
     org = job.organization_id
     run_id = job.params.get("run_id")
 
+    def statements(after: int, types: list[dict[str, Any]]) -> list[Select[Any]]:
+        """The range's users with their features, and (TYPES) their events by type."""
+        chosen = _in_range(after, RANGE)
+        users = (
+            _statement(_dialect(db), org, as_of, chosen)
+            # last: the probability and the level until now
+            .add_columns(User.churn_probability, User.churn_level)
+            .order_by(User.id)
+        )
+        if not types:
+            return [users]
+        return [users, _type_statement(db, org, as_of, chosen, types)]
+
     if run_id is None:
         job.cursor = _range_after(db, org, job.cursor) or job.cursor
         chosen_types = event_types(db, org, as_of)
         # read during the backtest and the training
-        _read_ahead.start(db, _job_key(job), job.cursor, Reading.of(db, org, as_of, chosen_types))
+        _read_ahead.start(db, job.id, job.cursor, statements(job.cursor, chosen_types))
         organization = db.get_one(Organization, org)
         churn = churn_settings.of_organization(organization)
         run = ChurnRun(
@@ -700,26 +605,27 @@ def _step(db: Session, job: Job, actor: Actor, base_url: str) -> bool:
     calibration = model.Calibration(run.calibration["a"], run.calibration["b"])
     trained = boosting.for_run(db, run)[0] if run.model != MODEL else None
     types = run.calibration.get("event_types", []) if trained is not None else []
-    reading = Reading.of(db, org, as_of, types)
     cutoffs = cutoffs_of(db.get_one(Organization, org))
     after = job.cursor
-    found = _read_ahead.take(_job_key(job), after) or _read_block(
-        db.connection(), reading, after, RANGE, scan=_scans(db, after, RANGE)
+    read = _read_ahead.take(job.id, after) or [
+        db.execute(statement).all() for statement in statements(after, types)
+    ]
+    following = _range_after(db, org, after + RANGE)
+    if following is not None:
+        _read_ahead.start(db, job.id, following, statements(following, types))
+    rows = read[0]
+    names = [t["name"] for t in types]
+    by_type = read[1] if types and len(read) > 1 else []
+    columns = _columns(rows).with_types(
+        TypeColumns.of_rows([row[0] for row in rows], by_type, names)
     )
-    following = _range_after(db, org, found.end)
-    block_after = _range_after(db, org, found.block_end)
-    if block_after is not None:  # the next block, unless already started
-        _read_ahead.start(db, _job_key(job), block_after, reading)
-    if found.on_replica:
-        found = found.as_on(db.connection())
-    scored = _write(db, run, found, calibration, cutoffs, trained)
+    scored = _write(db, run, rows, columns, calibration, cutoffs, trained)
     run.users += scored
     job.done += scored
     if following is not None:
         job.cursor = following
         return False
     run.finished_at = utcnow()
-    _read_ahead.forget(_job_key(job))
     audit.record(
         db,
         actor=actor,
@@ -729,99 +635,6 @@ def _step(db: Session, job: Job, actor: Actor, base_url: str) -> bool:
         changes={"users": run.users, "as_of": as_of.isoformat(), "model": run.model},
     )
     return True
-
-
-@dataclass(frozen=True)
-class _Range:
-    """Users as read to be scored, those with ids in (AFTER, END]: their ids (ascending),
-    their features, and each one's probability and level until now; BLOCK_END: the end
-    of the block they were read in (END when read alone); ON_REPLICA: read on a replica."""
-
-    after: int
-    end: int
-    ids: list[int]
-    columns: FeatureColumns
-    before: list[tuple[float | None, str | None]]
-    block_end: int
-    on_replica: bool = False
-
-    def part(self, after: int, end: int) -> _Range:
-        """The users of this block with ids in (AFTER, END]."""
-        ids = np.asarray(self.ids, dtype=np.int64)
-        first, last = np.searchsorted(ids, [after, end], side="right").tolist()
-        return _Range(
-            after,
-            end,
-            self.ids[first:last],
-            self.columns.take(np.arange(first, last, dtype=np.intp)),
-            self.before[first:last],
-            self.block_end,
-            self.on_replica,
-        )
-
-    def as_on(self, primary: Connection) -> _Range:
-        """The range read on a replica as the primary has it: the users it still holds
-        (one deleted since is not scored), with the probability and level it holds (a
-        replica may not have replayed the last scoring's yet)."""
-        now = {
-            row[0]: (row[1], row[2])
-            for row in fetch(
-                primary,
-                select(User.id, User.churn_probability, User.churn_level).where(
-                    User.id > self.after, User.id <= self.end
-                ),
-            )
-        }
-        kept = [i for i, user_id in enumerate(self.ids) if user_id in now]
-        return _Range(
-            self.after,
-            self.end,
-            [self.ids[i] for i in kept],
-            self.columns.take(np.asarray(kept, dtype=np.intp)),
-            [now[self.ids[i]] for i in kept],
-            self.block_end,
-        )
-
-
-def _read_block(
-    conn: Connection,
-    reading: Reading,
-    after: int,
-    size: int,
-    *,
-    scan: bool = False,
-    on_replica: bool = False,
-) -> _Range:
-    """The users with ids in (AFTER, AFTER + SIZE], read on CONN (SCAN: see `_scans`)."""
-    chosen = _in_range(after, size)
-    users = (
-        reading.users(chosen)
-        .add_columns(User.churn_probability, User.churn_level)  # last: until now
-        .order_by(User.id)
-    )
-    rows, columns = reading.read(conn, users, chosen, scan=scan)
-    return _Range(
-        after,
-        after + size,
-        [row[0] for row in rows],
-        columns,
-        [(row[-2], row[-1]) for row in rows],
-        after + size,
-        on_replica,
-    )
-
-
-def _scans(db: Session, after: int, size: int) -> bool:
-    """Whether the events of the users with ids in (AFTER, AFTER + SIZE] cost less read
-    in one pass over the whole table, in its own order, than through the users' index:
-    on SQLite, when those users are at least SCAN_SHARE of all (an event met through the
-    index costs some 20 times one met in a scan: a random page each). PostgreSQL's planner
-    chooses by itself."""
-    if _dialect(db) != "sqlite":
-        return False
-    users = db.scalar(select(func.max(User.id))) or 0
-    inside = db.scalar(select(func.count()).where(User.id > after, User.id <= after + size))
-    return (inside or 0) >= SCAN_SHARE * users
 
 
 def _range_after(db: Session, organization_id: int, after: int) -> int | None:
@@ -838,74 +651,40 @@ def _range_after(db: Session, organization_id: int, after: int) -> int | None:
 
 
 class _ReadAhead:
-    """The next block of users (BLOCK of them: a few steps' ranges), read on a connection
-    of its own while the steps before score theirs: the database reads events on one core
-    while numpy and the trees work on the other. On a healthy read replica, when there
-    is one (db.replicas); the scores are written on the primary. (A step writes scores,
-    and the levels of its own range only: the range read ahead, levels included, is what
-    it would read after the step.)"""
+    """The next range's rows, read on a connection of its own while this range is scored:
+    the database adds up events on one core while numpy and the trees work on the other.
+    (A step writes scores, and the levels of its own range only: the range read ahead,
+    levels included, is what it would read after the step.)"""
 
     def __init__(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="churn-read-ahead")
         self._lock = threading.Lock()
-        # a job -> its blocks read or being read: (after, end, the reading)
-        self._blocks: dict[str, list[tuple[int, int, Future[_Range]]]] = {}
+        self._reading: dict[tuple[int, int], Future[list[Sequence[Row[Any]]]]] = {}
 
-    def start(self, db: Session, job_id: str, after: int, reading: Reading) -> None:
-        """Start reading the block after AFTER for the steps of JOB_ID, as READING says
-        (nothing if it is being read)."""
+    def start(
+        self, db: Session, job_id: int, after: int, statements: Sequence[Select[Any]]
+    ) -> None:
+        """Start reading the rows of STATEMENTS for the step of JOB_ID at cursor AFTER."""
         engine = db.get_bind()
         if not isinstance(engine, Engine):  # bound to one connection: nothing to read beside
             return
         with self._lock:
-            if any(start == after for start, _, _ in self._blocks.get(job_id, [])):
-                return
-        scan = _scans(db, after, BLOCK)
-        replica = replicas.for_background_reads(db)
-        future = self._pool.submit(_read_apart, engine, replica, reading, after, scan)
-        with self._lock:
-            self._blocks.setdefault(job_id, []).append((after, after + BLOCK, future))
-            if len(self._blocks) > 8:  # jobs that ended without taking theirs
-                self._blocks = {job_id: self._blocks[job_id]}
+            self._reading = {key: f for key, f in self._reading.items() if key[0] != job_id}
+            self._reading[(job_id, after)] = self._pool.submit(_rows, engine, statements)
 
-    def forget(self, job_id: str) -> None:
-        """Let go of the blocks of JOB_ID (its last step is done)."""
+    def take(self, job_id: int, after: int) -> list[Sequence[Row[Any]]] | None:
+        """The rows of each statement read ahead for this step, or None (not started, or
+        it failed)."""
         with self._lock:
-            self._blocks.pop(job_id, None)
-
-    def take(self, job_id: str, after: int) -> _Range | None:
-        """The step's range after AFTER (at most RANGE users) from the block read ahead
-        that holds it, or None (not started, or it failed)."""
-        with self._lock:
-            blocks = [b for b in self._blocks.get(job_id, []) if b[1] > after]
-            self._blocks[job_id] = blocks  # those passed are let go
-            holding = [future for start, end, future in blocks if start <= after < end]
-        if not holding or holding[0].exception() is not None:
+            future = self._reading.pop((job_id, after), None)
+        if future is None or future.exception() is not None:
             return None
-        block = holding[0].result()
-        return block.part(after, min(after + RANGE, block.end))
+        return future.result()
 
 
-def _job_key(job: Job) -> str:
-    """A scoring job among the blocks read ahead: its id and moment (an id alone can be
-    taken again by another job after a rollback)."""
-    return f"{job.id}/{job.params['as_of']}/{job.created_at}"
-
-
-def _read_apart(
-    engine: Engine, replica: Replica | None, reading: Reading, after: int, scan: bool
-) -> _Range:
-    """The block after AFTER, read on a connection of its own: the REPLICA's, else
-    ENGINE's (a replica that fails is marked down, and the step reads on the primary)."""
-    if replica is None:
-        with engine.connect() as conn:
-            return _read_block(conn, reading, after, BLOCK, scan=scan)
-    try:
-        with replica.engine.connect() as conn:
-            return _read_block(conn, reading, after, BLOCK, scan=scan, on_replica=True)
-    except DBAPIError as exc:
-        replica.mark_down(exc)
-        raise
+def _rows(engine: Engine, statements: Sequence[Select[Any]]) -> list[Sequence[Row[Any]]]:
+    with engine.connect() as conn:
+        return [conn.execute(statement).all() for statement in statements]
 
 
 _read_ahead = _ReadAhead()
@@ -914,19 +693,19 @@ _read_ahead = _ReadAhead()
 def _write(
     db: Session,
     run: ChurnRun,
-    users: _Range,
+    rows: Sequence[Row[Any]],
+    columns: FeatureColumns,
     calibration: model.Calibration,
     cutoffs: tuple[float, float],
     trained: boosting.Booster | None = None,
 ) -> int:
     conn = db.connection()
-    columns = users.columns
     predicted = (
         trained.predict_all(columns, cutoffs)
         if trained is not None
         else model.predict_all(columns, calibration, cutoffs)
     )
-    ids = users.ids
+    ids = [row[0] for row in rows]
     org, run_id = run.organization_id, run.id
     json_text = bulk.json_text
     scores = [
@@ -955,15 +734,16 @@ def _write(
     moved: list[tuple[int, Any, str]] = []
     level_moved: list[tuple[int, str, float]] = []
     probability_moved: list[tuple[int, float]] = []
-    for user_id, (probability_was, level_was), level, probability in zip(
-        ids, users.before, predicted.levels, predicted.probabilities, strict=True
+    for row, level, probability in zip(
+        rows, predicted.levels, predicted.probabilities, strict=True
     ):
         kept = round(probability, 3)
+        level_was = row[-1]  # the level until now is the row's last column
         if level_was != level:
-            moved.append((user_id, level_was, level))
-            level_moved.append((user_id, level, kept))
-        elif probability_was != kept:
-            probability_moved.append((user_id, kept))
+            moved.append((row[0], level_was, level))
+            level_moved.append((row[0], level, kept))
+        elif row[len(row) - 2] != kept:  # the probability until now, before it
+            probability_moved.append((row[0], kept))
     now = bulk.sql_time(_dialect(db))(utcnow())
     bulk.update_rows(
         conn,

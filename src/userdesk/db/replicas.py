@@ -2,11 +2,9 @@
 
 What may be read on a replica is named in one place (`READ_PATHS`): the Users list and
 its counts, the export, a user's timeline and the audit log, each a GET by a signed-in
-caller; and, in the background, churn scoring's reads of users and events
-(`for_background_reads`), whose scores are written on the primary. Everything else,
-every write, and every read of a request that writes, stays on the primary. A caller
-who wrote within the read-your-writes window reads from the primary too, so that an
-admin sees what they just did.
+caller. Everything else, every write, and every read of a request that writes, stays on
+the primary. A caller who wrote within the read-your-writes window reads from the
+primary too, so that an admin sees what they just did.
 
 A replica is used only while it is healthy: reachable and at most `max_lag` seconds
 behind. Its state is checked at most once a second (a down one at most every
@@ -48,9 +46,6 @@ CONNECT_TIMEOUT = 2  # seconds to connect to a replica before it counts as down
 WROTE_COOKIE = "userdesk_wrote"
 # The scope key under which `ReplicaRouting` hands the replicas to a GET that may use one.
 READS_KEY = "userdesk.replica_reads"
-# The key of a session's info under which its Database puts the replicas, if any, for the
-# bulk reads of background jobs (`for_background_reads`).
-SESSION_KEY = "userdesk.replicas"
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 
 # The GETs whose reads may go to a replica (paths without the query string).
@@ -215,14 +210,6 @@ class Replicas:
     def dispose(self) -> None:
         for replica in self.replicas:
             replica.engine.dispose()
-
-
-def for_background_reads(db: Session) -> Replica | None:
-    """A healthy replica of DB's primary for the bulk reads of a background job (churn
-    scoring's users and events), or None: none configured, none healthy. The job's
-    writes, and the reads they depend on, stay on DB."""
-    replicas: Replicas | None = db.info.get(SESSION_KEY)
-    return replicas.pick() if replicas is not None else None
 
 
 def principal_of(state: MutableMapping[str, Any]) -> str | None:

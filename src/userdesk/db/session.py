@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from userdesk.db.engine import BEGIN_OPTION, make_engine
-from userdesk.db.replicas import CONNECT_TIMEOUT, SESSION_KEY, Replicas
+from userdesk.db.replicas import CONNECT_TIMEOUT, Replicas
 from userdesk.db.writers import WriteLock
 
 if TYPE_CHECKING:
@@ -71,11 +71,7 @@ class Database:
 
     def __init__(self, engine: Engine, replicas: Replicas | None = None) -> None:
         self.engine = engine
-        self.sessions = sessionmaker(
-            bind=reading_rows_by_name(engine),
-            expire_on_commit=False,
-            info={SESSION_KEY: replicas} if replicas is not None else None,  # bulk reads
-        )
+        self.sessions = sessionmaker(bind=reading_rows_by_name(engine), expire_on_commit=False)
         self.writers = WriteLock()
         self.replicas = replicas
         self._readers: dict[int, Database] = {}  # by replica: each one's Database
