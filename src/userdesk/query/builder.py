@@ -543,8 +543,9 @@ def _conditions(
     found.extend(_field(db, organization_id, terms, party) for terms in ranges.values())
     searchable = _searchable(db, organization_id, party) if query.texts else []
     if searchable:
+        # A term of SHORT_TERM characters or more: a shorter one starts too many values.
         found.extend(
-            _or_in_fields(c, term, searchable, dialect)
+            _or_in_fields(c, term, searchable, dialect) if len(term) >= SHORT_TERM else c
             for term in query.texts
             for c in _text(db, organization_id, [term], dialect)
         )
@@ -581,17 +582,15 @@ def _or_in_fields(
         where.append(UserFieldValue.text_value < folded[:-1] + chr(ord(folded[-1]) + 1))
     in_fields = select(UserFieldValue.user_id).where(*where)
 
+    # Not correlated: the few users whose values start with the term are read once, not
+    # looked up again for every user a page or a count walks.
     def check(c: Callable[[Any], Any]) -> ColumnElement[bool]:
-        found: ColumnElement[bool] = or_(
-            condition.check(c), exists().where(*where, UserFieldValue.user_id == c(User.id))
-        )
+        found: ColumnElement[bool] = or_(condition.check(c), c(User.id).in_(in_fields))
         return found
 
     def walk(c: Callable[[Any], Any]) -> ColumnElement[bool]:
         inner = condition.walk or condition.check
-        found: ColumnElement[bool] = or_(
-            inner(c), exists().where(*where, UserFieldValue.user_id == c(User.id))
-        )
+        found: ColumnElement[bool] = or_(inner(c), c(User.id).in_(in_fields))
         return found
 
     listed = condition.listed.union(in_fields) if condition.listed is not None else None
