@@ -136,6 +136,10 @@ def test_only_scim_managers_over_the_organization_reach_it(
         assert made.status_code == 403, role
         revoke = client.post(f"{PAGE}/tokens/{token_id}/revoke", data={"csrf_token": csrf})
         assert revoke.status_code == 403, role
+        switched = client.post(
+            f"{PAGE}/settings", data={"creates_teams": "true", "csrf_token": csrf}
+        )
+        assert switched.status_code == 403, role
         settings = client.get("/console/settings")
         assert 'data-testid="provisioning-link"' not in settings.text
     assert (
