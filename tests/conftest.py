@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, text
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tests import factories
 from tests.mail.smtp import SmtpServer
+from userdesk.auth import secrets
 from userdesk.config import Settings
 from userdesk.db.engine import make_engine
 from userdesk.db.migrate import upgrade
@@ -48,18 +50,72 @@ SAME_ON_EVERY_BACKEND = (
 )
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """With PostgreSQL alone, only the tests on a database whose behaviour can differ
-    there: the SQLite run has the rest (SAME_ON_EVERY_BACKEND and tests on no database)."""
-    if ONLY_BACKEND != "postgresql":
+# Argon2id at the library's recommended cost (64 MiB, 3 passes, 4 lanes) spends about 0.2 s
+# of CPU on each hash and each sign-in, on purpose: over the suite's sign-ins, minutes. The
+# tests hash and verify with the same algorithm at the smallest cost instead (its parameters
+# unlike those of any hash the tests import); a test of hashing or of its timing is marked
+# `real_argon2` and gets the production parameters. Set here, at import, so that every hash
+# of the run (factories.password_hash's cache, the dummy hash) is made with them.
+REAL_ARGON2 = secrets._hasher
+CHEAP_ARGON2 = PasswordHasher(time_cost=1, memory_cost=512, parallelism=1)
+secrets._hasher = CHEAP_ARGON2
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "real_argon2: hashes passwords with the production argon2id parameters"
+    )
+    config.addinivalue_line(
+        "markers", "only_on(backend): runs on that database alone, deselected on the other"
+    )
+
+
+@pytest.fixture(autouse=True)
+def _argon2_parameters(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The production argon2id parameters for a test marked `real_argon2`, the cheap ones
+    (CHEAP_ARGON2) for every other: hashes cached by the one are not used by the other."""
+    if request.node.get_closest_marker("real_argon2") is None:
+        yield
         return
+    secrets._hasher = REAL_ARGON2
+    secrets._dummy_hash.cache_clear()
+    factories.password_hash.cache_clear()
+    try:
+        yield
+    finally:
+        secrets._hasher = CHEAP_ARGON2
+        secrets._dummy_hash.cache_clear()
+        factories.password_hash.cache_clear()
+
+
+def _backend_of(item: pytest.Item) -> str | None:
+    """The database ITEM runs on (None: none)."""
+    if "engine" not in getattr(item, "fixturenames", ()):
+        return None
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("engine") if callspec is not None else ONLY_BACKEND
+
+
+def _runs_here(item: pytest.Item) -> bool:
+    """Whether ITEM belongs to this run: a test marked `only_on` runs on its backend alone
+    (deselected, not skipped, elsewhere); with PostgreSQL alone, only the tests on a
+    database whose behaviour can differ there: the SQLite run has the rest
+    (SAME_ON_EVERY_BACKEND and tests on no database)."""
+    backend = _backend_of(item)
+    only = item.get_closest_marker("only_on")
+    if only is not None and backend != only.args[0]:
+        return False
+    if ONLY_BACKEND != "postgresql":
+        return True
+    return backend is not None and not item.nodeid.split("::", 1)[0].startswith(
+        SAME_ON_EVERY_BACKEND
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     kept, elsewhere = [], []
     for item in items:
-        on_database = "engine" in getattr(item, "fixturenames", ())
-        where = item.nodeid.split("::", 1)[0]
-        (kept if on_database and not where.startswith(SAME_ON_EVERY_BACKEND) else elsewhere).append(
-            item
-        )
+        (kept if _runs_here(item) else elsewhere).append(item)
     if elsewhere:
         config.hook.pytest_deselected(items=elsewhere)
         items[:] = kept

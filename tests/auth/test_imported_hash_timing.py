@@ -29,10 +29,19 @@ from userdesk.organizations.models import Organization
 
 
 class CountingHasher(PasswordHasher):
-    """Our argon2id hasher, which notes the parameters of each hash it verifies."""
+    """Our argon2id hasher, which notes the parameters of each hash it verifies: with the
+    parameters of the one it replaces (the suite's cheap ones, tests/conftest.py), as what
+    is counted is the verifications with our parameters, not their time."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, ours: PasswordHasher) -> None:
+        super().__init__(
+            time_cost=ours.time_cost,
+            memory_cost=ours.memory_cost,
+            parallelism=ours.parallelism,
+            hash_len=ours.hash_len,
+            salt_len=ours.salt_len,
+            type=ours.type,
+        )
         self.verified: list[Parameters] = []
 
     def verify(self, hash: str | bytes, password: str | bytes) -> bool:
@@ -43,7 +52,7 @@ class CountingHasher(PasswordHasher):
 @pytest.fixture
 def spy(monkeypatch: pytest.MonkeyPatch) -> Iterator[CountingHasher]:
     """Our hasher replaced by the counting one; the dummy hash made anew with it."""
-    counting = CountingHasher()
+    counting = CountingHasher(secrets._hasher)
     monkeypatch.setattr(secrets, "_hasher", counting)
     secrets._dummy_hash.cache_clear()
     secrets._dummy_hash()  # made before the counting starts, as it is once per process

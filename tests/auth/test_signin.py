@@ -142,6 +142,7 @@ def test_failures_count_though_each_request_rolls_back(
         assert len(locks.all()) == 1
 
 
+@pytest.mark.real_argon2
 def test_a_password_is_rehashed_when_the_argon2_parameters_rise(
     db: Session, settings: Settings, org: Organization, monkeypatch: pytest.MonkeyPatch
 ) -> None:

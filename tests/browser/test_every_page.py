@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -104,6 +104,8 @@ class Walk:
     live: LiveServer
     app: FastAPI
     pages: list[Target]
+    # Where each page ends for each visitor (_page_at), the same at every look: asked once.
+    finals: dict[tuple[str, str], str | None] = field(default_factory=dict)
 
 
 @pytest.fixture(scope="module")
@@ -212,7 +214,9 @@ def test_every_page_fits_the_window_loads_cleanly_and_reads_to_everyone(
     signed_out = _context(browser, look)
     for who, context in (("admin", signed_in), ("anonymous", signed_out)):
         for target in walk.pages:
-            final = _page_at(context, walk.live.url + target.url)
+            if (who, target.url) not in walk.finals:
+                walk.finals[who, target.url] = _page_at(context, walk.live.url + target.url)
+            final = walk.finals[who, target.url]
             if final is None:
                 continue
             # A page sent elsewhere (signed out: to sign in) is that page, walked once.

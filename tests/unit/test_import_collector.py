@@ -15,7 +15,9 @@ def collector_enabled() -> Iterator[None]:
     was = gc.isenabled()
     gc.enable()
     yield
-    if not was:
+    if was:  # as it was, whatever the test left: one that turned it off must not leave it so
+        gc.enable()
+    else:
         gc.disable()
 
 

@@ -23,6 +23,9 @@ from userdesk.auth import throttle
 from userdesk.organizations import service as organizations
 from userdesk.organizations.models import Organization
 
+# argon2id at its production cost: what makes the time of an answer about an account.
+pytestmark = pytest.mark.real_argon2
+
 ROUNDS = 30
 WARM_UP = 5
 MAX_RATIO = 1.3

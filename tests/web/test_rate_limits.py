@@ -28,6 +28,7 @@ def error_of(page: str) -> str:
     return page.split('data-testid="login-error">', 1)[1].split("<", 1)[0]
 
 
+@pytest.mark.real_argon2  # argon2 at its real cost is what the timing compares
 def test_an_unknown_email_and_a_wrong_password_get_the_same_answer_in_about_the_same_time(
     client: TestClient, db: Session, org: Organization
 ) -> None:
