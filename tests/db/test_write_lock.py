@@ -11,8 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import pytest
+from sqlalchemy import Engine, text
 
 from userdesk.db import writers
+from userdesk.db.session import Database
 from userdesk.db.writers import WriteLock, WriteLockTimeout
 
 T = TypeVar("T")
@@ -157,3 +159,40 @@ def test_a_cancelled_wait_passes_the_lock_on(granted: bool) -> None:
 
     assert run_in_own_loop(main())
     assert not lock.held
+
+
+def test_two_writers_on_postgresql_do_not_wait_on_each_others_turn(engine: Engine) -> None:
+    """PostgreSQL locks rows: two units that will write are open at once, neither queued
+    behind the other (on SQLite the second waits for the first: one write lock)."""
+    database = Database(engine)
+    both_in = threading.Barrier(2, timeout=5)
+
+    def write(_: int) -> bool:
+        with database.unit_of_work(background=True) as db:
+            db.execute(text("SELECT 1"))
+            try:
+                both_in.wait()
+            except threading.BrokenBarrierError:
+                return False
+            return True
+
+    try:
+        if engine.dialect.name != "postgresql":
+            assert database.writers.serial
+            return
+        assert not database.writers.serial
+        with ThreadPoolExecutor(2) as pool:
+            assert list(pool.map(write, range(2))) == [True, True]
+    finally:
+        database.dispose()
+
+
+def test_a_lock_that_is_not_serial_lets_every_writer_in() -> None:
+    """Not serial (PostgreSQL's), the lock lets threads and tasks in while it is held."""
+    lock = WriteLock.for_dialect("postgresql")
+    lock.acquire(timeout=0.1)
+    lock.acquire(timeout=0.1, background=True)
+    run_in_own_loop(lock.acquire_async())
+    lock.release()
+    assert not lock.held
+    assert WriteLock.for_dialect("sqlite").serial

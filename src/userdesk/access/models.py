@@ -37,8 +37,12 @@ class Role(OrgScoped, Timestamped, Base):
     scope: Mapped[str] = mapped_column(String(16), default=RoleScope.ORGANIZATION.value)
     builtin: Mapped[bool] = mapped_column(Boolean, default=False)
 
+    # Named: on PostgreSQL the foreign key holds organization_id too (db.base).
     permission_rows: Mapped[list[RolePermission]] = relationship(
-        lazy="selectin", cascade="all, delete-orphan", order_by="RolePermission.permission"
+        foreign_keys="RolePermission.role_id",
+        lazy="selectin",
+        cascade="all, delete-orphan",
+        order_by="RolePermission.permission",
     )
 
     @property

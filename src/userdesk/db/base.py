@@ -5,9 +5,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, MetaData, TypeDecorator
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Integer,
+    MetaData,
+    Table,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+from sqlalchemy.sql.elements import conv
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -78,8 +89,65 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+# The tables every organization shares (a Citus reference table each, copied to every
+# node); the others are distributed by organization_id. docs/scaling.md names them too
+# (throttle_hits: an IP's or a typed email's rows belong to no organization).
+REFERENCE_TABLES = frozenset({"organizations", "throttle_hits"})
+ORG = "organization_id"
+
+
+def distribute_keys(table: Table) -> None:
+    """TABLE's keys as migration 0035 made them on PostgreSQL, beside SQLite's.
+
+    On PostgreSQL every key of a distributed table holds organization_id (Citus checks
+    a key on one shard only): a unique constraint gets it at its end, and a foreign key
+    to another distributed table becomes (column, organization_id) -> (id,
+    organization_id), its SET NULL nulling the column alone. SQLite keeps one-column
+    keys. Each shape is declared for its database (`ddl_if`; `on_dialect` says which
+    applies); the ORM joins and relates on the one-column foreign key, so relationships
+    name it (`foreign_keys`). Primary keys are not declared twice: the mapper's stays
+    `id` (session.get(User, id) as before) while PostgreSQL's is (id, organization_id).
+    """
+    for unique in [c for c in table.constraints if type(c) is UniqueConstraint]:
+        columns = [column.name for column in unique.columns]
+        if ORG in columns:
+            continue
+        unique.ddl_if(dialect="sqlite")
+        name = conv(f"uq_{table.name}_{'_'.join(columns)}_{ORG}")
+        table.append_constraint(
+            UniqueConstraint(*columns, ORG, name=name).ddl_if(dialect="postgresql")
+        )
+    for key in list(table.foreign_key_constraints):
+        referred, _, referred_column = key.elements[0].target_fullname.rpartition(".")
+        if referred in REFERENCE_TABLES or ORG in key.column_keys:
+            continue
+        (column,) = key.column_keys
+        key.ddl_if(dialect="sqlite")
+        ondelete = f"SET NULL ({column})" if key.ondelete == "SET NULL" else key.ondelete
+        table.append_constraint(
+            ForeignKeyConstraint(
+                [column, ORG],
+                [f"{referred}.{referred_column}", f"{referred}.{ORG}"],
+                ondelete=ondelete,
+                name=conv(f"fk_{table.name}_{column}_{referred}"),
+            ).ddl_if(dialect="postgresql")
+        )
+
+
+def on_dialect(item: object, dialect: str) -> bool:
+    """ITEM (a constraint, an index) exists on DIALECT's databases: it names no other."""
+    condition = getattr(item, "_ddl_if", None)
+    return condition is None or condition.dialect in (None, dialect)
+
+
 class OrgScoped:
     """Every row belongs to an organization (the tenant, and the shard key on Citus)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)  # declarative maps the class: its table exists
+        table = cls.__dict__.get("__table__")
+        if isinstance(table, Table):
+            distribute_keys(table)
 
     # False where the table's own indexes lead with organization_id: one index less to keep.
     organization_indexed: ClassVar[bool] = True

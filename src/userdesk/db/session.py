@@ -1,13 +1,12 @@
 """Sessions and the unit of work. Adapters own the transaction; services only flush.
 
-A unit of work that will write waits its turn on `Database.writers`, one writer at a time
-in the process, first come first served: request handlers await it without blocking the
-event loop; the worker's and the CLI's threads block. On SQLite it then takes the
+On SQLite a unit of work that will write waits its turn on `Database.writers`, one writer
+at a time in the process, first come first served: request handlers await it without
+blocking the event loop; the worker's and the CLI's threads block. It then takes the
 database's write lock (`BEGIN IMMEDIATE`), which only another process can hold, under
-`busy_timeout` and off the event loop. On PostgreSQL the queue keeps the worker's long
-steps from taking turns with requests' statements on the GIL (each PostgreSQL round trip
-of a request gave the GIL back to a CPU-bound worker thread for up to 5 ms) and keeps a
-request from blocking the event loop on a row locked by the worker.
+`busy_timeout` and off the event loop. On PostgreSQL, which locks rows, writers do not
+queue (db.writers): the worker's long steps (churn scoring) no longer hold back the
+outbox, the webhooks and the requests beside them.
 
 Nothing that waits (an upload, a thread, a parse) may happen while a writer's turn is
 held: `outside_transaction` ends the transaction around such a wait.
@@ -72,7 +71,7 @@ class Database:
     def __init__(self, engine: Engine, replicas: Replicas | None = None) -> None:
         self.engine = engine
         self.sessions = sessionmaker(bind=reading_rows_by_name(engine), expire_on_commit=False)
-        self.writers = WriteLock()
+        self.writers = WriteLock.for_dialect(engine.dialect.name)
         self.replicas = replicas
         self._readers: dict[int, Database] = {}  # by replica: each one's Database
 

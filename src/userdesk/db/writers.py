@@ -11,6 +11,11 @@ first for a while. The database's own lock then only orders this process against
 import), under `busy_timeout`: a writer takes it at its start (`BEGIN IMMEDIATE`) and
 waits for the other process's to end; a request still kept out after that answers 503
 with Retry-After (web.app). This queue holds no state that another process needs.
+
+PostgreSQL locks rows, not the database: its writers do not queue here (`for_dialect`), so
+that the worker's long steps (a churn scoring, an import) and the requests, the outbox and
+the webhooks beside them write at once, each waiting only on the rows it shares with
+another.
 """
 
 from __future__ import annotations
@@ -58,11 +63,17 @@ class WriteLock:
     loops cannot starve the others). Background writers let the others go first, for
     BACKGROUND_PATIENCE seconds at most."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, serial: bool = True) -> None:
+        self.serial = serial  # False: every writer goes at once (PostgreSQL)
         self._mutex = threading.Lock()
         self._held = False
         self._waiting: deque[_Waiter] = deque()
         self._background: deque[_Waiter] = deque()
+
+    @classmethod
+    def for_dialect(cls, dialect: str) -> WriteLock:
+        """The writers' queue of a database of DIALECT: one at a time on SQLite only."""
+        return cls(serial=dialect == "sqlite")
 
     @property
     def held(self) -> bool:
@@ -90,6 +101,8 @@ class WriteLock:
         Raises:
             WriteLockTimeout: TIMEOUT seconds went by first.
         """
+        if not self.serial:
+            return
         event = threading.Event()
         waiter = _Waiter(background, event=event)
         if self._take_or_queue(waiter) or event.wait(timeout):
@@ -100,6 +113,8 @@ class WriteLock:
     async def acquire_async(self) -> None:
         """Wait for the lock without blocking the event loop; a cancelled wait leaves the
         lock as it found it."""
+        if not self.serial:
+            return
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         waiter = _Waiter(False, future=future, loop=loop)
@@ -114,6 +129,8 @@ class WriteLock:
 
     def release(self) -> None:
         """Give the lock to the next waiter, or free it."""
+        if not self.serial:
+            return
         with self._mutex:
             later = self._background
             if later and (

@@ -146,13 +146,24 @@ class User(OrgScoped, Timestamped, Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     # Links are written as UserGroup / UserRole rows (they carry organization_id); these
-    # relationships only read them.
-    team: Mapped[Team | None] = relationship(lazy="raise")
+    # relationships only read them. Each names its join: on PostgreSQL a foreign key holds
+    # organization_id too (db.base.distribute_keys), which is no column to relate on.
+    team: Mapped[Team | None] = relationship(lazy="raise", foreign_keys=[team_id])
     groups: Mapped[list[Group]] = relationship(
-        secondary="user_groups", lazy="raise", order_by="Group.name", viewonly=True
+        secondary="user_groups",
+        primaryjoin="User.id == UserGroup.user_id",
+        secondaryjoin="Group.id == UserGroup.group_id",
+        lazy="raise",
+        order_by="Group.name",
+        viewonly=True,
     )
     roles: Mapped[list[Role]] = relationship(
-        secondary="user_roles", lazy="raise", order_by="Role.name", viewonly=True
+        secondary="user_roles",
+        primaryjoin="User.id == UserRole.user_id",
+        secondaryjoin="Role.id == UserRole.role_id",
+        lazy="raise",
+        order_by="Role.name",
+        viewonly=True,
     )
 
     @property

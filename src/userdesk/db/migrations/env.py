@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from userdesk.db.engine import make_engine
-from userdesk.db.migrate import include_name
+from userdesk.db.migrate import include_name, include_object_on
 from userdesk.db.registry import metadata
 
 config = context.config
@@ -29,6 +29,7 @@ def _run(connection: object) -> None:
         render_as_batch=True,
         compare_type=True,
         include_name=include_name,
+        include_object=include_object_on(connection.dialect.name),  # type: ignore[attr-defined]
     )
     with context.begin_transaction():
         context.run_migrations()
