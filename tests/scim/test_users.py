@@ -322,3 +322,50 @@ def test_a_tokens_last_use_is_recorded(scim: Scim, db: Session) -> None:
     scim.get("/Users")
     db.expire_all()
     assert db.get_one(tokens.ScimToken, row.id).last_used_at is not None
+
+
+def test_one_user_built_directly_is_what_scim2_models_would_write(
+    scim: Scim, db: Session, org: Organization
+) -> None:
+    """POST, PATCH and GET of one user (every attribute) answer the JSON built directly
+    (scim.users.resource_body); it is scim2-models' dump of the same user, for users with
+    and without names, externalId, a team (department), active or not."""
+    from scim2_models import Context
+
+    from userdesk.scim import users as scim_users
+
+    enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+    team = factories.make_team(db, org, "Sales")
+
+    def dumped(user_id: str) -> dict[str, Any]:
+        user = _user(db, user_id)
+        location = f"http://testserver/scim/v2/Users/{user.id}"
+        return scim_users.to_resource(user, location=location).model_dump(
+            scim_ctx=Context.RESOURCE_QUERY_RESPONSE
+        )
+
+    answers = [
+        scim.create("one@example.com", externalId="x-1"),
+        scim.create("two@example.com", given="", family=""),
+        scim.create(
+            "three@example.com",
+            schemas=[USER_SCHEMA, enterprise],
+            **{enterprise: {"department": "Sales"}},
+        ),
+    ]
+    for answer in answers:
+        assert answer == dumped(answer["id"])
+    patched = scim.send(
+        "PATCH",
+        f"/Users/{answers[0]['id']}",
+        patch_body({"op": "replace", "path": "active", "value": False}),
+    )
+    assert patched.status_code == 200, patched.text
+    assert patched.json() == dumped(answers[0]["id"])
+    assert patched.headers["ETag"] == patched.json()["meta"]["version"]
+    for answer in answers:
+        fetched = scim.get(f"/Users/{answer['id']}")
+        assert fetched.json() == dumped(answer["id"])
+        assert fetched.headers["ETag"] == fetched.json()["meta"]["version"]
+    assert answers[2][enterprise] == {"department": "Sales"}
+    assert _user(db, answers[2]["id"]).team_id == team.id

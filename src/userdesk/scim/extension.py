@@ -30,7 +30,7 @@ from typing import Any
 from scim2_models import Attribute, CaseExact, Mutability, Required, Returned, Schema, Uniqueness
 from scim2_models.exceptions import InvalidFilterException
 from scim2_models.path import CompareOperator
-from sqlalchemy import ColumnElement, and_, not_
+from sqlalchemy import ColumnElement, Row, and_, not_
 from sqlalchemy.orm import Session
 
 from userdesk.errors import InvalidInput
@@ -108,12 +108,12 @@ def _attribute(spec: FieldSpec) -> Attribute:
     )
 
 
-def values_of(db: Session, user: User) -> dict[str, Any]:
+def values_of(db: Session, user: User | Row[Any]) -> dict[str, Any]:
     """USER's values as the extension shows them (empty: none)."""
     return attributes.readable(db, user.organization_id, user.attributes, PARTY)
 
 
-def add_to(db: Session, body: dict[str, Any], user: User) -> dict[str, Any]:
+def add_to(db: Session, body: dict[str, Any], user: User | Row[Any]) -> dict[str, Any]:
     """BODY (USER as a SCIM resource, dumped) with USER's values, if any."""
     found = values_of(db, user)
     if found:

@@ -18,7 +18,9 @@ from userdesk.auth.service import TOUCH_EVERY
 from userdesk.db.base import utcnow
 from userdesk.db.session import best_effort
 from userdesk.errors import InvalidInput, NotAuthenticated, NotFound, PermissionDenied
+from userdesk.organizations.models import Organization
 from userdesk.scim.models import ScimToken
+from userdesk.users import attributes
 
 TOKEN_PREFIX = "scim_"  # noqa: S105 - a prefix, not a secret
 NAME_MAX = 100
@@ -163,9 +165,17 @@ def authenticate(
     Raises:
         NotAuthenticated: the token is unknown or revoked.
     """
-    token = db.scalar(select(ScimToken).where(ScimToken.token_hash == hash_token(secret)))
-    if token is None or token.revoked_at is not None:
+    found = db.execute(
+        select(ScimToken, Organization.user_fields_version)
+        .join(Organization, Organization.id == ScimToken.organization_id)
+        .where(ScimToken.token_hash == hash_token(secret))
+    ).first()
+    if found is None or found[0].revoked_at is not None:
         raise NotAuthenticated("The SCIM token is not valid.", code="scim.invalid_token")
+    token, fields_version = found
+    # The custom fields' version, read with the token: the request then reads no field
+    # to know the fields it holds are current (users.attributes.schema).
+    attributes.note_version(db, token.organization_id, fields_version)
     now = utcnow()
     if token.last_used_at is None or now - token.last_used_at >= TOUCH_EVERY:
         with best_effort(db):

@@ -27,9 +27,9 @@ from typing import Any
 from scim2_models import Email, EnterpriseUser, Meta, Mutability, Name, PatchOp, Schema
 from scim2_models import User as ScimUser
 from scim2_models.exceptions import InvalidCursorException, InvalidFilterException
-from sqlalchemy import ColumnElement, func, inspect, select
+from sqlalchemy import ColumnElement, Row, func, inspect, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, object_session, selectinload
+from sqlalchemy.orm import Session, object_session
 
 from userdesk.access import admin
 from userdesk.access import service as access
@@ -105,22 +105,48 @@ def user_schema() -> Schema:
     return schema
 
 
+# What a list shows of each user (scim.users.resource_body, to_resource, the custom
+# fields' values), its team's name as `department`: read as rows, not entities (50 users
+# of a page: 0.9 ms instead of 2 ms, no identity map nor team entities to build).
+LISTED = (
+    User.id,
+    User.organization_id,
+    User.email,
+    User.first_name,
+    User.last_name,
+    User.status,
+    User.external_id,
+    User.created_at,
+    User.updated_at,
+    User.version,
+    User.team_id,
+    User.attributes,
+    Team.name.label("department"),
+)
+Shown = User | Row[Any]  # a user as an entity, or as a row of LISTED
+
+
+def _listed(*where: Any) -> Any:
+    """SELECT of LISTED (the users with their teams' names)."""
+    return select(*LISTED).outerjoin(Team, Team.id == User.team_id).where(*where)
+
+
 @dataclass(frozen=True)
 class Page:
     total: int
     start_index: int
-    users: list[User]
+    users: list[Shown]
 
 
 NEW_VERSION = 'W/"1"'  # the version_tag of a user just created
 
 
-def version_tag(user: User) -> str:
+def version_tag(user: Shown) -> str:
     """The user's meta.version (and ETag): weak, from the version every change bumps."""
     return f'W/"{user.version}"'
 
 
-def to_resource(user: User, *, location: str) -> Resource:
+def to_resource(user: Shown, *, location: str) -> Resource:
     """USER as a SCIM User (the enterprise department: the name of the user's team)."""
     department = _department(user)
     # The extension's field is named after its class (scim2-models).
@@ -145,7 +171,7 @@ def to_resource(user: User, *, location: str) -> Resource:
     )
 
 
-def resource_body(user: User, *, location: str) -> dict[str, Any]:
+def resource_body(user: Shown, *, location: str) -> dict[str, Any]:
     """to_resource(USER).model_dump() as a list response holds it (no attributes asked
     for), built directly: scim2-models takes ~0.5 ms a user (a page of 100 costs 50 ms);
     this, some µs. tests/scim/test_cursor_paging.py holds the two equal."""
@@ -188,11 +214,14 @@ def _iso(moment: Any) -> str | None:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-def _department(user: User) -> str | None:
-    """The name of USER's team: loaded with the user (a list's selectinload), else read
-    (User.team is never loaded lazily)."""
+def _department(user: Shown) -> str | None:
+    """The name of USER's team: read with a row of LISTED, else loaded with the user,
+    else read (User.team is never loaded lazily)."""
     if user.team_id is None:
         return None
+    if isinstance(user, Row):
+        department: str | None = user.department
+        return department
     if "team" not in inspect(user).unloaded:
         return user.team.name if user.team is not None else None
     session = object_session(user)
@@ -260,32 +289,30 @@ def search(
         total = db.scalar(select(func.count()).select_from(User).where(*where)) or 0
         if count == 0 or start_index > total:  # past the end (and any OFFSET a database takes)
             return Page(total, start_index, [])
-    query = select(User.id).where(*where)
     column = _sort_column(sort_by)
-    if column is not None:
-        query = query.order_by(column.desc() if descending else column.asc())
+    order: list[Any] = [] if column is None else [column.desc() if descending else column.asc()]
     by_id: Any = User.id
     if few and db.get_bind().dialect.name == "sqlite":
         by_id = unindexed(User.id)  # the filter's own index finds the few; then sorted
-    query = query.order_by(by_id.desc() if descending and column is None else by_id)
-    ids = db.scalars(query.offset(start_index - 1).limit(count)).all()
+    order.append(by_id.desc() if descending and column is None else by_id)
+    ids = select(User.id).where(*where).order_by(*order).offset(start_index - 1).limit(count)
+    found: list[Shown]
+    if few:  # the page's ids (from the filter's index) and their rows in one statement
+        found = list(db.execute(_listed(User.id.in_(ids)).order_by(*order)))
+    else:
+        found = _by_ids(db, db.scalars(ids).all())
     if total is None:  # the first page: when not full, it holds them all (a lookup's 0 or 1)
-        total = len(ids)
+        total = len(found)
         if total == count:
             total = db.scalar(select(func.count()).select_from(User).where(*where)) or 0
-    return Page(total, start_index, _by_ids(db, ids))
+    return Page(total, start_index, found)
 
 
-def _by_ids(db: Session, ids: Sequence[int]) -> list[User]:
-    """The users of IDS, in that order, their teams loaded."""
+def _by_ids(db: Session, ids: Sequence[int]) -> list[Shown]:
+    """The users of IDS (rows of LISTED), in that order."""
     if not ids:
         return []
-    found = {
-        user.id: user
-        for user in db.scalars(
-            select(User).where(User.id.in_(ids)).options(selectinload(User.team))
-        )
-    }
+    found = {row.id: row for row in db.execute(_listed(User.id.in_(ids)))}
     return [found[i] for i in ids if i in found]
 
 
@@ -308,7 +335,7 @@ def _where(db: Session, actor: Actor, filter_: str | None) -> tuple[list[Any], b
 @dataclass(frozen=True)
 class CursorPage:
     total: int
-    users: list[User]
+    users: list[Shown]
     next_cursor: str | None
     previous_cursor: str | None
 

@@ -267,6 +267,15 @@ def _resource_response(
 ) -> Response:
     """FOUND (a user or a group) as KIND's SCIM resource, its version as the ETag (and its
     location as Location on a 201)."""
+    if kind is USERS and not attributes and not excluded:
+        # Every attribute of a user: its JSON built directly (scim_users.resource_body,
+        # what the model's dump writes; tests/scim/test_users.py holds the two equal).
+        location = _location(request, found.id)
+        body = custom_fields.add_to(db, scim_users.resource_body(found, location=location), found)
+        headers = {"ETag": scim_users.version_tag(found)}
+        if status == 201:
+            headers["Location"] = location
+        return scim_response(body, status=status, headers=headers)
     resource = kind.show(db, found, _where(request))
     body = resource.model_dump(
         scim_ctx=Context.RESOURCE_QUERY_RESPONSE,
