@@ -7,7 +7,7 @@ from __future__ import annotations
 import gc
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from tests import factories
@@ -222,3 +222,35 @@ def test_an_imports_batches_run_with_the_collector_paused_and_leave_it_running(
         with pytest.raises(RuntimeError):
             imports._step(session, job, actor, "http://x")
     assert gc.isenabled()
+
+
+@pytest.mark.only_on("sqlite")  # PostgreSQL's rows carry every column: more statements
+def test_a_full_batch_goes_into_each_table_in_one_statement_on_sqlite(
+    org: Organization, database: BoundDatabase
+) -> None:
+    """SQLite: a batch of imports.BATCH rows inserts its users, invitations, audit events
+    and job items in one statement a table (bulk.ROWS_PER_STATEMENT, the parameters
+    allowing): a statement of 2,000 rows took 6 % more CPU time for the same rows."""
+    actor = system_actor(org.id, "tests")
+    file = "email,first name,last name\n" + "".join(
+        f"p{n}@example.com,First{n},Last{n}\n" for n in range(imports.BATCH)
+    )
+    with database.unit_of_work() as session:
+        draft = imports.draft(session, actor=actor, filename="f.csv", content=file.encode())
+        job_id = imports.start(session, actor=actor, job_id=draft.id, dry_run=False).id
+    inserts: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if statement.startswith("INSERT INTO"):
+            inserts.append(statement.split()[2])
+
+    event.listen(database.engine, "before_cursor_execute", seen)
+    try:
+        with database.unit_of_work() as session:
+            assert jobs.step(session, job=session.get_one(Job, job_id), base_url="http://x")
+    finally:
+        event.remove(database.engine, "before_cursor_execute", seen)
+    assert sorted(inserts) == ["audit_events", "invitations", "job_items", "users"]
+    with database.unit_of_work() as session:
+        job = session.get_one(Job, job_id)
+        assert (job.done, job.failed) == (imports.BATCH, 0)

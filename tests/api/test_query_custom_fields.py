@@ -24,6 +24,7 @@ from tests.api.test_query_exact import (  # noqa: F401 - fixtures
 from userdesk.access.rules import system_actor
 from userdesk.db.base import utcnow
 from userdesk.organizations.models import Organization
+from userdesk.query import builder
 from userdesk.query.rules import FieldTerm, HasTerm, Key, Query, Term, TextTerm, parse
 from userdesk.users import attributes, fields
 from userdesk.users.attributes import Party
@@ -270,6 +271,7 @@ def test_terms_print_back_as_they_parse() -> None:
         assert isinstance(term, FieldTerm | HasTerm)
 
 
+@pytest.mark.parametrize("listed_most", [5_000, 0], ids=["listed", "looked-up"])
 def test_free_text_also_finds_the_start_of_a_searchable_field(
     client: TestClient,
     db: Session,
@@ -277,11 +279,15 @@ def test_free_text_also_finds_the_start_of_a_searchable_field(
     people: list[Person],  # noqa: F811
     held: dict[int, dict[str, Any]],
     text_strategy: str,  # noqa: F811
+    listed_most: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """With `country` marked searchable, a free-text term matches the search text as
     before, or (a term of three characters or more) the start of a person's country (case
     ignored); with it unmarked, only the search text. Compared with a brute-force filter,
-    alone and with other terms."""
+    alone and with other terms; the values starting with the term listed once, or (more
+    than FIELD_TEXT_LISTED_MOST: here any) looked up for each user."""
+    monkeypatch.setattr(builder, "FIELD_TEXT_LISTED_MOST", listed_most)
     actor = system_actor(org.id, "tests")
     country = next(f for f in fields.list_fields(db, actor=actor) if f.key == "country")
     fields.update_field(db, actor=actor, field_id=country.id, data=UserFieldUpdate(searchable=True))

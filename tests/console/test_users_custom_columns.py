@@ -222,3 +222,74 @@ def test_a_segment_saves_the_columns_and_shows_them(
         data={"csrf_token": token, "name": "Bad", "q": "", "columns": "colour"},
     )
     assert refused.status_code == 400
+
+
+def test_tab_sort_and_filter_links_keep_the_columns(
+    client: TestClient, db: Session, org: Organization
+) -> None:
+    """A view with columns=... in its URL keeps them on every tab, sort header, filter
+    menu item and chip: moving about the list does not lose them."""
+    _signed_in(client, db, org)
+    page = client.get("/console/users", params={"q": "zed", "columns": "seats,plan"}).text
+    kept = "columns=seats%2Cplan"
+    tabs = page.split('data-testid="status-tabs"', 1)[1].split("</ul>", 1)[0]
+    links = [part.split('"', 1)[0] for part in tabs.split('href="')[1:]]
+    assert len(links) == 8  # All, each status, Without Login
+    assert all(kept in link for link in links)
+    assert "/console/users?q=zed+status%3Aactive&amp;columns=seats%2Cplan" in tabs
+    head = page.split("<thead>", 1)[1].split("</thead>", 1)[0]
+    sorts = [part.split('"', 1)[0] for part in head.split('href="')[1:]]
+    assert len(sorts) == 5
+    assert all(kept in link for link in sorts)
+    assert "/console/users?q=zed&amp;sort=-created&amp;columns=seats%2Cplan" not in head
+    assert "/console/users?q=zed&amp;sort=created&amp;columns=seats%2Cplan" in head
+    assert 'href="/console/users?columns=seats%2Cplan"' in page  # the chip of "zed"
+    assert "/console/users?q=zed+verified%3Ayes&amp;columns=seats%2Cplan" in page  # a menu
+    # A tab followed shows the same columns.
+    followed = client.get(
+        "/console/users", params={"q": "zed status:active", "columns": "seats,plan"}
+    )
+    assert '<th data-column="seats">Seats</th><th data-column="plan">Plan</th>' in followed.text
+    # Without columns shown, the links carry none.
+    plain = client.get("/console/users", params={"q": "zed", "columns": ""}).text
+    assert "columns=" not in plain.split('data-testid="status-tabs"', 1)[1].split("</ul>", 1)[0]
+
+
+def test_the_segment_form_saves_the_columns(
+    client: TestClient, db: Session, org: Organization
+) -> None:
+    """The segment's edit form shows its columns ticked (its own first, in their order)
+    and saves what is ticked; none ticked clears them; a post without them keeps them."""
+    _, token = _signed_in(client, db, org)
+    saved = client.post(
+        "/console/segments",
+        data={"csrf_token": token, "name": "Plans", "q": "zed", "columns": "seats,plan"},
+    )
+    assert saved.status_code == 303
+    segment = db.query(Segment).filter(Segment.name == "Plans").one()
+    form = client.get(f"/console/segments/{segment.id}").text
+    boxes = form.split('data-testid="segment-columns"', 1)[1].split("</fieldset>", 1)[0]
+    assert boxes.index('value="seats" checked') < boxes.index('value="plan" checked')
+    assert 'value="company">' in boxes  # offered, not ticked
+    assert 'value="secret"' not in boxes  # only the system sees it
+    url = f"/console/segments/{segment.id}"
+    base = {"csrf_token": token, "name": "Plans", "q": "zed", "sort": "name"}
+    changed = client.post(url, data={**base, "columns": ["", "company", "seats"]})
+    assert changed.status_code == 303
+    db.expire_all()
+    assert db.get_one(Segment, segment.id).columns == ["company", "seats"]
+    shown = client.get(changed.headers["location"]).text
+    assert '<th data-column="company">Company</th><th data-column="seats">Seats</th>' in shown
+    kept = client.post(url, data={**base, "name": "Plans 2"})
+    assert kept.status_code == 303
+    db.expire_all()
+    assert db.get_one(Segment, segment.id).columns == ["company", "seats"]
+    refused = client.post(url, data={**base, "columns": ["", "secret"]})
+    assert refused.status_code == 400
+    assert "&#39;secret&#39; is not a field to show as a column" in refused.text
+    db.expire_all()
+    assert db.get_one(Segment, segment.id).columns == ["company", "seats"]
+    cleared = client.post(url, data={**base, "columns": [""]})
+    assert cleared.status_code == 303
+    db.expire_all()
+    assert db.get_one(Segment, segment.id).columns is None

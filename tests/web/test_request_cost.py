@@ -31,9 +31,10 @@ from userdesk.web.app import create_app
 # and the page's custom field values (when the organization has fields).
 API_STATEMENTS = 4
 # The console's list page: the session with its user (their time zone and list columns
-# too) and organization, the admin's roles, the page, its links, the filter menus' names
-# and the sidebar's segments.
-CONSOLE_STATEMENTS = 6
+# too) and organization, the admin's roles, the organization's team, group and role
+# names (the filter menus', which name the rows' teams and roles too, from the role ids on
+# each user's row), the page and the sidebar's segments.
+CONSOLE_STATEMENTS = 5
 
 
 def _sent(connection: Connection, client: TestClient, path: str, **headers: str) -> list[str]:

@@ -17,8 +17,11 @@ import orjson
 from sqlalchemy import Connection
 
 # SQLite takes up to 32,766 parameters a statement; longer statements are faster, to a point.
+# A whole import batch (imports.BATCH, 5,000 rows) in one statement a table where the
+# parameters allow: its users and invitations took 6 % less CPU time than in statements
+# of 2,000 rows (100,000 rows, the two sizes interleaved batch by batch, twice).
 PARAMETERS_PER_STATEMENT = 30_000
-ROWS_PER_STATEMENT = 2_000
+ROWS_PER_STATEMENT = 5_000
 
 
 def sql_time(dialect: str) -> Callable[[datetime | None], Any]:

@@ -306,6 +306,7 @@ class Parsed:
     key: tuple[str, tuple[tuple[str, str], ...]]  # the file's digest and the mapping
     rows: list[rules.Row]
     first: dict[str, int]  # each email's first row in the file
+    keys: list[str]  # each row's email as compared (normalize_email), in the rows' order
     # No cell holds a NUL or a lone surrogate (`rules.header` refuses such a file at upload;
     # a file kept before it did may), so a name is checked for its length alone.
     clean: bool
@@ -335,10 +336,11 @@ def _collector_paused() -> Iterator[None]:
 def _parse(digest: str, text: str, mapping: tuple[tuple[str, str], ...]) -> Parsed:
     with _collector_paused():
         rows = rules.rows(text, dict(mapping))
+        keys = [normalize_email(row.values.get("email", "")) for row in rows]
         first: dict[str, int] = {}
-        for row in rows:
-            first.setdefault(normalize_email(row.values.get("email", "")), row.number)
-    return Parsed((digest, mapping), rows, first, text_problem(text) is None)
+        for key, row in zip(keys, rows, strict=True):
+            first.setdefault(key, row.number)
+    return Parsed((digest, mapping), rows, first, keys, text_problem(text) is None)
 
 
 def parse_upload(upload: Upload, mapping: dict[str, str] | None = None) -> Parsed | None:
@@ -501,10 +503,10 @@ def _check(
     mapped = dict(parsed.key[1])
     history = [field for field in rules.HISTORY_FIELDS if field in mapped]
     checked: list[Checked] = []
-    for row in parsed.rows[start : start + BATCH]:
+    rows, keys = parsed.rows[start : start + BATCH], parsed.keys[start : start + BATCH]
+    for row, key in zip(rows, keys, strict=True):
         values = row.values
         email = values.get("email", "")
-        key = normalize_email(email)
         if problem := email_problem(email):
             checked.append((email, key, ("invalid", f"email {problem}"), None, {}))
             continue

@@ -88,6 +88,9 @@ FEW = 5_000
 SORTED_INSTEAD_MOST = 10_000
 LISTED_MOST = 20_000
 TEXT_LISTED_MOST = 50_000
+# Free text that starts the values of searchable custom fields: at most this many are
+# listed once for a statement, more looked up row by row (see _or_in_fields).
+FIELD_TEXT_LISTED_MOST = 5_000
 # With such lists, a range on a time (not the sort's) of at most this many users is read
 # along its index and sorted (some 0.5 µs an index entry with its ids checked against
 # the lists, 25 ms at most), rather than the users read in sort order (see
@@ -291,20 +294,17 @@ def selection(
     # Read only when a list in id order is to be estimated (not for a page of all users).
     in_id_order = any(found[index].in_id_order for index in listed)
     top_id = (db.scalar(select(func.max(User.id))) or 0) if in_id_order else 0
-    estimated = {
-        index: _size(db, ids, FEW, top_id if found[index].in_id_order else None)
-        for index, ids in listed.items()
-    }
+    # One index at most for SQLite to choose besides the sort's: the status's if there is
+    # one (each sort has an index after the status), else the team's.
+    planned = [c for c in found if c.left_to_planner]
+    planned = planned[:1] if len(planned) < 2 else [c for c in planned if c.term_key == Key.STATUS]
+    estimated, ranges = _sizes(db, found, listed, top_id, planned, sort_column)
     if estimated and min(estimated.values()) <= FEW:
         index = min(estimated, key=lambda i: estimated[i])
         chosen = found[index]
         where: list[ColumnElement[bool]] = [User.id.in_(listed[index])]
         where.extend(c.check(unindexed) for c in found if c is not chosen or not c.exact)
         return Selection(where, few=True)
-    # One index at most for SQLite to choose besides the sort's: the status's if there is
-    # one (each sort has an index after the status), else the team's.
-    planned = [c for c in found if c.left_to_planner]
-    planned = planned[:1] if len(planned) < 2 else [c for c in planned if c.term_key == Key.STATUS]
     lists: list[tuple[int, _Condition, Select[Any]]] = []
     checks: list[_Condition] = []
     indexed: list[_Condition] = []
@@ -314,7 +314,7 @@ def selection(
             continue
         if index in listed and not c.cheap_check:
             ids = listed[index]
-            size = estimated[index] if c.in_id_order else _count_up_to(db, ids, LISTED_MOST)
+            size = estimated[index]
             if size <= (TEXT_LISTED_MOST if c.in_id_order else LISTED_MOST):
                 lists.append((size, c, ids))
                 continue
@@ -335,7 +335,7 @@ def selection(
             where = [User.id.in_(_given(common)), *(c.check(unindexed) for c in indexed), *rest]
             return Selection(where, few=True)
     in_lists = [unindexed(User.id).in_(listed) for _, _, listed in lists]
-    if ranged := _shortest_range(db, checks):
+    if ranged := _shortest_range(db, checks, ranges):
         # A page whose cost is known, where a read in sort order can only be guessed at.
         where = [ranged.check(_as_is), *in_lists]
         where.extend(c.check(unindexed) for c in (*indexed, *checks) if c is not ranged)
@@ -357,21 +357,71 @@ def _as_is(column: Any) -> Any:
     return column
 
 
-def _shortest_range(db: Session, checks: Sequence[_Condition]) -> _Condition | None:
+def _sizes(
+    db: Session,
+    found: Sequence[_Condition],
+    listed: dict[int, Select[Any]],
+    top_id: int,
+    planned: Sequence[_Condition],
+    sort_column: Any,
+) -> tuple[dict[int, int], dict[_Condition, int]]:
+    """How many users each LISTED term (by its index in FOUND) lists, each counted once,
+    as far as `selection` may ask (a list in id order is estimated from its first FEW: see
+    _size); and the times among them counted up to RANGE_SORTED_MOST. A term that may be
+    checked against its list is counted up to LISTED_MOST; a time, when some term will be
+    (its range may then be read instead: _shortest_range), up to RANGE_SORTED_MOST; any
+    other up to FEW, which tells whether it is few.
+
+    Each was counted up to FEW first, then again up to LISTED_MOST or RANGE_SORTED_MOST:
+    a common term's list twice ("mar" with a searchable field's values: 5,001 then
+    20,001), a time's range twice ("seen:<1d": 5,001 then 40,000)."""
+    sizes: dict[int, int] = {}
+    for index, ids in listed.items():
+        c = found[index]
+        if c.in_id_order:
+            sizes[index] = _size(db, ids, FEW, top_id)
+        elif _listable(c, planned, sort_column):
+            sizes[index] = _count_up_to(db, ids, LISTED_MOST)
+    will_list = any(
+        sizes[i] <= (TEXT_LISTED_MOST if found[i].in_id_order else LISTED_MOST)
+        for i in sizes
+        if _listable(found[i], planned, sort_column)
+    )
+    ranges: dict[_Condition, int] = {}
+    for index, ids in listed.items():
+        if index in sizes:
+            continue
+        c = found[index]
+        if will_list and c.column is not None:
+            sizes[index] = ranges[c] = _count_up_to(db, ids, RANGE_SORTED_MOST)
+        else:
+            sizes[index] = _count_up_to(db, ids, FEW)
+    return sizes, ranges
+
+
+def _listable(c: _Condition, planned: Sequence[_Condition], sort_column: Any) -> bool:
+    """Whether `selection` may check C against its list (when it is short enough)."""
+    return not (c.cheap_check or c in planned or (c.column is not None and c.column is sort_column))
+
+
+def _shortest_range(
+    db: Session, checks: Sequence[_Condition], counted: dict[_Condition, int]
+) -> _Condition | None:
     """Among CHECKS, the range on a time (not the sort's) with the fewest users, when it
     has at most RANGE_SORTED_MOST (SQLite): its page is then read along that time's
     index, each entry's id checked against the terms' lists before any row is read, and
-    sorted. That read costs as many index entries as the range has (counted here); a
-    read in sort order costs what the matches' place along the sort makes it, which
-    their share only guesses at: a text term's matches crowd where the sort puts the
-    names and addresses that hold it ("mar seen:<1d" by name passes 74,000 entries where
-    its share foretold 26,000; by its range, 39,000)."""
-    counted = [
-        (_count_up_to(db, c.listed, RANGE_SORTED_MOST), c)
+    sorted. That read costs as many index entries as the range has (COUNTED already by
+    _sizes, up to RANGE_SORTED_MOST, else here); a read in sort order costs what the
+    matches' place along the sort makes it, which their share only guesses at: a text
+    term's matches crowd where the sort puts the names and addresses that hold it ("mar
+    seen:<1d" by name passes 74,000 entries where its share foretold 26,000; by its range,
+    39,000)."""
+    counted_ = [
+        (counted[c] if c in counted else _count_up_to(db, c.listed, RANGE_SORTED_MOST), c)
         for c in checks
         if c.column is not None and c.listed is not None
     ]
-    fitting = [(size, c) for size, c in counted if size <= RANGE_SORTED_MOST]
+    fitting = [(size, c) for size, c in counted_ if size <= RANGE_SORTED_MOST]
     return min(fitting, key=lambda item: item[0])[1] if fitting else None
 
 
@@ -545,7 +595,7 @@ def _conditions(
     if searchable:
         # A term of SHORT_TERM characters or more: a shorter one starts too many values.
         found.extend(
-            _or_in_fields(c, term, searchable, dialect) if len(term) >= SHORT_TERM else c
+            _or_in_fields(db, c, term, searchable, dialect) if len(term) >= SHORT_TERM else c
             for term in query.texts
             for c in _text(db, organization_id, [term], dialect)
         )
@@ -565,11 +615,20 @@ def _searchable(db: Session, organization_id: int, party: Party) -> list[int]:
 
 
 def _or_in_fields(
-    condition: _Condition, term: str, field_ids: list[int], dialect: str
+    db: Session, condition: _Condition, term: str, field_ids: list[int], dialect: str
 ) -> _Condition:
     """CONDITION (free text TERM in the search text), or TERM starting the value of one of
     the searchable fields FIELD_IDS: a range of the index of values (field, text, user),
-    folded to lower case as it holds them, read as cheaply as a built-in filter's."""
+    folded to lower case as it holds them, read as cheaply as a built-in filter's.
+
+    Bounded as the built-in text is (its trigrams counted up to TRIGRAM_PROBE first): the
+    values starting with TERM are counted up to FIELD_TEXT_LISTED_MOST. At most that many,
+    they are read once for the whole statement (a list each row is looked up in); more
+    (a common prefix: "acme" starts 50,000 companies of a million users) would cost more
+    to read than a page needs, so each row walked looks its own values up instead, one
+    seek per field in (field, user, text) (ix_user_field_values_field_user). On SQLite;
+    PostgreSQL hashes the list, which it plans for itself.
+    """
     folded = term.lower()[:TEXT_MAX]
     # The values starting with FOLDED sort from it to FOLDED with its last character one
     # higher (an index range on either database), LIKE keeping exactly those.
@@ -581,19 +640,29 @@ def _or_in_fields(
     if ord(folded[-1]) < 0x10FFFF:
         where.append(UserFieldValue.text_value < folded[:-1] + chr(ord(folded[-1]) + 1))
     in_fields = select(UserFieldValue.user_id).where(*where)
+    few = dialect != "sqlite" or (
+        _count_up_to(db, in_fields, FIELD_TEXT_LISTED_MOST) <= FIELD_TEXT_LISTED_MOST
+    )
 
-    # Not correlated: the few users whose values start with the term are read once, not
-    # looked up again for every user a page or a count walks.
+    def in_values(c: Callable[[Any], Any]) -> ColumnElement[bool]:
+        if few:
+            found: ColumnElement[bool] = c(User.id).in_(in_fields)
+            return found
+        return _values_of(c(User.id), where)
+
     def check(c: Callable[[Any], Any]) -> ColumnElement[bool]:
-        found: ColumnElement[bool] = or_(condition.check(c), c(User.id).in_(in_fields))
+        found: ColumnElement[bool] = or_(condition.check(c), in_values(c))
         return found
 
     def walk(c: Callable[[Any], Any]) -> ColumnElement[bool]:
         inner = condition.walk or condition.check
-        found: ColumnElement[bool] = or_(inner(c), c(User.id).in_(in_fields))
+        found: ColumnElement[bool] = or_(inner(c), in_values(c))
         return found
 
-    listed = condition.listed.union(in_fields) if condition.listed is not None else None
+    # Both lists as they come (UNION ALL: a user in both is listed twice, which an IN
+    # does not mind and a count up to a bound barely does), so that a count up to FEW or
+    # LISTED_MOST reads no further: a UNION collected and sorted every id of both first.
+    listed = condition.listed.union_all(in_fields) if condition.listed is not None else None
     return _Condition(
         check,
         select(listed.subquery().c[0]) if listed is not None else None,
@@ -682,7 +751,38 @@ def _field(
 ) -> _Condition:
     """Terms on one custom field (one term, or comparisons of a single-valued field, met
     by one row): the users with a row in the index of values (field, value, user) that
-    matches; checked on a row by a look-up of (field, value, that user)."""
+    matches; checked on a row by a look-up of (field, that user) in the index of the
+    field's users (ix_user_field_values_field_user), its values tested there."""
+    spec, where = _field_where(db, organization_id, terms, party)
+    listed_ids = select(UserFieldValue.user_id).where(*where)
+    if spec.type == "choices":  # a row per choice; every other type one row a user
+        listed_ids = listed_ids.distinct()
+
+    def check(c: Callable[[Any], Any]) -> ColumnElement[bool]:
+        return _values_of(c(User.id), where)
+
+    return _Condition(check, listed_ids)
+
+
+def _values_of(user_id: Any, where: Sequence[ColumnElement[bool]]) -> ColumnElement[bool]:
+    """Whether USER_ID has a row of user_field_values that meets WHERE: a constant
+    selected, not `*`, so that SQLite answers it from a covering index, no row read."""
+    found: ColumnElement[bool] = (
+        select(literal_column("1")).where(*where, UserFieldValue.user_id == user_id).exists()
+    )
+    return found
+
+
+def _field_where(
+    db: Session, organization_id: int, terms: Sequence[FieldTerm | HasTerm], party: Party
+) -> tuple[FieldSpec, list[ColumnElement[bool]]]:
+    """The field TERMS are on, and the conditions on its rows of user_field_values that
+    they state.
+
+    Raises:
+        InvalidInput: a field the organization does not have (or PARTY may not see), or
+            a value it cannot hold.
+    """
     term = terms[0]
     key = term.field if isinstance(term, HasTerm) else term.key
     schema = attributes.schema(db, organization_id)
@@ -696,14 +796,53 @@ def _field(
         )
     where: list[ColumnElement[bool]] = [UserFieldValue.field_id == spec.id]
     where.extend(_field_values(spec, t) for t in terms if isinstance(t, FieldTerm))
-    listed_ids = select(UserFieldValue.user_id).where(*where)
-    if spec.type == "choices":  # a row per choice; every other type one row a user
-        listed_ids = listed_ids.distinct()
+    return spec, where
 
-    def check(c: Callable[[Any], Any]) -> ColumnElement[bool]:
-        return exists().where(*where, UserFieldValue.user_id == c(User.id))
 
-    return _Condition(check, listed_ids)
+@dataclass(frozen=True)
+class FieldIds:
+    """A query's term on a custom field (TERMS: one, or the comparisons of one field) as
+    the index of values lists its users, id range by id range (a count's sample reads
+    only the matches of each block of ids, not every user of it); REST: the query's
+    other terms."""
+
+    terms: tuple[FieldTerm | HasTerm, ...]
+    where: tuple[ColumnElement[bool], ...]
+    rest: Query
+    # A user has one row at most that the terms match (every type but several choices).
+    one_row: bool = True
+
+    def between(self, low: Any, high: Any) -> Select[Any]:
+        """The ids (once or more: a field of several choices) of the users between LOW
+        and HIGH (included) that the terms match."""
+        return select(UserFieldValue.user_id).where(
+            *self.where, UserFieldValue.user_id.between(low, high)
+        )
+
+
+def field_ids(
+    db: Session, *, organization_id: int, query: Query, party: Party = Party.ADMIN
+) -> FieldIds | None:
+    """QUERY's first term on a custom field (a comparison: all of that field's) as
+    FieldIds; None when it has none.
+
+    Raises:
+        InvalidInput: a field the organization does not have (or PARTY may not see), or
+            a value it cannot hold.
+    """
+    first = next((t for t in query.terms if isinstance(t, FieldTerm | HasTerm)), None)
+    if first is None:
+        return None
+    terms: tuple[FieldTerm | HasTerm, ...] = (first,)
+    if isinstance(first, FieldTerm) and first.op != "=":
+        terms = tuple(
+            t
+            for t in query.terms
+            if isinstance(t, FieldTerm) and t.key == first.key and t.op != "="
+        )
+    spec, where = _field_where(db, organization_id, terms, party)
+    rest = Query(tuple(t for t in query.terms if t not in terms))
+    return FieldIds(terms, tuple(where), rest, one_row=spec.type != "choices")
 
 
 def _refuse(message: str) -> NoReturn:

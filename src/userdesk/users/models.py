@@ -64,6 +64,9 @@ class User(OrgScoped, Timestamped, Base):
         Index("ix_users_org_last_login", "organization_id", "last_login_at"),
         # The counts of the list's tabs, read from the index alone (migration 0021).
         Index("ix_users_org_status_login", "organization_id", "status", "last_login_at"),
+        # A user found by id with what those counts need, the row left unread: a count on a
+        # custom field finds its matches so (migration 0036).
+        Index("ix_users_tally", "id", "organization_id", "status", "last_login_at"),
         Index("ix_users_org_churn", "organization_id", "churn_level"),
         # The list sorted by risk (sort=churn / -churn).
         Index("ix_users_org_churn_probability", "organization_id", "churn_probability", "id"),
@@ -235,6 +238,12 @@ class UserFieldValue(OrgScoped, Base):
         Index("ix_user_field_values_number", "field_id", "number_value", "user_id"),
         Index("ix_user_field_values_date", "field_id", "date_value", "user_id"),
         Index("ix_user_field_values_user", "user_id"),
+        # A field's values by user: a block of ids, or one user, whatever the comparison
+        # (migration 0036).
+        Index(
+            "ix_user_field_values_field_user",
+            *("field_id", "user_id", "text_value", "number_value", "date_value"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)

@@ -90,10 +90,18 @@ async def users_list(
     page = None
     segment_row = _current_segment(db, auth, segment)
     shown: list[FieldSpec] = []
+    # The filters' names, which name the rows' teams and roles too (no statement more).
+    names = users.link_names(db, actor=auth.actor)
     try:
         shown = _shown_columns(db, auth, columns, segment_row)
         page = users.list_users(
-            db, actor=auth.actor, q=q, sort=sort, cursor=cursor, with_attributes=bool(shown)
+            db,
+            actor=auth.actor,
+            q=q,
+            sort=sort,
+            cursor=cursor,
+            with_attributes=bool(shown),
+            names=names,
         )
     except InvalidInput as exc:
         error = exc
@@ -114,7 +122,6 @@ async def users_list(
         return HTMLResponse(rows_html)
     # The whole page, or (for htmx) the results alone.
     whole = target != "users-results"
-    choices = access.filter_choices(db, actor=auth.actor)
     actor = auth.actor
     segment_shown = segment_row if whole else None
     offered = list_columns.visible_fields(db, actor=actor)
@@ -131,7 +138,11 @@ async def users_list(
         q=q,
         query=_parsed_or_empty(q),
         sort=sort,
-        names=(tuple(choices.teams), tuple(choices.groups), tuple(choices.roles)),
+        names=(
+            tuple(names.teams.values()),
+            tuple(names.groups.values()),
+            tuple(names.roles.values()),
+        ),
         bulk_actions=tuple(
             (action, label)
             for action, label in BULK_LABELS.items()
@@ -297,8 +308,19 @@ async def edit_segment_form(
         form=None,
         errors={},
         sorts=list(users.SORTS),
+        offered_columns=_offered_columns(db, auth, segment.columns),
         nav="users",
     )
+
+
+def _offered_columns(
+    db: DbSession, auth: ConsoleAuth, chosen: list[str] | None
+) -> list[tuple[str, str]]:
+    """The fields a segment's form offers as columns (key, label): the CHOSEN first, in
+    their order, then the others in the schema's."""
+    offered = {f.key: f.label for f in list_columns.visible_fields(db, actor=auth.actor)}
+    first = [k for k in chosen or [] if k in offered]
+    return [(k, offered[k]) for k in dict.fromkeys([*first, *offered])]
 
 
 @router.post("/segments/{segment_id}", response_class=HTMLResponse)
@@ -311,9 +333,14 @@ async def edit_segment(
     q: Annotated[str, Form()] = "",
     sort: Annotated[str, Form()] = "name",
     shared: Annotated[bool, Form()] = False,
+    columns: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
-    """Save the edited segment, or show the form again with each field's problem."""
-    data = SegmentUpdate(name=name, query=q, sort=sort, shared=shared)
+    """Save the edited segment, or show the form again with each field's problem.
+
+    COLUMNS: the custom fields ticked (the form also sends an empty one, so that none
+    ticked clears them); not sent at all, the segment's are kept."""
+    kept = None if columns is None else [k.strip() for k in columns if k.strip()]
+    data = SegmentUpdate(name=name, query=q, sort=sort, shared=shared, columns=kept)
     try:
         segment = segments.update_segment(db, actor=auth.actor, segment_id=segment_id, data=data)
     except InvalidInput as exc:
@@ -328,6 +355,7 @@ async def edit_segment(
             form=data,
             errors=exc.fields,
             sorts=list(users.SORTS),
+            offered_columns=_offered_columns(db, auth, segment.columns if kept is None else kept),
             nav="users",
         )
     return RedirectResponse(

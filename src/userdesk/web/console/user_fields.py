@@ -7,9 +7,11 @@ shown to who may change it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
@@ -56,7 +58,31 @@ DONE = {
 }
 LIMITS = ("min_length", "max_length", "pattern", "min", "max")
 
-ListField = Annotated[list[str], Form()]
+
+@dataclass
+class FieldForm:
+    """The settings of a field as the add and edit forms post them (blank: not given; the
+    routes fill in what a blank means for them)."""
+
+    label: Annotated[str, Form()] = ""
+    type: Annotated[str, Form()] = ""
+    options: Annotated[str, Form()] = ""
+    required_on: Annotated[Sequence[str], Form()] = ()
+    edit_by: Annotated[str, Form()] = ""
+    visibility: Annotated[str, Form()] = ""
+    searchable: Annotated[bool, Form()] = False
+    min_length: Annotated[str, Form()] = ""
+    max_length: Annotated[str, Form()] = ""
+    pattern: Annotated[str, Form()] = ""
+    min: Annotated[str, Form()] = ""
+    max: Annotated[str, Form()] = ""
+
+    def shown(self, **given: Any) -> dict[str, Any]:
+        """The form's values as the page shows them again, GIVEN put in their place."""
+        return {**asdict(self), "required_on": list(self.required_on), **given}
+
+
+FieldFormDep = Annotated[FieldForm, Depends()]
 
 
 def _page(
@@ -179,50 +205,32 @@ async def add_user_field(
     request: Request,
     db: DbSession,
     auth: ConsoleAuth,
+    given: FieldFormDep,
     key: Annotated[str, Form()] = "",
-    label: Annotated[str, Form()] = "",
-    type: Annotated[str, Form()] = "text",
-    options: Annotated[str, Form()] = "",
-    required_on: ListField = [],  # noqa: B006 - FastAPI copies defaults
-    edit_by: Annotated[str, Form()] = "admins",
-    visibility: Annotated[str, Form()] = "",
-    searchable: Annotated[bool, Form()] = False,
-    min_length: Annotated[str, Form()] = "",
-    max_length: Annotated[str, Form()] = "",
-    pattern: Annotated[str, Form()] = "",
-    min: Annotated[str, Form()] = "",
-    max: Annotated[str, Form()] = "",
 ) -> Response:
     """Add a field; the page again with each refused setting named when refused."""
-    form: dict[str, Any] = {
-        "key": key,
-        "label": label,
-        "type": type,
-        "options": options,
-        "required_on": required_on,
-        "edit_by": edit_by,
+    type_ = given.type or "text"
+    edit_by = given.edit_by or "admins"
+    form = given.shown(
+        key=key,
+        type=type_,
+        edit_by=edit_by,
         # A field its users edit is one they see; else admins see it (unless chosen).
-        "visibility": visibility or ("self" if edit_by == "self" else "admins"),
-        "searchable": searchable,
-        "min_length": min_length,
-        "max_length": max_length,
-        "pattern": pattern,
-        "min": min,
-        "max": max,
-    }
-    limits, errors = _limits(form, type)
+        visibility=given.visibility or ("self" if edit_by == "self" else "admins"),
+    )
+    limits, errors = _limits(form, type_)
     if not errors:
         try:
             data = UserFieldCreate(
                 key=key.strip(),
-                label=label,
-                type=type,
-                options=_options(options),
-                required_on=required_on,
+                label=given.label,
+                type=type_,
+                options=_options(given.options),
+                required_on=form["required_on"],
                 visibility=form["visibility"],
                 editable_by=edit_by,
                 validation=limits or FieldValidation(),
-                searchable=searchable,
+                searchable=given.searchable,
             )
             fields.create_field(db, actor=auth.actor, data=data)
         except ValidationError as exc:
@@ -261,39 +269,19 @@ async def save_user_field(
     field_id: PathId,
     db: DbSession,
     auth: ConsoleAuth,
-    label: Annotated[str, Form()] = "",
-    type: Annotated[str, Form()] = "",
-    options: Annotated[str, Form()] = "",
-    required_on: ListField = [],  # noqa: B006
-    edit_by: Annotated[str, Form()] = "",
-    visibility: Annotated[str, Form()] = "",
-    searchable: Annotated[bool, Form()] = False,
-    min_length: Annotated[str, Form()] = "",
-    max_length: Annotated[str, Form()] = "",
-    pattern: Annotated[str, Form()] = "",
-    min: Annotated[str, Form()] = "",
-    max: Annotated[str, Form()] = "",
+    given: FieldFormDep,
     drop_unconvertible: Annotated[bool, Form()] = False,
 ) -> Response:
     """Save a field's settings. A type change (or fewer options, narrower limits) that
     leaves values behind is refused with how many; sent again with drop_unconvertible,
     those are dropped and the rest converted."""
     field = fields.get_field(db, actor=auth.actor, field_id=field_id)
-    new_type = type or field.type
-    form: dict[str, Any] = {
-        "label": label,
-        "type": new_type,
-        "options": options,
-        "required_on": required_on,
-        "edit_by": edit_by or field.editable_by,
-        "visibility": visibility or field.visibility,
-        "searchable": searchable,
-        "min_length": min_length,
-        "max_length": max_length,
-        "pattern": pattern,
-        "min": min,
-        "max": max,
-    }
+    new_type = given.type or field.type
+    form = given.shown(
+        type=new_type,
+        edit_by=given.edit_by or field.editable_by,
+        visibility=given.visibility or field.visibility,
+    )
     # A new type keeps the limits that fit it (users.fields); else the form's limits.
     limits, errors = (None, {}) if new_type != field.type else _limits(form, new_type)
     if errors:
@@ -302,13 +290,13 @@ async def save_user_field(
         )
     try:
         data = UserFieldUpdate(
-            label=label,
+            label=given.label,
             type=new_type,
-            options=_options(options),
-            required_on=required_on,
+            options=_options(given.options),
+            required_on=form["required_on"],
             visibility=form["visibility"],
             editable_by=form["edit_by"],
-            searchable=searchable,
+            searchable=given.searchable,
             drop_unconvertible=drop_unconvertible,
             validation=limits,  # None: the limits that fit the new type are kept
         )

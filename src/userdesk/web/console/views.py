@@ -38,6 +38,8 @@ USERS_PATH = "/console/users"
 
 
 def users_url(query: Query | str, sort: str = "name", **extra: str) -> str:
+    """The Users list's URL for QUERY and SORT, with EXTRA parameters (empty ones left
+    out): `columns` keeps the custom columns shown across tabs, sorts and filters."""
     params = {"q": str(query), "sort": sort if sort != "name" else "", **extra}
     encoded = urlencode({k: v for k, v in params.items() if v})
     return f"{USERS_PATH}?{encoded}" if encoded else USERS_PATH
@@ -51,11 +53,14 @@ class Link:
     count: Count | None = None
 
 
-def tabs(query: Query, sort: str, counts: UserCounts | None = None) -> list[Link]:
+def tabs(
+    query: Query, sort: str, counts: UserCounts | None = None, columns: str = ""
+) -> list[Link]:
     """All, one tab per status, and Without Login (a filter beside the status).
 
     COUNTS are the figures of the tabs, given by the counts fragment that the page loads
-    after its rows; the page itself shows the tabs without them.
+    after its rows; the page itself shows the tabs without them. COLUMNS (`plan,seats`):
+    the custom columns shown, kept by every link.
     """
     status_terms = query.of_key(Key.STATUS)
     chosen = (
@@ -64,12 +69,15 @@ def tabs(query: Query, sort: str, counts: UserCounts | None = None) -> list[Link
         else None
     )
     base = query.without_key(Key.STATUS)
-    links = [Link("All", users_url(base, sort), chosen is None, counts.all if counts else None)]
+    kept = {"columns": columns}
+    links = [
+        Link("All", users_url(base, sort, **kept), chosen is None, counts.all if counts else None)
+    ]
     for status in UserStatus:
         links.append(
             Link(
                 status.label,
-                users_url(base.with_term(ChoiceTerm(Key.STATUS, (status.value,))), sort),
+                users_url(base.with_term(ChoiceTerm(Key.STATUS, (status.value,))), sort, **kept),
                 chosen == (status.value,),
                 counts.statuses.get(status.value) if counts else None,
             )
@@ -79,7 +87,7 @@ def tabs(query: Query, sort: str, counts: UserCounts | None = None) -> list[Link
     links.append(
         Link(
             "Without Login",
-            users_url(toggled, sort),
+            users_url(toggled, sort, **kept),
             never,
             counts.without_login if counts else None,
         )
@@ -87,9 +95,12 @@ def tabs(query: Query, sort: str, counts: UserCounts | None = None) -> list[Link
     return links
 
 
-def chips(query: Query, sort: str) -> list[Link]:
+def chips(query: Query, sort: str, columns: str = "") -> list[Link]:
     """One removable chip per term of the query."""
-    return [Link(str(term), users_url(query.without(term), sort)) for term in query.terms]
+    return [
+        Link(str(term), users_url(query.without(term), sort, columns=columns))
+        for term in query.terms
+    ]
 
 
 @dataclass(frozen=True)
@@ -98,14 +109,21 @@ class Menu:
     items: list[Link]
 
 
-def _adding(query: Query, sort: str, term: Term, label: str) -> Link:
-    return Link(label, users_url(query.with_term(term), sort), term in query.terms)
-
-
 def filter_menus(
-    query: Query, sort: str, *, teams: list[str], groups: list[str], roles: list[str]
+    query: Query,
+    sort: str,
+    *,
+    teams: list[str],
+    groups: list[str],
+    roles: list[str],
+    columns: str = "",
 ) -> list[Menu]:
-    """Menus that add a filter to the current query."""
+    """Menus that add a filter to the current query (COLUMNS kept, as by tabs)."""
+
+    def _adding(query: Query, sort: str, term: Term, label: str) -> Link:
+        url = users_url(query.with_term(term), sort, columns=columns)
+        return Link(label, url, term in query.terms)
+
     named = [
         Menu(title, [_adding(query, sort, ChoiceTerm(key, (name,)), name) for name in names])
         for title, key, names in (
@@ -142,13 +160,15 @@ def filter_menus(
     return [*named, *flags, seen]
 
 
-def sort_link(query: Query, sort: str, field: str) -> Link:
-    """A column header: sorts by FIELD, or reverses it when it is the current sort."""
+def sort_link(query: Query, sort: str, field: str, columns: str = "") -> Link:
+    """A column header: sorts by FIELD, or reverses it when it is the current sort
+    (COLUMNS kept, as by tabs)."""
     if sort == field:
-        return Link("↑", users_url(query, f"-{field}"), True)
+        return Link("↑", users_url(query, f"-{field}", columns=columns), True)
     if sort == f"-{field}":
-        return Link("↓", users_url(query, field), True)
-    return Link("", users_url(query, f"-{field}" if field in DESCENDING_FIRST else field))
+        return Link("↓", users_url(query, field, columns=columns), True)
+    first = f"-{field}" if field in DESCENDING_FIRST else field
+    return Link("", users_url(query, first, columns=columns))
 
 
 SORTED_COLUMNS = ("name", "email", "created", "seen", "churn")
@@ -173,15 +193,21 @@ def around(
     teams: tuple[str, ...],
     groups: tuple[str, ...],
     roles: tuple[str, ...],
+    columns: str = "",
 ) -> Around:
-    """What is around the list, worked out and rendered once per query, sort and names:
-    a function of them alone, the same for every page view. Shared between requests: not
-    to be changed."""
-    menus = filter_menus(query, sort, teams=list(teams), groups=list(groups), roles=list(roles))
+    """What is around the list, worked out and rendered once per query, sort, names and
+    custom columns shown (COLUMNS, `plan,seats`, which every link keeps): a function of
+    them alone, the same for every page view. Shared between requests: not to be
+    changed."""
+    menus = filter_menus(
+        query, sort, teams=list(teams), groups=list(groups), roles=list(roles), columns=columns
+    )
     return Around(
-        tabs_html=fragment("console/_users_tabs.html", tabs=tabs(query, sort)),
-        filters_html=fragment("console/_users_filters.html", menus=menus, chips=chips(query, sort)),
-        sorts={f: sort_link(query, sort, f) for f in SORTED_COLUMNS},
+        tabs_html=fragment("console/_users_tabs.html", tabs=tabs(query, sort, columns=columns)),
+        filters_html=fragment(
+            "console/_users_filters.html", menus=menus, chips=chips(query, sort, columns)
+        ),
+        sorts={f: sort_link(query, sort, f, columns) for f in SORTED_COLUMNS},
     )
 
 
@@ -379,7 +405,10 @@ def users_shell(shell: UsersShell, *, whole: bool) -> tuple[bytes, ...]:
     SHELL's values alone, so that a shell is right for every request that has them.
     Shared between requests: not to be changed."""
     teams, groups, roles = shell.names
-    links = around(shell.query, shell.sort, teams=teams, groups=groups, roles=roles)
+    columns_param = ",".join(key for key, _ in shell.columns)
+    links = around(
+        shell.query, shell.sort, teams=teams, groups=groups, roles=roles, columns=columns_param
+    )
     actor = _Holds(shell.permissions)
     auth = SimpleNamespace(csrf_token=shell.csrf_token)
     context: dict[str, Any] = {
@@ -395,7 +424,7 @@ def users_shell(shell: UsersShell, *, whole: bool) -> tuple[bytes, ...]:
         "around": links,
         "sorts": links.sorts,
         "columns": shell.columns,
-        "columns_param": ",".join(key for key, _ in shell.columns),
+        "columns_param": columns_param,
         "offered_columns": shell.offered_columns,
     }
     html = str(fragment("console/_users_results.html", **context))
