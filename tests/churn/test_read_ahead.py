@@ -74,15 +74,16 @@ def test_ranges_read_ahead_score_as_ranges_read_in_turn(
     take = scoring._read_ahead.take
 
     def counted(*args: Any) -> Any:
-        rows = take(*args)
-        if rows is not None:
-            taken.append(len(rows))
-        return rows
+        found = take(*args)
+        if found is not None:  # the rows, or (once the model is known) their predictions
+            taken.append(len(found.rows) if isinstance(found, scoring._Predicted) else 0)
+        return found
 
     monkeypatch.setattr(scoring._read_ahead, "take", counted)
     ahead = _score(database, committed_org)
     assert len(taken) >= PEOPLE // 3  # the steps found their rows read ahead
-    monkeypatch.setattr(scoring._read_ahead, "start", lambda *args: None)
+    assert any(taken)  # and, once the model was known, their predictions made there
+    monkeypatch.setattr(scoring._read_ahead, "start", lambda *args, **kwargs: None)
     in_turn = _score(database, committed_org)
     assert len(ahead) == PEOPLE
     assert ahead == in_turn
