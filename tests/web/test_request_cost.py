@@ -27,9 +27,9 @@ from userdesk.users.field_schemas import UserFieldCreate
 from userdesk.web.app import create_app
 
 # The statements of a warm GET /api/v1/users: the key with its role's permissions (and
-# the organization's user_fields_version), the page, the page's teams, groups and roles,
-# and the page's custom field values (when the organization has fields).
-API_STATEMENTS = 4
+# the organization's user_fields_version), the page (its custom field values read with
+# its rows), the page's teams, groups and roles.
+API_STATEMENTS = 3
 # The console's list page: the session with its user (their time zone and list columns
 # too) and organization, the admin's roles, the organization's team, group and role
 # names (the filter menus', which name the rows' teams and roles too, from the role ids on

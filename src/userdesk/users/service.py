@@ -28,6 +28,7 @@ from sqlalchemy import (
     literal,
     select,
     true,
+    type_coerce,
     union_all,
 )
 from sqlalchemy.engine import Connection, Dialect
@@ -195,7 +196,7 @@ def list_users(
     page_size_checked(limit)
     query = builder.parse_query(q)
     parts = _by_status(db, query)
-    columns = LIST_COLUMNS if names is None else _NAMED_LIST_COLUMNS
+    columns = _PAGE_COLUMNS[names is not None, with_attributes]
     pages = [
         _page(
             db,
@@ -214,7 +215,10 @@ def list_users(
     )
     items = _with_link_names(db, rows) if names is None else _named_from(rows, names)
     if with_attributes:
-        attributes.attach(db, actor.organization_id, items, attributes.party_of(actor))
+        stored = {row[_ID]: row[-1] for row in rows}
+        attributes.attach_stored(
+            db, actor.organization_id, items, stored, attributes.party_of(actor)
+        )
     return UserPage(items=items, next_cursor=next_cursor)
 
 
@@ -367,6 +371,20 @@ _NAMED_LIST_COLUMNS: tuple[Any, ...] = (
     *LIST_COLUMNS,
     cast(User.role_ids, Text).label("role_ids_text"),
 )
+
+
+# The page's columns (by whether names are given, whether custom fields are read): each
+# a constant, so that a page of each shape is prepared once (db.paging). The custom fields
+# come last, as the driver gives them (attributes.attach_stored), read with the row.
+_STORED_ATTRIBUTES = type_coerce(User.attributes, Text).label("attributes_text")
+_PAGE_COLUMNS: dict[tuple[bool, bool], tuple[Any, ...]] = {
+    (named_, with_attributes): (
+        *(_NAMED_LIST_COLUMNS if named_ else LIST_COLUMNS),
+        *((_STORED_ATTRIBUTES,) if with_attributes else ()),
+    )
+    for named_ in (False, True)
+    for with_attributes in (False, True)
+}
 
 
 def _named_from(rows: Sequence[Sequence[Any]], names: LinkNames) -> list[UserView]:
