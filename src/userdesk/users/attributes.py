@@ -338,17 +338,17 @@ def attach(
     if not listed:
         return
     keys = _keys_shown(schema(db, organization_id), party)
-    if not keys:
-        for view in listed:
-            view["attributes"] = {}
-        return
     ids = [int(view["id"]) for view in listed]
-    stored: dict[int, Any] = dict(
-        db.execute(
-            select(User.id, type_coerce(User.attributes, Text)).where(
-                User.organization_id == organization_id, User.id.in_(ids)
-            )
-        ).all()
+    stored: dict[int, Any] = (
+        dict(
+            db.execute(
+                select(User.id, type_coerce(User.attributes, Text)).where(
+                    User.organization_id == organization_id, User.id.in_(ids)
+                )
+            ).all()
+        )
+        if keys
+        else {}
     )
     _put(listed, stored, keys)
 
