@@ -1,8 +1,9 @@
 """The values a row of the Users list shows, worked out once per page or per set of facts."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from types import SimpleNamespace
 
+import pytest
 from sqlalchemy.orm import Session
 
 from tests import factories
@@ -10,6 +11,7 @@ from userdesk.access import service as access
 from userdesk.organizations.models import Organization
 from userdesk.users import lifecycle
 from userdesk.users.rules import UserStatus
+from userdesk.web import templating
 from userdesk.web.console import views
 from userdesk.web.templating import Zone, templates, timestamp_text
 
@@ -21,10 +23,25 @@ def _filtered(value: datetime, zone: str | None) -> str:
     return templates.env.from_string("{{ v | timestamp(true) }}").render(v=value, auth=auth)
 
 
-def test_a_rows_last_seen_is_the_timestamp_filters_time_element() -> None:
+class _Frozen(datetime):
+    """`datetime` whose now() is one moment: the filter's words counted to the test's now
+    however long the loop takes (at 7199 s, a second later is another word)."""
+
+    moment = datetime.now(UTC)
+
+    @classmethod
+    def now(cls, tz: tzinfo | None = None) -> datetime:  # type: ignore[override]
+        return cls.moment.astimezone(tz)
+
+
+def test_a_rows_last_seen_is_the_timestamp_filters_time_element(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """In UTC and in the admin's zone, at every boundary of the words: the row's <time> is
     the filter's, byte for byte (the words counted to the same moment, now)."""
     now = datetime.now(UTC).replace(microsecond=0)
+    monkeypatch.setattr(_Frozen, "moment", now)
+    monkeypatch.setattr(templating, "datetime", _Frozen)
     ages = [timedelta(seconds=s) for s in (0, 59, 60, 61, 119, 120, 3599, 3600, 7199, 7200)]
     ages += [timedelta(days=d, seconds=s) for d in (1, 2, 59, 60, 61, 400) for s in (0, 1)]
     ages += [timedelta(seconds=-3630), timedelta(hours=23, minutes=59, seconds=30)]
