@@ -42,9 +42,12 @@ def _person(db: Session, org: Organization, **kwargs: object) -> User:
 
 def _rows_as_of(db: Session, org: Organization, days_ago: int) -> dict[int, dict[str, float]]:
     as_of = utcnow() - days_ago * DAY
-    statement = scoring._statement(db.get_bind().dialect.name, org.id, as_of, lambda c: c > 0)
-    rows = db.execute(statement).all()
-    return {row.id: dict(row._mapping) for row in rows}
+    rows, columns = scoring.features_of(db, org.id, as_of, lambda c: c > 0)
+    read = ("accepted", "verified", "validated", "days_since_login")
+    return {
+        row.id: {name: float(getattr(columns, name)[i]) for name in read}
+        for i, row in enumerate(rows)
+    }
 
 
 def test_a_user_disabled_or_trashed_after_the_date_is_scored_as_they_were_then(

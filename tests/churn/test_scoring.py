@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -68,10 +69,7 @@ def test_the_database_adds_up_what_the_pure_features_count(db: Session, org: Org
     people[1].email_verified_at = None
     db.flush()
     as_of = utcnow()
-    rows = db.execute(
-        scoring._statement(db.get_bind().dialect.name, org.id, as_of, lambda column: column > 0)
-    ).all()
-    columns = scoring._columns(rows)
+    rows, columns = scoring.features_of(db, org.id, as_of, lambda column: column > 0)
     at = {row.id: i for i, row in enumerate(rows)}
     for person in people:
         events = db.execute(
@@ -104,6 +102,101 @@ def test_the_database_adds_up_what_the_pure_features_count(db: Session, org: Org
         assert together.reasons == [p.reasons for p in alone]
         assert together.probabilities == pytest.approx([p.probability for p in alone])
     assert set(model.predict_all(columns, model.Calibration(0.8, 1.5)).levels) != {"low"}
+
+
+def _per_type(
+    events: list[tuple[str, datetime, dict[str, object]]], as_of: datetime, kind: str
+) -> tuple[float, float, float, float | None, int]:
+    """What a user's events of type KIND say, counted one by one: weighted counts in the
+    last 7 and 28 days and the 28 before, the days since the last (None: none in the last
+    12 weeks) and the weeks with one."""
+
+    def weight(properties: dict[str, object]) -> float:
+        for name in ("count", "quantity"):
+            value = properties.get(name)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return max(float(value), 0.0)
+        return 1.0
+
+    mine = [(when, weight(p)) for k, when, p in events if k == kind and when < as_of]
+    recent = [when for when, _ in mine if when >= as_of - 84 * DAY]
+    return (
+        sum(w for when, w in mine if when >= as_of - 7 * DAY),
+        sum(w for when, w in mine if when >= as_of - 28 * DAY),
+        sum(w for when, w in mine if as_of - 56 * DAY <= when < as_of - 28 * DAY),
+        (as_of - max(recent)) / DAY if recent else None,
+        len({int((as_of - when) / DAY // 7) for when in recent}),
+    )
+
+
+def test_the_database_adds_up_each_event_types_numbers_as_counted_one_by_one(
+    db: Session, org: Organization
+) -> None:
+    """One pass over the events per user and type gives each type's weighted numbers and
+    the user's own, as counted event by event; an event exactly 12 weeks back counts for
+    its type's weeks, not for the user's."""
+    rng = random.Random(7)
+    as_of = utcnow().replace(microsecond=0)
+    kinds = ("login", "post.created", "message.sent")
+    weights: list[dict[str, object]] = [{}, {"count": 3}, {"quantity": 2.5}, {"count": -1}]
+    weights.append({"count": "many"})
+    people, sent = [], {}
+    for n in range(10):
+        user = factories.make_user(db, org)
+        user.created_at = as_of - 400 * DAY
+        events = [
+            (rng.choice(kinds), as_of - rng.uniform(0.01, 150) * DAY, rng.choice(weights))
+            for _ in range(rng.randint(0, 40))
+        ]
+        if n == 0:  # one event, exactly at the start of the 12 weeks
+            events = [("post.created", as_of - 84 * DAY, {})]
+        events.append(("message.sent", as_of + DAY, {"count": 9}))  # after: not counted
+        for kind, when, properties in events:
+            db.add(
+                ActivityEvent(
+                    organization_id=org.id,
+                    user_id=user.id,
+                    type=kind,
+                    occurred_at=when,
+                    properties=properties,
+                )
+            )
+        people.append(user)
+        sent[user.id] = events
+    db.flush()
+    types = [
+        {"name": "post.created", "weighted": False},
+        {"name": "message.sent", "weighted": True},
+        {"name": "never.sent", "weighted": False},
+    ]
+    rows, columns = scoring.features_of(db, org.id, as_of, lambda column: column > 0, types)
+    at = {row.id: i for i, row in enumerate(rows)}
+    assert columns.types is not None
+    assert columns.types.names == ("post.created", "message.sent", "never.sent")
+    for person in people:
+        i, events = at[person.id], sent[person.id]
+        activity = Activity.of_events([(kind, when) for kind, when, _ in events], as_of)
+        assert columns.events_7[i] == activity.last_7
+        assert columns.events_28[i] == activity.last_28
+        assert columns.events_90[i] == activity.last_90
+        assert columns.active_week_share[i] * 12 == pytest.approx(activity.active_weeks)
+        for k, kind in enumerate(("post.created", "message.sent", "never.sent")):
+            counted = _per_type(
+                [(kd, when, p if kd == "message.sent" else {}) for kd, when, p in events],
+                as_of,
+                kind,
+            )
+            read = columns.types
+            assert read.last_7[i, k] == pytest.approx(counted[0]), kind
+            assert read.last_28[i, k] == pytest.approx(counted[1]), kind
+            assert read.previous_28[i, k] == pytest.approx(counted[2]), kind
+            days = float(read.days_since[i, k])
+            assert (None if days != days else days) == pytest.approx(counted[3], abs=1e-4)
+            assert read.active_weeks[i, k] == counted[4], kind
+    first = at[people[0].id]
+    assert columns.types.active_weeks[first, 0] == 1  # its type's one week
+    assert columns.active_week_share[first] == 0.0  # not one of the user's 12 weeks
+    assert columns.days_since_event[first] == pytest.approx(84, abs=1e-4)
 
 
 def test_a_run_scores_every_user_keeps_the_history_and_sets_the_levels(
@@ -231,10 +324,8 @@ def test_a_locked_sign_in_is_no_sign_of_activity(db: Session, org: Organization)
         )
     )
     db.flush()
-    rows = db.execute(
-        scoring._statement(db.get_bind().dialect.name, org.id, utcnow(), lambda c: c == person.id)
-    ).all()
-    assert scoring._columns(rows).row(0).days_since_event is None
+    _, columns = scoring.features_of(db, org.id, utcnow(), lambda c: c == person.id)
+    assert columns.row(0).days_since_event is None
 
 
 def test_ranges_skip_the_ids_of_other_organizations(
@@ -257,3 +348,17 @@ def test_ranges_skip_the_ids_of_other_organizations(
         select(ChurnScore.user_id).where(ChurnScore.run_id == job.params["run_id"])
     ).all()
     assert sorted(scored) == sorted(p.id for p in mine)
+
+
+def test_probabilities_are_rounded_as_python_rounds_them() -> None:
+    """The scores' rounding on whole arrays gives what round() gives, halves included."""
+    values = np.concatenate(
+        [
+            np.random.default_rng(5).random(200_000),
+            np.arange(0, 10_001) / 10_000 + 0.00005,  # about halfway between 4-decimal values
+            np.arange(0, 1_001) / 1_000 + 0.0005,
+            np.array([0.0, 0.5, 1.0, 0.12345, 0.99995]),
+        ]
+    )
+    for digits in (3, 4):
+        assert scoring._rounded(values, digits) == [round(v, digits) for v in values.tolist()]

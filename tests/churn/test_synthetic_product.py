@@ -208,18 +208,24 @@ def test_an_event_type_nobody_in_scope_did_yet_does_not_stop_training() -> None:
     models still train, and predict."""
     from datetime import UTC, datetime
 
-    from userdesk.churn.features import FeatureColumns, TypeColumns
+    from userdesk.churn.features import FeatureColumns
 
     rng = np.random.default_rng(3)
 
     def snapshot(at: datetime, n: int = 1_500) -> boosting.Snapshot:
         width = len(FeatureColumns.ROW)
-        columns = FeatureColumns.of_rows(rng.uniform(0, 50, size=(n, width)).tolist())
+        users = [(i, *values) for i, values in enumerate(rng.uniform(0, 50, (n, width)).tolist())]
         posts = rng.poisson(3, n)
-        rows = [(i, "post.created", p, p, 3, 2.0, 4) for i, p in enumerate(posts.tolist())]
-        types = TypeColumns.of_rows(range(n), rows, ["post.created", "account.closed"])
+        # (user, type, 7 and 28 days, the 28 before, 90 days, the same weighted, days
+        # since, the weeks as bits): four active weeks each
+        events = [
+            (i, "post.created", p, p, 3, p + 3, None, None, None, 2.0, 0b1111)
+            for i, p in enumerate(posts.tolist())
+        ]
+        names = ["post.created", "account.closed"]
+        columns = FeatureColumns.of_rows(users, events, names)
         churned = (rng.random(n) < 0.2 + 0.1 * (posts == 0)).astype(np.float64)
-        return boosting.Snapshot(at, columns.with_types(types), churned, types.names)
+        return boosting.Snapshot(at, columns, churned, tuple(names))
 
     now = datetime(2026, 6, 1, tzinfo=UTC)
     history = [snapshot(now - k * 14 * DAY) for k in range(4)]

@@ -17,7 +17,8 @@ NOT_THE_USERS_DOING = (SIGN_IN_LOCKED,)  # in the timeline, but no sign of the u
 class ActivityEvent(OrgScoped, Base):
     __tablename__ = "activity_events"
     __table_args__ = (
-        Index("ix_activity_events_user_time", "user_id", "occurred_at"),
+        # A user's events in time, with their type: churn scoring reads no row (0037).
+        Index("ix_activity_events_user_time_type", "user_id", "occurred_at", "type"),
         # The host product's own id for an event: sending it twice records it once.
         Index("ix_activity_events_external_id", "organization_id", "external_id", unique=True),
     )

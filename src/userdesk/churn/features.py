@@ -1,15 +1,15 @@
 """What a user's past says about their future, as of a moment: pure functions.
 
-Only what happened strictly before AS_OF counts. The database adds up the events (see
-scoring.py) into one row per user, which `FeatureColumns.of_rows` turns into arrays, a
-column per feature; `Activity.of_events` and `features` do the same for one user in
-Python, for tests and small cases.
+Only what happened strictly before AS_OF counts. The database reads a row per user and
+adds up the events into a row per user and event type (see scoring.py), which
+`FeatureColumns.of_rows` turns into arrays, a column per feature (and `TypeColumns`, per
+type); `Activity.of_events` and `features` do the same for one user in Python, for tests
+and small cases.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -85,46 +85,54 @@ class FeatureColumns:
     accepted: Floats
     types: TypeColumns | None = None  # per event type (None: not read)
 
-    # The order of the columns in a row of scoring's statement, after the user's id.
+    # The order of the columns in a row of scoring's statement on users, after the user's
+    # id (and before any more): the days since the last event, the last login event, and
+    # the last sign-in the client sent (users.last_login_at); NaN: none.
     ROW = (
         "tenure_days",
         "verified",
         "validated",
         "accepted",
-        "last_7",
-        "last_28",
-        "previous_28",
-        "last_90",
-        "active_weeks",
         "days_since_event",
-        "days_since_login",
+        "days_since_login_event",
+        "days_since_login_sent",
     )
 
     @classmethod
-    def of_rows(cls, rows: Sequence[Sequence[Any]]) -> FeatureColumns:
-        """From rows laid out as ROW (counts of users without events may be None)."""
-        table = np.array(rows, dtype=np.float64).reshape(len(rows), len(cls.ROW))
-        c = dict(zip(cls.ROW, table.T, strict=True))
-        counts = {name: np.nan_to_num(c[name]) for name in ("last_7", "last_28", "previous_28")}
+    def of_rows(
+        cls,
+        users: Sequence[Sequence[Any]],
+        events: Iterable[Sequence[Any]],
+        names: Sequence[str] = (),
+        weighted: Collection[str] = (),
+    ) -> FeatureColumns:
+        """From rows of scoring's two statements: USERS as (id, *ROW, ...), EVENTS as
+        EVENT_ROW, a row per user and event type (those of users not in USERS ignored);
+        with the features of each event type in NAMES (TypeColumns; the counts of those in
+        WEIGHTED weighted)."""
+        n, width = len(users), len(cls.ROW)
+        ids = np.fromiter((row[0] for row in users), dtype=np.int64, count=n)
+        table = np.array([row[1 : 1 + width] for row in users], dtype=np.float64)
+        c = dict(zip(cls.ROW, table.reshape(n, width).T, strict=True))
+        sums = EventSums.of_rows(ids, events)
+        per_user = sums.per_user(n)
         return cls(
             days_since_event=c["days_since_event"],
-            days_since_login=c["days_since_login"],
-            events_7=counts["last_7"],
-            events_28=counts["last_28"],
-            events_90=np.nan_to_num(c["last_90"]),
-            trend=trend(counts["last_28"], counts["previous_28"]),
-            active_week_share=np.nan_to_num(c["active_weeks"]) / WEEKS,
+            days_since_login=np.fmin(c["days_since_login_event"], c["days_since_login_sent"]),
+            events_7=per_user["last_7"],
+            events_28=per_user["last_28"],
+            events_90=per_user["last_90"],
+            trend=trend(per_user["last_28"], per_user["previous_28"]),
+            active_week_share=per_user["active_weeks"] / WEEKS,
             tenure_days=np.fmax(c["tenure_days"], 0.0),
             verified=c["verified"],
             validated=c["validated"],
             accepted=c["accepted"],
+            types=sums.per_type(n, names, weighted),
         )
 
     def __len__(self) -> int:
         return len(self.tenure_days)
-
-    def with_types(self, types: TypeColumns) -> FeatureColumns:
-        return dataclasses.replace(self, types=types)
 
     def row(self, i: int, status: str = "") -> Features:
         """The features of the I-th user."""
@@ -205,37 +213,6 @@ class TypeColumns:
     days_since: Floats
     active_weeks: Floats
 
-    @classmethod
-    def of_rows(
-        cls, user_ids: Sequence[int], rows: Iterable[Sequence[Any]], names: Sequence[str]
-    ) -> TypeColumns:
-        """From rows of (user id, type, last_7, last_28, previous_28, days_since,
-        active_weeks), for the users USER_IDS in that order (types not in NAMES ignored)."""
-        ids = np.asarray(user_ids, dtype=np.int64)
-        shape = (len(ids), len(names))
-        counts = [np.zeros(shape) for _ in range(4)]
-        days_since = np.full(shape, np.nan)
-        found = list(rows)
-        if found and len(ids) and names:
-            column = {name: k for k, name in enumerate(names)}
-            kinds = np.array([column.get(row[1], -1) for row in found], dtype=np.int64)
-            users = np.array([row[0] for row in found], dtype=np.int64)
-            values = np.array([row[2:7] for row in found], dtype=np.float64)  # None: NaN
-            order = np.argsort(ids, kind="stable")
-            where = np.clip(np.searchsorted(ids, users, sorter=order), 0, len(ids) - 1)
-            at = order[where]
-            keep = (ids[at] == users) & (kinds >= 0)
-            i, k, values = at[keep], kinds[keep], values[keep]
-            for table, j in zip(counts, (0, 1, 2, 4), strict=True):
-                table[i, k] = np.nan_to_num(values[:, j])
-            days_since[i, k] = values[:, 3]
-        last_7, last_28, previous_28, active_weeks = counts
-        return cls(tuple(names), last_7, last_28, previous_28, days_since, active_weeks)
-
-    @classmethod
-    def none(cls, users: int) -> TypeColumns:
-        return cls.of_rows(range(users), [], [])
-
     def table(self, names: Sequence[str]) -> Floats:
         """The PER_TYPE columns of each type in NAMES, in that order (a type these
         columns lack: never seen), a row per user."""
@@ -257,3 +234,103 @@ class TypeColumns:
         if not parts:
             return np.zeros((n, 0))
         return np.column_stack(parts).astype(np.float64)
+
+
+# The order of the columns in a row of scoring's statement on events: a row per user and
+# event type, from the events of the 90 days before the moment. The counts are of events;
+# the weighted ones, of a weighted type only, add up what each event counts for.
+# DAYS_SINCE: since the last event of the type. WEEKS: the weeks ago (0 .. WEEKS) in which an
+# event of the type happened in the last WEEKS weeks, as bits: bit w for an event after
+# the start of those weeks, bit EXACTLY + w for one at that very moment (which counts for
+# the type, not for the user's weeks: both as they were always counted).
+EVENT_ROW = (
+    "user_id",
+    "type",
+    "last_7",
+    "last_28",
+    "previous_28",
+    "last_90",
+    "weighted_7",
+    "weighted_28",
+    "weighted_previous_28",
+    "days_since",
+    "weeks",
+)
+EXACTLY = 16
+LOGIN = "login"  # the event type of a sign-in
+
+
+@dataclass(frozen=True)
+class EventSums:
+    """Rows of scoring's statement on events, as arrays: for each row, the index of its
+    user (in the users scored) and of its type (in KINDS), and its numbers."""
+
+    user: npt.NDArray[np.int64]
+    kind: npt.NDArray[np.int64]
+    kinds: tuple[str, ...]
+    values: Floats  # EVENT_ROW's columns after the type (None: NaN)
+    weeks: npt.NDArray[np.int64]
+
+    @classmethod
+    def of_rows(cls, ids: npt.NDArray[np.int64], rows: Iterable[Sequence[Any]]) -> EventSums:
+        """From rows laid out as EVENT_ROW, for the users IDS in that order."""
+        found = rows if isinstance(rows, Sequence) else list(rows)
+        codes: dict[str, int] = {}
+        kind = np.array([codes.setdefault(row[1], len(codes)) for row in found], dtype=np.int64)
+        users = np.array([row[0] for row in found], dtype=np.int64)
+        width = len(EVENT_ROW) - 2
+        values = np.array([row[2:] for row in found], dtype=np.float64).reshape(-1, width)
+        at = np.full(len(found), -1, dtype=np.int64)
+        if len(ids) and len(found):
+            order = np.argsort(ids, kind="stable")
+            where = np.clip(np.searchsorted(ids, users, sorter=order), 0, len(ids) - 1)
+            at = np.where(ids[order[where]] == users, order[where], -1)
+        keep = at >= 0
+        weeks = np.nan_to_num(values[keep, -1]).astype(np.int64)
+        return cls(at[keep], kind[keep], tuple(codes), values[keep, :-1], weeks)
+
+    def column(self, name: str) -> Floats:
+        result: Floats = self.values[:, EVENT_ROW.index(name) - 2]
+        return result
+
+    def per_user(self, users: int) -> dict[str, Floats]:
+        """The user's counts (last_7, last_28, previous_28, last_90) and active_weeks, of
+        every type."""
+        found: dict[str, Floats] = {
+            name: np.asarray(
+                np.bincount(self.user, weights=self.column(name), minlength=users), np.float64
+            )
+            for name in ("last_7", "last_28", "previous_28", "last_90")
+        }
+        weeks = np.zeros(users, dtype=np.int64)
+        np.bitwise_or.at(weeks, self.user, self.weeks & ((1 << EXACTLY) - 1))
+        found["active_weeks"] = np.bitwise_count(weeks).astype(np.float64)
+        return found
+
+    def per_type(self, users: int, names: Sequence[str], weighted: Collection[str]) -> TypeColumns:
+        """The TypeColumns of the types NAMES (the counts of those in WEIGHTED weighted)."""
+        shape = (users, len(names))
+        counts = {name: np.zeros(shape) for name in ("last_7", "last_28", "previous_28")}
+        days_since, active_weeks = np.full(shape, np.nan), np.zeros(shape)
+        for k, name in enumerate(names):
+            if name not in self.kinds:
+                continue
+            rows = self.kind == self.kinds.index(name)
+            i = self.user[rows]
+            for count in counts:
+                read = f"weighted_{count.removeprefix('last_')}" if name in weighted else count
+                counts[count][i, k] = np.nan_to_num(self.column(read)[rows])
+            weeks = self.weeks[rows]
+            recent = weeks != 0  # an event in the last WEEKS weeks
+            days_since[i[recent], k] = self.column("days_since")[rows][recent]
+            active_weeks[i, k] = np.bitwise_count(
+                (weeks & ((1 << EXACTLY) - 1)) | (weeks >> EXACTLY)
+            )
+        return TypeColumns(
+            tuple(names),
+            counts["last_7"],
+            counts["last_28"],
+            counts["previous_28"],
+            days_since,
+            active_weeks,
+        )

@@ -4,11 +4,12 @@ The run first says why it may find nobody to score or too little history (`readi
 in the job's problems), calibrates the score on a backtest (the same features one horizon
 earlier, against who then churned as the organization defines it), chooses the event
 types worth features (`event_types`) and the model (boosting.for_run), then goes through
-the users in id ranges: one statement adds up each range's events (conditional sums over
-the (user_id, occurred_at) index) into numbers, and when the model reads event types a
-second adds them up per user and type over the last 12 weeks (`_type_statement`); both
-are read, and numpy turns the rows into predictions, on a thread and a connection of
-their own while the range before is written: its scores go in with a few multi-row
+the users in id ranges: one statement reads each range's users with their last event and
+sign-in (`_statement`), a second adds up their events of the last 90 days per user and
+type in one pass over the (user_id, occurred_at, type) index (`_event_statement`:
+conditional sums, the active weeks as bits), and numpy turns both into the features, per
+user and per type, and those into predictions, on a thread and a connection of their
+own while the range before is written: its scores go in with a few multi-row
 INSERTs, the levels that changed with one UPDATE run for each. Every run keeps its scores (the
 history), and records what it predicted in words, its event types and its model.
 """
@@ -21,6 +22,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -35,6 +37,8 @@ from sqlalchemy import (
     cast,
     func,
     literal,
+    literal_column,
+    null,
     select,
     true,
 )
@@ -50,7 +54,7 @@ from userdesk.churn import boosting, model
 from userdesk.churn import definition as churn_definition
 from userdesk.churn import settings as churn_settings
 from userdesk.churn.definition import ChurnDefinition
-from userdesk.churn.features import DAY, WEEKS, FeatureColumns, Floats, TypeColumns
+from userdesk.churn.features import DAY, EXACTLY, LOGIN, WEEKS, FeatureColumns, Floats
 from userdesk.churn.models import ChurnRun, ChurnScore
 from userdesk.db import bulk
 from userdesk.db.base import UTCDateTime, utcnow
@@ -74,29 +78,6 @@ def _days_before(dialect: str, as_of: datetime, at: Any) -> Any:
         moment = literal(as_of.astimezone(UTC).replace(tzinfo=None))
         return func.julianday(moment) - func.julianday(at)
     return func.extract("epoch", literal(as_of, UTCDateTime) - at) / 86_400
-
-
-def _activity_columns(dialect: str, as_of: datetime) -> list[Any]:
-    at = ActivityEvent.occurred_at
-
-    def count(*conditions: Any) -> Any:
-        return func.sum(case((and_(*conditions), 1), else_=0))
-
-    def since(days: int) -> datetime:
-        return as_of - days * DAY
-
-    weeks_ago = _days_before(dialect, as_of, at) / 7
-    week = cast(weeks_ago, Integer) if dialect == "sqlite" else func.floor(weeks_ago)
-    weeks = func.count(func.distinct(case((at > since(7 * WEEKS), week))))
-    return [
-        count(at >= since(7)).label("last_7"),
-        count(at >= since(28)).label("last_28"),
-        count(at >= since(56), at < since(28)).label("previous_28"),
-        count(at >= since(90)).label("last_90"),
-        weeks.label("active_weeks"),
-        func.max(at).label("last_event_at"),
-        func.max(case((ActivityEvent.type == "login", at), else_=None)).label("last_login_at"),
-    ]
 
 
 UserIds = Callable[[Any], ColumnElement[bool]]  # user id column -> which users
@@ -135,15 +116,6 @@ def _number_in(dialect: str, name: str) -> Any:
     )
 
 
-def _weight(dialect: str, weighted: Sequence[str], properties: Sequence[str]) -> Any:
-    """What an event counts for: the first number among PROPERTIES for the types that
-    carry one (never below 0), else 1."""
-    if not weighted:
-        return literal(1)
-    number = func.coalesce(*(_number_in(dialect, p) for p in properties), 1)
-    return case((ActivityEvent.type.in_(weighted), case((number > 0, number), else_=0)), else_=1)
-
-
 def event_types(db: Session, organization_id: int, as_of: datetime) -> list[dict[str, Any]]:
     """The organization's event types worth features as of AS_OF, as {"name",
     "weighted"} (weighted: some of its events carry a number to count), chosen on a sample
@@ -177,64 +149,90 @@ def event_types(db: Session, organization_id: int, as_of: datetime) -> list[dict
     return [{"name": row[0], "weighted": bool(row[3])} for row in kept]
 
 
-def _type_statement(
+def _event_statement(
     db: Session,
     organization_id: int,
     as_of: datetime,
     ids: UserIds,
     types: Sequence[dict[str, Any]],
 ) -> Select[Any]:
-    """Per user and event type of TYPES: weighted counts in the last 7 and 28 days and the
-    28 before, days since the last, active weeks; from the last WEEKS weeks strictly
-    before AS_OF (rows as TypeColumns.of_rows takes them)."""
+    """Per user (of IDS) and event type, the numbers of EVENT_ROW, from the events of the
+    user's doing in the 90 days before AS_OF (the longest window; the last event ever is
+    `_statement`'s): one pass over that part of the (user_id, occurred_at, type) index,
+    whose entries are enough but for the weighted types of TYPES (their properties)."""
     dialect = _dialect(db)
     at = ActivityEvent.occurred_at
-    properties = _weight_properties(db.get(Organization, organization_id))
-    weight = _weight(dialect, [t["name"] for t in types if t["weighted"]], properties)
+    weighted = [t["name"] for t in types if t["weighted"]]
 
     def since(days: int) -> datetime:
         return as_of - days * DAY
 
-    def total(*conditions: Any) -> Any:
-        return func.sum(case((and_(*conditions), weight), else_=0))
+    def count(*conditions: Any) -> Any:
+        return func.sum(case((and_(*conditions), 1), else_=0))
 
+    def weighed(*conditions: Any) -> Any:
+        if not weighted:
+            return null()
+        properties = _weight_properties(db.get(Organization, organization_id))
+        number = func.coalesce(*(_number_in(dialect, p) for p in properties), 1)
+        weight = case((number > 0, number), else_=0)
+        return func.sum(
+            case((and_(ActivityEvent.type.in_(weighted), *conditions), weight), else_=0)
+        )
+
+    start = since(7 * WEEKS)
     weeks_ago = _days_before(dialect, as_of, at) / 7
-    week = cast(weeks_ago, Integer) if dialect == "sqlite" else func.floor(weeks_ago)
+    week = cast(weeks_ago if dialect == "sqlite" else func.floor(weeks_ago), Integer)
+    bit = case(
+        (at > start, literal_column("1").op("<<")(week)),
+        (at == start, literal_column(str(1 << EXACTLY)).op("<<")(week)),
+    )
     return (
         select(
             ActivityEvent.user_id,
             ActivityEvent.type,
-            total(at >= since(7)),
-            total(at >= since(28)),
-            total(at < since(28), at >= since(56)),
+            count(at >= since(7)),
+            count(at >= since(28)),
+            count(at >= since(56), at < since(28)),
+            func.count(),  # in the last 90 days: all those read
+            weighed(at >= since(7)),
+            weighed(at >= since(28)),
+            weighed(at >= since(56), at < since(28)),
             _days_before(dialect, as_of, func.max(at)),
-            func.count(func.distinct(week)),
+            func.sum(bit.distinct()),  # an OR: distinct bits
         )
         .where(
-            ids(ActivityEvent.user_id),
             at < as_of,
-            at >= since(7 * WEEKS),
-            ActivityEvent.type.in_([t["name"] for t in types]),
+            at >= since(90),
+            ids(ActivityEvent.user_id),
+            ActivityEvent.type.not_in(NOT_THE_USERS_DOING),
         )
         .group_by(ActivityEvent.user_id, ActivityEvent.type)
     )
 
 
-def _with_types(
+def _features(
+    rows: Sequence[Row[Any]], events: Sequence[Row[Any]], types: Sequence[dict[str, Any]]
+) -> FeatureColumns:
+    """The features of the users of ROWS (of _statement, maybe with more columns after)
+    from EVENTS (of _event_statement), with those of each event type in TYPES."""
+    names = [t["name"] for t in types]
+    weighted = {t["name"] for t in types if t["weighted"]}
+    return FeatureColumns.of_rows(rows, events, names, weighted)
+
+
+def features_of(
     db: Session,
     organization_id: int,
     as_of: datetime,
     ids: UserIds,
-    rows: Sequence[Row[Any]],
-    types: Sequence[dict[str, Any]],
-) -> FeatureColumns:
-    """The features of ROWS (of _statement) with those of each event type in TYPES."""
-    columns = _columns(rows)
-    names = [t["name"] for t in types]
-    found = (
-        db.execute(_type_statement(db, organization_id, as_of, ids, types)).all() if types else []
-    )
-    return columns.with_types(TypeColumns.of_rows([row[0] for row in rows], found, names))
+    types: Sequence[dict[str, Any]] = (),
+) -> tuple[Sequence[Row[Any]], FeatureColumns]:
+    """The rows of _statement for the users IDS selects and their features as of AS_OF
+    (with those of each event type in TYPES)."""
+    rows = db.execute(_statement(_dialect(db), organization_id, as_of, ids)).all()
+    events = db.execute(_event_statement(db, organization_id, as_of, ids, types)).all()
+    return rows, _features(rows, events, types)
 
 
 def _before_changes(organization_id: int, as_of: datetime, key: str, kind: str) -> Any:
@@ -288,48 +286,33 @@ def _standing(
 
 
 def _statement(dialect: str, organization_id: int, as_of: datetime, ids: UserIds) -> Select[Any]:
-    """Each user's id and features as FeatureColumns.ROW lays them out, as of AS_OF (from
-    events strictly before), for the users IDS selects (applied to the events too, so
-    that only theirs are read). Everything is read as it was at AS_OF: the users created
-    before it, in a status scored then (see `_standing`), their email verified and their
-    last sign-in (a login event, or the last_login_at a client sent) before it."""
-    events = (
-        select(ActivityEvent.user_id, *_activity_columns(dialect, as_of))
-        .where(
-            ActivityEvent.occurred_at < as_of,
-            ids(ActivityEvent.user_id),
-            ActivityEvent.type.not_in(NOT_THE_USERS_DOING),
-        )
-        .group_by(ActivityEvent.user_id)
-        .subquery()
-    )
+    """Each user's id and the features FeatureColumns.ROW lays out, as of AS_OF, for the
+    users IDS selects (their counts: `_event_statement`). Everything is read as it was at
+    AS_OF: the users created before it, in a status scored then (see `_standing`), their
+    email verified, their last event and login event, and the last sign-in a client sent
+    (last_login_at), before it."""
 
     def flag(condition: ColumnElement[bool]) -> Any:
         return case((condition, 1), else_=0)
 
     status, validated, joined = _standing(organization_id, as_of)
+    last_event, last_login, with_last = _last_events(dialect, as_of, ids)
     sent = case((User.last_login_at < as_of, User.last_login_at))  # backfilled, or the last
-    logged = events.c.last_login_at
-    last_login = case(
-        (logged.is_(None), sent), (sent.is_(None), logged), (sent > logged, sent), else_=logged
-    )
-    return joined(
-        select(
-            User.id,
-            _days_before(dialect, as_of, User.created_at).label("tenure_days"),
-            flag(and_(User.email_verified_at.is_not(None), User.email_verified_at < as_of)).label(
-                "verified"
-            ),
-            flag(validated).label("validated"),
-            flag(status != "pending").label("accepted"),
-            events.c.last_7,
-            events.c.last_28,
-            events.c.previous_28,
-            events.c.last_90,
-            events.c.active_weeks,
-            _days_before(dialect, as_of, events.c.last_event_at).label("days_since_event"),
-            _days_before(dialect, as_of, last_login).label("days_since_login"),
-        ).join(events, events.c.user_id == User.id, isouter=True)
+    return with_last(
+        joined(
+            select(
+                User.id,
+                _days_before(dialect, as_of, User.created_at).label("tenure_days"),
+                flag(
+                    and_(User.email_verified_at.is_not(None), User.email_verified_at < as_of)
+                ).label("verified"),
+                flag(validated).label("validated"),
+                flag(status != "pending").label("accepted"),
+                _days_before(dialect, as_of, last_event).label("days_since_event"),
+                _days_before(dialect, as_of, last_login).label("days_since_login_event"),
+                _days_before(dialect, as_of, sent).label("days_since_login_sent"),
+            )
+        )
     ).where(
         User.organization_id == organization_id,
         status.in_(SCORED_STATUSES),
@@ -338,18 +321,52 @@ def _statement(dialect: str, organization_id: int, as_of: datetime, ids: UserIds
     )
 
 
+def _last_events(
+    dialect: str, as_of: datetime, ids: UserIds
+) -> tuple[Any, Any, Callable[[Select[Any]], Select[Any]]]:
+    """The moment of the user's last event of their doing before AS_OF and of their last
+    login event (SQL expressions on a statement on users), and what adds to that statement
+    what they read. SQLite: each found going back along the (user_id, occurred_at, type)
+    index from AS_OF, an entry or a few a user however long the history. PostgreSQL: one
+    pass over the users' events, grouped and joined (a correlated subquery there can be
+    planned as a scan of every event for each user while the statistics lag behind)."""
+    at = ActivityEvent.occurred_at
+    doing = ActivityEvent.type.not_in(NOT_THE_USERS_DOING)
+    if dialect == "sqlite":
+
+        def last(*conditions: Any) -> Any:
+            return (
+                select(at)
+                .where(ActivityEvent.user_id == User.id, at < as_of, *conditions)
+                .order_by(at.desc())
+                .limit(1)
+                .scalar_subquery()
+            )
+
+        return last(doing), last(ActivityEvent.type == LOGIN), lambda statement: statement
+    events = (
+        select(
+            ActivityEvent.user_id,
+            func.max(at).label("event"),
+            func.max(case((ActivityEvent.type == LOGIN, at))).label("login"),
+        )
+        .where(at < as_of, ids(ActivityEvent.user_id), doing)
+        .group_by(ActivityEvent.user_id)
+        .subquery()
+    )
+
+    def joined(statement: Select[Any]) -> Select[Any]:
+        return statement.outerjoin(events, events.c.user_id == User.id)
+
+    return events.c.event, events.c.login, joined
+
+
 def _dialect(db: Session) -> str:
     return db.get_bind().dialect.name
 
 
 def _in_range(after: int, size: int) -> UserIds:
     return lambda column: and_(column > after, column <= after + size)
-
-
-def _columns(rows: Sequence[Row[Any]]) -> FeatureColumns:
-    """The features in rows of _statement (after the id, maybe before more columns)."""
-    width = len(FeatureColumns.ROW)
-    return FeatureColumns.of_rows([row[1 : 1 + width] for row in rows])
 
 
 def sample_of(db: Session, organization_id: int, size: int) -> UserIds:
@@ -365,11 +382,12 @@ def sample_of(db: Session, organization_id: int, size: int) -> UserIds:
 
 def _users_with(
     organization_id: int, ids: UserIds, kinds: Sequence[str], start: Any, end: Any
-) -> Any:
+) -> Select[int]:
     """The users (of IDS) with an event of KINDS (any of the user's doing when empty) from
-    START (inclusive; None: ever) to END (exclusive), once each: a derived table to join,
-    which the database reads in one pass (a correlated EXISTS per user can get a generic
-    plan on PostgreSQL that reads every event for every user)."""
+    START (inclusive; None: ever) to END (exclusive), once each: a statement read on its
+    own, in one pass (a correlated EXISTS per user can get a generic plan on PostgreSQL
+    that reads every event for every user, and a derived table joined to the users, a
+    plan on SQLite that reads it whole for every user)."""
     at = ActivityEvent.occurred_at
     conditions = [
         ActivityEvent.organization_id == organization_id,
@@ -379,9 +397,7 @@ def _users_with(
     ]
     if start is not None:
         conditions.append(at >= start)
-    return (
-        select(ActivityEvent.user_id).where(*conditions).group_by(ActivityEvent.user_id).subquery()
-    )
+    return select(ActivityEvent.user_id).where(*conditions).group_by(ActivityEvent.user_id)
 
 
 def labelled(
@@ -400,27 +416,21 @@ def labelled(
     ids = sample_of(db, organization_id, sample)
     event = churn.kind == churn_definition.EVENT
     kinds = [churn.event_type or ""] if event else list(churn.activity_types)
-    after = _users_with(organization_id, ids, kinds, at, at + horizon)
-    happened = after.c.user_id.is_not(None)
-    outcome = (happened if event else ~happened).label("churned")
-    statement = (
-        _statement(_dialect(db), organization_id, at, ids)
-        .add_columns(outcome)
-        .outerjoin(after, after.c.user_id == User.id)
-    )
+
+    def users_with(kinds: Sequence[str], start: datetime | None, end: datetime) -> set[int]:
+        return set(db.scalars(_users_with(organization_id, ids, kinds, start, end)))
+
+    happened = users_with(kinds, at, at + horizon)
+    rows = db.execute(_statement(_dialect(db), organization_id, at, ids)).all()
     if churn.scoped:
         scope_kinds = [churn.scope_type] if churn.scope_type else []
-        active = _users_with(organization_id, ids, scope_kinds, at - churn.scope_days * DAY, at)
-        statement = statement.join(active, active.c.user_id == User.id)
-        if event:
-            before = _users_with(organization_id, ids, kinds, None, at)
-            statement = statement.outerjoin(before, before.c.user_id == User.id).where(
-                before.c.user_id.is_(None)
-            )
-    rows = db.execute(statement).all()
-    churned = np.array([bool(row.churned) for row in rows], dtype=np.float64)
+        active = users_with(scope_kinds, at - churn.scope_days * DAY, at)
+        gone = users_with(kinds, None, at) if event else set()  # who already did it
+        rows = [row for row in rows if row.id in active and row.id not in gone]
+    churned = np.array([(row.id in happened) == event for row in rows], dtype=np.float64)
     chosen = event_types(db, organization_id, at) if types is None else types
-    return _with_types(db, organization_id, at, ids, rows, chosen), churned
+    events = db.execute(_event_statement(db, organization_id, at, ids, chosen)).all()
+    return _features(rows, events, chosen), churned
 
 
 def backtest(
@@ -584,9 +594,7 @@ def _scoring_step(db: Session, job: Job, actor: Actor, base_url: str) -> bool:
             .add_columns(User.churn_probability, User.churn_level)
             .order_by(User.id)
         )
-        if not types:
-            return [users]
-        return [users, _type_statement(db, org, as_of, chosen, types)]
+        return [users, _event_statement(db, org, as_of, chosen, types)]
 
     if run_id is None:
         job.cursor = _range_after(db, org, job.cursor) or job.cursor
@@ -623,16 +631,13 @@ def _scoring_step(db: Session, job: Job, actor: Actor, base_url: str) -> bool:
     types = run.calibration.get("event_types", []) if trained is not None else []
     cutoffs = cutoffs_of(db.get_one(Organization, org))
     after = job.cursor
-    names = [t["name"] for t in types]
 
     def predicted(read: list[Sequence[Row[Any]]]) -> _Predicted:
         """The range's rows, features and predictions (also run beside, read ahead)."""
-        rows = read[0]
-        by_type = read[1] if types and len(read) > 1 else []
-        columns = _columns(rows).with_types(
-            TypeColumns.of_rows([row[0] for row in rows], by_type, names)
+        rows, events = read
+        return _Predicted(
+            rows, _predict(_features(rows, events, types), calibration, cutoffs, trained)
         )
-        return _Predicted(rows, _predict(columns, calibration, cutoffs, trained))
 
     taken = _read_ahead.take(job.id, after)
     following = _range_after(db, org, after + RANGE)
@@ -753,6 +758,18 @@ def _predict(
     )
 
 
+def _rounded(values: Floats, digits: int) -> list[float]:
+    """round(value, DIGITS) of each of VALUES, as Python rounds (to the nearest decimal),
+    on the whole array: numpy's rounding of the scaled value agrees with it but where that
+    value is within float error of a half, which Python rounds one by one."""
+    scale = 10.0**digits
+    scaled = values * scale
+    found: list[float] = (np.rint(scaled) / scale).tolist()
+    for i in np.flatnonzero(np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6).tolist():
+        found[i] = round(float(values[i]), digits)
+    return found
+
+
 def _write(
     db: Session, run: ChurnRun, rows: Sequence[Row[Any]], predicted: model.Predictions
 ) -> int:
@@ -760,19 +777,18 @@ def _write(
     ids = [row[0] for row in rows]
     org, run_id = run.organization_id, run.id
     json_text = bulk.json_text
-    scores = [
-        (
-            org,
-            run_id,
-            user_id,
-            round(probability, 4),
-            level,
-            json_text(reasons) if reasons else "[]",
+    probabilities = np.asarray(predicted.probabilities, dtype=np.float64)
+    scores = list(
+        zip(
+            repeat(org),
+            repeat(run_id),
+            ids,
+            _rounded(probabilities, 4),
+            predicted.levels,
+            [json_text(reasons) if reasons else "[]" for reasons in predicted.reasons],
+            strict=False,  # the repeats are endless
         )
-        for user_id, probability, level, reasons in zip(
-            ids, predicted.probabilities, predicted.levels, predicted.reasons, strict=True
-        )
-    ]
+    )
     bulk.insert_rows(
         conn,
         "churn_scores",
@@ -786,16 +802,20 @@ def _write(
     moved: list[tuple[int, Any, str]] = []
     level_moved: list[tuple[int, str, float]] = []
     probability_moved: list[tuple[int, float]] = []
-    for row, level, probability in zip(
-        rows, predicted.levels, predicted.probabilities, strict=True
+    # the row's last columns: the probability and the level until now
+    for user_id, level, kept, probability_was, level_was in zip(
+        ids,
+        predicted.levels,
+        _rounded(probabilities, 3),
+        [row[len(row) - 2] for row in rows],
+        [row[-1] for row in rows],
+        strict=True,
     ):
-        kept = round(probability, 3)
-        level_was = row[-1]  # the level until now is the row's last column
         if level_was != level:
-            moved.append((row[0], level_was, level))
-            level_moved.append((row[0], level, kept))
-        elif row[len(row) - 2] != kept:  # the probability until now, before it
-            probability_moved.append((row[0], kept))
+            moved.append((user_id, level_was, level))
+            level_moved.append((user_id, level, kept))
+        elif probability_was != kept:
+            probability_moved.append((user_id, kept))
     now = bulk.sql_time(_dialect(db))(utcnow())
     bulk.update_rows(
         conn,
