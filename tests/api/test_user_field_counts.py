@@ -16,11 +16,15 @@ from tests.api.test_query_custom_fields import (  # noqa: F401 - fixtures
     expected,
     held,
 )
-from tests.api.test_query_exact import Person, people  # noqa: F401 - fixtures
+from tests.api.test_query_exact import Person, matches, people  # noqa: F401 - fixtures
 from userdesk.access import service as access
+from userdesk.access.rules import system_actor
+from userdesk.db.base import utcnow
 from userdesk.organizations.models import Organization
-from userdesk.query.rules import Key, parse
+from userdesk.query.rules import Key, Query, TextTerm, parse
+from userdesk.users import fields
 from userdesk.users import service as users
+from userdesk.users.field_schemas import UserFieldUpdate
 from userdesk.users.rules import UserStatus
 from userdesk.users.schemas import UserCounts
 
@@ -113,3 +117,58 @@ def test_random_queries_count_as_they_list(
     for _ in range(8):
         q = f"{rng.choice(QUERIES)} {rng.choice(others)}"
         _exact(users.count_users(db, actor=actor, q=q), people, held, q)
+
+
+@pytest.mark.parametrize("block_ids", [1, 4096], ids=["blocks-of-one", "one-block"])
+def test_free_text_counts_whoever_a_searchable_field_or_the_search_text_holds_it_for(
+    db: Session,
+    org: Organization,
+    people: list[Person],  # noqa: F811
+    held: dict[int, dict[str, Any]],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    block_ids: int,
+) -> None:
+    """With `country` searchable, free text of three characters or more counts the people
+    whose search text holds it or whose country it starts, each once (some have both),
+    per status, as a brute-force filter does: alone, with other terms, and read in many
+    blocks or in one."""
+    monkeypatch.setattr(users, "_FIELD_BLOCK_IDS", block_ids)
+    system = system_actor(org.id, "tests")
+    country = next(f for f in fields.list_fields(db, actor=system) if f.key == "country")
+    fields.update_field(
+        db, actor=system, field_id=country.id, data=UserFieldUpdate(searchable=True)
+    )
+    actor = access.actor_for_user(db, factories.make_admin(db, org, password=None))
+    now = utcnow()
+    both = 0
+    for q in ("fra", "new", "cha", "côte", "new zealand", "fra verified:yes", "cha an"):
+        query = parse(q)
+        wanted = [
+            p
+            for p in people
+            if all(
+                matches(p, Query((t,)), now)
+                or (
+                    isinstance(t, TextTerm)
+                    and len(t.text) >= 3
+                    and str(held[p.id].get("country", "")).lower().startswith(t.text.lower())
+                )
+                for t in query.terms
+            )
+        ]
+        both += sum(
+            1
+            for p in wanted
+            if matches(p, query, now)
+            and str(held[p.id].get("country", "")).lower().startswith(q.split()[0])
+        )
+        counts = users.count_users(db, actor=actor, q=q)
+        assert counts.all.count == len(wanted), q
+        assert not counts.all.estimated, q
+        assert not counts.all.capped, q
+        for status in UserStatus:
+            assert counts.statuses[status.value].count == sum(
+                1 for p in wanted if p.status == status.value
+            ), (q, status)
+        assert counts.without_login.count == sum(1 for p in wanted if p.last_login_at is None)
+    assert both, "someone should have the text in both places"

@@ -178,11 +178,39 @@ def test_the_counts_of_all_users_read_one_index_alone(
         query=builder.parse_query(""),
         permission=Permission.USERS_READ,
     )
-    compiled = service._tally_query(where).compile(connection)
+    compiled = service._tally_query(where, "sqlite").compile(connection)
     values = tuple(compiled.params[name] for name in compiled.positiontup or ())
     rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled.string}", values).all()
     plan = "\n".join(row[3] for row in rows)
     assert "COVERING INDEX ix_users_org_status_login" in plan, plan
+
+
+@pytest.mark.parametrize("text_listed_most", [0, 50_000])
+def test_the_counts_of_a_short_range_read_its_index(
+    db: Session,
+    people: Organization,
+    connection: Connection,
+    monkeypatch: pytest.MonkeyPatch,
+    text_listed_most: int,
+) -> None:
+    """Counted, a range on a time of at most RANGE_SORTED_MOST users is read along its index
+    (its users tested, with the term's list or row by row), not every user along the
+    index of the status the figures are grouped by."""
+    if connection.dialect.name != "sqlite":
+        return
+    monkeypatch.setattr(builder, "FEW", 5)  # as at a million users: no list is short
+    monkeypatch.setattr(builder, "TEXT_LISTED_MOST", text_listed_most)
+    where = service.matching(
+        db,
+        actor=system_actor(people.id),
+        query=builder.parse_query("e created:<30d"),
+        permission=Permission.USERS_READ,
+    )
+    compiled = service._tally_query(where, "sqlite").compile(connection)
+    values = tuple(compiled.params[name] for name in compiled.positiontup or ())
+    rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled.string}", values).all()
+    plan = "\n".join(row[3] for row in rows)
+    assert "ix_users_org_created (organization_id=? AND created_at>?)" in plan, plan
 
 
 def test_on_postgresql_a_rare_role_pages_by_sorting_its_few_users(
@@ -394,19 +422,25 @@ def test_on_postgresql_each_sorts_index_holds_every_column_its_pages_conditions_
         assert read <= held, (sort, read - held)
 
 
-def test_never_signed_in_and_not_validated_by_last_seen_is_tested_on_the_seen_index(
-    db: Session, people: Organization, connection: Connection, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("sort", ["-seen", "seen"])
+def test_never_signed_in_and_not_validated_by_last_seen_is_read_from_the_login_index(
+    db: Session,
+    people: Organization,
+    connection: Connection,
+    monkeypatch: pytest.MonkeyPatch,
+    sort: str,
 ) -> None:
-    """A page of "login:never validated:no" by last seen is read along the index of that
-    sort (at scale, login:never lists too many users to sort), which holds the two columns
-    the terms test: SQLite tests them on each entry and reads a user's row only for a
-    match (its deferred seek), rather than one row an entry."""
+    """A page of "login:never validated:no" by last seen is read along the index of the
+    sign-in (at scale, login:never lists too many users to sort), which lists those who
+    never signed in by last seen (migration 0038: along the index of the sort, -seen
+    passed every user ever seen first) and holds the validation: SQLite tests it on each
+    entry and reads a user's row only for a match (its deferred seek)."""
     if connection.dialect.name != "sqlite":
         return
     monkeypatch.setattr(builder, "FEW", 10)  # as at a million users: no list is short
-    index = connection.exec_driver_sql("PRAGMA index_info(ix_users_org_last_seen)")
+    index = connection.exec_driver_sql("PRAGMA index_info(ix_users_org_last_login)")
     held = [row[2] for row in index]
-    assert held == ["organization_id", "last_seen_at", "id", "last_login_at", "validated_at"]
+    assert held == ["organization_id", "last_login_at", "last_seen_at", "id", "validated_at"]
     sent: list[tuple[str, Any]] = []
 
     def seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
@@ -416,7 +450,7 @@ def test_never_signed_in_and_not_validated_by_last_seen_is_tested_on_the_seen_in
     event.listen(connection, "before_cursor_execute", seen)
     try:
         page = service.list_users(
-            db, actor=system_actor(people.id), q="login:never validated:no", sort="-seen"
+            db, actor=system_actor(people.id), q="login:never validated:no", sort=sort
         )
     finally:
         event.remove(connection, "before_cursor_execute", seen)
@@ -427,14 +461,20 @@ def test_never_signed_in_and_not_validated_by_last_seen_is_tested_on_the_seen_in
             User.last_login_at.is_(None),
             User.validated_at.is_(None),
         )
-        .order_by(User.last_seen_at.desc().nulls_last(), User.id.desc())
+        .order_by(
+            *(
+                (User.last_seen_at.desc().nulls_last(), User.id.desc())
+                if sort == "-seen"
+                else (User.last_seen_at.asc().nulls_first(), User.id.asc())
+            )
+        )
         .limit(len(page.items))
     ).all()
     assert page.items
     assert [int(item["id"]) for item in page.items] == expected
     statement, parameters = sent[0]
     plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters).all()
-    assert "USING INDEX ix_users_org_last_seen" in plan[0][3], plan
+    assert "USING INDEX ix_users_org_last_login" in plan[0][3], plan
     # (addr, opcode, p1, ...): the seek of the row is deferred, and what follows it first
     # reads the index's cursor (its last_login_at), not the table's.
     program = connection.exec_driver_sql(f"EXPLAIN {statement}", parameters).all()

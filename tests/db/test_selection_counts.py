@@ -85,10 +85,27 @@ def test_each_terms_list_is_counted_once(
         assert max(made.values()) == 1, (q, sort, made)
 
 
-def test_a_range_is_counted_no_further_than_few_when_no_list_is_checked(
-    db: Session, people: Organization, connection: Connection, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("q", "cap"),
+    [
+        # The range alone is checked on each row (the status is SQLite's to plan): FEW
+        # tells enough.
+        ("seen:<30d status:active", 5),
+        # Another term checked on each row too: together they may match few, and the
+        # range may be read instead.
+        ("seen:<30d verified:yes", builder.RANGE_SORTED_MOST),
+    ],
+)
+def test_a_range_is_counted_as_far_as_it_may_be_read_instead(
+    db: Session,
+    people: Organization,
+    connection: Connection,
+    monkeypatch: pytest.MonkeyPatch,
+    q: str,
+    cap: int,
 ) -> None:
-    """Without a list to check, its range is never read instead: FEW tells enough."""
+    """Without a list to check, a range is counted far only when another term is checked
+    on each row beside it."""
     monkeypatch.setattr(builder, "FEW", 5)
     caps: list[int] = []
     size, count_up_to = builder._size, builder._count_up_to
@@ -103,11 +120,13 @@ def test_a_range_is_counted_no_further_than_few_when_no_list_is_checked(
 
     monkeypatch.setattr(builder, "_size", spied_size)
     monkeypatch.setattr(builder, "_count_up_to", spied_count)
-    service._selection(
+    found = service._selection(
         db,
         actor=system_actor(people.id),
-        query=builder.parse_query("seen:<30d verified:yes"),
+        query=builder.parse_query(q),
         permission=Permission.USERS_READ,
         sort=service.SORTS["name"],
     )
-    assert caps == [5]
+    assert caps == [cap]
+    assert not found.few
+    assert (found.instead is not None) is (cap == builder.RANGE_SORTED_MOST)

@@ -185,6 +185,7 @@ def fetch_page(
             tuple(columns),
             tuple(k.key for k in where_keys if k is not None),
             key.name,
+            key.nullable,  # a nullable sort read without its NULLs (paged by one segment)
             unindex,
             by_ids,
             None if values is None else values[0] is None,

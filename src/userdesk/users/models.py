@@ -61,7 +61,12 @@ class User(OrgScoped, Timestamped, Base):
             *("organization_id", "last_seen_at", "id", "last_login_at", "validated_at"),
         ),
         Index("ix_users_org_status_last_seen", "organization_id", "status", "last_seen_at", "id"),
-        Index("ix_users_org_last_login", "organization_id", "last_login_at"),
+        # login:never by last seen, in that order from the index, validated:no tested on
+        # the entry (migration 0038).
+        Index(
+            "ix_users_org_last_login",
+            *("organization_id", "last_login_at", "last_seen_at", "id", "validated_at"),
+        ),
         # The counts of the list's tabs, read from the index alone (migration 0021).
         Index("ix_users_org_status_login", "organization_id", "status", "last_login_at"),
         # A user found by id with what those counts need, the row left unread: a count on a
