@@ -164,7 +164,7 @@ def test_a_failing_log_write_never_fails_the_request(
     def broken(*args: object, **kwargs: object) -> int:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(request_log, "record", broken)
+    monkeypatch.setattr(request_log, "record_many", broken)
     scim.create("cy@example.com")
     assert scim.get("/Users", filter='userName eq "cy@example.com"').json()["totalResults"] == 1
     assert rows(db, org.id) == []

@@ -14,6 +14,7 @@ statements on the (organization_id, id) index.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import parse_qsl
@@ -103,24 +104,59 @@ def record(
 ) -> int:
     """Log one request of ORGANIZATION_ID's provider (PATH as `logged_path` made it); its
     id. Every PRUNE_EVERY-th row prunes the organization's log."""
-    now = now or utcnow()
-    result = db.execute(
-        insert(ScimRequest).values(
-            organization_id=organization_id,
-            token_id=token_id,
-            method=capped(method, METHOD_MAX),
-            path=capped(path, PATH_MAX),
-            status=max(0, min(status, 999)),
-            scim_type=capped(scim_type, SCIM_TYPE_MAX) if scim_type else None,
-            detail=capped(detail, DETAIL_MAX) if detail else None,
-            duration_ms=max(0, min(duration_ms, 2**31 - 1)),
-            created_at=now,
-        )
+    request = Logged(
+        organization_id, token_id, method, path, status, scim_type, detail, duration_ms
     )
-    row_id = int(result.inserted_primary_key[0])  # type: ignore[attr-defined]
-    if row_id % PRUNE_EVERY == 0:
+    return record_many(db, [request], now=now)[0]
+
+
+@dataclass(frozen=True)
+class Logged:
+    """One request to log (`record`'s arguments)."""
+
+    organization_id: int
+    token_id: int | None
+    method: str
+    path: str
+    status: int
+    scim_type: str | None = None
+    detail: str | None = None
+    duration_ms: int = 0
+
+
+def record_many(
+    db: Session, requests: Sequence[Logged], *, now: datetime | None = None
+) -> list[int]:
+    """Log REQUESTS (as `record` logs one) in one statement; their ids (in no particular
+    order). An organization one of whose new rows is a PRUNE_EVERY-th is pruned."""
+    if not requests:
+        return []
+    now = now or utcnow()
+    rows = [
+        {
+            "organization_id": request.organization_id,
+            "token_id": request.token_id,
+            "method": capped(request.method, METHOD_MAX),
+            "path": capped(request.path, PATH_MAX),
+            "status": max(0, min(request.status, 999)),
+            "scim_type": capped(request.scim_type, SCIM_TYPE_MAX) if request.scim_type else None,
+            "detail": capped(request.detail, DETAIL_MAX) if request.detail else None,
+            "duration_ms": max(0, min(request.duration_ms, 2**31 - 1)),
+            "created_at": now,
+        }
+        for request in requests
+    ]
+    written = db.execute(_INSERT, rows).all()
+    due = {row.organization_id for row in written if row.id % PRUNE_EVERY == 0}
+    for organization_id in sorted(due):
         prune(db, organization_id=organization_id, now=now)
-    return row_id
+    return [int(row.id) for row in written]
+
+
+# Built once: its rows are parameters (a statement with values in it costs more to build
+# than to run); one INSERT for them all, as their order is not asked for (SQLite would
+# insert them one by one to return their ids in order).
+_INSERT = insert(ScimRequest).returning(ScimRequest.id, ScimRequest.organization_id)
 
 
 def prune(db: Session, *, organization_id: int, now: datetime | None = None) -> int:

@@ -300,7 +300,7 @@ def search(
     if few:  # the page's ids (from the filter's index) and their rows in one statement
         found = list(db.execute(_listed(User.id.in_(ids)).order_by(*order)))
     else:
-        found = _by_ids(db, db.scalars(ids).all())
+        found = by_ids(db, db.scalars(ids).all())
     if total is None:  # the first page: when not full, it holds them all (a lookup's 0 or 1)
         total = len(found)
         if total == count:
@@ -308,7 +308,7 @@ def search(
     return Page(total, start_index, found)
 
 
-def _by_ids(db: Session, ids: Sequence[int]) -> list[Shown]:
+def by_ids(db: Session, ids: Sequence[int]) -> list[Shown]:
     """The users of IDS (rows of LISTED), in that order."""
     if not ids:
         return []
@@ -403,7 +403,7 @@ def cursor_search(
         total = len(rows)
     else:
         total = db.scalar(select(func.count()).select_from(User).where(*where)) or 0
-    return CursorPage(total, _by_ids(db, [row[0] for row in rows]), next_cursor, previous_cursor)
+    return CursorPage(total, by_ids(db, [row[0] for row in rows]), next_cursor, previous_cursor)
 
 
 def page_by_cursor(
@@ -599,6 +599,53 @@ def create_users(
         )
         items.append((data, resource.external_id))
     return users.add_users(db, actor=actor, items=items, max_errors=max_errors)
+
+
+Wanted = tuple[Actor, Resource, dict[str, Any] | None]  # create_user's actor, resource, custom
+
+
+def create_each(
+    db: Session, *, wanted: Sequence[Wanted], base_url: str
+) -> list[Shown | DomainError]:
+    """The users of WANTED (what independent requests ask create_user for: an actor, a
+    SCIM User, its custom fields' values or None), each as create_user creates it alone, or
+    the DomainError create_user raises for it: a failure is rolled back alone (a savepoint
+    each). The plain users (`batchable`, no custom value) of one actor are created together
+    (create_users, a few statements for them all), the others one by one; an email another
+    transaction took meanwhile, or an actor who may not create users, runs that group one
+    by one (each failing alone as it would).
+    """
+    found: list[Shown | DomainError | None] = [None] * len(wanted)
+    together: dict[Actor, list[int]] = {}
+    alone: list[int] = []
+    for at, (actor, resource, custom) in enumerate(wanted):
+        if custom is None and batchable(resource):
+            together.setdefault(actor, []).append(at)
+        else:
+            alone.append(at)
+    for actor, group in together.items():
+        if len(group) == 1:
+            alone.extend(group)
+            continue
+        try:
+            with db.begin_nested():
+                outcomes = create_users(db, actor=actor, resources=[wanted[at][1] for at in group])
+        except (IntegrityError, DomainError):
+            alone.extend(group)
+            continue
+        rows = iter(by_ids(db, [outcome for outcome in outcomes if isinstance(outcome, int)]))
+        for at, outcome in zip(group, outcomes, strict=True):
+            found[at] = outcome if isinstance(outcome, DomainError) else next(rows)
+    for at in sorted(alone):
+        actor, resource, custom = wanted[at]
+        try:
+            with db.begin_nested():
+                found[at] = create_user(
+                    db, actor=actor, resource=resource, base_url=base_url, custom=custom
+                )
+        except DomainError as error:
+            found[at] = error
+    return [outcome for outcome in found if outcome is not None]
 
 
 class _Keep:

@@ -13,6 +13,7 @@ is not a BIGINT a 404, a filter too long, deep or wide a 400 invalidFilter (scim
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -53,11 +54,13 @@ from scim2_models.exceptions import (
     UnauthorizedException,
 )
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import State
 from starlette.exceptions import HTTPException
 
 from userdesk.access.rules import Actor
 from userdesk.config import Settings
+from userdesk.db.session import Database
 from userdesk.errors import (
     DomainError,
     NotAuthenticated,
@@ -69,6 +72,7 @@ from userdesk.scim import groups as scim_groups
 from userdesk.scim import tokens
 from userdesk.scim import users as scim_users
 from userdesk.scim.errors import scim_exception_of
+from userdesk.scim.models import ScimToken
 from userdesk.scim.resources import GROUPS, USERS, Kind, Where
 from userdesk.scim.users import Resource
 from userdesk.web import scim_log
@@ -148,12 +152,29 @@ async def provisioning_actor(request: Request, db: DbSession) -> Actor:
     Raises:
         NotAuthenticated: no bearer token, or an unknown or revoked one (an API key too).
     """
+    return _authenticated(db, request)
+
+
+def _authenticated(
+    db: Session, request: Request, known: dict[str, ScimToken] | None = None
+) -> Actor:
+    """`provisioning_actor`, in a transaction that may have read the token already: KNOWN,
+    the tokens it read by secret (and where it notes the one it reads).
+
+    Raises:
+        NotAuthenticated: no bearer token, or an unknown or revoked one (an API key too).
+    """
     secret = bearer_secret(request)
     if not secret:
         raise NotAuthenticated("Send a SCIM token as Authorization: Bearer.")
-    token, actor = tokens.authenticate(
-        db, secret=secret, ip=client_ip(request), user_agent=request.headers.get("user-agent")
-    )
+    ip, agent = client_ip(request), request.headers.get("user-agent")
+    token = known.get(secret) if known is not None else None
+    if token is None:
+        token, actor = tokens.authenticate(db, secret=secret, ip=ip, user_agent=agent)
+        if known is not None:
+            known[secret] = token
+    else:
+        actor = tokens.provisioning_actor(token, ip=ip, user_agent=agent)
     setattr(request.state, scim_log.TOKEN_KEY, (token.id, token.organization_id))  # the log's
     return actor
 
@@ -597,10 +618,20 @@ def _resource_routes(app: FastAPI, kind: Kind) -> None:
             request, db, kind, found, attributes=attributes, excluded=excludedAttributes
         )
 
-    @app.post(collection, name=f"create_{kind.endpoint}")
-    def create_resource(request: Request, db: DbSession, actor: ScimActor, body: Body) -> Response:
-        found = kind.create(db, actor, body, _where(request))
-        return _resource_response(request, db, kind, found, status=201)
+    if kind is USERS:
+        posts = UserPosts()
+
+        @app.post(collection, name=f"create_{kind.endpoint}")
+        async def create_user(request: Request) -> Response:
+            return await posts.answer(request)
+    else:
+
+        @app.post(collection, name=f"create_{kind.endpoint}")
+        def create_resource(
+            request: Request, db: DbSession, actor: ScimActor, body: Body
+        ) -> Response:
+            found = kind.create(db, actor, body, _where(request))
+            return _resource_response(request, db, kind, found, status=201)
 
     def change(patch: bool) -> Any:
         def change_resource(
@@ -623,6 +654,100 @@ def _resource_routes(app: FastAPI, kind: Kind) -> None:
     ) -> Response:  # fmt: skip
         kind.delete(db, actor, resource_id, if_match, _where(request))
         return Response(status_code=204)
+
+
+@dataclass
+class _Post:
+    """A POST /Users request waiting for its turn among writers (UserPosts)."""
+
+    request: Request
+    body: Any
+    problem: Exception | None  # why its body was refused: answered once it authenticated
+    answered: asyncio.Future[Response]
+
+
+class UserPosts:
+    """POST /Users, the requests that arrive together created in one transaction (a group
+    commit): the first awaits its turn among writers, those that arrive meanwhile join it,
+    and its transaction authenticates each, creates their users (scim.users.create_each:
+    together where it can, each as it would be alone, a failure rolled back alone) and logs
+    each one created (web.scim_log.log_in). Provisioning thousands of users over a few
+    connections then takes one transaction, and a few statements, for several requests.
+    Alone, a request is a transaction of one. Each answers as it would alone: its token
+    first (401), then its body, then its user or the error for it.
+    """
+
+    def __init__(self) -> None:
+        self._waiting: list[_Post] = []  # the requests of the transaction awaiting its turn
+        self._gathering = False  # whether one awaits its turn
+
+    async def answer(self, request: Request) -> Response:
+        """REQUEST's answer, once the transaction that created its user has committed.
+
+        Raises:
+            What the request raises alone (the app's error handlers answer it).
+        """
+        body, problem = None, None
+        try:
+            body = await json_body(request)
+        except SCIMException as exc:  # answered after authentication, as a dependency's
+            problem = exc
+        post = _Post(request, body, problem, asyncio.get_running_loop().create_future())
+        self._waiting.append(post)
+        if self._gathering:
+            return await asyncio.shield(post.answered)
+        self._gathering = True
+        taken: list[_Post] = []
+        try:
+            database: Database = request.app.state.database
+            async with database.writing() as db:
+                taken, self._waiting, self._gathering = self._waiting, [], False
+                answers = await run_in_threadpool(_create_posted, db, taken)
+        except BaseException as exc:
+            if not taken:  # failed before its turn: those waiting with it fail too
+                taken, self._waiting, self._gathering = self._waiting, [], False
+            for each in taken:
+                each.answered.set_exception(exc)
+        else:
+            for each, answer in zip(taken, answers, strict=True):
+                if isinstance(answer, Exception):
+                    each.answered.set_exception(answer)
+                else:
+                    each.answered.set_result(answer)
+        return await asyncio.shield(post.answered)
+
+
+def _create_posted(db: Session, posts: list[_Post]) -> list[Response | Exception]:
+    """The answers of POSTS, in order, each user created in DB's transaction: a Response,
+    or the exception the request raises."""
+    known: dict[str, ScimToken] = {}  # by secret: each token read once
+    answers: list[Response | Exception | None] = []  # None: its user is wanted
+    wanted: list[scim_users.Wanted] = []
+    for post in posts:
+        try:
+            actor = _authenticated(db, post.request, known)
+            if post.problem is not None:
+                raise post.problem
+            body, custom = custom_fields.split_resource(post.body)
+            resource = USERS.model.model_validate(body, scim_ctx=Context.RESOURCE_CREATION_REQUEST)
+        except (DomainError, SCIMException, ValidationError) as exc:
+            answers.append(exc)
+            continue
+        answers.append(None)
+        wanted.append((actor, resource, custom))
+    created = iter(scim_users.create_each(db, wanted=wanted, base_url=_base_url(posts[0].request)))
+    logged: list[Any] = []  # the scopes of the requests answered 201
+    for at, post in enumerate(posts):
+        if answers[at] is not None:
+            continue
+        found = next(created)
+        if isinstance(found, DomainError):
+            answers[at] = found
+            continue
+        answers[at] = _resource_response(post.request, db, USERS, found, status=201)
+        logged.append(post.request.scope)
+    scim_log.log_in(db, logged, 201)
+    return [answer for answer in answers if answer is not None]
 
 
 _EITHER: Any = Resource | ScimGroup  # what /.search lists
