@@ -307,6 +307,14 @@ def test_without_a_valid_scim_token_every_endpoint_is_a_401(
             assert response.status_code == 401, (secret, path)
             assert response.headers["content-type"].startswith(MEDIA)
             assert response.json()["status"] == "401"
+        # A POST to /Users is authenticated by the group of POSTs it joins (UserPosts).
+        body = {"schemas": [USER_SCHEMA], "userName": "intruder@example.com"}
+        response = client.post(
+            "/scim/v2/Users", json=body, headers={**headers, "Content-Type": MEDIA}
+        )
+        assert response.status_code == 401, secret
+        assert response.json()["status"] == "401"
+    assert db.scalar(select(User.id).where(User.email == "intruder@example.com")) is None
 
 
 def test_a_scim_token_opens_nothing_outside_scim(scim: Scim) -> None:
