@@ -1,5 +1,6 @@
 """The baseline: a bare Starlette endpoint serving the same first page of users as
-GET /api/v1/users (same JSON, same links, same cursor), with the raw driver and orjson.
+GET /api/v1/users (the same JSON, byte for byte: links, churn probability, custom fields,
+cursor), with the raw driver and orjson. tests/test_bench_baseline.py holds it to that.
 
     BENCH_DATABASE=bench/data/users-1000000.db uvicorn bench.baseline:app
 """
@@ -27,7 +28,7 @@ LABELS = {
 PAGE = """
 SELECT id, email, first_name, last_name, status, status_reason, status_until,
        email_verified_at, validated_at, team_id, created_via, created_at, last_login_at,
-       last_seen_at, churn_level
+       last_seen_at, churn_level, churn_probability, attributes
 FROM users WHERE organization_id = ? ORDER BY first_name, last_name, id LIMIT ?
 """
 LINKS = """
@@ -41,16 +42,30 @@ SELECT 'team', NULL, t.id, t.name FROM teams t WHERE t.id IN ({teams})
 ORDER BY 4
 """
 
+FIELDS = """
+SELECT key FROM user_fields WHERE organization_id = ? AND archived_at IS NULL ORDER BY position
+"""
+ORGANIZATION = 1
+
 connection = sqlite3.connect(os.environ["BENCH_DATABASE"], check_same_thread=False)
+fields = [key for (key,) in connection.execute(FIELDS, (ORGANIZATION,))]
 
 
 def _time(value: str | None) -> str | None:
     return None if value is None else value.replace(" ", "T") + "Z"
 
 
+def _attributes(stored: str | None) -> dict[str, object]:
+    """The organization's fields' values, in the fields' order."""
+    if not fields or not stored:
+        return {}
+    values = orjson.loads(stored)
+    return {key: values[key] for key in fields if key in values}
+
+
 async def users(request: Request) -> Response:
     limit = int(request.query_params.get("limit", "50"))
-    rows = connection.execute(PAGE, (1, limit + 1)).fetchall()
+    rows = connection.execute(PAGE, (ORGANIZATION, limit + 1)).fetchall()
     more = len(rows) > limit
     rows = rows[:limit]
     ids = [r[0] for r in rows]
@@ -89,6 +104,8 @@ async def users(request: Request) -> Response:
                 "status_reason": r[5],
                 "banned_until": _time(r[6]) if r[4] == "banned" else None,
                 "churn": r[14],
+                "churn_probability": r[15],
+                "attributes": _attributes(r[16]),
             }
         )
     cursor = None
