@@ -83,10 +83,10 @@ def test_a_count_stopped_early_is_an_estimate_labelled_so(
     held: dict[int, dict[str, Any]],  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Stopped at its cap, a count scales what the blocks read found, and says so: a
-    figure is estimated, or "at least" when found too rarely to scale. (The common count
-    of so few people is exact within its time, cap or not: these figures are the
-    blocks'.)"""
+    """Stopped at its cap or out of time, a count scales what the blocks read found, and
+    says so: a figure is estimated, or "at least" when found too rarely to scale. (The
+    common count of so few people is exact within its time, cap or not: these figures
+    are the blocks'.)"""
     monkeypatch.setattr(users, "_FIELD_BLOCK_IDS", 1)  # these few people in 64 blocks
     admin = factories.make_admin(db, org, password=None)
     actor = access.actor_for_user(db, admin)
@@ -94,10 +94,18 @@ def test_a_count_stopped_early_is_an_estimate_labelled_so(
     figures = [counts.all, counts.without_login, *counts.statuses.values()]
     assert all(f.estimated or f.capped for f in figures)
     assert counts.all.count >= 1
-    # Out of time at once: nothing read, every figure "at least 0".
-    late = users.count_users(db, actor=actor, q="has:plan", exact_within=0, sample_within=0)
-    assert late.all.capped
-    assert late.all.count == 0
+    # Out of time at once: the first batch of blocks alone is read (a few ids of many),
+    # never an exact figure.
+    exact = users.count_users(db, actor=actor, q="has:plan", field_within=60)
+    assert not exact.all.estimated
+    assert not exact.all.capped
+    for late in (
+        users.count_users(db, actor=actor, q="has:plan", exact_within=0, sample_within=0),
+        users.count_users(db, actor=actor, q="has:plan", field_within=0),
+    ):
+        figures = [late.all, late.without_login, *late.statuses.values()]
+        assert all(f.estimated or f.capped for f in figures)
+        assert late.all.count < exact.all.count
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -162,7 +170,8 @@ def test_free_text_counts_whoever_a_searchable_field_or_the_search_text_holds_it
             if matches(p, query, now)
             and str(held[p.id].get("country", "")).lower().startswith(q.split()[0])
         )
-        counts = users.count_users(db, actor=actor, q=q)
+        # All the count's time for each batch of blocks, so that every block is read.
+        counts = users.count_users(db, actor=actor, q=q, field_within=users.COUNT_SAMPLE_WITHIN)
         assert counts.all.count == len(wanted), q
         assert not counts.all.estimated, q
         assert not counts.all.capped, q
