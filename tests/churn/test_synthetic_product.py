@@ -208,7 +208,7 @@ def test_an_event_type_nobody_in_scope_did_yet_does_not_stop_training() -> None:
     models still train, and predict."""
     from datetime import UTC, datetime
 
-    from userdesk.churn.features import FeatureColumns
+    from userdesk.churn.features import IN_WEEKS, LAST_7, LAST_28, PREVIOUS_28, FeatureColumns
 
     rng = np.random.default_rng(3)
 
@@ -216,11 +216,14 @@ def test_an_event_type_nobody_in_scope_did_yet_does_not_stop_training() -> None:
         width = len(FeatureColumns.ROW)
         users = [(i, *values) for i, values in enumerate(rng.uniform(0, 50, (n, width)).tolist())]
         posts = rng.poisson(3, n)
-        # (user, type, 7 and 28 days, the 28 before, 90 days, the same weighted, days
-        # since, the weeks as bits): four active weeks each
+        # (user, type, days, windows, weight): P events two days back (in the last 7 days
+        # and so on) and 3 forty days back, each in the last 12 weeks
+        recent = LAST_7 | LAST_28 | IN_WEEKS
         events = [
-            (i, "post.created", p, p, 3, p + 3, None, None, None, 2.0, 0b1111)
+            event
             for i, p in enumerate(posts.tolist())
+            for event in [(i, 0, 2.0, recent, None)] * p
+            + [(i, 0, 40.0, PREVIOUS_28 | IN_WEEKS, None)] * 3
         ]
         names = ["post.created", "account.closed"]
         columns = FeatureColumns.of_rows(users, events, names)

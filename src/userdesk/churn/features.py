@@ -1,8 +1,8 @@
 """What a user's past says about their future, as of a moment: pure functions.
 
 Only what happened strictly before AS_OF counts. The database reads a row per user and
-adds up the events into a row per user and event type (see scoring.py), which
-`FeatureColumns.of_rows` turns into arrays, a column per feature (and `TypeColumns`, per
+a row per recent event, placed in its windows (see scoring.py), which
+`FeatureColumns.of_rows` adds up into arrays, a column per feature (and `TypeColumns`, per
 type); `Activity.of_events` and `features` do the same for one user in Python, for tests
 and small cases.
 """
@@ -107,9 +107,9 @@ class FeatureColumns:
         weighted: Collection[str] = (),
     ) -> FeatureColumns:
         """From rows of scoring's two statements: USERS as (id, *ROW, ...), EVENTS as
-        EVENT_ROW, a row per user and event type (those of users not in USERS ignored);
-        with the features of each event type in NAMES (TypeColumns; the counts of those in
-        WEIGHTED weighted)."""
+        EVENT_ROW, a row per event (those of users not in USERS ignored), their types
+        placed in NAMES; with the features of each event type in NAMES (TypeColumns; the
+        counts of those in WEIGHTED weighted)."""
         n, width = len(users), len(cls.ROW)
         ids = np.fromiter((row[0] for row in users), dtype=np.int64, count=n)
         table = np.array([row[1 : 1 + width] for row in users], dtype=np.float64)
@@ -236,101 +236,111 @@ class TypeColumns:
         return np.column_stack(parts).astype(np.float64)
 
 
-# The order of the columns in a row of scoring's statement on events: a row per user and
-# event type, from the events of the 90 days before the moment. The counts are of events;
-# the weighted ones, of a weighted type only, add up what each event counts for.
-# DAYS_SINCE: since the last event of the type. WEEKS: the weeks ago (0 .. WEEKS) in which an
-# event of the type happened in the last WEEKS weeks, as bits: bit w for an event after
-# the start of those weeks, bit EXACTLY + w for one at that very moment (which counts for
-# the type, not for the user's weeks: both as they were always counted).
-EVENT_ROW = (
-    "user_id",
-    "type",
-    "last_7",
-    "last_28",
-    "previous_28",
-    "last_90",
-    "weighted_7",
-    "weighted_28",
-    "weighted_previous_28",
-    "days_since",
-    "weeks",
-)
-EXACTLY = 16
+# The order of the columns in a row of scoring's statement on events: a row per event of
+# the 90 days before the moment. TYPE: the place of the event's type among the types
+# whose features are read (-1: another). DAYS: its age. WINDOWS: the bits of the windows
+# it falls in (the flags below). WEIGHT: what it counts for, if its type is weighted (None:
+# it is not). IN_WEEKS: after the start of the last WEEKS weeks; AT_WEEKS_START: at that
+# very moment, which counts for the type's active weeks, not for the user's (both as they
+# were always counted).
+EVENT_ROW = ("user_id", "type", "days", "windows", "weight")
+LAST_7, LAST_28, PREVIOUS_28, IN_WEEKS, AT_WEEKS_START = 1, 2, 4, 8, 16
+EXACTLY = 16  # in a type's weeks as bits: bit w, an event in week w; EXACTLY + w, at its start
 LOGIN = "login"  # the event type of a sign-in
 
 
 @dataclass(frozen=True)
 class EventSums:
     """Rows of scoring's statement on events, as arrays: for each row, the index of its
-    user (in the users scored) and of its type (in KINDS), and its numbers."""
+    user (in the users scored), its type (in the types read; -1: another), its age in days,
+    its windows and its weight (NaN: not weighted)."""
 
     user: npt.NDArray[np.int64]
     kind: npt.NDArray[np.int64]
-    kinds: tuple[str, ...]
-    values: Floats  # EVENT_ROW's columns after the type (None: NaN)
-    weeks: npt.NDArray[np.int64]
+    days: Floats
+    windows: npt.NDArray[np.int64]
+    weight: Floats
 
     @classmethod
     def of_rows(cls, ids: npt.NDArray[np.int64], rows: Iterable[Sequence[Any]]) -> EventSums:
-        """From rows laid out as EVENT_ROW, for the users IDS in that order."""
+        """From rows laid out as EVENT_ROW, for the users IDS in that order (the rows of
+        other users left out)."""
         found = rows if isinstance(rows, Sequence) else list(rows)
-        codes: dict[str, int] = {}
-        kind = np.array([codes.setdefault(row[1], len(codes)) for row in found], dtype=np.int64)
-        users = np.array([row[0] for row in found], dtype=np.int64)
-        width = len(EVENT_ROW) - 2
-        values = np.array([row[2:] for row in found], dtype=np.float64).reshape(-1, width)
+        table = np.array(found, dtype=np.float64).reshape(-1, len(EVENT_ROW))
+        users = table[:, 0].astype(np.int64)
         at = np.full(len(found), -1, dtype=np.int64)
         if len(ids) and len(found):
             order = np.argsort(ids, kind="stable")
             where = np.clip(np.searchsorted(ids, users, sorter=order), 0, len(ids) - 1)
             at = np.where(ids[order[where]] == users, order[where], -1)
         keep = at >= 0
-        weeks = np.nan_to_num(values[keep, -1]).astype(np.int64)
-        return cls(at[keep], kind[keep], tuple(codes), values[keep, :-1], weeks)
+        kept = table[keep]
+        return cls(
+            at[keep],
+            kept[:, 1].astype(np.int64),
+            kept[:, 2],
+            kept[:, 3].astype(np.int64),
+            kept[:, 4],
+        )
 
-    def column(self, name: str) -> Floats:
-        result: Floats = self.values[:, EVENT_ROW.index(name) - 2]
-        return result
+    def _in(self, window: int) -> npt.NDArray[np.bool_]:
+        found: npt.NDArray[np.bool_] = (self.windows & window) != 0
+        return found
+
+    def _week_bits(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Each row's week as a bit (0: not in the last WEEKS weeks), and the same at the
+        weeks' very start (bit EXACTLY + w)."""
+        week = np.left_shift(1, np.floor(self.days / 7).astype(np.int64))
+        return (
+            np.where(self._in(IN_WEEKS), week, 0),
+            np.where(self._in(AT_WEEKS_START), week << EXACTLY, 0),
+        )
 
     def per_user(self, users: int) -> dict[str, Floats]:
         """The user's counts (last_7, last_28, previous_28, last_90) and active_weeks, of
         every type."""
-        found: dict[str, Floats] = {
-            name: np.asarray(
-                np.bincount(self.user, weights=self.column(name), minlength=users), np.float64
-            )
-            for name in ("last_7", "last_28", "previous_28", "last_90")
+
+        def count(rows: npt.NDArray[np.bool_] | None) -> Floats:
+            return np.asarray(np.bincount(self.user, weights=rows, minlength=users), np.float64)
+
+        found = {
+            "last_7": count(self._in(LAST_7)),
+            "last_28": count(self._in(LAST_28)),
+            "previous_28": count(self._in(PREVIOUS_28)),
+            "last_90": count(None),  # all those read
         }
         weeks = np.zeros(users, dtype=np.int64)
-        np.bitwise_or.at(weeks, self.user, self.weeks & ((1 << EXACTLY) - 1))
+        np.bitwise_or.at(weeks, self.user, self._week_bits()[0])
         found["active_weeks"] = np.bitwise_count(weeks).astype(np.float64)
         return found
 
     def per_type(self, users: int, names: Sequence[str], weighted: Collection[str]) -> TypeColumns:
-        """The TypeColumns of the types NAMES (the counts of those in WEIGHTED weighted)."""
+        """The TypeColumns of the types NAMES, those read in that order (the counts of those
+        in WEIGHTED weighted)."""
         shape = (users, len(names))
-        counts = {name: np.zeros(shape) for name in ("last_7", "last_28", "previous_28")}
+        counts = {window: np.zeros(shape) for window in (LAST_7, LAST_28, PREVIOUS_28)}
         days_since, active_weeks = np.full(shape, np.nan), np.zeros(shape)
+        in_weeks, at_start = self._week_bits()
         for k, name in enumerate(names):
-            if name not in self.kinds:
-                continue
-            rows = self.kind == self.kinds.index(name)
+            rows = self.kind == k
             i = self.user[rows]
-            for count in counts:
-                read = f"weighted_{count.removeprefix('last_')}" if name in weighted else count
-                counts[count][i, k] = np.nan_to_num(self.column(read)[rows])
-            weeks = self.weeks[rows]
-            recent = weeks != 0  # an event in the last WEEKS weeks
-            days_since[i[recent], k] = self.column("days_since")[rows][recent]
-            active_weeks[i, k] = np.bitwise_count(
+            weight = np.nan_to_num(self.weight[rows]) if name in weighted else 1.0
+            for window, found in counts.items():
+                found[:, k] = np.bincount(
+                    i, weights=weight * self._in(window)[rows], minlength=users
+                )
+            recent = rows & ((in_weeks | at_start) != 0)  # in the last WEEKS weeks
+            np.fmin.at(days_since[:, k], self.user[recent], self.days[recent])
+            weeks = np.zeros(users, dtype=np.int64)
+            np.bitwise_or.at(weeks, i, in_weeks[rows] | at_start[rows])
+            active_weeks[:, k] = np.bitwise_count(
                 (weeks & ((1 << EXACTLY) - 1)) | (weeks >> EXACTLY)
             )
         return TypeColumns(
             tuple(names),
-            counts["last_7"],
-            counts["last_28"],
-            counts["previous_28"],
+            counts[LAST_7],
+            counts[LAST_28],
+            counts[PREVIOUS_28],
             days_since,
             active_weeks,
         )

@@ -5,13 +5,14 @@ in the job's problems), calibrates the score on a backtest (the same features on
 earlier, against who then churned as the organization defines it), chooses the event
 types worth features (`event_types`) and the model (boosting.for_run), then goes through
 the users in id ranges: one statement reads each range's users with their last event and
-sign-in (`_statement`), a second adds up their events of the last 90 days per user and
-type in one pass over the (user_id, occurred_at, type) index (`_event_statement`:
-conditional sums, the active weeks as bits), and numpy turns both into the features, per
-user and per type, and those into predictions, on a thread and a connection of their
-own while the range before is written: its scores go in with a few multi-row
-INSERTs, the levels that changed with one UPDATE run for each. Every run keeps its scores (the
-history), and records what it predicted in words, its event types and its model.
+sign-in (`_statement`), a second their events of the last 90 days, each placed in its
+type and windows, in one pass over the (user_id, occurred_at, type) index
+(`_event_statement`), both as the driver's tuples; numpy adds them up into the features,
+per user and per type, and those into predictions, on a thread and a connection of their
+own while the range before is written (the first ranges are read while the model is
+trained): its scores go in with a few multi-row INSERTs, the levels and probabilities
+that changed with a few UPDATEs. Every run keeps its scores (the history), and records
+what it predicted in words, its event types and its model.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     Engine,
     Integer,
     Row,
@@ -37,7 +39,6 @@ from sqlalchemy import (
     cast,
     func,
     literal,
-    literal_column,
     null,
     select,
     true,
@@ -54,7 +55,18 @@ from userdesk.churn import boosting, model
 from userdesk.churn import definition as churn_definition
 from userdesk.churn import settings as churn_settings
 from userdesk.churn.definition import ChurnDefinition
-from userdesk.churn.features import DAY, EXACTLY, LOGIN, WEEKS, FeatureColumns, Floats
+from userdesk.churn.features import (
+    AT_WEEKS_START,
+    DAY,
+    IN_WEEKS,
+    LAST_7,
+    LAST_28,
+    LOGIN,
+    PREVIOUS_28,
+    WEEKS,
+    FeatureColumns,
+    Floats,
+)
 from userdesk.churn.models import ChurnRun, ChurnScore
 from userdesk.db import bulk
 from userdesk.db.base import UTCDateTime, utcnow
@@ -68,6 +80,7 @@ from userdesk.webhooks import events as webhook_events
 KIND = "churn.score"
 MODEL = "transparent-v1"
 RANGE = 50_000  # users per step (one transaction)
+READ_WHILE_TRAINING = 6  # ranges read ahead while the first step trains the model
 BACKTEST_SAMPLE = 20_000
 SCORED_STATUSES = ("pending", "active", "disabled", "banned")  # not trashed or deleted
 
@@ -156,63 +169,55 @@ def _event_statement(
     ids: UserIds,
     types: Sequence[dict[str, Any]],
 ) -> Select[Any]:
-    """Per user (of IDS) and event type, the numbers of EVENT_ROW, from the events of the
-    user's doing in the 90 days before AS_OF (the longest window; the last event ever is
-    `_statement`'s): one pass over that part of the (user_id, occurred_at, type) index,
-    whose entries are enough but for the weighted types of TYPES (their properties)."""
+    """A row per event of the user's doing (of IDS) in the 90 days before AS_OF (the
+    longest window; the last event ever is `_statement`'s), laid out as EVENT_ROW: its
+    type's place in TYPES, its age in days, the windows it falls in, its weight (a
+    weighted type's). One pass over that part of the (user_id, occurred_at, type) index,
+    whose entries are enough but for the weighted types (their properties); numpy adds
+    the rows up (`EventSums`), which costs less than grouping them here and reading the
+    groups."""
     dialect = _dialect(db)
     at = ActivityEvent.occurred_at
+    names = [t["name"] for t in types]
     weighted = [t["name"] for t in types if t["weighted"]]
 
     def since(days: int) -> datetime:
         return as_of - days * DAY
 
-    def count(*conditions: Any) -> Any:
-        return func.sum(case((and_(*conditions), 1), else_=0))
+    def flag(window: int, *conditions: Any) -> Any:
+        return case((and_(*conditions), window), else_=0)
 
-    def weighed(*conditions: Any) -> Any:
-        if not weighted:
-            return null()
+    weight: Any = null()
+    if weighted:
         properties = _weight_properties(db.get(Organization, organization_id))
         number = func.coalesce(*(_number_in(dialect, p) for p in properties), 1)
-        weight = case((number > 0, number), else_=0)
-        return func.sum(
-            case((and_(ActivityEvent.type.in_(weighted), *conditions), weight), else_=0)
-        )
-
+        weight = case((ActivityEvent.type.in_(weighted), case((number > 0, number), else_=0)))
     start = since(7 * WEEKS)
-    weeks_ago = _days_before(dialect, as_of, at) / 7
-    week = cast(weeks_ago if dialect == "sqlite" else func.floor(weeks_ago), Integer)
-    bit = case(
-        (at > start, literal_column("1").op("<<")(week)),
-        (at == start, literal_column(str(1 << EXACTLY)).op("<<")(week)),
+    kind = (
+        case({name: k for k, name in enumerate(names)}, value=ActivityEvent.type, else_=-1)
+        if names
+        else literal(-1)
     )
-    return (
-        select(
-            ActivityEvent.user_id,
-            ActivityEvent.type,
-            count(at >= since(7)),
-            count(at >= since(28)),
-            count(at >= since(56), at < since(28)),
-            func.count(),  # in the last 90 days: all those read
-            weighed(at >= since(7)),
-            weighed(at >= since(28)),
-            weighed(at >= since(56), at < since(28)),
-            _days_before(dialect, as_of, func.max(at)),
-            func.sum(bit.distinct()),  # an OR: distinct bits
-        )
-        .where(
-            at < as_of,
-            at >= since(90),
-            ids(ActivityEvent.user_id),
-            ActivityEvent.type.not_in(NOT_THE_USERS_DOING),
-        )
-        .group_by(ActivityEvent.user_id, ActivityEvent.type)
+    return select(
+        ActivityEvent.user_id,
+        kind,
+        _days_before(dialect, as_of, at),
+        flag(LAST_7, at >= since(7))
+        + flag(LAST_28, at >= since(28))
+        + flag(PREVIOUS_28, at >= since(56), at < since(28))
+        + flag(IN_WEEKS, at > start)
+        + flag(AT_WEEKS_START, at == start),
+        weight,
+    ).where(
+        at < as_of,
+        at >= since(90),
+        ids(ActivityEvent.user_id),
+        ActivityEvent.type.not_in(NOT_THE_USERS_DOING),
     )
 
 
 def _features(
-    rows: Sequence[Row[Any]], events: Sequence[Row[Any]], types: Sequence[dict[str, Any]]
+    rows: Sequence[Sequence[Any]], events: Sequence[Sequence[Any]], types: Sequence[dict[str, Any]]
 ) -> FeatureColumns:
     """The features of the users of ROWS (of _statement, maybe with more columns after)
     from EVENTS (of _event_statement), with those of each event type in TYPES."""
@@ -361,6 +366,16 @@ def _last_events(
     return events.c.event, events.c.login, joined
 
 
+def _tuples(conn: Connection, statement: Select[Any]) -> list[tuple[Any, ...]]:
+    """The rows of STATEMENT as the driver gives them, tuples: the bulk reads' values
+    need no conversion, and a SQLAlchemy Row per row cost about as much as the query."""
+    result = conn.execute(statement)
+    try:
+        return list(result.cursor.fetchall())
+    finally:
+        result.close()
+
+
 def _dialect(db: Session) -> str:
     return db.get_bind().dialect.name
 
@@ -421,15 +436,15 @@ def labelled(
         return set(db.scalars(_users_with(organization_id, ids, kinds, start, end)))
 
     happened = users_with(kinds, at, at + horizon)
-    rows = db.execute(_statement(_dialect(db), organization_id, at, ids)).all()
+    rows = _tuples(db.connection(), _statement(_dialect(db), organization_id, at, ids))
     if churn.scoped:
         scope_kinds = [churn.scope_type] if churn.scope_type else []
         active = users_with(scope_kinds, at - churn.scope_days * DAY, at)
         gone = users_with(kinds, None, at) if event else set()  # who already did it
-        rows = [row for row in rows if row.id in active and row.id not in gone]
-    churned = np.array([(row.id in happened) == event for row in rows], dtype=np.float64)
+        rows = [row for row in rows if row[0] in active and row[0] not in gone]
+    churned = np.array([(row[0] in happened) == event for row in rows], dtype=np.float64)
     chosen = event_types(db, organization_id, at) if types is None else types
-    events = db.execute(_event_statement(db, organization_id, at, ids, chosen)).all()
+    events = _tuples(db.connection(), _event_statement(db, organization_id, at, ids, chosen))
     return _features(rows, events, chosen), churned
 
 
@@ -599,8 +614,13 @@ def _scoring_step(db: Session, job: Job, actor: Actor, base_url: str) -> bool:
     if run_id is None:
         job.cursor = _range_after(db, org, job.cursor) or job.cursor
         chosen_types = event_types(db, org, as_of)
-        # read during the backtest and the training
-        _read_ahead.start(db, job.id, job.cursor, statements(job.cursor, chosen_types))
+        # the first ranges read during the backtest and the training, in turn
+        ahead: int | None = job.cursor
+        for _ in range(READ_WHILE_TRAINING):
+            if ahead is None:
+                break
+            _read_ahead.start(db, job.id, ahead, statements(ahead, chosen_types))
+            ahead = _range_after(db, org, ahead + RANGE)
         organization = db.get_one(Organization, org)
         churn = churn_settings.of_organization(organization)
         run = ChurnRun(
@@ -632,7 +652,7 @@ def _scoring_step(db: Session, job: Job, actor: Actor, base_url: str) -> bool:
     cutoffs = cutoffs_of(db.get_one(Organization, org))
     after = job.cursor
 
-    def predicted(read: list[Sequence[Row[Any]]]) -> _Predicted:
+    def predicted(read: list[Sequence[Sequence[Any]]]) -> _Predicted:
         """The range's rows, features and predictions (also run beside, read ahead)."""
         rows, events = read
         return _Predicted(
@@ -647,9 +667,7 @@ def _scoring_step(db: Session, job: Job, actor: Actor, base_url: str) -> bool:
     ready = (
         taken
         if isinstance(taken, _Predicted)
-        else predicted(
-            taken or [db.execute(statement).all() for statement in statements(after, types)]
-        )
+        else predicted(taken or [_tuples(db.connection(), s) for s in statements(after, types)])
     )
     scored = _write(db, run, ready.rows, ready.predictions)
     run.users += scored
@@ -686,11 +704,11 @@ def _range_after(db: Session, organization_id: int, after: int) -> int | None:
 class _Predicted:
     """A range's rows (of `_statement`) and their predictions, in the same order."""
 
-    rows: Sequence[Row[Any]]
+    rows: Sequence[Sequence[Any]]
     predictions: model.Predictions
 
 
-Then = Callable[[list[Sequence[Row[Any]]]], _Predicted]
+Then = Callable[[list[Sequence[Sequence[Any]]]], _Predicted]
 
 
 class _ReadAhead:
@@ -699,7 +717,8 @@ class _ReadAhead:
     numpy and the trees work, on one core while this range's scores are written on the
     other (SQLite lets go of the GIL while it steps). (A step writes scores, and the
     levels of its own range only: the range read ahead, levels included, is what it
-    would read after the step.)"""
+    would read after the step.) The first step, which trains the model, has the first
+    READ_WHILE_TRAINING ranges read in turn meanwhile, their predictions made later."""
 
     def __init__(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="churn-read-ahead")
@@ -715,30 +734,44 @@ class _ReadAhead:
         then: Then | None = None,
     ) -> None:
         """Start reading the rows of STATEMENTS for the step of JOB_ID at cursor AFTER (and
-        predicting from them with THEN when given)."""
+        predicting from them with THEN when given), after what is already being read; if
+        that step's rows are already read or being read, predict from them with THEN."""
         engine = db.get_bind()
         if not isinstance(engine, Engine):  # bound to one connection: nothing to read beside
             return
         with self._lock:
-            self._reading = {key: f for key, f in self._reading.items() if key[0] != job_id}
-            self._reading[(job_id, after)] = self._pool.submit(_rows, engine, statements, then)
+            read = self._reading.get((job_id, after))
+            if read is None:
+                self._reading[(job_id, after)] = self._pool.submit(_rows, engine, statements, then)
+            elif then is not None:
+                self._reading[(job_id, after)] = self._pool.submit(_then, read, then)
 
-    def take(self, job_id: int, after: int) -> list[Sequence[Row[Any]]] | _Predicted | None:
+    def take(self, job_id: int, after: int) -> list[Sequence[Sequence[Any]]] | _Predicted | None:
         """The rows of each statement read ahead for this step (or, with THEN, what it
         made of them), or None (not started, or it failed)."""
         with self._lock:
             future = self._reading.pop((job_id, after), None)
+            # what earlier steps of the job left (one that failed) is never taken
+            self._reading = {
+                key: f for key, f in self._reading.items() if key[0] != job_id or key[1] > after
+            }
         if future is None or future.exception() is not None:
             return None
-        found: list[Sequence[Row[Any]]] | _Predicted = future.result()
+        found: list[Sequence[Sequence[Any]]] | _Predicted = future.result()
         return found
+
+
+def _then(read: Future[Any], then: Then) -> _Predicted:
+    """THEN of the rows READ (a read started before the model was known)."""
+    found = read.result()
+    return found if isinstance(found, _Predicted) else then(found)
 
 
 def _rows(
     engine: Engine, statements: Sequence[Select[Any]], then: Then | None = None
-) -> list[Sequence[Row[Any]]] | _Predicted:
+) -> list[Sequence[Sequence[Any]]] | _Predicted:
     with engine.connect() as conn:
-        read = [conn.execute(statement).all() for statement in statements]
+        read: list[Sequence[Sequence[Any]]] = [_tuples(conn, s) for s in statements]
     return read if then is None else then(read)
 
 
@@ -771,7 +804,7 @@ def _rounded(values: Floats, digits: int) -> list[float]:
 
 
 def _write(
-    db: Session, run: ChurnRun, rows: Sequence[Row[Any]], predicted: model.Predictions
+    db: Session, run: ChurnRun, rows: Sequence[Sequence[Any]], predicted: model.Predictions
 ) -> int:
     conn = db.connection()
     ids = [row[0] for row in rows]
