@@ -21,6 +21,7 @@ from userdesk.access import service as access
 from userdesk.access.rules import system_actor
 from userdesk.db.base import utcnow
 from userdesk.organizations.models import Organization
+from userdesk.query import builder
 from userdesk.query.rules import Key, Query, TextTerm, parse
 from userdesk.users import fields
 from userdesk.users import service as users
@@ -128,6 +129,7 @@ def test_random_queries_count_as_they_list(
 
 
 @pytest.mark.parametrize("block_ids", [1, 4096], ids=["blocks-of-one", "one-block"])
+@pytest.mark.parametrize("text_counted_few", [0, builder.TEXT_COUNTED_FEW])
 def test_free_text_counts_whoever_a_searchable_field_or_the_search_text_holds_it_for(
     db: Session,
     org: Organization,
@@ -135,12 +137,14 @@ def test_free_text_counts_whoever_a_searchable_field_or_the_search_text_holds_it
     held: dict[int, dict[str, Any]],  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
     block_ids: int,
+    text_counted_few: int,
 ) -> None:
     """With `country` searchable, free text of three characters or more counts the people
     whose search text holds it or whose country it starts, each once (some have both),
-    per status, as a brute-force filter does: alone, with other terms, and read in many
-    blocks or in one."""
+    per status, as a brute-force filter does: alone, with other terms, read in many
+    blocks or in one, or (few may hold it) from its lists."""
     monkeypatch.setattr(users, "_FIELD_BLOCK_IDS", block_ids)
+    monkeypatch.setattr(builder, "TEXT_COUNTED_FEW", text_counted_few)
     system = system_actor(org.id, "tests")
     country = next(f for f in fields.list_fields(db, actor=system) if f.key == "country")
     fields.update_field(

@@ -94,6 +94,9 @@ TEXT_LISTED_MOST = 50_000
 # Free text that starts the values of searchable custom fields: at most this many are
 # listed once for a statement, more looked up row by row (see _or_in_fields).
 FIELD_TEXT_LISTED_MOST = 5_000
+# Free text that searchable fields may hold and at most this many users may match is
+# counted from its lists, not block by block (see _text_ids).
+TEXT_COUNTED_FEW = 5_000
 # With such lists, a range on a time (not the sort's) of at most this many users is read
 # along its index and sorted (some 0.5 µs an index entry with its ids checked against
 # the lists, 25 ms at most), rather than the users read in sort order (see
@@ -988,6 +991,14 @@ def _text_ids(db: Session, organization_id: int, query: Query, party: Party) -> 
         return None
     [condition] = _text(db, organization_id, [term.text], "sqlite")
     assert condition.listed is not None  # noqa: S101 - users_fts lists every long term
+    # Text that few users may hold (in their search text and in the values it starts,
+    # TEXT_COUNTED_FEW at most together) is counted exactly from its lists by the common
+    # count: read block by block, "xyz" read every value of the blocks' users and ran out
+    # of time.
+    in_values = select(UserFieldValue.user_id).where(*_values_starting(term.text, searchable))
+    few = TEXT_COUNTED_FEW
+    if _count_up_to(db, condition.listed, few) + _count_up_to(db, in_values, few) <= few:
+        return None
     return FieldIds(
         (term,),
         tuple(_values_starting(term.text, searchable, unindexed(UserFieldValue.text_value))),
