@@ -63,11 +63,10 @@ def people(db: Session, org: Organization, connection: Connection) -> Organizati
     return org
 
 
+@pytest.mark.only_on("sqlite")
 def test_a_rare_term_pages_from_its_few_users(
     db: Session, people: Organization, connection: Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if connection.dialect.name != "sqlite":
-        return
     for sort in ("name", "-seen", "created", "email"):
         with page_plans(db) as plans:
             page = service.list_users(db, actor=system_actor(people.id), q="churn:high", sort=sort)
@@ -77,6 +76,7 @@ def test_a_rare_term_pages_from_its_few_users(
             assert "SEARCH users USING INTEGER PRIMARY KEY" in plan, (sort, plan)
 
 
+@pytest.mark.only_on("sqlite")
 @pytest.mark.parametrize("listed_most", [0, 1_000])
 def test_common_terms_page_along_the_sort_index(
     db: Session,
@@ -90,8 +90,6 @@ def test_common_terms_page_along_the_sort_index(
     The read in sort order is given all the time it needs: on a loaded machine it may run
     past READ_IN_ORDER_WITHIN and sort a short list instead, which is right, but not the
     plan this test is about (test_query_exact runs every query that way too)."""
-    if connection.dialect.name != "sqlite":
-        return
     monkeypatch.setattr(builder, "FEW", 5)
     monkeypatch.setattr(builder, "LISTED_MOST", listed_most)
     monkeypatch.setattr(service, "READ_IN_ORDER_WITHIN", 600.0)
@@ -107,6 +105,7 @@ def test_common_terms_page_along_the_sort_index(
             assert "TEMP B-TREE" not in plan, (sort, plan)
 
 
+@pytest.mark.only_on("sqlite")
 @pytest.mark.parametrize("text_listed_most", [0, 50_000])
 def test_free_text_a_searchable_field_may_hold_is_listed_as_free_text(
     db: Session,
@@ -120,8 +119,6 @@ def test_free_text_a_searchable_field_may_hold_is_listed_as_free_text(
     alone is, not LISTED_MOST: read in sort order, an index entry is looked up in the list
     before its row is read ("ann group:Trial" by name at a million users, 32,500 users:
     140 ms checked row by row)."""
-    if connection.dialect.name != "sqlite":
-        return
     monkeypatch.setattr(builder, "FEW", 5)  # as at a million users: no list is short
     monkeypatch.setattr(builder, "LISTED_MOST", 6)  # fewer than the text's matches
     monkeypatch.setattr(builder, "TEXT_LISTED_MOST", text_listed_most)
@@ -140,14 +137,13 @@ def test_free_text_a_searchable_field_may_hold_is_listed_as_free_text(
     assert ("users_fts" in plans[0]) == (text_listed_most > 0), plans
 
 
+@pytest.mark.only_on("sqlite")
 def test_a_short_range_of_a_time_with_listed_terms_is_read_along_its_index_and_sorted(
     db: Session, people: Organization, connection: Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Whatever the sort, a page's cost is then the range's index entries (each id checked
     against the terms' lists) and its matches sorted, not a read in sort order whose
     length only the matches' place along the sort decides."""
-    if connection.dialect.name != "sqlite":
-        return
     monkeypatch.setattr(builder, "FEW", 5)
     now = utcnow()
     in_range = db.scalar(
@@ -181,11 +177,10 @@ def page_statements(db: Session) -> Iterator[list[str]]:
 _PAGE_STARTS = ("SELECT users.id", "SELECT page_row.id")
 
 
+@pytest.mark.only_on("postgresql")
 def test_a_statement_timeout_is_told_apart_from_other_errors(
     db: Session, connection: Connection
 ) -> None:
-    if connection.dialect.name != "postgresql":
-        return
     connection.exec_driver_sql("SAVEPOINT timing_out")
     connection.exec_driver_sql("SET LOCAL statement_timeout = 1")
     with pytest.raises(DBAPIError) as stopped:
@@ -198,27 +193,18 @@ def test_a_statement_timeout_is_told_apart_from_other_errors(
     assert not builder.timed_out(other.value)
 
 
+@pytest.mark.only_on("sqlite")
 def test_the_counts_of_all_users_read_one_index_alone(
     db: Session, people: Organization, connection: Connection
 ) -> None:
     """The tabs' counts without a filter (every user of the organization, by status and
     sign-in) come from ix_users_org_status_login, not from the table (migration 0021).
     On SQLite: PostgreSQL reads an index alone only where its visibility map says so."""
-    if connection.dialect.name != "sqlite":
-        return
-    where = service.matching(
-        db,
-        actor=system_actor(people.id),
-        query=builder.parse_query(""),
-        permission=Permission.USERS_READ,
-    )
-    compiled = service._tally_query(where, "sqlite").compile(connection)
-    values = tuple(compiled.params[name] for name in compiled.positiontup or ())
-    rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled.string}", values).all()
-    plan = "\n".join(row[3] for row in rows)
+    plan = _tally_plan(db, connection, people, "")
     assert "COVERING INDEX ix_users_org_status_login" in plan, plan
 
 
+@pytest.mark.only_on("sqlite")
 @pytest.mark.parametrize("text_listed_most", [0, 50_000])
 def test_the_counts_of_a_short_range_read_its_index(
     db: Session,
@@ -230,31 +216,19 @@ def test_the_counts_of_a_short_range_read_its_index(
     """Counted, a range on a time of at most RANGE_SORTED_MOST users is read along its index
     (its users tested, with the term's list or row by row), not every user along the
     index of the status the figures are grouped by."""
-    if connection.dialect.name != "sqlite":
-        return
     monkeypatch.setattr(builder, "FEW", 5)  # as at a million users: no list is short
     monkeypatch.setattr(builder, "TEXT_LISTED_MOST", text_listed_most)
-    where = service.matching(
-        db,
-        actor=system_actor(people.id),
-        query=builder.parse_query("e created:<30d"),
-        permission=Permission.USERS_READ,
-    )
-    compiled = service._tally_query(where, "sqlite").compile(connection)
-    values = tuple(compiled.params[name] for name in compiled.positiontup or ())
-    rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled.string}", values).all()
-    plan = "\n".join(row[3] for row in rows)
+    plan = _tally_plan(db, connection, people, "e created:<30d")
     assert "ix_users_org_created (organization_id=? AND created_at>?)" in plan, plan
 
 
+@pytest.mark.only_on("postgresql")
 def test_on_postgresql_a_rare_role_pages_by_sorting_its_few_users(
     db: Session, people: Organization, connection: Connection
 ) -> None:
     """PostgreSQL would read the name index to the end for a role a few users hold: the
     page's order is written so that no index gives it, and the role's users are sorted,
     found by id from their links' ids gathered first (not planned as a read of all)."""
-    if connection.dialect.name != "postgresql":
-        return
     with page_statements(db) as pages:
         page = service.list_users(db, actor=system_actor(people.id), q="role:Agent", sort="name")
     assert page.items
@@ -267,13 +241,12 @@ def test_on_postgresql_a_rare_role_pages_by_sorting_its_few_users(
         assert "EXISTS" not in statement, statement
 
 
+@pytest.mark.only_on("postgresql")
 def test_on_postgresql_the_filters_a_read_in_order_passes_count_against_it(
     db: Session, people: Organization, connection: Connection
 ) -> None:
     """A range on a time shortens a read in another column's order by as much as the
     statistics say it leaves out; along its own column's index, not at all."""
-    if connection.dialect.name != "postgresql":
-        return
     [seen] = builder._conditions(db, people.id, parse("seen:<1d"), utcnow(), "postgresql")
     top_id = db.scalar(select(func.max(User.id))) or 0
     recent = db.scalar(
@@ -286,14 +259,13 @@ def test_on_postgresql_the_filters_a_read_in_order_passes_count_against_it(
     assert builder._pg_planned_share(db, [seen], User.last_seen_at, top_id) == 1.0
 
 
+@pytest.mark.only_on("postgresql")
 def test_on_postgresql_a_common_role_is_estimated_whatever_the_order_of_its_links(
     db: Session, people: Organization, connection: Connection
 ) -> None:
     """The role most users hold, its links stored newest user first (a table read in its
     own order then starts at the largest ids): its estimate is still about its count, so
     that its page is read along the sort index rather than by sorting most users."""
-    if connection.dialect.name != "postgresql":
-        return
     member = db.scalars(
         select(Role).where(Role.organization_id == people.id, Role.name == "Member")
     ).one()
@@ -317,6 +289,7 @@ def test_on_postgresql_a_common_role_is_estimated_whatever_the_order_of_its_link
     assert abs(estimate - held) <= held * 0.1, (estimate, held)
 
 
+@pytest.mark.only_on("postgresql")
 def test_on_postgresql_a_common_term_is_read_along_the_sort_index(
     db: Session, people: Organization, connection: Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -325,8 +298,6 @@ def test_on_postgresql_a_common_term_is_read_along_the_sort_index(
     necessary test (ILIKE) first; the page's ids found first, by a statement that reads
     no column but the conditions' and the sort's (an index may hold them all: migration
     0023), then their rows."""
-    if connection.dialect.name != "postgresql":
-        return
     # However loaded the machine, the read in order is not stopped for its time (and its
     # page then found by the other statement, that of few users).
     monkeypatch.setattr(builder, "PG_READ_IN_ORDER_LEAST", 60.0)
@@ -341,11 +312,10 @@ def test_on_postgresql_a_common_term_is_read_along_the_sort_index(
         assert "|| ''" not in ids[ids.index("ORDER BY") :], statement
 
 
+@pytest.mark.only_on("postgresql")
 def test_on_postgresql_a_page_past_its_time_is_stopped_and_the_transaction_goes_on(
     db: Session, people: Organization, connection: Connection
 ) -> None:
-    if connection.dialect.name != "postgresql":
-        return
     slow = literal_column("(SELECT true FROM pg_sleep(0.2))")
     key = service.sort_key("name")
     before = connection.exec_driver_sql("SHOW statement_timeout").scalar()
@@ -360,14 +330,13 @@ def test_on_postgresql_a_page_past_its_time_is_stopped_and_the_transaction_goes_
     assert len(rows) == 5
 
 
+@pytest.mark.only_on("sqlite")
 def test_several_statuses_page_along_each_status_index(
     db: Session, people: Organization, connection: Connection
 ) -> None:
     """A page of several statuses is one page per status, each read along the index of its
     status and the sort (merged after), never a sort of every match nor a read of the
     other statuses' rows."""
-    if connection.dialect.name != "sqlite":
-        return
     sorts = {
         "name": "ix_users_org_status_name",
         "-seen": "ix_users_org_status_last_seen",
@@ -387,6 +356,7 @@ def test_several_statuses_page_along_each_status_index(
             assert "TEMP B-TREE" not in plan, (sort, plan)
 
 
+@pytest.mark.only_on("postgresql")
 def test_on_postgresql_an_email_is_looked_up_by_its_part_up_to_the_at(
     db: Session, people: Organization, connection: Connection
 ) -> None:
@@ -394,8 +364,6 @@ def test_on_postgresql_an_email_is_looked_up_by_its_part_up_to_the_at(
     trigrams list most users), the whole term checked on each row found: the page still
     holds exactly the users whose text has the whole term, one whose address only ends
     with it too."""
-    if connection.dialect.name != "postgresql":
-        return
     first, second, third = db.scalars(
         select(User).where(User.organization_id == people.id).order_by(User.id).limit(3)
     ).all()
@@ -413,6 +381,7 @@ def test_on_postgresql_an_email_is_looked_up_by_its_part_up_to_the_at(
         assert "CASE WHEN (users.search_text ILIKE" in statement, statement
 
 
+@pytest.mark.only_on("postgresql")
 def test_on_postgresql_each_sorts_index_holds_every_column_its_pages_conditions_read(
     db: Session, people: Organization, connection: Connection
 ) -> None:
@@ -420,8 +389,6 @@ def test_on_postgresql_each_sorts_index_holds_every_column_its_pages_conditions_
     and 0025, whose email index is the unique constraint's) only when that index holds
     every column of users its conditions, its order and its cursor read: a filter on a
     column left out would read each row again."""
-    if connection.dialect.name != "postgresql":
-        return
     indexes = {
         "name": "ix_users_search_by_name",
         "-seen": "ix_users_search_by_seen",
@@ -456,6 +423,7 @@ def test_on_postgresql_each_sorts_index_holds_every_column_its_pages_conditions_
         assert read <= held, (sort, read - held)
 
 
+@pytest.mark.only_on("sqlite")
 @pytest.mark.parametrize("sort", ["-seen", "seen"])
 def test_never_signed_in_and_not_validated_by_last_seen_is_read_from_the_login_index(
     db: Session,
@@ -469,8 +437,6 @@ def test_never_signed_in_and_not_validated_by_last_seen_is_read_from_the_login_i
     never signed in by last seen (migration 0038: along the index of the sort, -seen
     passed every user ever seen first) and holds the validation: SQLite tests it on each
     entry and reads a user's row only for a match (its deferred seek)."""
-    if connection.dialect.name != "sqlite":
-        return
     monkeypatch.setattr(builder, "FEW", 10)  # as at a million users: no list is short
     index = connection.exec_driver_sql("PRAGMA index_info(ix_users_org_last_login)")
     held = [row[2] for row in index]
@@ -516,3 +482,17 @@ def test_never_signed_in_and_not_validated_by_last_seen_is_read_from_the_login_i
     index_cursor = program[at][2]
     assert program[at + 1][1] == "Column"
     assert program[at + 1][2] == index_cursor, program[at : at + 4]
+
+
+def _tally_plan(db: Session, connection: Connection, org: Organization, q: str) -> str:
+    """SQLite's plan of the statement that counts the tabs of Q."""
+    where = service.matching(
+        db,
+        actor=system_actor(org.id),
+        query=builder.parse_query(q),
+        permission=Permission.USERS_READ,
+    )
+    compiled = service._tally_query(where, "sqlite").compile(connection)
+    values = tuple(compiled.params[name] for name in compiled.positiontup or ())
+    rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled.string}", values).all()
+    return "\n".join(row[3] for row in rows)

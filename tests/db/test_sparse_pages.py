@@ -58,6 +58,7 @@ def test_a_sparse_query_pages_exactly_when_its_range_is_read_instead(
         assert got == expected, (q, sort)
 
 
+@pytest.mark.only_on("sqlite")
 def test_a_read_in_sort_order_that_runs_long_falls_back_to_the_range(
     db: Session,
     org: Organization,
@@ -67,8 +68,6 @@ def test_a_read_in_sort_order_that_runs_long_falls_back_to_the_range(
 ) -> None:
     """No term has a list to check, so none could be sorted instead: the range on last
     seen is read along its index, and its users sorted."""
-    if connection.dialect.name != "sqlite":
-        return
     monkeypatch.setattr(builder, "FEW", 0)
     monkeypatch.setattr(builder, "TEXT_LISTED_MOST", 0)  # "e": a word too common to list
     monkeypatch.setattr(service, "READ_IN_ORDER_WITHIN", 0)
@@ -80,6 +79,7 @@ def test_a_read_in_sort_order_that_runs_long_falls_back_to_the_range(
     assert "TEMP B-TREE FOR ORDER BY" in plans[1], plans
 
 
+@pytest.mark.only_on("sqlite")
 def test_never_signed_in_within_a_range_of_last_seen_is_listed_by_one_index(
     db: Session,
     org: Organization,
@@ -90,8 +90,6 @@ def test_never_signed_in_within_a_range_of_last_seen_is_listed_by_one_index(
     """login:never and a range of last seen each list many users, together few (here none:
     who never signed in was never seen): ix_users_org_last_login lists them together, by
     the sign-in then the last seen time (migration 0038), and the page sorts those few."""
-    if connection.dialect.name != "sqlite":
-        return
     monkeypatch.setattr(builder, "FEW", 5)
     with page_plans(db) as plans:
         page = service.list_users(
