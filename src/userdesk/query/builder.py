@@ -104,6 +104,17 @@ TEXT_COUNTED_FEW = 5_000
 RANGE_SORTED_MOST = 50_000
 # Without lists, each entry of such a range may cost a row read and its checks.
 RANGE_ROW_SECONDS = 2e-6
+# A range on a time that is the page's only term checked row by row, beside a single
+# status (read in sort order, along the status's index) or along the index of a sort that
+# does not hold that time (_holds_times): its entries would each cost a row, some 6 µs at
+# a million users (found anywhere in the table). Counted up to this many users (with the
+# status, whose index holds the time after it), and read along its index and sorted when
+# that costs fewer rows than a read in sort order would pass for a page were its matches
+# spread evenly (PAGE_ROWS * users / range): when it has at most the square root of
+# PAGE_ROWS * users ("created:<7d status:disabled" by name, 459 users at a million: 100 to
+# 130 ms of CPU along ix_users_org_status_name, 18 ms sorted; "seen:<1d status:trashed"
+# by name 300 to 400 against 10 to 16).
+RANGE_FIRST_MOST = 10_000
 # A long term is looked up by its rarest trigrams (this many), each first counted up to
 # TRIGRAM_PROBE (enough to tell the rare from the common).
 RARE_TRIGRAMS = 3
@@ -318,6 +329,17 @@ def selection(
     planned = planned[:1] if len(planned) < 2 else [c for c in planned if c.term_key == Key.STATUS]
     if not planned and sort_column is not None:
         planned = [c for c in found if c.ordered_with is sort_column][:1]
+    # A time's range that is the only term beside a single status: listed along the index
+    # of the status and that time (each sort's has one), which gives both.
+    status = next((c for c in planned if c.term_key == Key.STATUS and c.listed is not None), None)
+    others = [index for index, c in enumerate(found) if c is not status]
+    narrowed: _Condition | None = None  # the status, when a time's list holds it
+    held = status.listed.whereclause if status is not None and status.listed is not None else None
+    if held is not None and len(others) == 1:
+        [index] = others
+        if index in listed and found[index].column is not None:
+            listed[index] = listed[index].where(held)
+            narrowed = status
     estimated, ranges = _sizes(db, found, listed, top_id, planned, sort_column)
     if estimated and min(estimated.values()) <= FEW:
         index = min(estimated, key=lambda i: estimated[i])
@@ -349,6 +371,13 @@ def selection(
         ranged = _shortest_range(checks, ranges)
         if ranged is None:
             return Selection([*(c.check(_as_is) for c in indexed), *rest], few=False)
+        if sort_column is not None and checks == [ranged]:
+            # Its users listed by its index (with the status's: see above), found by id
+            # and sorted: a read of that index with the order left out of it.
+            at = next(i for i, c in enumerate(found) if c is ranged)
+            where = [User.id.in_(listed[at])]
+            where.extend(c.check(unindexed) for c in indexed if c is not narrowed)
+            return Selection(where, few=True)
         by_range = [
             ranged.check(_as_is),
             *(c.check(unindexed) for c in (*indexed, *checks) if c is not ranged),
@@ -398,6 +427,19 @@ def _as_is(column: Any) -> Any:
     return column
 
 
+def _holds_times(sort_column: Any) -> bool:
+    """Whether the index of the sort by SORT_COLUMN holds the times and flags a filter
+    tests (migration 0040: by name, by created time): read along it, a range of another
+    time is tested on each entry, a row read only for a match, so that its page costs
+    entries (some 0.2 µs each), not rows to sort."""
+    return any(sort_column is column for column in (User.first_name, User.created_at))
+
+
+def _top_id(db: Session, known: int) -> int:
+    """The largest user id (about how many users there are): KNOWN, unless 0."""
+    return known or db.scalar(select(func.max(User.id))) or 0
+
+
 def _sizes(
     db: Session,
     found: Sequence[_Condition],
@@ -412,8 +454,9 @@ def _sizes(
     counted up to RANGE_SORTED_MOST. A term that may be checked against its list is
     counted up to LISTED_MOST (free text: TEXT_LISTED_MOST); a time, when some term will be,
     or some other term will be checked row by row, or for no sort (a count: its range may
-    then be read instead: _shortest_range), up to RANGE_SORTED_MOST; any other up to FEW,
-    which tells whether it is few.
+    then be read instead: _shortest_range), up to RANGE_SORTED_MOST; a time that is the
+    only term checked row by row up to RANGE_FIRST_MOST (and among the ranges only when its
+    range is to be read first); any other up to FEW, which tells whether it is few.
 
     Each was counted up to FEW first, then again up to LISTED_MOST or RANGE_SORTED_MOST:
     a common term's list twice ("mar" with a searchable field's values: 5,001 then
@@ -446,6 +489,17 @@ def _sizes(
         c = found[index]
         if c.column is not None and (will_list or len(row_checked) > 1 or sort_column is None):
             sizes[index] = ranges[c] = _count_up_to(db, ids, RANGE_SORTED_MOST)
+        elif (
+            c.column is not None
+            and row_checked == [c]
+            and (planned or not _holds_times(sort_column))
+        ):
+            # Its range read first when it costs fewer rows than a read in sort order would
+            # pass for a page (see RANGE_FIRST_MOST); else not read at all.
+            first_most = min(RANGE_FIRST_MOST, math.isqrt(PAGE_ROWS * _top_id(db, top_id)))
+            sizes[index] = _count_up_to(db, ids, max(FEW, first_most))
+            if sizes[index] <= first_most:
+                ranges[c] = sizes[index]
         else:
             sizes[index] = _count_up_to(db, ids, FEW)
     return sizes, ranges
@@ -505,7 +559,8 @@ def _pg_selection(db: Session, found: list[_Condition], sort_column: Any) -> Sel
     sizes = {c: _pg_size(db, c, top_id) for c in probed}
     rarest = min(probed, key=lambda c: sizes[c])
     share = math.prod(min(1.0, sizes[c] / max(top_id, 1)) for c in probed)
-    share *= _pg_planned_share(db, [c for c in found if c not in sizes], sort_column, top_id)
+    planned_share = _pg_planned_share(db, [c for c in found if c not in sizes], sort_column, top_id)
+    share *= planned_share
     # The rarest term's users found by its index and sorted. When it is a role or a group,
     # the free-text terms are checked on them without an index (PostgreSQL, taking a term
     # for rare, would rather read all its matches); when it is free text, the others keep
@@ -540,7 +595,13 @@ def _pg_selection(db: Session, found: list[_Condition], sort_column: Any) -> Sel
     walk = [(c.walk or c.in_order_check or c.check)(_as_is) for c in found]
     by_role = not by_text and from_index
     per_row = PG_ROLE_SORTED_ROW_SECONDS if by_role else PG_SORTED_ROW_SECONDS
-    within = max(PG_READ_IN_ORDER_LEAST, sizes[rarest] * per_row)
+    # Sorted instead, the users are found by the bitmaps of every indexed term, not the
+    # rarest's alone: no more than the planned terms leave, as PostgreSQL estimates them
+    # ("e login:never seen:>90d" by name, at 10 M users: "e" matches nearly all, and the
+    # read in order went on for 8 to 40 s to the end of the name index, where the users of
+    # the other two, sorted, took 70 ms).
+    sorted_most = min(sizes[rarest], planned_share * top_id)
+    within = max(PG_READ_IN_ORDER_LEAST, sorted_most * per_row)
     return Selection(walk, few=False, instead=Selection(sorted_, few=True), within=within)
 
 
@@ -685,22 +746,36 @@ def _or_in_fields(
     into the ids its first FIELD_TEXT_LISTED_MOST reach, plus the values': counted up to
     LISTED_MOST instead, the 32,500 users of "ann" were checked row by row ("ann
     group:Trial" by name at a million users, 11,000 rows read for a page: 110 to 118 ms).
+    But when the text's list is kept, a row's check reads no search text unless that
+    list has the row: it costs what a custom field's does (a look-up in a list, a seek),
+    so the two lists are checked against only up to LISTED_MOST users, as a field's are.
+    The values are counted once, up to LISTED_MOST (whether they are few, and the lists'
+    size), and the lists not counted again: "initech status:active" at a million users
+    counted them up to TEXT_LISTED_MOST and built a list of the 50,000 values' users for
+    each page (page p95 37 ms; 6 ms of CPU more than the walk along the status's index
+    that finds one); "acme" counted 50,001 ids where its text alone is in 200,000
+    addresses.
     """
     where = _values_starting(term, field_ids)
     in_fields = select(UserFieldValue.user_id).where(*where)
     in_text = condition.listed if dialect == "sqlite" else None
     size: int | None = None
     few = True
-    if dialect == "sqlite":
-        starting = _count_up_to(db, in_fields, FIELD_TEXT_LISTED_MOST)
+    if dialect == "sqlite" and in_text is not None:
+        top_id = db.scalar(select(func.max(User.id))) or 0
+        text_size = _size(db, in_text, FIELD_TEXT_LISTED_MOST, top_id)
+        if text_size > FIELD_TEXT_LISTED_MOST:
+            in_text = None
+        # Text too common to list whatever the values ("acme" is in 200,000 addresses):
+        # the values counted only as far as telling whether they are few.
+        most = FIELD_TEXT_LISTED_MOST if text_size > TEXT_LISTED_MOST else LISTED_MOST
+        starting = _count_up_to(db, in_fields, most)
         few = starting <= FIELD_TEXT_LISTED_MOST
-        if in_text is not None:
-            top_id = db.scalar(select(func.max(User.id))) or 0
-            text_size = _size(db, in_text, FIELD_TEXT_LISTED_MOST, top_id)
-            # The list's size, about, when the values are few (else selection counts it).
-            size = text_size + starting if few else None
-            if text_size > FIELD_TEXT_LISTED_MOST:
-                in_text = None
+        # The lists' size, about; unknown when the values are past their count and the
+        # two may still be few enough to list (selection counts them then).
+        size = text_size + starting
+        if starting > most and in_text is None and size <= TEXT_LISTED_MOST:
+            size = None
 
     def in_values(c: Callable[[Any], Any]) -> ColumnElement[bool]:
         if few:
@@ -728,7 +803,7 @@ def _or_in_fields(
         check,
         select(listed.subquery().c[0]) if listed is not None else None,
         exact=condition.exact,
-        free_text=condition.free_text,
+        free_text=condition.free_text and in_text is None,
         size=size,
         probed=condition.probed,
         walk=walk if condition.walk is not None else None,

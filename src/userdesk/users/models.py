@@ -47,12 +47,22 @@ class User(OrgScoped, Timestamped, Base):
     __table_args__ = (
         UniqueConstraint("organization_id", "email_normalized"),
         # One index per sort, with and without the status the list is usually filtered by.
-        Index("ix_users_org_name", "organization_id", "first_name", "last_name", "id"),
+        # The sorts by name and by created time hold the times and flags filters test, so
+        # that a page read along them tests an entry before reading its row (0040).
+        Index(
+            "ix_users_org_name",
+            *("organization_id", "first_name", "last_name", "id", "last_seen_at", "created_at"),
+            *("last_login_at", "validated_at", "email_verified_at", "team_id"),
+        ),
         Index(
             "ix_users_org_status_name", "organization_id", "status", "first_name", "last_name", "id"
         ),
         Index("ix_users_org_status_email", "organization_id", "status", "email_normalized"),
-        Index("ix_users_org_created", "organization_id", "created_at", "id"),
+        Index(
+            "ix_users_org_created",
+            *("organization_id", "created_at", "id", "last_seen_at", "last_login_at"),
+            *("validated_at", "email_verified_at", "team_id"),
+        ),
         Index("ix_users_org_status_created", "organization_id", "status", "created_at", "id"),
         # With the flags login:never and validated:no test, so that a page by last seen
         # tests them on the index entry, not the row (migration 0026).
