@@ -12,6 +12,7 @@ import importlib
 import random
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -319,39 +320,53 @@ def _copy_people(
 ) -> tuple[int, int]:
     """The people with COPY (PostgreSQL's path), a chunk of COPY_CHUNK at a time, with the
     secondary indexes built after the rows when the load is at least as big as the table
-    (`_bulk_load`). Returns how many users and activity events were added."""
-    import numpy as np  # here, not on top: numpy slows every command
-
-    gen = np.random.default_rng(seed)
-    names = _NameTables.load()
+    (`_bulk_load`). A thread makes the next chunk while this one is copied: numpy and the
+    text on one core, PostgreSQL's COPY on the other (psycopg lets go of the GIL while it
+    waits on the server). Returns how many users and activity events were added."""
     driver: Any = conn.connection.driver_connection  # psycopg's, in the same transaction
     cursor = driver.cursor()
     made = events = 0
     sequence = "pg_get_serial_sequence('activity_events', 'id')"
-    next_event = cursor.execute(f"SELECT nextval({sequence})").fetchone()[0]
-    with _bulk_load(cursor, adding=count):
-        for start in range(0, count, COPY_CHUNK):
-            size = min(COPY_CHUNK, count - start)
-            rows = _copy_chunk(
-                gen,
-                names,
-                batch,
-                first_id=batch.first_id + start,
-                size=size,
-                first_event=next_event,
-            )
+    first_event = cursor.execute(f"SELECT nextval({sequence})").fetchone()[0]
+    with _bulk_load(cursor, adding=count), ThreadPoolExecutor(1, "demo-chunks") as maker:
+        chunks = _chunks(batch, count=count, seed=seed, first_event=first_event)
+        coming = maker.submit(next, chunks, None)
+        while (rows := coming.result()) is not None:
+            coming = maker.submit(next, chunks, None)  # the next chunk, made meanwhile
             for table, columns, text, _ in rows:
                 if text:
                     with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
                         copy.write(text)
+            size = rows[0][3]
             made += size
             events += rows[-1][3]
-            next_event += rows[-1][3]
             if progress:
                 progress(size)
     if events:
-        cursor.execute(f"SELECT setval({sequence}, %s)", (next_event - 1,))
+        cursor.execute(f"SELECT setval({sequence}, %s)", (first_event + events - 1,))
     return made, events
+
+
+def _chunks(
+    batch: _Batch, *, count: int, seed: int, first_event: int
+) -> Iterator[list[tuple[str, Sequence[str], str, int]]]:
+    """COUNT people as the chunks `_copy_chunk` makes, in order, from one seeded generator
+    (so a seed makes the same people however the chunks are consumed)."""
+    import numpy as np  # here, not on top: numpy slows every command
+
+    gen = np.random.default_rng(seed)
+    names = _NameTables.load()
+    for start in range(0, count, COPY_CHUNK):
+        rows = _copy_chunk(
+            gen,
+            names,
+            batch,
+            first_id=batch.first_id + start,
+            size=min(COPY_CHUNK, count - start),
+            first_event=first_event,
+        )
+        first_event += rows[-1][3]
+        yield rows
 
 
 @contextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy import JSON, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from userdesk.db.base import Base, Id, OrgScoped, UTCDateTime
@@ -19,8 +19,16 @@ class ActivityEvent(OrgScoped, Base):
     __table_args__ = (
         # A user's events in time, with their type: churn scoring reads no row (0037).
         Index("ix_activity_events_user_time_type", "user_id", "occurred_at", "type"),
-        # The host product's own id for an event: sending it twice records it once.
-        Index("ix_activity_events_external_id", "organization_id", "external_id", unique=True),
+        # The host product's own id for an event: sending it twice records it once. Only
+        # the events that have one (0042).
+        Index(
+            "ix_activity_events_external_id",
+            "organization_id",
+            "external_id",
+            unique=True,
+            sqlite_where=text("external_id IS NOT NULL"),
+            postgresql_where=text("external_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
