@@ -150,3 +150,32 @@ def test_a_segment_keeps_its_columns_through_the_api(
     )
     assert saved.status_code == 201, saved.text
     assert saved.json()["columns"] == ["langs"]
+
+
+def test_numbers_at_the_bounds_of_a_number_field_are_exported_whole(
+    client: TestClient, db: Session, org: Organization
+) -> None:
+    """The export reads attributes with orjson and keeps each value's cell: the largest
+    numbers a field takes come out digit for digit, and a cell kept for one user is
+    another's only for the same value."""
+    _arranged(db, org)
+    huge = 10**15  # field_rules.NUMBER_MAX
+    for email, seats in (("dee@example.com", huge), ("eve@example.com", -huge)):
+        user = factories.make_user(db, org, email=email)
+        checked = attributes.checked(
+            db, organization_id=org.id, values={"seats": seats}, party=Party.SYSTEM
+        )
+        attributes.write(db, user, checked)
+    db.flush()
+    key = factories.make_api_key(db, org)
+    response = client.get(
+        "/api/v1/users/export",
+        params={"q": "example.com", "sort": "email", "columns": "seats,plan"},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert response.status_code == 200
+    seats = {r["email"]: (r["seats"], r["plan"]) for r in _rows(response.text)}
+    assert seats["dee@example.com"] == ("1000000000000000", "")
+    assert seats["eve@example.com"] == (str(-huge), "")
+    assert seats["ann@example.com"] == ("12", "Pro")
+    assert seats["bo@example.com"] == ("2.5", "")
