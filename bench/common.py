@@ -9,6 +9,7 @@ wrk), else with an httpx client.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import re
 import shutil
@@ -16,6 +17,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -77,6 +79,50 @@ def serving(args: Sequence[str], environ: dict[str, str], health: str) -> Iterat
     finally:
         process.terminate()
         process.wait(timeout=60)
+
+
+def server_pid(base: str) -> int:
+    """The process serving BASE (a server `serving` started: `--port N` on its command line)."""
+    port = base.rsplit(":", 1)[1]
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:  # gone meanwhile
+            continue
+        if any(a == b"--port" and b == port.encode() for a, b in itertools.pairwise(args)):
+            return int(entry.name)
+    raise RuntimeError(f"no process serves {base}")
+
+
+@contextmanager
+def peak_rss(pid: int, every: float = 0.05) -> Iterator[list[int]]:
+    """The largest resident set of process PID (bytes) while the block runs, in a list of
+    one item that fills when the block ends (sampled from /proc every EVERY seconds)."""
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], resident_bytes(pid))
+            done.wait(every)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield peak
+    finally:
+        done.set()
+        sampler.join()
+        peak[0] = max(peak[0], resident_bytes(pid))
+
+
+def resident_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
 
 
 def server_ms(response: httpx.Response) -> float:
