@@ -322,7 +322,7 @@ def selection(
     }
     # Read only when a list in id order is to be estimated (not for a page of all users).
     in_id_order = any(found[index].in_id_order for index in listed)
-    top_id = (db.scalar(select(func.max(User.id))) or 0) if in_id_order else 0
+    top_id = _top_id(db) if in_id_order else 0
     # One index at most for SQLite to choose besides the sort's: the status's if there is
     # one (each sort has an index after the status), else the team's.
     planned = [c for c in found if c.left_to_planner]
@@ -435,7 +435,7 @@ def _holds_times(sort_column: Any) -> bool:
     return any(sort_column is column for column in (User.first_name, User.created_at))
 
 
-def _top_id(db: Session, known: int) -> int:
+def _top_id(db: Session, known: int = 0) -> int:
     """The largest user id (about how many users there are): KNOWN, unless 0."""
     return known or db.scalar(select(func.max(User.id))) or 0
 
@@ -555,7 +555,7 @@ def _pg_selection(db: Session, found: list[_Condition], sort_column: Any) -> Sel
     probed = [c for c in found if c.probed and c.listed is not None]
     if not probed:
         return Selection([c.check(_as_is) for c in found], few=False)
-    top_id = db.scalar(select(func.max(User.id))) or 0
+    top_id = _top_id(db)
     sizes = {c: _pg_size(db, c, top_id) for c in probed}
     rarest = min(probed, key=lambda c: sizes[c])
     share = math.prod(min(1.0, sizes[c] / max(top_id, 1)) for c in probed)
@@ -762,7 +762,7 @@ def _or_in_fields(
     size: int | None = None
     few = True
     if dialect == "sqlite" and in_text is not None:
-        top_id = db.scalar(select(func.max(User.id))) or 0
+        top_id = _top_id(db)
         text_size = _size(db, in_text, FIELD_TEXT_LISTED_MOST, top_id)
         if text_size > FIELD_TEXT_LISTED_MOST:
             in_text = None
