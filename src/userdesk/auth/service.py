@@ -27,7 +27,7 @@ from userdesk.auth.session_rules import KEPT_TOKEN_PREFIX, ends_at, is_kept_toke
 from userdesk.config import Settings
 from userdesk.db.base import utcnow
 from userdesk.db.prepared import Prepared
-from userdesk.db.session import best_effort
+from userdesk.db.session import best_effort, unless_locked
 from userdesk.errors import DomainError, InvalidInput, NotAuthenticated, PermissionDenied
 from userdesk.organizations import service as organizations
 from userdesk.organizations.models import Organization
@@ -269,8 +269,10 @@ def authenticate_session(
     if now - last_seen_at >= TOUCH_EVERY:
         _touch(
             db,
-            update(LoginSession).where(LoginSession.id == session_id).values(last_seen_at=now),
-            update(User).where(User.id == user.id).values(last_seen_at=now),
+            update(LoginSession)
+            .where(unless_locked(LoginSession.id, session_id))
+            .values(last_seen_at=now),
+            update(User).where(unless_locked(User.id, user.id)).values(last_seen_at=now),
         )
     return LiveSession(session_id, csrf_token, impersonation_id, user, organization)
 
@@ -408,7 +410,7 @@ def authenticate_api_key(
     attributes.note_version(db, organization_id, rows[0][9])
     now = utcnow()
     if last_used_at is None or now - last_used_at >= TOUCH_EVERY:
-        _touch(db, update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now))
+        _touch(db, update(ApiKey).where(unless_locked(ApiKey.id, key_id)).values(last_used_at=now))
     return access.actor_with_role_grants(
         ((row[6], row[7], row[8]) for row in rows),  # role_id, scope, permission
         organization_id=organization_id,

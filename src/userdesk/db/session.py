@@ -25,9 +25,9 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, TypeVar
 
 from anyio import CapacityLimiter, to_thread
-from sqlalchemy import Engine
+from sqlalchemy import ColumnElement, Engine, select
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from userdesk.db.engine import BEGIN_OPTION, make_engine
@@ -232,6 +232,16 @@ async def outside_transaction(db: Session, work: Callable[[], T]) -> T:
         await writers.acquire_async()
         state["held"] = True
         await _begin_writing_off_loop(db)
+
+
+def unless_locked(key: InstrumentedAttribute[int], value: int) -> ColumnElement[bool]:
+    """The row whose KEY (its primary key) is VALUE, unless another transaction holds it
+    locked (FOR NO KEY UPDATE SKIP LOCKED; SQLite has no row locks, nor the clause): a hint that
+    `best_effort` writes must not wait. The authentication that writes one runs on the
+    event loop, and a wait for a row lock there stops every request of the process,
+    the one holding the lock too (16 clients with one API key hung a server for good)."""
+    held = select(key).where(key == value).with_for_update(skip_locked=True, key_share=True)
+    return key.in_(held.scalar_subquery())
 
 
 @contextmanager

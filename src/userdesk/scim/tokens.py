@@ -16,7 +16,7 @@ from userdesk.audit import service as audit
 from userdesk.auth.secrets import hash_token, new_token
 from userdesk.auth.service import TOUCH_EVERY
 from userdesk.db.base import utcnow
-from userdesk.db.session import best_effort
+from userdesk.db.session import best_effort, unless_locked
 from userdesk.errors import InvalidInput, NotAuthenticated, NotFound, PermissionDenied
 from userdesk.organizations.models import Organization
 from userdesk.scim.models import ScimToken
@@ -179,5 +179,9 @@ def authenticate(
     now = utcnow()
     if token.last_used_at is None or now - token.last_used_at >= TOUCH_EVERY:
         with best_effort(db):
-            db.execute(update(ScimToken).where(ScimToken.id == token.id).values(last_used_at=now))
+            db.execute(
+                update(ScimToken)
+                .where(unless_locked(ScimToken.id, token.id))
+                .values(last_used_at=now)
+            )
     return token, provisioning_actor(token, ip=ip, user_agent=user_agent)
