@@ -17,9 +17,10 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
+from starlette.datastructures import State
 from starlette.exceptions import HTTPException
 from starlette.routing import Match, Mount
-from starlette.types import Scope
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from userdesk import __version__
 from userdesk.auth.throttle import RateLimited
@@ -28,7 +29,7 @@ from userdesk.db.replicas import ReplicaRouting
 from userdesk.db.session import Database, is_busy
 from userdesk.errors import DomainError, NotAuthenticated
 from userdesk.two_step import service as two_step
-from userdesk.web import access_log, inputs, openapi, problems, scim
+from userdesk.web import access_log, inputs, openapi, problems
 from userdesk.web.api import DESCRIPTION, PREFIX, ROUTERS
 from userdesk.web.api import users as users_api
 from userdesk.web.api_docs import router as api_docs_router
@@ -102,7 +103,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     # SCIM 2.0 for identity providers: an app of its own, whose errors are SCIM's. Ahead
     # of the faces (nothing else lives under its prefix): a provider's request is not
     # matched against forty routes first (0.3 ms of a POST's 3).
-    app.router.routes.insert(2, Mount(scim.PREFIX, app=scim.create_scim_app(app.state)))
+    app.router.routes.insert(2, Mount(openapi.SCIM_PREFIX, app=ScimOnFirstRequest(app.state)))
     if database.replicas is not None:  # reads to replicas, writes noted (db.replicas)
         app.add_middleware(ReplicaRouting, replicas=database.replicas, secure=settings.https)
     # No NUL nor lone surrogate past the edge, in any face: a 400 naming the field.
@@ -170,6 +171,23 @@ class Face(APIRouter):
         if not path.startswith(self.prefixes) and path not in self.prefixes:
             return Match.NONE, {}
         return super().matches(scope)
+
+
+class ScimOnFirstRequest:
+    """The SCIM app (web.scim), made on the first request under its prefix: scim2-models
+    and the SCIM adapters (8 MB of every server process's memory) load only in a process
+    an identity provider calls."""
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+        self.app: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.app is None:
+            from userdesk.web.scim import create_scim_app
+
+            self.app = create_scim_app(self.state)
+        await self.app(scope, receive, send)
 
 
 def _error_page(

@@ -33,7 +33,6 @@ from fastapi.openapi.utils import get_openapi
 from starlette.datastructures import State
 
 from userdesk.web.deps import SESSION_COOKIE
-from userdesk.web.scim import create_scim_app
 from userdesk.webhooks import catalog
 from userdesk.webhooks.service import retry_schedule_text
 
@@ -341,6 +340,8 @@ def install(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
+            from userdesk.web.scim import create_scim_app  # not on top: scim2-models, 8 MB
+
             document = describe_errors(generate())
             document = describe_scim(document, create_scim_app(State()))
             app.openapi_schema = describe_webhooks(

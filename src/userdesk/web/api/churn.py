@@ -7,7 +7,6 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from userdesk.churn import scoring
 from userdesk.churn import service as churn
 from userdesk.churn import settings as churn_settings
 from userdesk.churn.service import ChurnRunPage, ChurnRunRead, RunScorePage
@@ -32,6 +31,8 @@ async def start_run(body: RunRequest, db: DbSession, actor: CurrentActor) -> Job
     """Score every user as of a moment: a job (follow it at /api/v1/jobs/{id}). Its
     `problems` say in words why there may be nobody to score, or too little history, and
     what to send."""
+    from userdesk.churn import scoring  # its model's libraries load when a run is asked
+
     return JobRead.of(scoring.start(db, actor=actor, as_of=body.as_of))
 
 

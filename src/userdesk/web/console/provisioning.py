@@ -18,7 +18,7 @@ from userdesk.scim import settings as scim_settings
 from userdesk.web.console.pages import render
 from userdesk.web.deps import ConsoleAuth, DbSession
 from userdesk.web.inputs import PathId
-from userdesk.web.scim import PREFIX
+from userdesk.web.openapi import SCIM_PREFIX
 
 router = APIRouter(prefix="/settings/provisioning", include_in_schema=False)
 
@@ -28,7 +28,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 def scim_base_url(request: Request) -> str:
     """The URL an identity provider is given: this server's, as the admin reached it."""
-    return str(request.base_url).rstrip("/") + PREFIX
+    return str(request.base_url).rstrip("/") + SCIM_PREFIX
 
 
 def _page(
