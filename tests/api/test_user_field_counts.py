@@ -129,7 +129,11 @@ def test_random_queries_count_as_they_list(
 
 
 @pytest.mark.parametrize("block_ids", [1, 4096], ids=["blocks-of-one", "one-block"])
-@pytest.mark.parametrize("text_counted_few", [0, builder.TEXT_COUNTED_FEW])
+@pytest.mark.parametrize(
+    ("text_counted_few", "pg_text_listed_most"),
+    [(0, -1), (0, builder.PG_TEXT_LISTED_MOST), (builder.TEXT_COUNTED_FEW, -1)],
+    ids=["text-walked", "text-listed", "few"],
+)
 def test_free_text_counts_whoever_a_searchable_field_or_the_search_text_holds_it_for(
     db: Session,
     org: Organization,
@@ -138,13 +142,16 @@ def test_free_text_counts_whoever_a_searchable_field_or_the_search_text_holds_it
     monkeypatch: pytest.MonkeyPatch,
     block_ids: int,
     text_counted_few: int,
+    pg_text_listed_most: int,
 ) -> None:
     """With `country` searchable, free text of three characters or more counts the people
     whose search text holds it or whose country it starts, each once (some have both),
     per status, as a brute-force filter does: alone, with other terms, read in many
-    blocks or in one, or (few may hold it) from its lists."""
+    blocks or in one (on PostgreSQL, the search text tested row by row or listed by its
+    index), or (few may hold it) from its lists."""
     monkeypatch.setattr(users, "_FIELD_BLOCK_IDS", block_ids)
     monkeypatch.setattr(builder, "TEXT_COUNTED_FEW", text_counted_few)
+    monkeypatch.setattr(builder, "PG_TEXT_LISTED_MOST", pg_text_listed_most)
     system = system_actor(org.id, "tests")
     country = next(f for f in fields.list_fields(db, actor=system) if f.key == "country")
     fields.update_field(

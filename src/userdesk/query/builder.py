@@ -97,6 +97,10 @@ FIELD_TEXT_LISTED_MOST = 5_000
 # Free text that searchable fields may hold and at most this many users may match is
 # counted from its lists, not block by block (see _text_ids).
 TEXT_COUNTED_FEW = 5_000
+# Counted block by block on PostgreSQL, such text estimated to be in at most this many
+# users' search text is listed by the trigram index once a batch; more is tested row by
+# row, block by block (see _text_ids).
+PG_TEXT_LISTED_MOST = 5_000
 # With such lists, a range on a time (not the sort's) of at most this many users is read
 # along its index and sorted (some 0.5 µs an index entry with its ids checked against
 # the lists, 25 ms at most), rather than the users read in sort order (see
@@ -733,8 +737,10 @@ def _or_in_fields(
     they are read once for the whole statement (a list each row is looked up in); more
     (a common prefix: "acme" starts 50,000 companies of a million users) would cost more
     to read than a page needs, so each row walked looks its own values up instead, one
-    seek per field in (field, user, text) (ix_user_field_values_field_user). On SQLite;
-    PostgreSQL hashes the list, which it plans for itself.
+    seek per field in (field, user, text) (ix_user_field_values_field_user). PostgreSQL
+    too: it takes the range for some 100 values whatever its size, and hashed all 50,000
+    of "acme" for each statement (the page's sample check 30 to 67 ms, the page as much
+    again; 1 and 10 ms seeking).
 
     Likewise on SQLite, when users_fts lists at most FIELD_TEXT_LISTED_MOST users for
     TERM, a row is looked up in that list before its search text is read: a row walked
@@ -756,7 +762,7 @@ def _or_in_fields(
     that finds one); "acme" counted 50,001 ids where its text alone is in 200,000
     addresses.
     """
-    where = _values_starting(term, field_ids)
+    where = _values_starting(term, field_ids, dialect)
     in_fields = select(UserFieldValue.user_id).where(*where)
     in_text = condition.listed if dialect == "sqlite" else None
     size: int | None = None
@@ -776,12 +782,21 @@ def _or_in_fields(
         size = text_size + starting
         if starting > most and in_text is None and size <= TEXT_LISTED_MOST:
             size = None
+    elif dialect == "postgresql":
+        few = _count_up_to(db, in_fields, FIELD_TEXT_LISTED_MOST) <= FIELD_TEXT_LISTED_MOST
 
     def in_values(c: Callable[[Any], Any]) -> ColumnElement[bool]:
         if few:
             found: ColumnElement[bool] = c(User.id).in_(in_fields)
             return found
-        return _values_of(c(User.id), where)
+        if dialect == "sqlite":
+            return _values_of(c(User.id), where)
+        # OFFSET 0: PostgreSQL would otherwise plan the EXISTS as a hash of the whole range
+        # after all (its estimate again), not a seek per row.
+        sought: Select[Any] = select(literal_column("1")).where(
+            *where, UserFieldValue.user_id == c(User.id)
+        )
+        return sought.offset(0).exists()
 
     def check(c: Callable[[Any], Any]) -> ColumnElement[bool]:
         held = condition.check(c)
@@ -799,32 +814,46 @@ def _or_in_fields(
     # does not mind and a count up to a bound barely does), so that a count up to FEW or
     # LISTED_MOST reads no further: a UNION collected and sorted every id of both first.
     listed = condition.listed.union_all(in_fields) if condition.listed is not None else None
+    ids = select(listed.subquery().c[0]) if listed is not None else None
+    sorted_check = None
+    if dialect == "postgresql" and ids is not None:
+        # The users sorted when the text is rare: found by id from both lists, where the
+        # OR of the text's test and the values' list has no index to answer it, and every
+        # user was read ("xyz" by last seen at a million users: 540 ms).
+        def sorted_check(c: Callable[[Any], Any]) -> ColumnElement[bool]:
+            found: ColumnElement[bool] = c(User.id).in_(ids)
+            return found
+
     return _Condition(
         check,
-        select(listed.subquery().c[0]) if listed is not None else None,
+        ids,
         exact=condition.exact,
         free_text=condition.free_text and in_text is None,
         size=size,
         probed=condition.probed,
         walk=walk if condition.walk is not None else None,
+        sorted_check=sorted_check,
     )
 
 
 def _values_starting(
-    term: str, field_ids: list[int], text_value: Any = UserFieldValue.text_value
+    term: str, field_ids: list[int], dialect: str, text_value: Any = UserFieldValue.text_value
 ) -> list[ColumnElement[bool]]:
     """The conditions on a row of user_field_values of one of FIELD_IDS whose value TERM
     starts (folded to lower case, as the index holds it), written on TEXT_VALUE."""
     folded = term.lower()[:TEXT_MAX]
     # The values starting with FOLDED sort from it to FOLDED with its last character one
-    # higher (an index range on either database), LIKE keeping exactly those.
-    where = [
-        UserFieldValue.field_id.in_(field_ids),
-        text_value >= folded,
-        text_value.startswith(folded, autoescape=True),
-    ]
+    # higher (an index range on either database).
+    where = [UserFieldValue.field_id.in_(field_ids), text_value >= folded]
     if ord(folded[-1]) < 0x10FFFF:
         where.append(text_value < folded[:-1] + chr(ord(folded[-1]) + 1))
+        if dialect == "sqlite":
+            # Exactly those: SQLite compares text byte by byte (UTF-8 keeps the order of
+            # the characters), and a LIKE on each value read cost 60 ns more ("initech",
+            # 20,001 values counted: 2.0 against 0.9 ms).
+            return where
+    # PostgreSQL's collation may sort otherwise: LIKE keeps exactly those.
+    where.append(text_value.startswith(folded, autoescape=True))
     return where
 
 
@@ -980,13 +1009,16 @@ class FieldIds:
 
     Or its free text (TERMS: that one TextTerm) where searchable fields may hold it: WHERE
     then finds the values it starts, and IN_TEXT the users whose search text may hold it
-    (users_fts), TEXT_CHECK telling which do (None: all of them)."""
+    (users_fts), TEXT_CHECK telling which do (None: all of them); TEXT_WALKED: IN_TEXT
+    tests each user it reads (a common text on PostgreSQL), so that it is read by blocks
+    of ids, never over a whole batch at once."""
 
     terms: tuple[FieldTerm | HasTerm | TextTerm, ...]
     where: tuple[ColumnElement[bool], ...]
     rest: Query
     in_text: Select[Any] | None = None
     text_check: ColumnElement[bool] | None = None
+    text_walked: bool = False
 
     def between(self, low: Any, high: Any) -> Select[Any]:
         """The ids (once or more: a field of several choices) of the users between LOW
@@ -995,6 +1027,10 @@ class FieldIds:
         return select(UserFieldValue.user_id).where(
             *self.where, UserFieldValue.user_id.between(low, high)
         )
+
+    def held_by(self, user_id: Any) -> ColumnElement[bool]:
+        """Whether USER_ID has a value the terms match: a look-up of that user's values."""
+        return _values_of(user_id, self.where)
 
     def text_ids(self, within: Callable[[Any], ColumnElement[bool]]) -> Select[Any] | None:
         """For free text, the ids of the users whose search text may hold it (TEXT_CHECK
@@ -1008,8 +1044,8 @@ def field_ids(
     db: Session, *, organization_id: int, query: Query, party: Party = Party.ADMIN
 ) -> FieldIds | None:
     """QUERY's first term on a custom field (a comparison: all of that field's) as
-    FieldIds; without one, on SQLite, its first free text that searchable fields may hold
-    (see _text_ids); None when it has neither.
+    FieldIds; without one, its first free text that searchable fields may hold (see
+    _text_ids); None when it has neither.
 
     Raises:
         InvalidInput: a field the organization does not have (or PARTY may not see), or
@@ -1051,35 +1087,62 @@ def _by_user(condition: ColumnElement[bool]) -> ColumnElement[bool]:
 
 def _text_ids(db: Session, organization_id: int, query: Query, party: Party) -> FieldIds | None:
     """QUERY's first free text of SHORT_TERM characters or more, when the organization
-    has searchable fields (which it may start the values of: _or_in_fields), as FieldIds
-    on SQLite: a block's values are read along (field, user)
-    (ix_user_field_values_field_user: the fields' values of the block's users, not every
-    value the text starts, which may be 50,000), its users whose search text may hold it
-    listed by users_fts. None otherwise (PostgreSQL plans for itself)."""
-    if db.get_bind().dialect.name != "sqlite":
-        return None
+    has searchable fields (which it may start the values of: _or_in_fields), as FieldIds:
+    a block's values are read along (field, user) (ix_user_field_values_field_user: the
+    fields' values of the block's users, not every value the text starts, which may be
+    50,000), its users whose search text may hold it listed by users_fts on SQLite, read
+    by id and tested on PostgreSQL (its trigram index would list every user of a common
+    text for each block). None when the text is rare (see below)."""
     term = next(
         (t for t in query.terms if isinstance(t, TextTerm) and len(t.text) >= SHORT_TERM), None
     )
     searchable = _searchable(db, organization_id, party) if term is not None else []
     if term is None or not searchable:
         return None
-    [condition] = _text(db, organization_id, [term.text], "sqlite")
-    assert condition.listed is not None  # noqa: S101 - users_fts lists every long term
+    dialect = db.get_bind().dialect.name
+    [condition] = _text(db, organization_id, [term.text], dialect)
+    assert condition.listed is not None  # noqa: S101 - an index lists every long term
     # Text that few users may hold (in their search text and in the values it starts,
     # TEXT_COUNTED_FEW at most together) is counted exactly from its lists by the common
     # count: read block by block, "xyz" read every value of the blocks' users and ran out
     # of time.
-    in_values = select(UserFieldValue.user_id).where(*_values_starting(term.text, searchable))
+    in_values = select(UserFieldValue.user_id).where(
+        *_values_starting(term.text, searchable, dialect)
+    )
     few = TEXT_COUNTED_FEW
-    if _count_up_to(db, condition.listed, few) + _count_up_to(db, in_values, few) <= few:
+    walked = False
+    if dialect == "sqlite":
+        in_text = condition.listed
+        text_size = _count_up_to(db, in_text, few)
+        text_value = unindexed(UserFieldValue.text_value)
+        text_check = None if condition.exact else condition.check(_as_is)
+    else:
+        text_value = UserFieldValue.text_value
+        # Its users estimated from the newest (the trigram index would list all of a
+        # common text's first: "acme", 200,000 addresses, 470 ms). Rare there, listed by
+        # that index ("initech": 0.7 ms); else tested row by row (_unestimated: a block's
+        # users read by id, some 1 µs each). Their own statement, not the count's.
+        assert condition.walk is not None  # noqa: S101 - _pg_substring's
+        text_size = _pg_size(db, condition, _top_id(db))
+        walked = text_size > PG_TEXT_LISTED_MOST
+        tested = condition.walk(_as_is) if walked else condition.check(_as_is)
+        in_text = select(User.id).where(tested).correlate(None)
+        text_check = None
+    if text_size + _count_up_to(db, in_values, few) <= few:
         return None
+    where = _values_starting(term.text, searchable, dialect, text_value)
+    if dialect != "sqlite":
+        # The value's range unestimated: PostgreSQL would rather read every value the
+        # text starts for each block (its estimate of them some 10 rows) than the block's
+        # users' values along (field, user).
+        where = [UserFieldValue.field_id.in_(searchable), _unestimated(and_(*where))]
     return FieldIds(
         (term,),
-        tuple(_values_starting(term.text, searchable, unindexed(UserFieldValue.text_value))),
+        tuple(where),
         query.without(term),
-        in_text=condition.listed,
-        text_check=None if condition.exact else condition.check(_as_is),
+        in_text=in_text,
+        text_check=text_check,
+        text_walked=walked,
     )
 
 

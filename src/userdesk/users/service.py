@@ -9,7 +9,6 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
-from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -34,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.sql import visitors
 from sqlalchemy.sql.selectable import CTE, Exists
 
 from userdesk.access import service as access
@@ -63,7 +63,7 @@ from userdesk.query import builder
 from userdesk.query.rules import ChoiceTerm, Key, Query
 from userdesk.users import attributes
 from userdesk.users.membership import attach, replace_links, require_change_allowed, resolve
-from userdesk.users.models import User, UserGroup, UserRole
+from userdesk.users.models import User, UserFieldValue, UserGroup, UserRole
 from userdesk.users.rules import (
     CreatedVia,
     UserStatus,
@@ -185,10 +185,12 @@ def list_users(
 
     PERMISSION is what the page is for (reading by default, exporting): it decides
     whom the actor reaches. WITH_ATTRIBUTES: the users' custom fields read too (the
-    console's list reads them only when it shows some as columns). NAMES: the
-    organization's names (`link_names`, which the console reads for its filters anyway):
-    each user's team and roles are named from them, by the ids on the user's row, with no
-    statement more; their groups, which the console's list does not show, are not read.
+    console's list reads them only when it shows some as columns). Each user's team and
+    roles are named by the ids on the user's row. NAMES: the organization's names
+    (`link_names`, which the console reads for its filters anyway) they are named from,
+    with no statement more; the users' groups, which the console's list does not show,
+    are then not read. Without NAMES, the page's names and groups are read
+    (`_with_link_names`).
 
     Raises:
         PermissionDenied: the actor may not read users.
@@ -200,7 +202,7 @@ def list_users(
     page_size_checked(limit)
     query = builder.parse_query(q)
     parts = _by_status(db, query)
-    columns = _PAGE_COLUMNS[names is not None, with_attributes]
+    columns = _PAGE_COLUMNS[with_attributes]
     pages = [
         _page(
             db,
@@ -217,7 +219,7 @@ def list_users(
     rows, next_cursor = (
         pages[0] if len(pages) == 1 else merge_pages(columns, key, pages, limit=limit)
     )
-    items = _with_link_names(db, rows) if names is None else _named_from(rows, names)
+    items = _with_link_names(db, rows) if names is None else _named_from(rows, names, groups={})
     if with_attributes:
         stored = {row[_ID]: row[-1] for row in rows}
         attributes.attach_stored(
@@ -262,6 +264,12 @@ def _page(
     if found.few:
         return _sorted_page(db, columns, found.where, key, cursor=cursor, limit=limit)
     if found.instead is None:
+        connection = db.connection()
+        if connection.dialect.name == "postgresql":
+            # A read in sort order stops after a page, sooner than parallel workers start
+            # on a loaded machine (as fetch_page_within's): "plan:enterprise" by name at a
+            # million users, 4 ms alone, 22 with two workers.
+            connection.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
         return fetch_page(db, columns, found.where, key, cursor=cursor, limit=limit)
     try:
         return fetch_page_within(
@@ -300,56 +308,69 @@ def _sorted_page(
     return fetch_page(db, columns, where, key, cursor=cursor, limit=limit, few=True)
 
 
-@lru_cache(maxsize=64)
-def _links(dialect: Dialect, users: int, teams: int) -> Prepared:
-    """The team, groups and roles of a page of USERS users with TEAMS teams among them,
-    in one statement, compiled once per dialect and size (values `user_<i>`, `team_<i>`)."""
+@lru_cache(maxsize=256)
+def _links(dialect: Dialect, users: int, roles: int, teams: int) -> Prepared:
+    """The groups of a page of USERS users (kind, user id, group id, name), and the names
+    of ROLES roles and TEAMS teams by id (kind, None, id, name), in one statement compiled
+    once per dialect and size (values `user_<i>`, `role_<i>`, `team_<i>`).
+
+    The roles come by the ids on the users' rows (users.role_ids): joined from
+    user_roles, they were half of the statement's time (110 against 60 µs a page of 50
+    on SQLite). Unsorted: a user's few groups are sorted by name as they are named."""
     user_ids = [bindparam(f"user_{i}", type_=Integer) for i in range(users)]
+    role_ids = [bindparam(f"role_{i}", type_=Integer) for i in range(roles)]
     team_ids = [bindparam(f"team_{i}", type_=Integer) for i in range(teams)]
     statement: CompoundSelect[Any] = union_all(
-        select(literal("team"), literal(None), Team.id, Team.name).where(
-            Team.id.in_(team_ids) if team_ids else false()
-        ),
         select(literal("group"), UserGroup.user_id, Group.id, Group.name)
         .join(Group, Group.id == UserGroup.group_id)
         .where(UserGroup.user_id.in_(user_ids)),
-        select(literal("role"), UserRole.user_id, Role.id, Role.name)
-        .join(Role, Role.id == UserRole.role_id)
-        .where(UserRole.user_id.in_(user_ids)),
+        select(literal("role"), literal(None), Role.id, Role.name).where(
+            Role.id.in_(role_ids) if role_ids else false()
+        ),
+        select(literal("team"), literal(None), Team.id, Team.name).where(
+            Team.id.in_(team_ids) if team_ids else false()
+        ),
     )
-    names = [b.key for b in (*user_ids, *team_ids)]
+    names = [b.key for b in (*user_ids, *role_ids, *team_ids)]
     return Prepared.named(dialect, statement, names, fixed=True)
 
 
-# The positions of a user's id and team id among LIST_COLUMNS.
-_ID, _TEAM_ID = 0, 9
+# The positions of a user's id and team id among LIST_COLUMNS, of their role ids among
+# _NAMED_LIST_COLUMNS.
+_ID, _TEAM_ID, _ROLE_IDS = 0, 9, len(LIST_COLUMNS)
+
+
+def _role_ids(text_: str | None) -> list[int]:
+    """The ids of users.role_ids as text: '[1,3]' (SQLite's JSON), '{1,3}' (PostgreSQL's)."""
+    return [int(i) for i in (text_ or "").strip("[]{} ").split(",") if i.strip()]
 
 
 def _with_link_names(db: Session, rows: Sequence[Sequence[Any]]) -> list[UserView]:
-    """The users of ROWS (of LIST_COLUMNS) as shown, with the names of their team, groups
-    and roles."""
+    """The users of ROWS (of _NAMED_LIST_COLUMNS) as shown, with the names of their team,
+    groups and roles (`_links`: one statement, as large as the page)."""
     if not rows:
         return []
+    role_ids = list({i for text_ in {row[_ROLE_IDS] for row in rows} for i in _role_ids(text_)})
     team_ids = list({row[_TEAM_ID] for row in rows if row[_TEAM_ID] is not None})
     values = {f"user_{i}": row[_ID] for i, row in enumerate(rows)}
+    values.update((f"role_{i}", role_id) for i, role_id in enumerate(role_ids))
     values.update((f"team_{i}", team_id) for i, team_id in enumerate(team_ids))
     connection = db.connection()
-    statement = _links(connection.dialect, len(rows), len(team_ids))
-    teams: dict[int, dict[str, str]] = {}
-    groups: dict[int, list[dict[str, str]]] = {}
-    roles: dict[int, list[dict[str, str]]] = {}
-    links = statement.rows(connection, (), values)
-    for kind, user_id, link_id, name in sorted(links, key=_BY_NAME):
-        if kind == "team":
-            teams[link_id] = named(link_id, name)
+    statement = _links(connection.dialect, len(rows), len(role_ids), len(team_ids))
+    names = LinkNames(teams={}, groups={}, roles={})
+    held: dict[int, list[int]] = {}
+    for kind, user_id, link_id, name in statement.rows(connection, (), values):
+        if kind == "group":
+            names.groups[link_id] = name
+            held.setdefault(user_id, []).append(link_id)
         else:
-            (groups if kind == "group" else roles).setdefault(user_id, []).append(
-                named(link_id, name)
-            )
-    return row_views(rows, teams=teams, groups=groups, roles=roles)
-
-
-_BY_NAME = itemgetter(3)  # a link's name, the order of a user's groups and roles
+            (names.roles if kind == "role" else names.teams)[link_id] = name
+    known = names.groups
+    groups = {
+        user_id: [named(i, known[i]) for i in sorted(ids, key=known.__getitem__)]
+        for user_id, ids in held.items()
+    }
+    return _named_from(rows, names, groups=groups)
 
 
 @dataclass(frozen=True)
@@ -402,23 +423,25 @@ _NAMED_LIST_COLUMNS: tuple[Any, ...] = (
 )
 
 
-# The page's columns (by whether names are given, whether custom fields are read): each
-# a constant, so that a page of each shape is prepared once (db.paging). The custom fields
-# come last, as the driver gives them (attributes.attach_stored), read with the row.
+# The page's columns (by whether custom fields are read): each a constant, so that a
+# page of each shape is prepared once (db.paging). The custom fields come last, as the
+# driver gives them (attributes.attach_stored), read with the row.
 _STORED_ATTRIBUTES = type_coerce(User.attributes, Text).label("attributes_text")
-_PAGE_COLUMNS: dict[tuple[bool, bool], tuple[Any, ...]] = {
-    (named_, with_attributes): (
-        *(_NAMED_LIST_COLUMNS if named_ else LIST_COLUMNS),
+_PAGE_COLUMNS: dict[bool, tuple[Any, ...]] = {
+    with_attributes: (
+        *_NAMED_LIST_COLUMNS,
         *((_STORED_ATTRIBUTES,) if with_attributes else ()),
     )
-    for named_ in (False, True)
     for with_attributes in (False, True)
 }
 
 
-def _named_from(rows: Sequence[Sequence[Any]], names: LinkNames) -> list[UserView]:
+def _named_from(
+    rows: Sequence[Sequence[Any]], names: LinkNames, *, groups: dict[int, list[dict[str, str]]]
+) -> list[UserView]:
     """The users of ROWS (of _NAMED_LIST_COLUMNS) as shown, their team and roles named
-    from NAMES (a role or team made since NAMES was read is left out), no groups."""
+    from NAMES (a role or team made since NAMES was read is left out), with GROUPS (by
+    user id)."""
     teams = {
         id_: named(id_, names.teams[id_])
         for id_ in {row[_TEAM_ID] for row in rows}
@@ -426,19 +449,17 @@ def _named_from(rows: Sequence[Sequence[Any]], names: LinkNames) -> list[UserVie
     }
     known = names.roles
     # A page's users share a few sets of roles: each set named once, its list shared.
-    by_text: dict[str, list[dict[str, str]]] = {}
+    by_text: dict[str | None, list[dict[str, str]]] = {}
     roles: dict[int, list[dict[str, str]]] = {}
-    role_ids = len(LIST_COLUMNS)
     for row in rows:
-        text_ = row[role_ids] or ""
+        text_ = row[_ROLE_IDS]
         held = by_text.get(text_)
         if held is None:
-            ids = [int(i) for i in text_.strip("[]{} ").split(",") if i.strip()]
-            ids = sorted((i for i in ids if i in known), key=known.__getitem__)
+            ids = sorted((i for i in _role_ids(text_) if i in known), key=known.__getitem__)
             held = by_text[text_] = [named(i, known[i]) for i in ids]
         if held:
             roles[row[_ID]] = held
-    return row_views(rows, teams=teams, groups={}, roles=roles)
+    return row_views(rows, teams=teams, groups=groups, roles=roles)
 
 
 COUNT_CAP = 10_000  # matches enough for an estimate good to about 1 %
@@ -559,9 +580,10 @@ def _field_counts(
     first batch, which gets _SAMPLE_LEAST at least) or HURRY (the others; the batch
     being read is then left out), estimated from the blocks read.
 
-    On SQLite, free text that searchable fields may hold counts so too (without a term on
-    a field): a block's matches are its users whose values the text starts, then those
-    that users_fts lists for it and the text's check keeps, the former left out. Its
+    Free text that searchable fields may hold counts so too (without a term on a field):
+    a block's matches are its users whose values the text starts, then those that
+    users_fts lists for it and the text's check keeps (PostgreSQL: its trigram index, or
+    each user of the block tested: builder._text_ids), the former left out. Its
     batches all have until DEADLINE, not HURRY: with another term beside ("son
     role:Agent", "ann lee") the matches are rare among the text's, and blocks read for
     20 ms found too few to scale ("at least 3").
@@ -594,26 +616,43 @@ def _field_counts(
     # Bloom filter of them (seats:>10, eight blocks: 500 against 5 ms).
     in_values = (
         select(User.status, never, func.count())
-        .where(User.id.in_(matches), *_read_by_id(rest.where))
+        .where(
+            User.id.in_(matches),
+            *_read_by_id(rest.where, fields_joined=connection.dialect.name != "postgresql"),
+        )
         .group_by(User.status, never)
     )
     # Free text: the users whose search text holds it, other than those found above,
     # listed by users_fts block by block (its every read of a common text costs some
     # milliseconds: "acm", 3.5), or for a batch of many blocks once, each id's block told
     # by arithmetic ("pac", 1,024 blocks: 88 ms a block at a time, 10 ms at once).
+    # PostgreSQL reads the trigram index's list once for a batch of any size (a bitmap of
+    # the whole index each time); a text walked row by row is read block by block.
+    once_past = _FIELD_TEXT_BLOCKS if connection.dialect.name == "sqlite" else 0
+    # Not found above: on PostgreSQL each user's values looked up (NOT IN scanned the
+    # batch's values for each user, their estimate too large to hash: "acme", four
+    # blocks, 16 ms).
+    not_found = (
+        unindexed(User.id).not_in(matches)
+        if connection.dialect.name == "sqlite"
+        else ~by_field.held_by(User.id)
+    )
     by_text: dict[bool, Select[str, bool, int]] = {}
     for at_once, within in (
         (False, lambda id_: id_.between(first, last)),
         (True, _in_batch),
-    ):
+    )[: 1 if by_field.text_walked else 2]:
         if (in_text := by_field.text_ids(within)) is not None:
             held = [] if by_field.text_check is None else [by_field.text_check]
             by_text[at_once] = (
                 select(User.status, never, func.count())
                 .where(
                     User.id.in_(in_text),
-                    unindexed(User.id).not_in(matches),
+                    # The text checked first: the batch's values are listed again for the
+                    # NOT IN only once a user holds it ("initech": 0.35 against 1.2 ms a
+                    # batch of 19 blocks, none of whose users has it in their own text).
                     *held,
+                    not_found,
                     *_read_by_id(rest.where),
                 )
                 .group_by(User.status, never)
@@ -629,7 +668,7 @@ def _field_counts(
             with _stopped_at(connection, until, by_id=True):
                 statements = [in_values]
                 if by_text:
-                    statements.append(by_text[stop - done > _FIELD_TEXT_BLOCKS])
+                    statements.append(by_text[not by_field.text_walked and stop - done > once_past])
                 found = [
                     row
                     for each in statements
@@ -741,12 +780,29 @@ def _tally_query(where: Sequence[ColumnElement[bool]], dialect: str) -> Select[s
     return select(status, never, func.count()).where(*where).group_by(status, never)
 
 
-def _read_by_id(where: Sequence[ColumnElement[bool]]) -> list[ColumnElement[bool]]:
+def _read_by_id(
+    where: Sequence[ColumnElement[bool]], *, fields_joined: bool = True
+) -> list[ColumnElement[bool]]:
     """WHERE as tests that no index answers ("IS TRUE"), so that a block of ids is read by
     id, not found by walking another index over the whole organization. A role's or a
     group's EXISTS stays as it is: PostgreSQL then joins the links of the block's users
-    (it would otherwise run the subquery once per user)."""
-    return [c if isinstance(c, Exists) else c.is_(true()) for c in where]
+    (it would otherwise run the subquery once per user). Unless FIELDS_JOINED, a custom
+    field's EXISTS is such a test too, looked up for each match: joined, PostgreSQL may
+    drive the batch by that field's values ("plan:team seats:>100" at a million users,
+    the 218,000 values above 100 read for 287 matches: 3.6 s against 8 ms)."""
+    return [
+        c if isinstance(c, Exists) and (fields_joined or not _on_field_values(c)) else c.is_(true())
+        for c in where
+    ]
+
+
+def _on_field_values(condition: Exists) -> bool:
+    """Whether CONDITION reads the index of custom-field values."""
+    return any(
+        getattr(element, "__visit_name__", None) == "table"
+        and getattr(element, "name", None) == UserFieldValue.__tablename__
+        for element in visitors.iterate(condition)
+    )
 
 
 def _id_blocks(
