@@ -544,8 +544,9 @@ def churn_evaluate(
     baseline."""
     from rich.table import Table
 
-    from userdesk.churn import boosting, cdnow, evaluation, scoring
+    from userdesk.churn import boosting, cdnow, evaluation
     from userdesk.churn import definition as churn_definition
+    from userdesk.churn import rules as churn_rules
     from userdesk.churn import settings as churn_settings
 
     columns = ("Model", "AUC", "Log loss", "Brier", "Top-decile lift", "Base rate")
@@ -587,7 +588,7 @@ def churn_evaluate(
             organization_id,
             as_of.replace(tzinfo=UTC),
             span,
-            scoring.cutoffs_of(organization),
+            churn_rules.cutoffs_of(organization),
             churn,
         )
     console.print(f"Predicted: {found_org.predicts}")

@@ -17,6 +17,7 @@ from userdesk.access.rules import system_actor
 from userdesk.audit import service as audit
 from userdesk.audit.models import AuditEvent
 from userdesk.db import bulk
+from userdesk.db.engine import CHECKPOINT_PAGES, LONG_WRITE_CHECKPOINT_PAGES
 from userdesk.imports import service as imports
 from userdesk.invitations.models import Invitation
 from userdesk.jobs import service as jobs
@@ -169,7 +170,7 @@ def test_an_imports_steps_leave_the_log_to_grow_and_its_last_puts_back_the_defau
                 pragma = session.connection().exec_driver_sql("PRAGMA wal_autocheckpoint")
                 seen.append(pragma.scalar_one())
     if seen:
-        assert seen == [imports.IMPORT_CHECKPOINT_PAGES] * 2 + [imports.CHECKPOINT_PAGES]
+        assert seen == [LONG_WRITE_CHECKPOINT_PAGES] * 2 + [CHECKPOINT_PAGES]
 
         def fails(*args: object) -> bool:
             raise RuntimeError("step failed")
@@ -180,7 +181,7 @@ def test_an_imports_steps_leave_the_log_to_grow_and_its_last_puts_back_the_defau
             with pytest.raises(RuntimeError):
                 imports._step(session, job, actor, "http://x")
             pragma = session.connection().exec_driver_sql("PRAGMA wal_autocheckpoint")
-            assert pragma.scalar_one() == imports.CHECKPOINT_PAGES
+            assert pragma.scalar_one() == CHECKPOINT_PAGES
 
 
 def test_an_imports_batches_run_with_the_collector_paused_and_leave_it_running(

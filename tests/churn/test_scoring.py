@@ -19,6 +19,7 @@ from userdesk.access.rules import system_actor
 from userdesk.activity.models import SIGN_IN_LOCKED, ActivityEvent
 from userdesk.audit.models import AuditEvent
 from userdesk.churn import model, scoring
+from userdesk.churn import rules as churn_rules
 from userdesk.churn.features import Activity, features
 from userdesk.churn.models import ChurnRun, ChurnScore
 from userdesk.config import Settings
@@ -304,7 +305,7 @@ def test_the_level_cutoffs_are_an_organization_setting(
     saved = client.post("/console/settings", data={**form, "churn_medium": "1", "churn_high": "2"})
     assert saved.status_code == 303
     db.expire_all()
-    assert scoring.cutoffs_of(db.get_one(Organization, org.id)) == (0.01, 0.02)
+    assert churn_rules.cutoffs_of(db.get_one(Organization, org.id)) == (0.01, 0.02)
     quiet = _with_events(db, org, [d + 40 for d in range(0, 80, 3)])
     run_scoring(db, org)
     db.expire_all()

@@ -222,8 +222,8 @@ def test_an_event_type_nobody_in_scope_did_yet_does_not_stop_training() -> None:
         events = [
             event
             for i, p in enumerate(posts.tolist())
-            for event in [(i, 0, 2.0, recent, None)] * p
-            + [(i, 0, 40.0, PREVIOUS_28 | IN_WEEKS, None)] * 3
+            for event in [(i, 0, 2.0, recent, 0)] * p
+            + [(i, 0, 40.0, PREVIOUS_28 | IN_WEEKS, 0)] * 3
         ]
         names = ["post.created", "account.closed"]
         columns = FeatureColumns.of_rows(users, events, names)

@@ -1,5 +1,6 @@
-"""A server process loads scim2-models (8 MB) with the first request under /scim/v2, not
-when it starts: most processes never see one."""
+"""What a server process loads only when a request needs it, not when it starts: scim2-models
+(8 MB) with the first request under /scim/v2, which most processes never see; numpy and
+the churn models' libraries (12 MB and more) with a scoring, which the worker runs."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ print("scim2_models" in sys.modules)
 print(client.get("/readyz").status_code, "scim2_models" in sys.modules)
 answer = client.get("/scim/v2/Users")
 print(answer.status_code, answer.headers["content-type"], "scim2_models" in sys.modules)
+print("numpy" in sys.modules)
 """
 
 
@@ -40,3 +42,4 @@ def test_the_scim_app_is_made_by_its_first_request(tmp_path: Path) -> None:
     assert out[1].endswith(" False")  # another face's request: still none
     # No token: SCIM's own 401, in SCIM's media type, from the SCIM app made just now.
     assert out[2] == "401 application/scim+json True"
+    assert out[3] == "False"  # the console, the API and SCIM up: no churn model's numpy

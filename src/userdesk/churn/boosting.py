@@ -31,6 +31,7 @@ from threadpoolctl import threadpool_limits
 
 from userdesk.churn import definition as churn_definition
 from userdesk.churn import metrics, model
+from userdesk.churn import rules as churn_rules
 from userdesk.churn.definition import ChurnDefinition
 from userdesk.churn.features import DAY, PER_TYPE, FeatureColumns, Floats
 from userdesk.churn.models import ChurnRun
@@ -137,7 +138,7 @@ def snapshot(
     organization_id: int,
     at: datetime,
     sample: int = SAMPLE,
-    horizon: timedelta = model.HORIZON_DAYS * DAY,
+    horizon: timedelta = churn_rules.HORIZON_DAYS * DAY,
     *,
     churn: ChurnDefinition = churn_definition.DEFAULT,
     types: list[dict[str, Any]] | None = None,
@@ -160,7 +161,7 @@ def history(
     as_of: datetime,
     *,
     churn: ChurnDefinition = churn_definition.DEFAULT,
-    horizon: timedelta = model.HORIZON_DAYS * DAY,
+    horizon: timedelta = churn_rules.HORIZON_DAYS * DAY,
     types: list[dict[str, Any]] | None = None,
 ) -> list[Snapshot]:
     """The past snapshots, the latest first; every outcome ends by AS_OF. The event types
@@ -386,7 +387,7 @@ class Booster:
         return pushes
 
     def predict_all(
-        self, columns: FeatureColumns, cutoffs: tuple[float, float] = model.DEFAULT_CUTOFFS
+        self, columns: FeatureColumns, cutoffs: tuple[float, float] = churn_rules.DEFAULT_CUTOFFS
     ) -> model.Predictions:
         """Like model.predict_all: probabilities and levels for all, reasons in words
         (from the contributions, by term; an event type's in its own name) for those

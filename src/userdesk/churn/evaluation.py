@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from userdesk.churn import boosting, metrics, model
 from userdesk.churn import definition as churn_definition
+from userdesk.churn import rules as churn_rules
 from userdesk.churn.definition import ChurnDefinition
 from userdesk.churn.features import DAY
 from userdesk.errors import InvalidInput
@@ -62,14 +63,14 @@ class Backtest:
 
 
 def reliability(
-    outcomes: Any, probabilities: Any, cutoffs: tuple[float, float] = model.DEFAULT_CUTOFFS
+    outcomes: Any, probabilities: Any, cutoffs: tuple[float, float] = churn_rules.DEFAULT_CUTOFFS
 ) -> dict[str, tuple[int, float | None]]:
     """For each level, how many users the probabilities put there and the share of them
     who went quiet (what the level promises)."""
     levels = np.array(model.levels(np.asarray(probabilities, dtype=np.float64), cutoffs))
     went = np.asarray(outcomes, dtype=np.float64)
     found = {}
-    for name in model.LEVELS:
+    for name in churn_rules.LEVELS:
         at = went[levels == name]
         found[name] = (len(at), float(at.mean()) if len(at) else None)
     return found
@@ -80,7 +81,7 @@ def organization(
     organization_id: int,
     as_of: datetime,
     horizon: timedelta,
-    cutoffs: tuple[float, float] = model.DEFAULT_CUTOFFS,
+    cutoffs: tuple[float, float] = churn_rules.DEFAULT_CUTOFFS,
     churn: ChurnDefinition = churn_definition.DEFAULT,
 ) -> Backtest:
     """The backtest as of AS_OF with HORIZON, churn as CHURN defines it, the levels cut at
@@ -95,7 +96,9 @@ def organization(
     if churn.scoped:
         active = np.ones(len(judged.churned), dtype=bool)
     else:
-        active = np.nan_to_num(judged.columns.days_since_event, nan=np.inf) <= model.HORIZON_DAYS
+        active = (
+            np.nan_to_num(judged.columns.days_since_event, nan=np.inf) <= churn_rules.HORIZON_DAYS
+        )
     y = judged.churned[active]
     # The transparent model, calibrated on the snapshot one horizon earlier.
     before = boosting.snapshot(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -239,10 +240,11 @@ class TypeColumns:
 # The order of the columns in a row of scoring's statement on events: a row per event of
 # the 90 days before the moment. TYPE: the place of the event's type among the types
 # whose features are read (-1: another). DAYS: its age. WINDOWS: the bits of the windows
-# it falls in (the flags below). WEIGHT: what it counts for, if its type is weighted (None:
-# it is not). IN_WEEKS: after the start of the last WEEKS weeks; AT_WEEKS_START: at that
-# very moment, which counts for the type's active weeks, not for the user's (both as they
-# were always counted).
+# it falls in (the flags below). WEIGHT: what it counts for, if its type is weighted (0:
+# it is not; never NULL, so that the rows go into numpy as one flat run of numbers).
+# IN_WEEKS: after the start of the last WEEKS weeks; AT_WEEKS_START: at that very moment,
+# which counts for the type's active weeks, not for the user's (both as they were always
+# counted).
 EVENT_ROW = ("user_id", "type", "days", "windows", "weight")
 LAST_7, LAST_28, PREVIOUS_28, IN_WEEKS, AT_WEEKS_START = 1, 2, 4, 8, 16
 EXACTLY = 16  # in a type's weeks as bits: bit w, an event in week w; EXACTLY + w, at its start
@@ -253,7 +255,7 @@ LOGIN = "login"  # the event type of a sign-in
 class EventSums:
     """Rows of scoring's statement on events, as arrays: for each row, the index of its
     user (in the users scored), its type (in the types read; -1: another), its age in days,
-    its windows and its weight (NaN: not weighted)."""
+    its windows and its weight (0: not weighted)."""
 
     user: npt.NDArray[np.int64]
     kind: npt.NDArray[np.int64]
@@ -266,7 +268,11 @@ class EventSums:
         """From rows laid out as EVENT_ROW, for the users IDS in that order (the rows of
         other users left out)."""
         found = rows if isinstance(rows, Sequence) else list(rows)
-        table = np.array(found, dtype=np.float64).reshape(-1, len(EVENT_ROW))
+        width = len(EVENT_ROW)
+        # numbers only: read flat, at half the cost of np.array's look at each row
+        table = np.fromiter(
+            chain.from_iterable(found), dtype=np.float64, count=len(found) * width
+        ).reshape(-1, width)
         users = table[:, 0].astype(np.int64)
         at = np.full(len(found), -1, dtype=np.int64)
         if len(ids) and len(found):
@@ -324,7 +330,7 @@ class EventSums:
         for k, name in enumerate(names):
             rows = self.kind == k
             i = self.user[rows]
-            weight = np.nan_to_num(self.weight[rows]) if name in weighted else 1.0
+            weight = self.weight[rows] if name in weighted else 1.0
             for window, found in counts.items():
                 found[:, k] = np.bincount(
                     i, weights=weight * self._in(window)[rows], minlength=users

@@ -16,10 +16,7 @@ from typing import Any
 import numpy as np
 
 from userdesk.churn.features import FeatureColumns, Features, Floats
-
-HORIZON_DAYS = 30  # "churned": no sign-in and no event in the next 30 days
-LEVELS = ("low", "medium", "high")
-DEFAULT_CUTOFFS = (0.3, 0.6)  # probability from which a user is medium, high
+from userdesk.churn.rules import DEFAULT_CUTOFFS, LEVELS
 
 # weight, and the value of a steady user (active weekly, a few events a week, flat trend)
 WEIGHTS = {

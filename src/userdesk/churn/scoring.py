@@ -39,7 +39,6 @@ from sqlalchemy import (
     cast,
     func,
     literal,
-    null,
     select,
     true,
 )
@@ -53,6 +52,7 @@ from userdesk.audit import service as audit
 from userdesk.audit.models import AuditEvent
 from userdesk.churn import boosting, model
 from userdesk.churn import definition as churn_definition
+from userdesk.churn import rules as churn_rules
 from userdesk.churn import settings as churn_settings
 from userdesk.churn.definition import ChurnDefinition
 from userdesk.churn.features import (
@@ -68,9 +68,10 @@ from userdesk.churn.features import (
     Floats,
 )
 from userdesk.churn.models import ChurnRun, ChurnScore
+from userdesk.churn.rules import cutoffs_of
 from userdesk.db import bulk
 from userdesk.db.base import UTCDateTime, utcnow
-from userdesk.db.engine import unindexed
+from userdesk.db.engine import log_grows, unindexed
 from userdesk.jobs import service as jobs
 from userdesk.jobs.models import Job
 from userdesk.organizations.models import Organization
@@ -81,6 +82,7 @@ KIND = "churn.score"
 MODEL = "transparent-v1"
 RANGE = 50_000  # users per step (one transaction)
 READ_WHILE_TRAINING = 6  # ranges read ahead while the first step trains the model
+READ_AHEAD = 2  # ranges read and predicted at once (a thread each) while one is written
 BACKTEST_SAMPLE = 20_000
 SCORED_STATUSES = ("pending", "active", "disabled", "banned")  # not trashed or deleted
 
@@ -184,15 +186,25 @@ def _event_statement(
     def since(days: int) -> datetime:
         return as_of - days * DAY
 
-    def flag(window: int, *conditions: Any) -> Any:
-        return case((and_(*conditions), window), else_=0)
-
-    weight: Any = null()
+    weight: Any = literal(0)
     if weighted:
         properties = _weight_properties(db.get(Organization, organization_id))
         number = func.coalesce(*(_number_in(dialect, p) for p in properties), 1)
-        weight = case((ActivityEvent.type.in_(weighted), case((number > 0, number), else_=0)))
+        # the number where positive, else 0: read once (a CASE would read it twice)
+        positive = func.max if dialect == "sqlite" else func.greatest
+        weight = case((ActivityEvent.type.in_(weighted), positive(number, 0)), else_=0)
     start = since(7 * WEEKS)
+    # The windows nest (the last 7 days within the last 28, those within the weeks, which
+    # start before the previous 28 days): one CASE, stopping at the first bound the event
+    # passes, gives what a flag per window added up would, for fewer comparisons a row.
+    windows = case(
+        (at >= since(7), LAST_7 | LAST_28 | IN_WEEKS),
+        (at >= since(28), LAST_28 | IN_WEEKS),
+        (at >= since(56), PREVIOUS_28 | IN_WEEKS),
+        (at > start, IN_WEEKS),
+        (at == start, AT_WEEKS_START),
+        else_=0,
+    )
     kind = (
         case({name: k for k, name in enumerate(names)}, value=ActivityEvent.type, else_=-1)
         if names
@@ -202,11 +214,7 @@ def _event_statement(
         ActivityEvent.user_id,
         kind,
         _days_before(dialect, as_of, at),
-        flag(LAST_7, at >= since(7))
-        + flag(LAST_28, at >= since(28))
-        + flag(PREVIOUS_28, at >= since(56), at < since(28))
-        + flag(IN_WEEKS, at > start)
-        + flag(AT_WEEKS_START, at == start),
+        windows,
         weight,
     ).where(
         at < as_of,
@@ -421,7 +429,7 @@ def labelled(
     at: datetime,
     *,
     sample: int,
-    horizon: timedelta = model.HORIZON_DAYS * DAY,
+    horizon: timedelta = churn_rules.HORIZON_DAYS * DAY,
     churn: ChurnDefinition = churn_definition.DEFAULT,
     types: Sequence[dict[str, Any]] | None = None,
 ) -> tuple[FeatureColumns, Floats]:
@@ -452,7 +460,7 @@ def backtest(
     db: Session,
     organization_id: int,
     as_of: datetime,
-    cutoffs: tuple[float, float] = model.DEFAULT_CUTOFFS,
+    cutoffs: tuple[float, float] = churn_rules.DEFAULT_CUTOFFS,
     *,
     churn: ChurnDefinition = churn_definition.DEFAULT,
 ) -> dict[str, Any]:
@@ -474,8 +482,8 @@ def backtest(
     fitted = model.fit_calibration(scores, churned)
     # Who was active in the HORIZON before the snapshot is "at risk" or not; who was not
     # is already inactive, and reported apart.
-    active = (columns.days_since_event <= model.HORIZON_DAYS).tolist()  # NaN: never
-    by_level: dict[str, list[bool]] = {name: [] for name in model.LEVELS}
+    active = (columns.days_since_event <= churn_rules.HORIZON_DAYS).tolist()  # NaN: never
+    by_level: dict[str, list[bool]] = {name: [] for name in churn_rules.LEVELS}
     for score, went, was_active in zip(scores, churned, active, strict=True):
         if was_active:
             by_level[model.level(fitted.probability(score), cutoffs)].append(went)
@@ -596,6 +604,9 @@ def _step(db: Session, job: Job, actor: Actor, base_url: str) -> bool:
     gc.disable()
     try:
         return _scoring_step(db, job, actor, base_url)
+    except BaseException:
+        log_grows(db.connection(), False)
+        raise
     finally:
         if paused:
             gc.enable()
@@ -620,12 +631,21 @@ def _scoring_step(db: Session, job: Job, actor: Actor, base_url: str) -> bool:
     if run_id is None:
         job.cursor = _range_after(db, org, job.cursor) or job.cursor
         chosen_types = event_types(db, org, as_of)
-        # the first ranges read during the backtest and the training, in turn
+
+        def featured(read: Read) -> _Featured:
+            """The range's features: those of the run's event types, which the model
+            reads if it is trained on them, and the transparent one leaves aside."""
+            return _Featured(read[0], _features(read[0], read[1], chosen_types))
+
+        # the first ranges read, and their features added up, during the backtest and
+        # the training
         ahead: int | None = job.cursor
         for _ in range(READ_WHILE_TRAINING):
             if ahead is None:
                 break
-            _read_ahead.start(db, job.id, ahead, statements(ahead, chosen_types))
+            _read_ahead.start(
+                db, job.id, ahead, statements(ahead, chosen_types), featured, predicts=False
+            )
             ahead = _range_after(db, org, ahead + RANGE)
         organization = db.get_one(Organization, org)
         churn = churn_settings.of_organization(organization)
@@ -658,24 +678,34 @@ def _scoring_step(db: Session, job: Job, actor: Actor, base_url: str) -> bool:
     cutoffs = cutoffs_of(db.get_one(Organization, org))
     after = job.cursor
 
-    def predicted(read: list[Sequence[Sequence[Any]]]) -> _Predicted:
+    def predicted(read: Read | _Featured) -> _Predicted:
         """The range's rows, features and predictions (also run beside, read ahead)."""
-        rows, events = read
-        return _Predicted(
-            rows, _predict(_features(rows, events, types), calibration, cutoffs, trained)
+        found = (
+            read
+            if isinstance(read, _Featured)
+            else _Featured(read[0], _features(read[0], read[1], types))
         )
+        predictions = _predict(found.columns, calibration, cutoffs, trained)
+        return _Predicted(found.rows, _writes((org, run.id), found.rows, predictions))
 
     taken = _read_ahead.take(job.id, after)
     following = _range_after(db, org, after + RANGE)
-    if following is not None:
-        # the next range read, and predicted, while this one's scores are written
-        _read_ahead.start(db, job.id, following, statements(following, types), predicted)
+    # the next ranges read, and predicted, while this one's scores are written
+    ahead = following
+    for _ in range(READ_AHEAD):
+        if ahead is None:
+            break
+        _read_ahead.start(db, job.id, ahead, statements(ahead, types), predicted)
+        ahead = _range_after(db, org, ahead + RANGE)
     ready = (
         taken
         if isinstance(taken, _Predicted)
         else predicted(taken or [_tuples(db.connection(), s) for s in statements(after, types)])
     )
-    scored = _write(db, run, ready.rows, ready.predictions)
+    # the log copied into the database by the last step's commit (it holds the same
+    # index pages, written again range after range, once instead of some twenty times)
+    log_grows(db.connection(), following is not None)
+    scored = _write(db, org, ready.writes)
     run.users += scored
     job.done += scored
     if following is not None:
@@ -706,30 +736,48 @@ def _range_after(db: Session, organization_id: int, after: int) -> int | None:
     return None if first is None else first - 1
 
 
+Read = list[Sequence[Sequence[Any]]]  # a range's rows of each statement
+
+
 @dataclass(frozen=True)
-class _Predicted:
-    """A range's rows (of `_statement`) and their predictions, in the same order."""
+class _Featured:
+    """A range's rows (of `_statement`) and their features, in the same order."""
 
     rows: Sequence[Sequence[Any]]
-    predictions: model.Predictions
+    columns: FeatureColumns
 
 
-Then = Callable[[list[Sequence[Sequence[Any]]]], _Predicted]
+@dataclass(frozen=True)
+class _Predicted:
+    """A range's rows (of `_statement`), and what their predictions write."""
+
+    rows: Sequence[Sequence[Any]]
+    writes: _Writes
+
+
+Ahead = Read | _Featured | _Predicted  # what a range read ahead is made into
+Then = Callable[[Any], _Featured | _Predicted]  # Read or _Featured -> the next stage
 
 
 class _ReadAhead:
-    """The next range's rows, read on a connection of its own while this range is scored,
-    and once the model is known its predictions too: the database adds up events, and
-    numpy and the trees work, on one core while this range's scores are written on the
-    other (SQLite lets go of the GIL while it steps). (A step writes scores, and the
-    levels of its own range only: the range read ahead, levels included, is what it
-    would read after the step.) The first step, which trains the model, has the first
-    READ_WHILE_TRAINING ranges read in turn meanwhile, their predictions made later."""
+    """The next ranges' rows, read on connections of their own while this range is scored,
+    and once the model is known their predictions too, and the rows those write: the
+    database adds up events, and numpy and the trees work, beside this range's scores
+    written on the other core (SQLite lets go of the GIL while it steps). (A step writes
+    scores, and the levels of its own range only: a range read ahead, levels included, is
+    what it would read after the steps before it.) The first step, which trains the
+    model, has the first READ_WHILE_TRAINING ranges read and their features added up
+    meanwhile, their predictions made later."""
 
     def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="churn-read-ahead")
+        # Tasks start in the order they are given: a prediction (`_then`) waits only for
+        # a read already started on another thread.
+        self._pool = ThreadPoolExecutor(
+            max_workers=READ_AHEAD, thread_name_prefix="churn-read-ahead"
+        )
         self._lock = threading.Lock()
-        self._reading: dict[tuple[int, int], Future[Any]] = {}
+        # per step (job, cursor): what it reads, and whether that predicts too
+        self._reading: dict[tuple[int, int], tuple[Future[Any], bool]] = {}
 
     def start(
         self,
@@ -738,46 +786,49 @@ class _ReadAhead:
         after: int,
         statements: Sequence[Select[Any]],
         then: Then | None = None,
+        *,
+        predicts: bool = True,
     ) -> None:
         """Start reading the rows of STATEMENTS for the step of JOB_ID at cursor AFTER (and
-        predicting from them with THEN when given), after what is already being read; if
-        that step's rows are already read or being read, predict from them with THEN."""
+        making them into features or predictions with THEN when given), after what is
+        already being read; if that step's rows are already read or being read, and not
+        yet predicted from, make what they were made into a prediction with THEN.
+        PREDICTS: whether THEN predicts (else it adds up the features only)."""
         engine = db.get_bind()
         if not isinstance(engine, Engine):  # bound to one connection: nothing to read beside
             return
         with self._lock:
-            read = self._reading.get((job_id, after))
+            read, predicted = self._reading.get((job_id, after), (None, False))
             if read is None:
-                self._reading[(job_id, after)] = self._pool.submit(_rows, engine, statements, then)
-            elif then is not None:
-                self._reading[(job_id, after)] = self._pool.submit(_then, read, then)
+                future = self._pool.submit(_rows, engine, statements, then)
+                self._reading[(job_id, after)] = (future, then is not None and predicts)
+            elif then is not None and not predicted:
+                self._reading[(job_id, after)] = (self._pool.submit(_then, read, then), True)
 
-    def take(self, job_id: int, after: int) -> list[Sequence[Sequence[Any]]] | _Predicted | None:
-        """The rows of each statement read ahead for this step (or, with THEN, what it
-        made of them), or None (not started, or it failed)."""
+    def take(self, job_id: int, after: int) -> Ahead | None:
+        """The rows of each statement read ahead for this step (or, with THEN, what they
+        were made into), or None (not started, or it failed)."""
         with self._lock:
-            future = self._reading.pop((job_id, after), None)
+            future, _ = self._reading.pop((job_id, after), (None, False))
             # what earlier steps of the job left (one that failed) is never taken
             self._reading = {
                 key: f for key, f in self._reading.items() if key[0] != job_id or key[1] > after
             }
         if future is None or future.exception() is not None:
             return None
-        found: list[Sequence[Sequence[Any]]] | _Predicted = future.result()
+        found: Ahead = future.result()
         return found
 
 
-def _then(read: Future[Any], then: Then) -> _Predicted:
-    """THEN of the rows READ (a read started before the model was known)."""
+def _then(read: Future[Any], then: Then) -> Ahead:
+    """THEN of what READ made (a read started before the model was known)."""
     found = read.result()
     return found if isinstance(found, _Predicted) else then(found)
 
 
-def _rows(
-    engine: Engine, statements: Sequence[Select[Any]], then: Then | None = None
-) -> list[Sequence[Sequence[Any]]] | _Predicted:
+def _rows(engine: Engine, statements: Sequence[Select[Any]], then: Then | None = None) -> Ahead:
     with engine.connect() as conn:
-        read: list[Sequence[Sequence[Any]]] = [_tuples(conn, s) for s in statements]
+        read: Read = [_tuples(conn, s) for s in statements]
     return read if then is None else then(read)
 
 
@@ -809,12 +860,26 @@ def _rounded(values: Floats, digits: int) -> list[float]:
     return found
 
 
-def _write(
-    db: Session, run: ChurnRun, rows: Sequence[Sequence[Any]], predicted: model.Predictions
-) -> int:
-    conn = db.connection()
+@dataclass(frozen=True)
+class _Writes:
+    """What a range's step writes: its scores (rows of SCORE_COLUMNS), and the users whose
+    level moved (user, level until now, level; the same with the probability kept) and
+    those whose probability alone moved (user, probability kept)."""
+
+    scores: list[tuple[Any, ...]]
+    moved: list[tuple[int, Any, str]]
+    level_moved: list[tuple[int, str, float]]
+    probability_moved: list[tuple[int, float]]
+
+
+def _writes(
+    run: tuple[int, int], rows: Sequence[Sequence[Any]], predicted: model.Predictions
+) -> _Writes:
+    """The _Writes of the rows of a range (of `_statement`, the probability and the level
+    until now last) and their predictions, for RUN (organization id, run id): made beside,
+    where the range is read ahead, leaving the step its statements."""
+    org, run_id = run
     ids = [row[0] for row in rows]
-    org, run_id = run.organization_id, run.id
     json_text = bulk.json_text
     probabilities = np.asarray(predicted.probabilities, dtype=np.float64)
     scores = list(
@@ -828,15 +893,11 @@ def _write(
             strict=False,  # the repeats are endless
         )
     )
-    _insert_scores(conn, scores)
     # The row keeps the probability to 3 decimals (the list sorts by it) and the level:
     # only the rows where either moved are written. A level that moved is a change of
     # the user (updated_at, a webhook); a probability that moved within its level is
     # the score's own bookkeeping, written alone (its index only, not the level's).
-    moved: list[tuple[int, Any, str]] = []
-    level_moved: list[tuple[int, str, float]] = []
-    probability_moved: list[tuple[int, float]] = []
-    # the row's last columns: the probability and the level until now
+    found = _Writes(scores, [], [], [])
     for user_id, level, kept, probability_was, level_was in zip(
         ids,
         predicted.levels,
@@ -846,21 +907,27 @@ def _write(
         strict=True,
     ):
         if level_was != level:
-            moved.append((user_id, level_was, level))
-            level_moved.append((user_id, level, kept))
+            found.moved.append((user_id, level_was, level))
+            found.level_moved.append((user_id, level, kept))
         elif probability_was != kept:
-            probability_moved.append((user_id, kept))
+            found.probability_moved.append((user_id, kept))
+    return found
+
+
+def _write(db: Session, organization_id: int, writes: _Writes) -> int:
+    conn = db.connection()
+    _insert_scores(conn, writes.scores)
     now = bulk.sql_time(_dialect(db))(utcnow())
     bulk.update_rows(
         conn,
         "users",
         ("churn_level", "churn_probability"),
-        level_moved,
+        writes.level_moved,
         same={"updated_at": now},
     )
-    bulk.update_rows(conn, "users", ("churn_probability",), probability_moved)
-    webhook_events.churn_levels_changed(db, organization_id=org, moved=moved)
-    return len(scores)
+    bulk.update_rows(conn, "users", ("churn_probability",), writes.probability_moved)
+    webhook_events.churn_levels_changed(db, organization_id=organization_id, moved=writes.moved)
+    return len(writes.scores)
 
 
 SCORE_COLUMNS = ("organization_id", "run_id", "user_id", "probability", "level", "reasons")
@@ -889,12 +956,6 @@ def level_counts(db: Session, run: ChurnRun) -> dict[str, int]:
             .group_by(ChurnScore.level)
         ).all()
     )
-
-
-def cutoffs_of(organization: Organization) -> tuple[float, float]:
-    """The probabilities from which a user is at medium, and at high, risk."""
-    medium, high = organization.settings.get("churn_cutoffs", model.DEFAULT_CUTOFFS)
-    return float(medium), float(high)
 
 
 def due(db: Session, now: datetime, every: timedelta) -> list[int]:

@@ -14,8 +14,8 @@ from userdesk.access import service as access
 from userdesk.access.models import Group
 from userdesk.access.rules import Actor, Permission
 from userdesk.audit import service as audit
-from userdesk.churn.model import LEVELS
 from userdesk.churn.models import ChurnRun, ChurnScore
+from userdesk.churn.rules import LEVELS
 from userdesk.db.base import utcnow
 from userdesk.db.paging import SortKey, fetch_page
 from userdesk.errors import Conflict, InvalidInput, NotFound

@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session
 from userdesk.access import service as access
 from userdesk.access.rules import Actor, Permission
 from userdesk.audit.models import AuditEvent
-from userdesk.churn.model import LEVELS
 from userdesk.churn.models import ChurnRun, ChurnScore
+from userdesk.churn.rules import LEVELS
 from userdesk.dashboard.models import RunLevel, StatusDay
 from userdesk.users.models import User
 from userdesk.users.rules import UserStatus

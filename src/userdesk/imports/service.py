@@ -34,6 +34,7 @@ from userdesk.auth import password_imports
 from userdesk.auth.imported_hashes import Policy
 from userdesk.db import bulk
 from userdesk.db.base import utcnow
+from userdesk.db.engine import log_grows
 from userdesk.errors import InvalidInput, NotFound
 from userdesk.exports.service import quoted
 from userdesk.imports import rules
@@ -396,31 +397,17 @@ def _parsed(db: Session, job: Job, *, ready: Parsed | None = None) -> Parsed:
     return parsed
 
 
-# Pages SQLite's write-ahead log may hold before a commit copies them into the database
-# (wal_autocheckpoint): 1,000 by default, which an import's every step passes (it writes
-# 3,000 to 4,000, many of them the same index pages as the step before). Its steps let the
-# log grow to 32,768 (128 MB), and the last puts the default back, so that its commit
-# copies the rest: 100,000 rows took a third less time committing.
-CHECKPOINT_PAGES = 1_000
-IMPORT_CHECKPOINT_PAGES = 32_768
-
-
 def _step(db: Session, job: Job, actor: Actor, base_url: str) -> bool:
     """One batch of JOB, its commit copying the write-ahead log into the database only
     when the log is large or the import done (SQLite)."""
     conn = db.connection()
-    log = conn.connection.driver_connection if conn.dialect.name == "sqlite" else None
     parsed = _parsed(db, job)
-    last = job.cursor + BATCH >= len(parsed.rows)
-    pages = CHECKPOINT_PAGES if last else IMPORT_CHECKPOINT_PAGES
-    if log is not None:
-        log.execute(f"PRAGMA wal_autocheckpoint={pages}")
+    log_grows(conn, job.cursor + BATCH < len(parsed.rows))
     try:
         with _collector_paused():
             return _run_batch(db, job, actor, base_url, parsed)
     except BaseException:
-        if log is not None:
-            log.execute(f"PRAGMA wal_autocheckpoint={CHECKPOINT_PAGES}")
+        log_grows(conn, False)
         raise
 
 

@@ -22,10 +22,11 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
+from userdesk.churn.rules import LEVELS
 from userdesk.users.rules import UserStatus
 from userdesk.validation import text_problem
 
-CHURN_LEVELS = ("low", "medium", "high")
+CHURN_LEVELS = LEVELS
 YES = ("yes", "true")
 NO = ("no", "false")
 

@@ -20,7 +20,7 @@ from userdesk.audit import service as audit
 from userdesk.audit import wording
 from userdesk.auth.session_rules import MINUTES_SETTINGS
 from userdesk.availability import service as availability
-from userdesk.churn import scoring
+from userdesk.churn import rules as churn_rules
 from userdesk.churn import service as churn
 from userdesk.churn import settings as churn_settings
 from userdesk.db.base import utcnow
@@ -794,7 +794,7 @@ def _settings(
         show_disable_reason=organizations.shows_disable_reason(organization),
         allow_impersonation=organizations.allows_impersonation(organization),
         notify_impersonation=organizations.notifies_impersonation(organization),
-        churn_cutoffs=[round(c * 100) for c in scoring.cutoffs_of(organization)],
+        churn_cutoffs=[round(c * 100) for c in churn_rules.cutoffs_of(organization)],
         churn_predicts=churn_settings.of_organization(organization).sentence(),
         churn_definition=(churn_definition if auth.actor.has(Permission.SETTINGS_MANAGE) else None),
         registration=organizations.registration_policy(organization),
