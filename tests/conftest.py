@@ -189,6 +189,48 @@ def connection(engine: Engine) -> Iterator[Connection]:
             outer.rollback()
 
 
+@pytest.fixture
+def own_database(engine: Engine, tmp_path: Path) -> Iterator[Database]:
+    """A migrated database of the test's own, on ENGINE's backend: for a test that
+    commits (rows in the shared one would outlive it, and other tests would see them)."""
+    if engine.dialect.name == "sqlite":
+        database = Database.from_url(f"sqlite:///{tmp_path}/own.db")
+        upgrade(database.engine)
+        yield database
+        database.dispose()
+        return
+    assert POSTGRES_URL
+    schema = f"ud_own_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    database = Database(
+        make_engine(
+            POSTGRES_URL,
+            connect_args={
+                "options": f"-csearch_path={schema},public",
+                "application_name": schema,
+            },
+        )
+    )
+    try:
+        upgrade(database.engine)
+        yield database
+    finally:
+        database.dispose()
+        with admin.begin() as conn:
+            # A server that hung leaves connections in the middle of transactions.
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = :name"
+                ),
+                {"name": schema},
+            )
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
 class BoundDatabase(Database):
     """A Database whose sessions join the test's transaction: their commits are savepoints."""
 

@@ -6,25 +6,19 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests import factories
-from tests.conftest import POSTGRES_URL
 from tests.mail.test_invitation_flow import bearer
 from userdesk.access.rules import system_actor
 from userdesk.audit.models import AuditEvent
-from userdesk.db.engine import make_engine
-from userdesk.db.migrate import upgrade
 from userdesk.db.session import Database
 from userdesk.errors import InvalidInput
 from userdesk.mail.models import OutboxMessage
@@ -357,33 +351,6 @@ def test_an_email_taken_since_the_batch_looked_is_answered_as_the_user_there(
     assert (first["status"], first["id"]) == ("unchanged", str(there.id))
     assert answer["items"][1]["status"] == "created"
     assert count_users(db, org) == 2
-
-
-@pytest.fixture
-def own_database(engine: Engine, tmp_path: Path) -> Iterator[Database]:
-    """A migrated database of the test's own (it commits), on ENGINE's backend."""
-    if engine.dialect.name == "sqlite":
-        database = Database.from_url(f"sqlite:///{tmp_path}/batch.db")
-        upgrade(database.engine)
-        yield database
-        database.dispose()
-        return
-    assert POSTGRES_URL
-    schema = f"ud_batch_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    database = Database(
-        make_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema},public"})
-    )
-    try:
-        upgrade(database.engine)
-        yield database
-    finally:
-        database.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def test_two_identical_batches_at_once_make_each_person_once(own_database: Database) -> None:

@@ -12,7 +12,6 @@ import dataclasses
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,14 +20,12 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import func, select
 
 from tests import factories
-from tests.conftest import POSTGRES_URL, make_settings
+from tests.conftest import make_settings
 from tests.mail.smtp import SmtpServer, free_port
 from userdesk.config import Settings
-from userdesk.db.engine import make_engine
-from userdesk.db.migrate import upgrade
 from userdesk.db.session import Database
 from userdesk.jobs.models import Job
 from userdesk.mail.models import OutboxMessage
@@ -45,47 +42,6 @@ MAILS = 40  # queued before the burst, for the worker to send during it
 SLOWEST = 3.0
 NOISE = 1.5  # ...unless the machine is so loaded that serving the burst one request after
 # the other takes longer: then no request may wait more than that, and half of it again.
-
-
-@pytest.fixture
-def own_database(engine: Engine, tmp_path: Path) -> Iterator[Database]:
-    """A migrated database of the test's own, on ENGINE's backend."""
-    if engine.dialect.name == "sqlite":
-        database = Database.from_url(f"sqlite:///{tmp_path}/load.db")
-        upgrade(database.engine)
-        yield database
-        database.dispose()
-        return
-    assert POSTGRES_URL
-    schema = f"ud_load_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    database = Database(
-        make_engine(
-            POSTGRES_URL,
-            connect_args={
-                "options": f"-csearch_path={schema},public",
-                "application_name": schema,
-            },
-        )
-    )
-    try:
-        upgrade(database.engine)
-        yield database
-    finally:
-        database.dispose()
-        with admin.begin() as conn:
-            # A server that hung leaves connections in the middle of transactions.
-            conn.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE application_name = :name"
-                ),
-                {"name": schema},
-            )
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @dataclass(frozen=True)
