@@ -6,6 +6,7 @@ import dataclasses
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -200,26 +201,38 @@ def own_database(engine: Engine, tmp_path: Path) -> Iterator[Database]:
         database.dispose()
         return
     assert POSTGRES_URL
-    schema = f"ud_own_{uuid.uuid4().hex[:12]}"
+    with postgres_schema("ud_own") as schema:
+        database = Database(
+            make_engine(
+                POSTGRES_URL,
+                connect_args={
+                    "options": f"-csearch_path={schema},public",
+                    "application_name": schema,
+                },
+            )
+        )
+        try:
+            upgrade(database.engine)
+            yield database
+        finally:
+            database.dispose()
+
+
+@contextmanager
+def postgres_schema(prefix: str) -> Iterator[str]:
+    """The name of a schema of its own (PREFIX and a random part) on the test PostgreSQL
+    server, dropped at the end with what is in it. Connections named after it
+    (application_name) are ended first: a server or a thread that hung leaves them in the
+    middle of transactions, holding locks the drop would wait for."""
+    assert POSTGRES_URL
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = make_engine(POSTGRES_URL)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    database = Database(
-        make_engine(
-            POSTGRES_URL,
-            connect_args={
-                "options": f"-csearch_path={schema},public",
-                "application_name": schema,
-            },
-        )
-    )
     try:
-        upgrade(database.engine)
-        yield database
+        yield schema
     finally:
-        database.dispose()
         with admin.begin() as conn:
-            # A server that hung leaves connections in the middle of transactions.
             conn.execute(
                 text(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "

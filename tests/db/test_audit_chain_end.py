@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from tests import factories
-from tests.conftest import POSTGRES_URL
+from tests.conftest import POSTGRES_URL, postgres_schema
 from tests.statements import statements_sent
 from userdesk.access.rules import system_actor
 from userdesk.audit import service as audit
@@ -63,20 +62,12 @@ def own_database(engine: Engine, tmp_path: Path) -> Iterator[str]:
         yield url
         return
     assert POSTGRES_URL
-    schema = f"ud_chain_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = POSTGRES_URL
-    setup = make_engine(url, connect_args={"options": f"-csearch_path={schema},public"})
-    try:
+    with postgres_schema("ud_chain") as schema:
+        url = POSTGRES_URL
+        setup = make_engine(url, connect_args={"options": f"-csearch_path={schema},public"})
         upgrade(setup)
         setup.dispose()
         yield f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema},public"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def test_writers_of_two_processes_at_once_form_one_chain(own_database: str) -> None:

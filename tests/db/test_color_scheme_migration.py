@@ -3,7 +3,6 @@ dark on /me; the database refuses any other value, and a downgrade takes the col
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,7 +12,7 @@ from alembic import command
 from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 
-from tests.conftest import POSTGRES_URL
+from tests.conftest import POSTGRES_URL, postgres_schema
 from userdesk.db.engine import make_engine
 from userdesk.db.migrate import alembic_config, upgrade
 
@@ -63,18 +62,13 @@ def _fresh(backend: str, tmp_path: Path) -> Iterator[Engine]:
         engine.dispose()
         return
     assert POSTGRES_URL
-    schema = f"ud_scheme_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema},public"})
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema("ud_scheme") as schema:
+        options = {"options": f"-csearch_path={schema},public"}
+        engine = make_engine(POSTGRES_URL, connect_args=options)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
 
 def test_existing_and_new_users_follow_the_system_and_only_three_values_are_kept(

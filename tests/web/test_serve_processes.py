@@ -27,16 +27,15 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, select
 
 from tests import factories
-from tests.conftest import POSTGRES_URL, make_settings
+from tests.conftest import POSTGRES_URL, make_settings, postgres_schema
 from tests.mail.smtp import SmtpServer, free_port
 from userdesk.audit.models import AuditEvent
 from userdesk.auth import throttle
 from userdesk.db import engine as engine_module
 from userdesk.db.base import utcnow
-from userdesk.db.engine import make_engine
 from userdesk.db.migrate import upgrade
 from userdesk.db.session import Database
 from userdesk.mail.models import OutboxMessage
@@ -199,23 +198,8 @@ def database_url(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> It
         yield f"sqlite:///{tmp_path_factory.mktemp('serve')}/serve.db"
         return
     assert POSTGRES_URL
-    schema = f"ud_procs_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
+    with postgres_schema("ud_procs") as schema:
         yield f"{POSTGRES_URL}?application_name={schema}&options=-csearch_path%3D{schema},public"
-    finally:
-        with admin.begin() as conn:  # a server that hung leaves connections behind
-            conn.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE application_name = :name"
-                ),
-                {"name": schema},
-            )
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture(scope="module")
